@@ -1,0 +1,1 @@
+"""Privacy desk bot: a data-subject self-service desk for Telegram."""

@@ -1,0 +1,160 @@
+"""Composition: settings + pack + clock -> database, dispatcher, bot. Used by `python -m bot`
+and by the tests, so the tests run exactly the production wiring."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatMemberStatus, ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.admin_chat import AdminChat
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.i18n import LOCALES, translator
+from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
+from bot.policy import PolicyPack
+from handlers import get_routers
+from storage import migrate
+from storage.db import create_engine, session_factory
+from storage.fsm import SqlStorage
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+
+USER_COMMANDS = ("start", "privacy", "language", "help", "cancel")
+
+
+@dataclass
+class App:
+    settings: Settings
+    pack: PolicyPack
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    admin_chat: AdminChat
+    dispatcher: Dispatcher
+    bot: Bot
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.dispatcher.storage.close()
+        await self.engine.dispose()
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    settings: Settings,
+    pack: PolicyPack,
+    clock: Clock,
+    sessions: async_sessionmaker[AsyncSession],
+    admin_chat: AdminChat,
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        storage=SqlStorage(sessions),
+        events_isolation=SimpleEventIsolation(),
+        settings=settings,
+        pack=pack,
+        clock=clock,
+        admin_chat=admin_chat,
+    )
+    dispatcher.update.outer_middleware(DbSessionMiddleware(sessions, clock, pack))
+    dispatcher.update.outer_middleware(
+        LocaleMiddleware(settings.default_locale, settings.staff_locale)
+    )
+    dispatcher.include_routers(*get_routers())
+    return dispatcher
+
+
+async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = None) -> App:
+    """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url, settings.sqlite_path())
+    await migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    admin_chat = AdminChat(id=settings.admin_chat_id, configured_id=settings.admin_chat_id)
+    async with sessions() as session:
+        await admin_chat.load(Repositories(session))
+    dispatcher = create_dispatcher(settings, pack, clock, sessions, admin_chat)
+    return App(
+        settings, pack, clock, engine, sessions, admin_chat, dispatcher, create_bot(settings)
+    )
+
+
+async def set_commands(bot: Bot, default_locale: str) -> None:
+    """The command menu in every language, and in the default language for everyone else."""
+    scope = BotCommandScopeAllPrivateChats()
+    for code in (*LOCALES, None):
+        t = translator(code or default_locale)
+        commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in USER_COMMANDS]
+        await bot.set_my_commands(commands, scope=scope, language_code=code)
+
+
+async def check_admin_chat(app: App) -> bool:
+    """Log whether the bot can post in the admin group. Users are served either way."""
+    bot, chat = app.bot, app.admin_chat
+    try:
+        member = await bot.get_chat_member(chat.id, bot.id)
+    except TelegramMigrateToChat as migrated:
+        async with app.sessions() as session:
+            await chat.migrate(Repositories(session), migrated.migrate_to_chat_id)
+        return await check_admin_chat(app)
+    except TelegramAPIError as error:
+        log.warning(
+            "Admin group %s: cannot reach it (%s); staff messages will wait until it can",
+            chat.id,
+            error.message,
+        )
+        return False
+    can_post = member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR) or (
+        member.status == ChatMemberStatus.MEMBER
+    )
+    if member.status == ChatMemberStatus.RESTRICTED:
+        can_post = bool(getattr(member, "can_send_messages", False))
+    if can_post:
+        log.info("Admin group %s: the bot can post there", chat.id)
+    else:
+        log.warning(
+            "Admin group %s: the bot is %s there and cannot post; add it to the group",
+            chat.id,
+            member.status,
+        )
+    return can_post
+
+
+async def prepare(app: App) -> None:
+    """Start-up talk with Telegram: who am I, command menu, admin group check."""
+    me = await app.bot.get_me()
+    log.info("Running as @%s (id %s) with policy pack %s", me.username, me.id, app.pack.id)
+    try:
+        await set_commands(app.bot, app.settings.default_locale)
+    except TelegramAPIError as error:
+        log.warning("Could not set the command menu: %s", error.message)
+    await check_admin_chat(app)
+
+
+async def run(settings: Settings, pack: PolicyPack) -> None:
+    app = await build_app(settings, pack)
+    try:
+        await prepare(app)
+        await app.dispatcher.start_polling(
+            app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
+        )
+    finally:
+        await app.close()

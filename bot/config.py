@@ -1,0 +1,95 @@
+"""Settings, read from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Locale = Literal["ru", "en"]
+TELEGRAM_API = "https://api.telegram.org"
+_TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. README lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr
+    admin_chat_id: int
+    staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    policy_pack: str = "by_99z_sports"
+    telegram_api_url: str = TELEGRAM_API
+    default_locale: Locale = "ru"
+    admin_locale: Locale | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN_RE.match(value.get_secret_value()):
+            # Never echo the value: it is a secret.
+            raise ValueError("does not look like a token from @BotFather (digits:letters)")
+        return value
+
+    @field_validator("staff_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def staff_locale(self) -> Locale:
+        return self.admin_locale or self.default_locale
+
+    def sqlite_path(self) -> Path | None:
+        """The database file for an SQLite URL, None for other databases or memory."""
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        rest = self.database_url[len(prefix) :]
+        if not rest or rest == ":memory:":
+            return None
+        return Path(rest)
+
+
+class ConfigError(Exception):
+    """A setting or the policy pack is missing or malformed; str() is one line for the operator."""
+
+
+def describe_validation_error(error: ValidationError, *, env_names: bool) -> str:
+    """Turn a pydantic error into one line that names each offending field."""
+    parts = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(root)"
+        if env_names:
+            loc = loc.upper()
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required but not set"
+        parts.append(f"{loc} {message}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(
+            "Configuration error: " + describe_validation_error(error, env_names=True)
+        ) from None

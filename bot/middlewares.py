@@ -1,0 +1,68 @@
+"""Outer middlewares: one database session per update, the user and their language."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import Chat, TelegramObject
+from aiogram.types import User as TgUser
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.admin_chat import AdminChat
+from bot.clock import Clock
+from bot.i18n import locale_from_telegram, translator
+from bot.onboarding import Onboarding
+from bot.policy import PolicyPack
+from storage.repositories import Repositories
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """Opens one session per update, hands out repositories and services, and closes it."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, pack: PolicyPack
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._pack = pack
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            data["repo"] = repo
+            data["onboarding"] = Onboarding(repo, self._clock, self._pack)
+            try:
+                result = await handler(event, data)
+            except Exception:
+                await session.rollback()
+                raise
+            await session.commit()
+            return result
+
+
+class LocaleMiddleware(BaseMiddleware):
+    """Loads the sender (never creates them) and picks the language they read."""
+
+    def __init__(self, default_locale: str, staff_locale: str) -> None:
+        self._default = default_locale
+        self._staff = staff_locale
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        admin_chat: AdminChat = data["admin_chat"]
+        repo: Repositories = data["repo"]
+        user = await repo.users.get(tg_user.id) if tg_user is not None else None
+        if chat is not None and chat.id == admin_chat.id:
+            locale = self._staff
+        elif user is not None:
+            locale = user.language
+        else:
+            locale = locale_from_telegram(tg_user.language_code if tg_user else None, self._default)
+        data["user"] = user
+        data["t"] = translator(locale)
+        return await handler(event, data)

@@ -1,0 +1,218 @@
+"""Onboarding rules: who the user is, their age answer, and the legal representative's link."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.policy import PolicyPack
+from storage.models import GuardianConfirmation, GuardianLink, User
+from storage.repositories import Repositories
+
+GUARDIAN_LINK_TTL = timedelta(days=7)
+GUARDIAN_PAYLOAD_PREFIX = "rep_"
+
+
+class AgeGroup(StrEnum):
+    ADULT = "adult"
+    MINOR = "minor"
+    MINOR_MARRIED = "minor_married"
+
+
+def age_answers(pack: PolicyPack) -> list[AgeGroup]:
+    """The answers the age gate offers: marriage is offered only where the law counts it."""
+    answers = [AgeGroup.ADULT, AgeGroup.MINOR]
+    if pack.age.marriage_lowers:
+        answers.append(AgeGroup.MINOR_MARRIED)
+    return answers
+
+
+def needs_guardian(age_group: str | None, pack: PolicyPack) -> bool:
+    """True when optional consents need a legal representative's confirmation."""
+    if age_group == AgeGroup.MINOR:
+        return True
+    if age_group == AgeGroup.MINOR_MARRIED:
+        return not pack.age.marriage_lowers
+    return False
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LinkProblem(StrEnum):
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    OWN = "own"
+    GUARDIAN_IS_MINOR = "guardian_is_minor"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    link_id: int | None = None
+    minor: User | None = None
+    problem: LinkProblem | None = None
+
+
+@dataclass(frozen=True)
+class GuardianInvite:
+    payload: str  # the deep-link `start` parameter, carries the secret token
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    locked: bool
+    confirmation: GuardianConfirmation | None
+
+
+class Onboarding:
+    """Everything the first minutes with the bot change in the database."""
+
+    def __init__(self, repo: Repositories, clock: Clock, pack: PolicyPack) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._pack = pack
+
+    async def register(
+        self,
+        user_id: int,
+        *,
+        language: str,
+        username: str | None,
+        first_name: str | None,
+        last_name: str | None,
+    ) -> User:
+        """Find or create the user; keeps the Telegram profile fields current."""
+        user = await self._repo.users.get(user_id)
+        if user is None:
+            user = await self._repo.users.create(
+                user_id,
+                language=language,
+                username=username,
+                first_name=first_name,
+                last_name=last_name,
+                now=self._clock.now(),
+            )
+        else:
+            user.username, user.first_name, user.last_name = username, first_name, last_name
+        await self._repo.commit()
+        return user
+
+    async def answer_age(self, user: User, answer: AgeGroup) -> bool:
+        """Store the age answer once; False when the user had already answered."""
+        if user.age_group is not None:
+            return False
+        if answer not in age_answers(self._pack):
+            raise ValueError(f"answer {answer} is not offered by this pack")
+        user.age_group = answer
+        user.age_answered_at = self._clock.now()
+        await self._repo.commit()
+        return True
+
+    async def notice_shown(self, user: User) -> None:
+        user.notice_version = self._pack.policy.version
+        user.notice_shown_at = self._clock.now()
+        await self._repo.commit()
+
+    def notice_due(self, user: User) -> bool:
+        return user.notice_version != self._pack.policy.version
+
+    async def set_language(self, user: User, language: str) -> None:
+        user.language = language
+        await self._repo.commit()
+
+    async def consent_status(self, user: User) -> ConsentStatus:
+        if not needs_guardian(user.age_group, self._pack):
+            return ConsentStatus(locked=False, confirmation=None)
+        confirmation = await self._repo.guardians.latest_confirmation(user.id)
+        return ConsentStatus(locked=confirmation is None, confirmation=confirmation)
+
+    async def new_guardian_link(self, minor: User) -> GuardianInvite:
+        """A fresh single-use link payload for the minor's representative; older ones lapse."""
+        token = secrets.token_urlsafe(24)
+        now = self._clock.now()
+        await self._repo.guardians.expire_open_links(minor.id, now=now)
+        await self._repo.guardians.add_link(
+            token_hash=hash_token(token),
+            minor_id=minor.id,
+            created_at=now,
+            expires_at=now + GUARDIAN_LINK_TTL,
+        )
+        await self._repo.commit()
+        return GuardianInvite(
+            payload=GUARDIAN_PAYLOAD_PREFIX + token, expires_at=now + GUARDIAN_LINK_TTL
+        )
+
+    async def check_link(self, token: str, opener_id: int) -> LinkCheck:
+        """What opening a representative's link by `opener_id` would mean, changing nothing."""
+        return await self._check(
+            await self._repo.guardians.link_by_hash(hash_token(token)), opener_id
+        )
+
+    async def check_link_id(self, link_id: int, opener_id: int) -> LinkCheck:
+        return await self._check(await self._repo.guardians.link_by_id(link_id), opener_id)
+
+    async def _check(self, link: GuardianLink | None, opener_id: int) -> LinkCheck:
+        if link is None:
+            return LinkCheck(problem=LinkProblem.UNKNOWN)
+        if link.minor_id == opener_id:
+            return LinkCheck(problem=LinkProblem.OWN)
+        if link.used_at is not None:
+            return LinkCheck(problem=LinkProblem.USED)
+        if link.expires_at <= self._clock.now():
+            return LinkCheck(problem=LinkProblem.EXPIRED)
+        opener = await self._repo.users.get(opener_id)
+        if opener is not None and needs_guardian(opener.age_group, self._pack):
+            return LinkCheck(problem=LinkProblem.GUARDIAN_IS_MINOR)
+        minor = await self._repo.users.get(link.minor_id)
+        if minor is None:
+            return LinkCheck(problem=LinkProblem.UNKNOWN)
+        return LinkCheck(link_id=link.id, minor=minor)
+
+    async def confirm_guardian(
+        self,
+        link_id: int,
+        guardian_id: int,
+        *,
+        language: str,
+        username: str | None,
+        first_name: str | None,
+        last_name: str | None,
+    ) -> LinkCheck:
+        """Record the representative's confirmation against the minor; the link is spent."""
+        check = await self.check_link_id(link_id, guardian_id)
+        if check.problem is not None or check.minor is None:
+            return check
+        now = self._clock.now()
+        if not await self._repo.guardians.claim_link(link_id, used_by=guardian_id, now=now):
+            await self._repo.session.rollback()
+            return LinkCheck(problem=LinkProblem.USED)
+        guardian = await self._repo.users.get(guardian_id)
+        if guardian is None:
+            guardian = await self._repo.users.create(
+                guardian_id,
+                language=language,
+                username=username,
+                first_name=first_name,
+                last_name=last_name,
+                now=now,
+            )
+        if guardian.age_group is None:
+            # The representative has just stated they are of age: that is their age answer.
+            guardian.age_group = AgeGroup.ADULT
+            guardian.age_answered_at = now
+        await self._repo.guardians.add_confirmation(
+            minor_id=check.minor.id,
+            guardian_id=guardian_id,
+            link_id=link_id,
+            now=now,
+            policy_version=self._pack.policy.version,
+        )
+        await self._repo.commit()
+        return check

@@ -1,0 +1,213 @@
+"""Policy packs: one TOML file per operator, validated at start.
+
+A pack describes everything the bot tells users and every rule it applies on behalf of one
+operator: identity and contacts, policy version, purposes with legal bases, rights offered and
+the deadline of each request type. Operators write their own pack without touching code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.config import ConfigError, describe_validation_error
+
+PACKS_DIR = Path(__file__).resolve().parent / "packs"
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Model):
+    """A text the user reads, in every supported language."""
+
+    ru: NonEmpty
+    en: NonEmpty
+
+    def get(self, locale: str) -> str:
+        return self.en if locale == "en" else self.ru
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    LEGITIMATE_INTERESTS = "legitimate_interests"
+
+
+class RequestType(StrEnum):
+    ACCESS = "access"
+    DISCLOSURES = "disclosures"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+    PORTABILITY = "portability"
+    WITHDRAWAL = "withdrawal"
+    COMPLAINT = "complaint"
+
+
+class DayKind(StrEnum):
+    CALENDAR = "calendar"
+    WORKING = "working"
+
+
+class Deadline(_Model):
+    days: Annotated[int, Field(ge=1, le=366)]
+    kind: DayKind
+
+
+class Contacts(_Model):
+    email: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    address: Text | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in value:
+            raise ValueError("is not an e-mail address")
+        return value
+
+
+class Authority(_Model):
+    name: Text
+    contacts: Contacts
+
+
+class Operator(_Model):
+    legal_name: Text
+    registration_number: str | None = None
+    address: Text
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    contacts: Contacts
+    authority: Authority
+
+
+class PolicyInfo(_Model):
+    version: NonEmpty
+    effective_date: date
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+
+class AgeRule(_Model):
+    consent_age: Annotated[int, Field(ge=13, le=18)] = 16
+    marriage_lowers: bool
+
+
+class Purpose(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    title: Text
+    description: Text
+    legal_basis: LegalBasis
+    requires_consent: bool
+    data_categories: Annotated[list[Text], Field(min_length=1)]
+    retention: Text
+    processors: list[Text] = Field(default_factory=list)
+    cross_border: Text | None = None
+    methods: Text | None = None
+
+    @model_validator(mode="after")
+    def _consent_matches_basis(self) -> Purpose:
+        if self.requires_consent != (self.legal_basis is LegalBasis.CONSENT):
+            raise ValueError("requires_consent must be true exactly when legal_basis is 'consent'")
+        return self
+
+
+class Marketing(_Model):
+    purpose: str
+    reason: Text
+
+
+class PolicyPack(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    law: Text
+    timezone: str
+    operator: Operator
+    policy: PolicyInfo
+    age: AgeRule
+    purposes: Annotated[list[Purpose], Field(min_length=1)]
+    rights: Annotated[list[RequestType], Field(min_length=1)]
+    deadlines: dict[RequestType, Deadline]
+    phone_verified: list[RequestType] = Field(default_factory=list)
+    marketing: Marketing | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known IANA time zone") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyPack:
+        ids = [p.id for p in self.purposes]
+        if len(ids) != len(set(ids)):
+            raise ValueError("purposes: every purpose id must be unique")
+        for right in self.rights:
+            if right is not RequestType.COMPLAINT and right not in self.deadlines:
+                raise ValueError(f"deadlines: the right '{right}' is offered but has no deadline")
+        for kind in self.deadlines:
+            if kind not in self.rights and kind is not RequestType.DISCLOSURES:
+                raise ValueError(f"deadlines: '{kind}' has a deadline but is not in rights")
+        for kind in self.phone_verified:
+            if kind not in self.rights:
+                raise ValueError(f"phone_verified: '{kind}' is not in rights")
+        if self.marketing and self.marketing.purpose not in {p.id for p in self.consent_purposes}:
+            raise ValueError("marketing.purpose must name a purpose that requires consent")
+        return self
+
+    @property
+    def consent_purposes(self) -> list[Purpose]:
+        return [p for p in self.purposes if p.requires_consent]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def purpose(self, purpose_id: str) -> Purpose | None:
+        return next((p for p in self.purposes if p.id == purpose_id), None)
+
+
+def shipped_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS_DIR.glob("*.toml"))
+
+
+def resolve_pack_path(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.is_file():
+        if not candidate.is_file():
+            raise ConfigError(f"Configuration error: POLICY_PACK file not found: {candidate}")
+        return candidate
+    shipped = PACKS_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise ConfigError(
+            f"Configuration error: POLICY_PACK '{name_or_path}' is neither a shipped pack "
+            f"({', '.join(shipped_packs())}) nor a .toml file"
+        )
+    return shipped
+
+
+def load_pack(name_or_path: str) -> PolicyPack:
+    path = resolve_pack_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Policy pack error ({path.name}): not valid TOML: {error}") from None
+    try:
+        return PolicyPack.model_validate(raw)
+    except ValidationError as error:
+        detail = describe_validation_error(error, env_names=False)
+        raise ConfigError(f"Policy pack error ({path.name}): {detail}") from None

@@ -1,0 +1,25 @@
+"""Thin aiogram routers, one module per feature, included in this order."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+
+from bot.admin_chat import InAdminChat
+from handlers import admin, common, fallback, guardian, onboarding
+
+PRIVATE = "private"
+
+
+def get_routers() -> list[Router]:
+    """Private-chat features first, then the admin group, then the catch-all for bad input."""
+    private = Router(name="private")
+    private.message.filter(F.chat.type == PRIVATE)
+    private.callback_query.filter(F.message.chat.type == PRIVATE)
+    private.include_routers(guardian.router, onboarding.router, common.router, fallback.router)
+
+    staff = Router(name="staff")
+    staff.message.filter(InAdminChat())
+    staff.callback_query.filter(InAdminChat())
+    staff.include_routers(admin.router)
+
+    return [private, staff, fallback.stale_buttons]

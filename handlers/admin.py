@@ -1,0 +1,18 @@
+"""The admin group. Staff features arrive in later modules; this one keeps the chat's ID right."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import Message
+
+from bot.admin_chat import AdminChat
+from storage.repositories import Repositories
+
+router = Router(name="admin")
+
+
+@router.message(F.migrate_to_chat_id)
+async def group_upgraded(message: Message, admin_chat: AdminChat, repo: Repositories) -> None:
+    """Telegram turned the admin group into a supergroup: its ID changed."""
+    assert message.migrate_to_chat_id is not None
+    await admin_chat.migrate(repo, message.migrate_to_chat_id)

@@ -1,0 +1,94 @@
+"""Commands available at any time: /help, /privacy, /language, /cancel, and the menu buttons."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.callbacks import MenuAction, MenuCb
+from bot.i18n import Translator
+from bot.onboarding import Onboarding
+from bot.policy import PolicyPack
+from bot.render import help_text
+from handlers.views import send_guardian_link, send_menu, send_notice
+from storage.models import User
+
+router = Router(name="common")
+
+
+@router.message(Command("help"))
+async def help_command(message: Message, t: Translator, pack: PolicyPack) -> None:
+    await message.answer(help_text(pack, t))
+
+
+@router.message(Command("privacy"))
+async def privacy_command(message: Message, bot: Bot, t: Translator, pack: PolicyPack) -> None:
+    await send_notice(bot, message.chat.id, t, pack)
+
+
+@router.message(Command("language"))
+async def language_command(message: Message, user: User | None, t: Translator) -> None:
+    if user is None:
+        await message.answer(t("common.start_first"))
+        return
+    await message.answer(t("language.choose"), reply_markup=keyboards.languages(t))
+
+
+@router.message(Command("cancel"))
+async def cancel_command(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    had_state = await state.get_state() is not None
+    await state.clear()
+    if user is None:
+        await message.answer(t("common.cancelled" if had_state else "common.start_first"))
+        return
+    await message.answer(t("common.cancelled" if had_state else "common.nothing_to_cancel"))
+    if user.age_group is None:
+        await message.answer(t("common.start_first"))
+        return
+    await send_menu(bot, user, t, pack, onboarding)
+
+
+@router.callback_query(MenuCb.filter())
+async def menu_button(
+    query: CallbackQuery,
+    callback_data: MenuCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    if user is None or user.age_group is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return
+    await query.answer()
+    match callback_data.action:
+        case MenuAction.NOTICE:
+            await send_notice(bot, user.id, t, pack)
+        case MenuAction.HELP:
+            await bot.send_message(user.id, help_text(pack, t))
+        case MenuAction.LANGUAGE:
+            await bot.send_message(
+                user.id, t("language.choose"), reply_markup=keyboards.languages(t)
+            )
+        case MenuAction.HOME:
+            await send_menu(bot, user, t, pack, onboarding)
+        case MenuAction.GUARDIAN_LINK:
+            status = await onboarding.consent_status(user)
+            if status.confirmation is not None:
+                await bot.send_message(user.id, t("guardian.already_confirmed"))
+            elif not status.locked:
+                await bot.send_message(user.id, t("guardian.not_needed"))
+            else:
+                await send_guardian_link(bot, user, t, pack, onboarding, renewed=True)

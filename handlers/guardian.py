@@ -1,0 +1,156 @@
+"""The legal representative's side of the guardian link: age, confirmation, consent."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.callbacks import GuardianAction, GuardianCb
+from bot.i18n import Translator, translator
+from bot.onboarding import GUARDIAN_PAYLOAD_PREFIX, LinkCheck, Onboarding
+from bot.policy import PolicyPack
+from bot.render import fmt_datetime, operator_name
+from handlers.views import edit
+
+log = logging.getLogger(__name__)
+router = Router(name="guardian")
+
+
+class RepresentativeFlow(StatesGroup):
+    age = State()
+    confirm = State()
+
+
+def _problem_text(check: LinkCheck, t: Translator, pack: PolicyPack) -> str:
+    assert check.problem is not None
+    return t(f"guardian.link_{check.problem}", age=pack.age.consent_age)
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith(GUARDIAN_PAYLOAD_PREFIX)))
+async def open_link(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    assert message.from_user is not None and command.args is not None
+    token = command.args.removeprefix(GUARDIAN_PAYLOAD_PREFIX)
+    check = await onboarding.check_link(token, message.from_user.id)
+    if check.problem is not None:
+        await message.answer(_problem_text(check, t, pack))
+        return
+    await state.set_state(RepresentativeFlow.age)
+    await state.set_data({"link_id": check.link_id})
+    await message.answer(
+        t("guardian.ask_age", age=pack.age.consent_age, operator=operator_name(pack, t.locale)),
+        reply_markup=keyboards.guardian_age(t, pack.age.consent_age),
+    )
+
+
+@router.callback_query(GuardianCb.filter(F.action == GuardianAction.CANCEL))
+async def cancel(query: CallbackQuery, state: FSMContext, t: Translator) -> None:
+    if await state.get_state() not in (RepresentativeFlow.age, RepresentativeFlow.confirm):
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    await state.clear()
+    await query.answer()
+    await edit(query, t("guardian.cancelled"))
+
+
+@router.callback_query(RepresentativeFlow.age, GuardianCb.filter(F.action == GuardianAction.MINOR))
+async def representative_too_young(
+    query: CallbackQuery, state: FSMContext, t: Translator, pack: PolicyPack
+) -> None:
+    await state.clear()
+    await query.answer()
+    await edit(query, t("guardian.too_young", age=pack.age.consent_age))
+
+
+@router.callback_query(RepresentativeFlow.age, GuardianCb.filter(F.action == GuardianAction.ADULT))
+async def representative_adult(
+    query: CallbackQuery, state: FSMContext, t: Translator, pack: PolicyPack, onboarding: Onboarding
+) -> None:
+    link_id = int((await state.get_data())["link_id"])
+    check = await onboarding.check_link_id(link_id, query.from_user.id)
+    await query.answer()
+    if check.problem is not None or check.minor is None:
+        await state.clear()
+        await edit(query, _problem_text(check, t, pack))
+        return
+    await state.set_state(RepresentativeFlow.confirm)
+    minor = escape(check.minor.first_name or t("guardian.unnamed"))
+    await edit(
+        query,
+        t(
+            "guardian.ask_confirm",
+            minor=minor,
+            version=escape(pack.policy.version),
+            url=escape(pack.policy.url),
+        ),
+        keyboards.guardian_confirm(t),
+    )
+
+
+@router.callback_query(
+    RepresentativeFlow.confirm, GuardianCb.filter(F.action == GuardianAction.CONFIRM)
+)
+async def representative_confirms(
+    query: CallbackQuery,
+    bot: Bot,
+    state: FSMContext,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    link_id = int((await state.get_data())["link_id"])
+    sender = query.from_user
+    check = await onboarding.confirm_guardian(
+        link_id,
+        sender.id,
+        language=t.locale,
+        username=sender.username,
+        first_name=sender.first_name,
+        last_name=sender.last_name,
+    )
+    await state.clear()
+    await query.answer()
+    if check.problem is not None or check.minor is None:
+        await edit(query, _problem_text(check, t, pack))
+        return
+    status = await onboarding.consent_status(check.minor)
+    assert status.confirmation is not None
+    confirmed_at = status.confirmation.confirmed_at
+    await edit(
+        query,
+        t(
+            "guardian.recorded",
+            when=fmt_datetime(confirmed_at, t, pack.zone),
+            version=escape(pack.policy.version),
+        ),
+    )
+    minor_t = translator(check.minor.language)
+    try:
+        await bot.send_message(
+            check.minor.id,
+            minor_t("guardian.minor_told", when=fmt_datetime(confirmed_at, minor_t, pack.zone)),
+        )
+    except TelegramAPIError as error:
+        # Recorded already; the minor also sees it in their menu.
+        log.warning(
+            "Could not tell minor %s of the confirmation: %s", check.minor.id, type(error).__name__
+        )
+
+
+@router.callback_query(GuardianCb.filter())
+async def stale(query: CallbackQuery, t: Translator) -> None:
+    await query.answer(t("common.stale_button"), show_alert=True)

@@ -1,0 +1,57 @@
+"""Rendering shared by several handlers: the notice and the menu."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.deep_linking import create_start_link
+
+from bot import keyboards
+from bot.i18n import Translator
+from bot.onboarding import Onboarding
+from bot.policy import PolicyPack
+from bot.render import fmt_datetime, notice_text
+from storage.models import User
+
+
+async def send_notice(bot: Bot, chat_id: int, t: Translator, pack: PolicyPack) -> None:
+    await bot.send_message(chat_id, notice_text(pack, t), reply_markup=keyboards.notice(t, pack))
+
+
+async def send_menu(
+    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
+) -> None:
+    status = await onboarding.consent_status(user)
+    lines = [t("menu.title")]
+    if status.locked:
+        lines.append(t("menu.locked"))
+    elif status.confirmation is not None:
+        when = fmt_datetime(status.confirmation.confirmed_at, t, pack.zone)
+        lines.append(t("menu.confirmed", when=when))
+    await bot.send_message(
+        user.id, "\n\n".join(lines), reply_markup=keyboards.menu(t, guardian_link=status.locked)
+    )
+
+
+async def send_guardian_link(
+    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding, *, renewed: bool
+) -> None:
+    invite = await onboarding.new_guardian_link(user)
+    link = await create_start_link(bot, invite.payload)
+    expires = fmt_datetime(invite.expires_at, t, pack.zone)
+    text = t("guardian.minor_intro", age=pack.age.consent_age, expires=expires, link=link)
+    if renewed:
+        text = t("guardian.new_link") + "\n\n" + text
+    await bot.send_message(user.id, text)
+
+
+async def edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Edit the message a button belongs to; an unchanged text is not an error."""
+    if not isinstance(query.message, Message):
+        return
+    try:
+        await query.message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as error:
+        if "message is not modified" not in error.message:
+            raise
