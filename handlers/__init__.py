@@ -15,11 +15,13 @@ def get_routers() -> list[Router]:
     private = Router(name="private")
     private.message.filter(F.chat.type == PRIVATE)
     private.callback_query.filter(F.message.chat.type == PRIVATE)
-    private.include_routers(guardian.router, onboarding.router, common.router, fallback.router)
+    private.include_routers(
+        guardian.router(), onboarding.router(), common.router(), fallback.router()
+    )
 
     staff = Router(name="staff")
     staff.message.filter(InAdminChat())
     staff.callback_query.filter(InAdminChat())
-    staff.include_routers(admin.router)
+    staff.include_routers(admin.router())
 
-    return [private, staff, fallback.stale_buttons]
+    return [private, staff, fallback.stale_buttons()]

@@ -8,11 +8,14 @@ from aiogram.types import Message
 from bot.admin_chat import AdminChat
 from storage.repositories import Repositories
 
-router = Router(name="admin")
 
-
-@router.message(F.migrate_to_chat_id)
 async def group_upgraded(message: Message, admin_chat: AdminChat, repo: Repositories) -> None:
     """Telegram turned the admin group into a supergroup: its ID changed."""
     assert message.migrate_to_chat_id is not None
     await admin_chat.migrate(repo, message.migrate_to_chat_id)
+
+
+def router() -> Router:
+    r = Router(name="admin")
+    r.message.register(group_upgraded, F.migrate_to_chat_id)
+    return r

@@ -16,20 +16,15 @@ from bot.render import help_text
 from handlers.views import send_guardian_link, send_menu, send_notice
 from storage.models import User
 
-router = Router(name="common")
 
-
-@router.message(Command("help"))
 async def help_command(message: Message, t: Translator, pack: PolicyPack) -> None:
     await message.answer(help_text(pack, t))
 
 
-@router.message(Command("privacy"))
 async def privacy_command(message: Message, bot: Bot, t: Translator, pack: PolicyPack) -> None:
     await send_notice(bot, message.chat.id, t, pack)
 
 
-@router.message(Command("language"))
 async def language_command(message: Message, user: User | None, t: Translator) -> None:
     if user is None:
         await message.answer(t("common.start_first"))
@@ -37,7 +32,6 @@ async def language_command(message: Message, user: User | None, t: Translator) -
     await message.answer(t("language.choose"), reply_markup=keyboards.languages(t))
 
 
-@router.message(Command("cancel"))
 async def cancel_command(
     message: Message,
     bot: Bot,
@@ -59,7 +53,6 @@ async def cancel_command(
     await send_menu(bot, user, t, pack, onboarding)
 
 
-@router.callback_query(MenuCb.filter())
 async def menu_button(
     query: CallbackQuery,
     callback_data: MenuCb,
@@ -92,3 +85,13 @@ async def menu_button(
                 await bot.send_message(user.id, t("guardian.not_needed"))
             else:
                 await send_guardian_link(bot, user, t, pack, onboarding, renewed=True)
+
+
+def router() -> Router:
+    r = Router(name="common")
+    r.message.register(help_command, Command("help"))
+    r.message.register(privacy_command, Command("privacy"))
+    r.message.register(language_command, Command("language"))
+    r.message.register(cancel_command, Command("cancel"))
+    r.callback_query.register(menu_button, MenuCb.filter())
+    return r

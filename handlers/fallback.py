@@ -9,16 +9,11 @@ from aiogram.types import CallbackQuery, Message
 from bot.i18n import Translator
 from storage.models import User
 
-router = Router(name="fallback")
-stale_buttons = Router(name="stale-buttons")
 
-
-@router.message(F.text.startswith("/"))
 async def unknown_command(message: Message, t: Translator) -> None:
     await message.answer(t("common.unknown_command"))
 
 
-@router.message(F.text)
 async def free_text(message: Message, state: FSMContext, user: User | None, t: Translator) -> None:
     if user is None and await state.get_state() is None:
         await message.answer(t("common.start_first"))
@@ -28,12 +23,25 @@ async def free_text(message: Message, state: FSMContext, user: User | None, t: T
         await message.answer(t("common.free_text"))
 
 
-@router.message()
 async def not_text(message: Message, t: Translator) -> None:
     await message.answer(t("common.not_text"))
 
 
-@stale_buttons.callback_query()
 async def unknown_button(query: CallbackQuery, t: Translator) -> None:
     """Forged data, buttons of an older release, or buttons in the wrong chat."""
     await query.answer(t("common.stale_button"), show_alert=True)
+
+
+def router() -> Router:
+    r = Router(name="fallback")
+    r.message.register(unknown_command, F.text.startswith("/"))
+    r.message.register(free_text, F.text)
+    r.message.register(not_text)
+    return r
+
+
+def stale_buttons() -> Router:
+    """Forged data, buttons of an older release, or buttons in the wrong chat."""
+    r = Router(name="stale-buttons")
+    r.callback_query.register(unknown_button)
+    return r

@@ -21,7 +21,6 @@ from bot.render import fmt_datetime, operator_name
 from handlers.views import edit
 
 log = logging.getLogger(__name__)
-router = Router(name="guardian")
 
 
 class RepresentativeFlow(StatesGroup):
@@ -34,7 +33,6 @@ def _problem_text(check: LinkCheck, t: Translator, pack: PolicyPack) -> str:
     return t(f"guardian.link_{check.problem}", age=pack.age.consent_age)
 
 
-@router.message(CommandStart(deep_link=True, magic=F.args.startswith(GUARDIAN_PAYLOAD_PREFIX)))
 async def open_link(
     message: Message,
     command: CommandObject,
@@ -57,7 +55,6 @@ async def open_link(
     )
 
 
-@router.callback_query(GuardianCb.filter(F.action == GuardianAction.CANCEL))
 async def cancel(query: CallbackQuery, state: FSMContext, t: Translator) -> None:
     if await state.get_state() not in (RepresentativeFlow.age, RepresentativeFlow.confirm):
         await query.answer(t("common.stale_button"), show_alert=True)
@@ -67,7 +64,6 @@ async def cancel(query: CallbackQuery, state: FSMContext, t: Translator) -> None
     await edit(query, t("guardian.cancelled"))
 
 
-@router.callback_query(RepresentativeFlow.age, GuardianCb.filter(F.action == GuardianAction.MINOR))
 async def representative_too_young(
     query: CallbackQuery, state: FSMContext, t: Translator, pack: PolicyPack
 ) -> None:
@@ -76,7 +72,6 @@ async def representative_too_young(
     await edit(query, t("guardian.too_young", age=pack.age.consent_age))
 
 
-@router.callback_query(RepresentativeFlow.age, GuardianCb.filter(F.action == GuardianAction.ADULT))
 async def representative_adult(
     query: CallbackQuery, state: FSMContext, t: Translator, pack: PolicyPack, onboarding: Onboarding
 ) -> None:
@@ -101,9 +96,6 @@ async def representative_adult(
     )
 
 
-@router.callback_query(
-    RepresentativeFlow.confirm, GuardianCb.filter(F.action == GuardianAction.CONFIRM)
-)
 async def representative_confirms(
     query: CallbackQuery,
     bot: Bot,
@@ -151,6 +143,30 @@ async def representative_confirms(
         )
 
 
-@router.callback_query(GuardianCb.filter())
 async def stale(query: CallbackQuery, t: Translator) -> None:
     await query.answer(t("common.stale_button"), show_alert=True)
+
+
+def router() -> Router:
+    r = Router(name="guardian")
+    r.message.register(
+        open_link, CommandStart(deep_link=True, magic=F.args.startswith(GUARDIAN_PAYLOAD_PREFIX))
+    )
+    r.callback_query.register(cancel, GuardianCb.filter(F.action == GuardianAction.CANCEL))
+    r.callback_query.register(
+        representative_too_young,
+        RepresentativeFlow.age,
+        GuardianCb.filter(F.action == GuardianAction.MINOR),
+    )
+    r.callback_query.register(
+        representative_adult,
+        RepresentativeFlow.age,
+        GuardianCb.filter(F.action == GuardianAction.ADULT),
+    )
+    r.callback_query.register(
+        representative_confirms,
+        RepresentativeFlow.confirm,
+        GuardianCb.filter(F.action == GuardianAction.CONFIRM),
+    )
+    r.callback_query.register(stale, GuardianCb.filter())
+    return r

@@ -17,8 +17,6 @@ from bot.render import fmt_datetime, operator_name
 from handlers.views import edit, send_guardian_link, send_menu, send_notice
 from storage.models import User
 
-router = Router(name="onboarding")
-
 
 def _age_question(t: Translator, pack: PolicyPack) -> str:
     return t("age.question", operator=operator_name(pack, t.locale))
@@ -42,7 +40,6 @@ async def continue_onboarding(
     await send_menu(bot, user, t, pack, onboarding)
 
 
-@router.message(CommandStart())
 async def start(
     message: Message,
     bot: Bot,
@@ -70,7 +67,6 @@ async def start(
     await continue_onboarding(bot, user, translator(user.language), pack, onboarding)
 
 
-@router.callback_query(AgeCb.filter())
 async def age_answer(
     query: CallbackQuery,
     callback_data: AgeCb,
@@ -100,7 +96,6 @@ async def age_answer(
     await send_menu(bot, user, t, pack, onboarding)
 
 
-@router.callback_query(LangCb.filter(F.code.in_(LOCALES)))
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LangCb,
@@ -126,3 +121,11 @@ async def language_chosen(
         return
     await edit(query, t("language.set"))
     await send_menu(bot, user, t, pack, onboarding)
+
+
+def router() -> Router:
+    r = Router(name="onboarding")
+    r.message.register(start, CommandStart())
+    r.callback_query.register(age_answer, AgeCb.filter())
+    r.callback_query.register(language_chosen, LangCb.filter(F.code.in_(LOCALES)))
+    return r

@@ -1,0 +1,274 @@
+"""A small test language over the real bot and the fake Bot API server.
+
+    ann = bot.user("Ann", lang="en")
+    await ann.send("/start")
+    await ann.tap("16 or older")
+    ann.expect("Privacy notice")
+
+Updates go through the real dispatcher (`feed_update`); everything the bot sends travels through
+aiogram's real HTTP session to the fake server, which records it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import Update
+
+from bot.app import App, build_app, prepare
+from bot.clock import Clock
+from bot.config import Settings
+from bot.policy import load_pack
+from tests.fake_telegram import TOKEN, Event, FakeTelegram
+
+ADMIN_CHAT_ID = -1001234567890
+_user_ids = itertools.count(5_000_001)
+
+
+@dataclass
+class Reply:
+    """What the bot did in answer to one action of a person."""
+
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.events if e.text]
+
+    def find(self, fragment: str) -> Event | None:
+        return next((e for e in self.events if fragment in e.text), None)
+
+
+class Harness:
+    """The real bot (production wiring) over a database in `tmp_path`, against the fake API."""
+
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        tmp_path: Path,
+        *,
+        pack: str = "by_99z_sports",
+        clock: Clock | None = None,
+        **settings: Any,
+    ) -> None:
+        self.fake = fake
+        self.clock = clock
+        self.db_path = tmp_path / "bot.db"
+        self.settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            bot_token=TOKEN,  # type: ignore[arg-type]
+            admin_chat_id=ADMIN_CHAT_ID,
+            database_url=f"sqlite+aiosqlite:///{self.db_path}",
+            telegram_api_url=fake.url,
+            policy_pack=pack,
+            **settings,
+        )
+        self.pack = load_pack(pack)
+        self._app: App | None = None
+        if ADMIN_CHAT_ID not in fake.chats:
+            fake.add_group(ADMIN_CHAT_ID, "Privacy staff")
+
+    @property
+    def app(self) -> App:
+        assert self._app is not None, "call start() first"
+        return self._app
+
+    async def start(self) -> Harness:
+        self._app = await build_app(self.settings, self.pack, self.clock)
+        try:
+            await prepare(self._app)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def stop(self) -> None:
+        if self._app is not None:
+            await self._app.close()
+            self._app = None
+
+    async def restart(self) -> None:
+        """A new process in all but name: new dispatcher, bot, FSM storage; same database."""
+        await self.stop()
+        await self.start()
+
+    async def feed(self, update: dict[str, Any]) -> Reply:
+        start = len(self.fake.events)
+        update.setdefault("update_id", self.fake.new_update_id())
+        parsed = Update.model_validate(update, context={"bot": self.app.bot})
+        await self.app.dispatcher.feed_update(self.app.bot, parsed)
+        return Reply(self.fake.events[start:])
+
+    def user(
+        self, first_name: str, *, lang: str | None = "en", username: str | None = None
+    ) -> Person:
+        person = Person(self, next(_user_ids), first_name, username, lang)
+        self.fake.add_private_chat(person.as_user())
+        return person
+
+    def staff(self, first_name: str, *, status: str = "administrator") -> Person:
+        person = Person(self, next(_user_ids), first_name, None, "en", chat_id=ADMIN_CHAT_ID)
+        self.fake.members[(ADMIN_CHAT_ID, person.id)] = status
+        return person
+
+
+class Person:
+    """A Telegram user acting in one chat (their private chat, or a group)."""
+
+    def __init__(
+        self,
+        harness: Harness,
+        user_id: int,
+        first_name: str,
+        username: str | None,
+        lang: str | None,
+        chat_id: int | None = None,
+    ) -> None:
+        self.h = harness
+        self.id = user_id
+        self.first_name = first_name
+        self.username = username
+        self.lang = lang
+        self.chat_id = chat_id if chat_id is not None else user_id
+        self.last = Reply()
+
+    def as_user(self) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.username:
+            user["username"] = self.username
+        if self.lang:
+            user["language_code"] = self.lang
+        return user
+
+    def _chat(self) -> dict[str, Any]:
+        return self.h.fake.chats.get(self.chat_id) or {"id": self.chat_id, "type": "private"}
+
+    def in_chat(self, chat_id: int, chat_type: str = "group") -> Person:
+        """The same person, acting in another chat."""
+        if chat_id not in self.h.fake.chats:
+            self.h.fake.chats[chat_id] = {"id": chat_id, "type": chat_type, "title": "Other"}
+        other = Person(self.h, self.id, self.first_name, self.username, self.lang, chat_id)
+        return other
+
+    # --- actions ---------------------------------------------------------------------------
+
+    async def _message(self, **content: Any) -> Reply:
+        message = {
+            "message_id": self.h.fake.next_message_id(self.chat_id),
+            "date": int(time.time()),
+            "chat": self._chat(),
+            "from": self.as_user(),
+            **content,
+        }
+        self.h.fake.record_incoming(message)
+        self.last = await self.h.feed({"message": message})
+        return self.last
+
+    async def send(self, text: str, *, reply_to: Event | None = None) -> Reply:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            assert reply_to.message_id is not None
+            content["reply_to_message"] = self.h.fake.messages[(self.chat_id, reply_to.message_id)]
+        return await self._message(**content)
+
+    async def reply_to(self, event: Event, text: str) -> Reply:
+        return await self.send(text, reply_to=event)
+
+    async def send_photo(self) -> Reply:
+        photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
+        return await self._message(photo=photo)
+
+    async def send_sticker(self) -> Reply:
+        sticker = {
+            "file_id": "s1",
+            "file_unique_id": "su1",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+        return await self._message(sticker=sticker)
+
+    async def send_contact(self, phone: str, *, user_id: int | None = None) -> Reply:
+        contact: dict[str, Any] = {"phone_number": phone, "first_name": self.first_name}
+        if user_id is not None:
+            contact["user_id"] = user_id
+        return await self._message(contact=contact)
+
+    def button_message(self, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The newest bot message in this chat with a button labelled `label` (exact or part)."""
+        candidates = sorted(
+            (m for (chat, _), m in self.h.fake.messages.items() if chat == self.chat_id),
+            key=lambda m: m["message_id"],
+            reverse=True,
+        )
+        for exact in (True, False):
+            for message in candidates:
+                rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+                for button in (b for row in rows for b in row):
+                    text = button["text"]
+                    if (text == label) if exact else (label in text):
+                        return message, button
+        labels = [
+            b["text"]
+            for m in candidates
+            for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row
+        ]
+        raise AssertionError(f"no button {label!r} in chat {self.chat_id}; buttons: {labels}")
+
+    async def tap(self, label: str) -> Reply:
+        message, button = self.button_message(label)
+        assert "callback_data" in button, f"button {label!r} is not a callback button"
+        return await self.tap_data(button["callback_data"], message)
+
+    async def tap_data(self, data: str, message: dict[str, Any] | None = None) -> Reply:
+        """Press a button with any data, also forged: clients can send whatever they like."""
+        if message is None:
+            message = {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": self._chat(),
+                "from": self.h.fake.bot_user,
+                "text": "x",
+            }
+        query = {
+            "id": self.h.fake.new_callback_id(),
+            "from": self.as_user(),
+            "chat_instance": str(self.chat_id),
+            "message": message,
+            "data": data,
+        }
+        self.last = await self.h.feed({"callback_query": query})
+        return self.last
+
+    # --- expectations ----------------------------------------------------------------------
+
+    def expect(self, fragment: str, reply: Reply | None = None) -> Event:
+        """Something the bot showed this person after their last action contains `fragment`."""
+        reply = reply or self.last
+        event = reply.find(fragment)
+        if event is None:
+            raise AssertionError(f"expected {fragment!r} in the reply; the bot said: {reply.texts}")
+        return event
+
+    def expect_not(self, fragment: str) -> None:
+        if (event := self.last.find(fragment)) is not None:
+            raise AssertionError(f"did not expect {fragment!r}; the bot said: {event.text!r}")
+
+    def expect_silence(self) -> None:
+        if self.last.events:
+            raise AssertionError(f"expected no reply; the bot said: {self.last.texts}")
+
+    @property
+    def inbox(self) -> list[Event]:
+        """Every message the bot sent to this chat, oldest first."""
+        return [e for e in self.h.fake.events if e.chat_id == self.chat_id and e.kind == "message"]
