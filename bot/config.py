@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 Locale = Literal["ru", "en"]
 TELEGRAM_API = "https://api.telegram.org"
@@ -52,6 +54,19 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "is not a database URL (e.g. sqlite+aiosqlite:///data/bot.db)"
+            ) from None
+        if url.get_dialect().is_async is False and url.drivername == "sqlite":
+            raise ValueError("needs an async driver: use sqlite+aiosqlite:///...")
+        return value
 
     @property
     def staff_locale(self) -> Locale:

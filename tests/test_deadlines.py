@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.deadlines import due_at, due_date, is_working_day
+from bot.policy import DayKind, Deadline, load_pack
+
+CALENDAR_15 = Deadline(days=15, kind=DayKind.CALENDAR)
+WORKING_15 = Deadline(days=15, kind=DayKind.WORKING)
+
+
+def test_calendar_days_count_every_day() -> None:
+    assert due_date(date(2026, 12, 20), CALENDAR_15, "BY") == date(2027, 1, 4)
+    assert due_date(date(2026, 1, 31), Deadline(days=30, kind="calendar"), "BY") == date(2026, 3, 2)
+
+
+def test_working_days_skip_weekends() -> None:
+    # Monday 2 March 2026 + 5 working days: Tue-Fri (4), then Monday 9 March (5).
+    assert due_date(date(2026, 3, 2), Deadline(days=5, kind="working"), "BY") == date(2026, 3, 9)
+    # Friday + 1 working day = Monday.
+    assert due_date(date(2026, 6, 5), Deadline(days=1, kind="working"), "BY") == date(2026, 6, 8)
+
+
+def test_working_days_skip_belarus_public_holidays() -> None:
+    # Independence Day, Friday 3 July 2026, is a public holiday in Belarus.
+    assert not is_working_day(date(2026, 7, 3), "BY")
+    assert due_date(date(2026, 7, 1), Deadline(days=2, kind="working"), "BY") == date(2026, 7, 6)
+    # Across the New Year and Orthodox Christmas (1, 2, 7 January 2027):
+    # received Thursday 31 Dec 2026; working days: 4, 5, 6, 8, 11-15, 18-22, 25 Jan.
+    assert due_date(date(2026, 12, 31), WORKING_15, "BY") == date(2027, 1, 25)
+    # The same 15 days as calendar days end on 15 January.
+    assert due_date(date(2026, 12, 31), CALENDAR_15, "BY") == date(2027, 1, 15)
+
+
+def test_the_same_count_differs_by_country() -> None:
+    # 3 July is a holiday in Belarus but a working day in Germany.
+    one = Deadline(days=1, kind="working")
+    assert due_date(date(2026, 7, 2), one, "BY") == date(2026, 7, 6)
+    assert due_date(date(2026, 7, 2), one, "DE") == date(2026, 7, 3)
+
+
+def test_due_at_is_end_of_the_due_day_in_the_operators_zone() -> None:
+    pack = load_pack("by_99z_sports")
+    # 22:30 UTC on 31 Dec is already 1 Jan in Minsk (UTC+3): counting starts from 1 Jan.
+    received = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
+    moment = due_at(received, CALENDAR_15, "BY", pack.zone)
+    assert moment.date() == date(2027, 1, 16)
+    assert (moment.hour, moment.minute) == (23, 59)
+    assert moment.utcoffset() is not None
+
+
+@pytest.mark.parametrize("days", [0, -1, 400])
+def test_deadline_bounds(days: int) -> None:
+    with pytest.raises(ValueError):
+        Deadline(days=days, kind="calendar")

@@ -1,0 +1,108 @@
+"""Settings, and what `python -m bot` does with bad ones: one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import ConfigError, Settings, load_settings
+
+GOOD_TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+ROOT = Path(__file__).parent.parent
+SETTINGS = [name.upper() for name in Settings.model_fields]
+
+
+def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.isupper() or k in {"PATH", "HOME"}}
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env there
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(bot_token=GOOD_TOKEN, admin_chat_id=-100)
+    assert settings.database_url == "sqlite+aiosqlite:///data/bot.db"
+    assert settings.policy_pack == "by_99z_sports"
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert (settings.default_locale, settings.staff_locale) == ("ru", "ru")
+    assert settings.staff_ids == []
+    assert settings.sqlite_path() == Path("data/bot.db")
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={GOOD_TOKEN}\nADMIN_CHAT_ID=-1001\n")
+    monkeypatch.setenv("STAFF_IDS", "11, 22,33")
+    monkeypatch.setenv("ADMIN_LOCALE", "en")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://localhost:8081/")
+    settings = load_settings()
+    assert settings.admin_chat_id == -1001
+    assert settings.staff_ids == [11, 22, 33]
+    assert (settings.default_locale, settings.staff_locale) == ("ru", "en")
+    assert settings.telegram_api_url == "http://localhost:8081"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "BOT_TOKEN is required but not set"),
+        ({"BOT_TOKEN": GOOD_TOKEN}, "ADMIN_CHAT_ID is required but not set"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "staff"}, "ADMIN_CHAT_ID"),
+        ({"BOT_TOKEN": "nonsense", "ADMIN_CHAT_ID": "-1"}, "BOT_TOKEN does not look like"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "STAFF_IDS": "1,x"}, "STAFF_IDS"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "DEFAULT_LOCALE": "de"},
+         "DEFAULT_LOCALE"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "TELEGRAM_API_URL": "ftp://x"},
+         "TELEGRAM_API_URL"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "DATABASE_URL": "nonsense"},
+         "DATABASE_URL"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "POLICY_PACK": "nope"}, "POLICY_PACK"),
+    ],
+)  # fmt: skip
+def test_bad_settings_stop_with_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main() == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert named in lines[0]
+
+
+def test_python_m_bot_exit_code(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, ADMIN_CHAT_ID="-1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Configuration error: BOT_TOKEN is required but not set"
+    assert "Traceback" not in result.stderr
+
+
+def test_token_value_is_never_printed(tmp_path: Path) -> None:
+    secret = "999:short-secret"
+    result = run_bot(tmp_path, BOT_TOKEN=secret, ADMIN_CHAT_ID="x")
+    assert result.returncode == 2
+    assert secret not in result.stderr
+    with pytest.raises(ConfigError) as error:
+        load_settings(bot_token=secret, admin_chat_id=1)
+    assert secret not in str(error.value)
