@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from storage import migrate
+from storage.db import create_engine, session_factory
+from storage.fsm import SqlStorage
+from storage.models import Base, FsmRecord
+
+
+@pytest.fixture
+async def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path}/sub/dir/t.db", tmp_path / "sub/dir/t.db"
+    )
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_migrations_create_exactly_the_models(engine) -> None:  # type: ignore[no-untyped-def]
+    def diff(connection):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+        version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    assert version is not None
+    await migrate.upgrade(engine)  # a second start is a no-op
+
+
+async def test_sqlite_pragmas(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
+        assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
+        assert await connection.scalar(text("PRAGMA busy_timeout")) == 5000
+
+
+async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine) -> None:  # type: ignore[no-untyped-def]
+    key = StorageKey(bot_id=1, chat_id=42, user_id=42)
+    storage = SqlStorage(session_factory(engine))
+    await storage.set_state(key, "Flow:step")
+    await storage.set_data(key, {"link_id": 7, "text": "привет", "nested": {"a": [1, 2]}})
+
+    reopened = SqlStorage(session_factory(engine))
+    assert await reopened.get_state(key) == "Flow:step"
+    assert await reopened.get_data(key) == {"link_id": 7, "text": "привет", "nested": {"a": [1, 2]}}
+    assert await reopened.update_data(key, {"more": True}) == {
+        "link_id": 7,
+        "text": "привет",
+        "nested": {"a": [1, 2]},
+        "more": True,
+    }
+
+    with pytest.raises(TypeError):
+        await reopened.set_data(key, {"not json": object()})
+
+    await reopened.set_state(key, None)
+    await reopened.set_data(key, {})
+    async with session_factory(engine)() as session:
+        assert await session.get(FsmRecord, "fsm:1:42:42") is None  # nothing left behind
+
+
+async def test_fsm_forget_user(engine) -> None:  # type: ignore[no-untyped-def]
+    storage = SqlStorage(session_factory(engine))
+    mine, other = StorageKey(1, 42, 42), StorageKey(1, 43, 43)
+    await storage.set_state(mine, "A:b")
+    await storage.set_state(other, "A:b")
+    await storage.forget_user(42)
+    assert await storage.get_state(mine) is None
+    assert await storage.get_state(other) == "A:b"
