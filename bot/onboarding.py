@@ -60,6 +60,17 @@ class LinkCheck:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """Who Telegram says the sender is, and the language they read."""
+
+    id: int
+    language: str
+    username: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True)
 class GuardianInvite:
     payload: str  # the deep-link `start` parameter, carries the secret token
     expires_at: datetime
@@ -79,29 +90,25 @@ class Onboarding:
         self._clock = clock
         self._pack = pack
 
-    async def register(
-        self,
-        user_id: int,
-        *,
-        language: str,
-        username: str | None,
-        first_name: str | None,
-        last_name: str | None,
-    ) -> User:
+    async def register(self, profile: Profile) -> User:
         """Find or create the user; keeps the Telegram profile fields current."""
-        user = await self._repo.users.get(user_id)
+        user = await self._upsert(profile)
+        await self._repo.commit()
+        return user
+
+    async def _upsert(self, profile: Profile) -> User:
+        user = await self._repo.users.get(profile.id)
         if user is None:
-            user = await self._repo.users.create(
-                user_id,
-                language=language,
-                username=username,
-                first_name=first_name,
-                last_name=last_name,
+            return await self._repo.users.create(
+                profile.id,
+                language=profile.language,
+                username=profile.username,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
                 now=self._clock.now(),
             )
-        else:
-            user.username, user.first_name, user.last_name = username, first_name, last_name
-        await self._repo.commit()
+        user.username, user.first_name = profile.username, profile.first_name
+        user.last_name = profile.last_name
         return user
 
     async def answer_age(self, user: User, answer: AgeGroup) -> bool:
@@ -175,41 +182,23 @@ class Onboarding:
             return LinkCheck(problem=LinkProblem.UNKNOWN)
         return LinkCheck(link_id=link.id, minor=minor)
 
-    async def confirm_guardian(
-        self,
-        link_id: int,
-        guardian_id: int,
-        *,
-        language: str,
-        username: str | None,
-        first_name: str | None,
-        last_name: str | None,
-    ) -> LinkCheck:
+    async def confirm_guardian(self, link_id: int, guardian: Profile) -> LinkCheck:
         """Record the representative's confirmation against the minor; the link is spent."""
-        check = await self.check_link_id(link_id, guardian_id)
+        check = await self.check_link_id(link_id, guardian.id)
         if check.problem is not None or check.minor is None:
             return check
         now = self._clock.now()
-        if not await self._repo.guardians.claim_link(link_id, used_by=guardian_id, now=now):
+        if not await self._repo.guardians.claim_link(link_id, used_by=guardian.id, now=now):
             await self._repo.session.rollback()
             return LinkCheck(problem=LinkProblem.USED)
-        guardian = await self._repo.users.get(guardian_id)
-        if guardian is None:
-            guardian = await self._repo.users.create(
-                guardian_id,
-                language=language,
-                username=username,
-                first_name=first_name,
-                last_name=last_name,
-                now=now,
-            )
-        if guardian.age_group is None:
+        user = await self._upsert(guardian)
+        if user.age_group is None:
             # The representative has just stated they are of age: that is their age answer.
-            guardian.age_group = AgeGroup.ADULT
-            guardian.age_answered_at = now
+            user.age_group = AgeGroup.ADULT
+            user.age_answered_at = now
         await self._repo.guardians.add_confirmation(
             minor_id=check.minor.id,
-            guardian_id=guardian_id,
+            guardian_id=guardian.id,
             link_id=link_id,
             now=now,
             policy_version=self._pack.policy.version,

@@ -18,7 +18,7 @@ from bot.i18n import Translator, translator
 from bot.onboarding import GUARDIAN_PAYLOAD_PREFIX, LinkCheck, Onboarding
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, operator_name
-from handlers.views import edit
+from handlers.views import edit, profile
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,7 @@ async def representative_confirms(
     onboarding: Onboarding,
 ) -> None:
     link_id = int((await state.get_data())["link_id"])
-    sender = query.from_user
-    check = await onboarding.confirm_guardian(
-        link_id,
-        sender.id,
-        language=t.locale,
-        username=sender.username,
-        first_name=sender.first_name,
-        last_name=sender.last_name,
-    )
+    check = await onboarding.confirm_guardian(link_id, profile(query.from_user, t.locale))
     await state.clear()
     await query.answer()
     if check.problem is not None or check.minor is None:

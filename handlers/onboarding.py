@@ -14,7 +14,7 @@ from bot.i18n import LOCALES, Translator, locale_from_telegram, translator
 from bot.onboarding import Onboarding, age_answers, needs_guardian
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, operator_name
-from handlers.views import edit, send_guardian_link, send_menu, send_notice
+from handlers.views import edit, profile, send_guardian_link, send_menu, send_notice
 from storage.models import User
 
 
@@ -57,13 +57,7 @@ async def start(
         if user is not None
         else locale_from_telegram(sender.language_code, settings.default_locale)
     )
-    user = await onboarding.register(
-        sender.id,
-        language=language,
-        username=sender.username,
-        first_name=sender.first_name,
-        last_name=sender.last_name,
-    )
+    user = await onboarding.register(profile(sender, language))
     await continue_onboarding(bot, user, translator(user.language), pack, onboarding)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import User as TgUser
 from aiogram.utils.deep_linking import create_start_link
 
 from bot import keyboards
 from bot.i18n import Translator
-from bot.onboarding import Onboarding
+from bot.onboarding import Onboarding, Profile
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, notice_text
 from storage.models import User
@@ -55,3 +56,13 @@ async def edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | N
     except TelegramBadRequest as error:
         if "message is not modified" not in error.message:
             raise
+
+
+def profile(sender: TgUser, language: str) -> Profile:
+    return Profile(
+        id=sender.id,
+        language=language,
+        username=sender.username,
+        first_name=sender.first_name,
+        last_name=sender.last_name,
+    )
