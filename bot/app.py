@@ -13,15 +13,21 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatMemberStatus, ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
+from bot.campaigns import CampaignRunner
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.i18n import LOCALES, translator
 from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
 from bot.policy import PolicyPack
+from bot.staff import StaffDirectory
 from handlers import get_routers
 from storage import migrate
 from storage.db import create_engine, session_factory
@@ -30,7 +36,7 @@ from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "privacy", "language", "help", "cancel")
+USER_COMMANDS = ("start", "consents", "privacy", "language", "help", "cancel")
 
 
 @dataclass
@@ -43,8 +49,11 @@ class App:
     admin_chat: AdminChat
     dispatcher: Dispatcher
     bot: Bot
+    campaigns: CampaignRunner
+    staff: StaffDirectory
 
     async def close(self) -> None:
+        await self.campaigns.stop()
         await self.bot.session.close()
         await self.dispatcher.storage.close()
         await self.engine.dispose()
@@ -65,6 +74,8 @@ def create_dispatcher(
     clock: Clock,
     sessions: async_sessionmaker[AsyncSession],
     admin_chat: AdminChat,
+    campaigns: CampaignRunner,
+    staff: StaffDirectory,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=SqlStorage(sessions),
@@ -73,6 +84,8 @@ def create_dispatcher(
         pack=pack,
         clock=clock,
         admin_chat=admin_chat,
+        campaigns=campaigns,
+        staff=staff,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions, clock, pack))
     dispatcher.update.outer_middleware(
@@ -91,9 +104,14 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     admin_chat = AdminChat(id=settings.admin_chat_id, configured_id=settings.admin_chat_id)
     async with sessions() as session:
         await admin_chat.load(Repositories(session))
-    dispatcher = create_dispatcher(settings, pack, clock, sessions, admin_chat)
+    campaigns = CampaignRunner(
+        sessions, pack, clock, admin_chat, settings.staff_locale, settings.broadcast_rate
+    )
+    staff = StaffDirectory(admin_chat, settings.staff_ids, clock)
+    dispatcher = create_dispatcher(settings, pack, clock, sessions, admin_chat, campaigns, staff)
+    bot = create_bot(settings)
     return App(
-        settings, pack, clock, engine, sessions, admin_chat, dispatcher, create_bot(settings)
+        settings, pack, clock, engine, sessions, admin_chat, dispatcher, bot, campaigns, staff
     )
 
 
@@ -104,6 +122,15 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
         t = translator(code or default_locale)
         commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in USER_COMMANDS]
         await bot.set_my_commands(commands, scope=scope, language_code=code)
+
+
+STAFF_COMMANDS = ("campaign", "notify_policy")
+
+
+async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:
+    t = translator(locale)
+    commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in STAFF_COMMANDS]
+    await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_chat_id))
 
 
 async def check_admin_chat(app: App) -> bool:
@@ -129,6 +156,10 @@ async def check_admin_chat(app: App) -> bool:
         can_post = bool(getattr(member, "can_send_messages", False))
     if can_post:
         log.info("Admin group %s: the bot can post there", chat.id)
+        try:
+            await set_staff_commands(bot, chat.id, app.settings.staff_locale)
+        except TelegramAPIError as error:
+            log.warning("Could not set the staff command menu: %s", error.message)
     else:
         log.warning(
             "Admin group %s: the bot is %s there and cannot post; add it to the group",
@@ -147,6 +178,7 @@ async def prepare(app: App) -> None:
     except TelegramAPIError as error:
         log.warning("Could not set the command menu: %s", error.message)
     await check_admin_chat(app)
+    await app.campaigns.resume(app.bot)
 
 
 async def run(settings: Settings, pack: PolicyPack) -> None:

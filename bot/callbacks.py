@@ -24,6 +24,7 @@ class MenuAction(StrEnum):
     LANGUAGE = "language"
     HELP = "help"
     GUARDIAN_LINK = "guardian"
+    CONSENTS = "consents"
     HOME = "home"
 
 
@@ -40,3 +41,35 @@ class GuardianAction(StrEnum):
 
 class GuardianCb(CallbackData, prefix="v1rep"):
     action: GuardianAction
+
+
+class ConsentAction(StrEnum):
+    LIST = "l"
+    INFO = "i"
+    GRANT = "g"
+    WITHDRAW = "w"
+    HISTORY = "h"
+    LOCKED = "x"
+
+
+class ConsentCb(CallbackData, prefix="v1con"):
+    """`minor` is set when a legal representative acts for a minor; it is checked against the
+    recorded confirmations on every press."""
+
+    action: ConsentAction
+    purpose: str = "-"
+    minor: int = 0
+
+
+class UnsubCb(CallbackData, prefix="v1unsub"):
+    campaign: int
+
+
+class CampaignAction(StrEnum):
+    SEND = "send"
+    CANCEL = "cancel"
+
+
+class CampaignCb(CallbackData, prefix="v1camp"):
+    id: int
+    action: CampaignAction

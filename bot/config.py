@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     default_locale: Locale = "ru"
     admin_locale: Locale | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    broadcast_rate: Annotated[float, Field(gt=0, le=30)] = 25.0
 
     @field_validator("bot_token")
     @classmethod

@@ -5,7 +5,20 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import AgeCb, GuardianAction, GuardianCb, LangCb, MenuAction, MenuCb
+from bot.callbacks import (
+    AgeCb,
+    CampaignAction,
+    CampaignCb,
+    ConsentAction,
+    ConsentCb,
+    GuardianAction,
+    GuardianCb,
+    LangCb,
+    MenuAction,
+    MenuCb,
+    UnsubCb,
+)
+from bot.consents import ConsentView
 from bot.i18n import LOCALES, Translator
 from bot.onboarding import AgeGroup
 from bot.policy import PolicyPack
@@ -22,13 +35,21 @@ def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboard
 
 
 def notice(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=t("notice.full_text"), url=pack.policy.url)]]
-    )
+    """The full text, and every earlier version (they stay viewable)."""
+    rows = [[InlineKeyboardButton(text=t("notice.full_text"), url=pack.policy.url)]]
+    for old in reversed(pack.policy.history):
+        label = t(
+            "policy_update.previous",
+            version=old.version,
+            date=old.effective_date.strftime(t("common.date_format")),
+        )
+        rows.append([InlineKeyboardButton(text=label, url=old.url)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    builder.button(text=t("menu.consents"), callback_data=MenuCb(action=MenuAction.CONSENTS))
     builder.button(text=t("menu.notice"), callback_data=MenuCb(action=MenuAction.NOTICE))
     if guardian_link:
         builder.button(
@@ -69,4 +90,84 @@ def guardian_confirm(t: Translator) -> InlineKeyboardMarkup:
     )
     builder.button(text=t("common.cancel"), callback_data=GuardianCb(action=GuardianAction.CANCEL))
     builder.adjust(1)
+    return builder.as_markup()
+
+
+def consents(
+    views: list[ConsentView],
+    t: Translator,
+    *,
+    locked: bool,
+    minor: int = 0,
+    minors: list[tuple[int, str]] | None = None,
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for view in views:
+        title = view.purpose.title.get(t.locale)
+        if locked:
+            label, action = t("consents.button_locked", title=title), ConsentAction.LOCKED
+        elif view.needs_reconfirm:
+            label, action = t("consents.button_reconfirm", title=title), ConsentAction.INFO
+        elif view.granted:
+            label, action = t("consents.button_on", title=title), ConsentAction.WITHDRAW
+        else:
+            label, action = t("consents.button_off", title=title), ConsentAction.INFO
+        builder.button(
+            text=label, callback_data=ConsentCb(action=action, purpose=view.purpose.id, minor=minor)
+        )
+    for minor_id, name in minors or []:
+        builder.button(
+            text=t("consents.for_minor", name=name),
+            callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor_id),
+        )
+    builder.button(
+        text=t("consents.history"),
+        callback_data=ConsentCb(action=ConsentAction.HISTORY, minor=minor),
+    )
+    if minor:
+        builder.button(text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST))
+    else:
+        builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def consent_info(purpose_id: str, t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("consents.agree"),
+        callback_data=ConsentCb(action=ConsentAction.GRANT, purpose=purpose_id, minor=minor),
+    )
+    builder.button(
+        text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor)
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def back_to_consents(t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor)
+    )
+    return builder.as_markup()
+
+
+def unsubscribe(t: Translator, campaign_id: int, *, done: bool = False) -> InlineKeyboardMarkup:
+    key = "unsubscribe.done_button" if done else "unsubscribe.button"
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t(key), callback_data=UnsubCb(campaign=campaign_id))
+    return builder.as_markup()
+
+
+def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("staff.campaign_send"),
+        callback_data=CampaignCb(id=campaign_id, action=CampaignAction.SEND),
+    )
+    builder.button(
+        text=t("staff.campaign_cancel"),
+        callback_data=CampaignCb(id=campaign_id, action=CampaignAction.CANCEL),
+    )
     return builder.as_markup()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
 from bot.clock import Clock
+from bot.consents import Consents
 from bot.i18n import locale_from_telegram, translator
 from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
@@ -35,6 +36,7 @@ class DbSessionMiddleware(BaseMiddleware):
             repo = Repositories(session)
             data["repo"] = repo
             data["onboarding"] = Onboarding(repo, self._clock, self._pack)
+            data["consents"] = Consents(repo, self._clock, self._pack)
             try:
                 result = await handler(event, data)
             except Exception:

@@ -189,8 +189,7 @@ class Onboarding:
             return check
         now = self._clock.now()
         if not await self._repo.guardians.claim_link(link_id, used_by=guardian.id, now=now):
-            await self._repo.session.rollback()
-            return LinkCheck(problem=LinkProblem.USED)
+            return LinkCheck(problem=LinkProblem.USED)  # nothing written yet
         user = await self._upsert(guardian)
         if user.age_group is None:
             # The representative has just stated they are of age: that is their age answer.

@@ -94,10 +94,26 @@ class Operator(_Model):
     authority: Authority
 
 
+Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+
+class PreviousPolicy(_Model):
+    version: NonEmpty
+    effective_date: date
+    url: Url
+
+
 class PolicyInfo(_Model):
     version: NonEmpty
     effective_date: date
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    url: Url
+    changes: Text | None = None  # what changed since the previous version, told to every user
+    history: list[PreviousPolicy] = Field(default_factory=list)  # oldest first, stays viewable
+
+    @property
+    def versions(self) -> list[str]:
+        """Every version, oldest first."""
+        return [p.version for p in self.history] + [self.version]
 
 
 class AgeRule(_Model):
@@ -116,6 +132,9 @@ class Purpose(_Model):
     processors: list[Text] = Field(default_factory=list)
     cross_border: Text | None = None
     methods: Text | None = None
+    # The policy version whose consent terms for this purpose are current: consents given under
+    # an older version must be confirmed again (a material change). None: any version counts.
+    terms_version: str | None = None
 
     @model_validator(mode="after")
     def _consent_matches_basis(self) -> Purpose:
@@ -165,6 +184,11 @@ class PolicyPack(_Model):
         for kind in self.phone_verified:
             if kind not in self.rights:
                 raise ValueError(f"phone_verified: '{kind}' is not in rights")
+        for purpose in self.purposes:
+            if purpose.terms_version and purpose.terms_version not in self.policy.versions:
+                raise ValueError(
+                    f"purposes: '{purpose.id}' terms_version is not a version in policy.history"
+                )
         if self.marketing and self.marketing.purpose not in {p.id for p in self.consent_purposes}:
             raise ValueError("marketing.purpose must name a purpose that requires consent")
         return self
@@ -176,6 +200,16 @@ class PolicyPack(_Model):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def valid_consent_versions(self, purpose: Purpose) -> set[str]:
+        """Policy versions under which a consent to `purpose` still covers the current terms."""
+        versions = self.policy.versions
+        if purpose.terms_version is None:
+            return set(versions)
+        return set(versions[versions.index(purpose.terms_version) :])
+
+    def consent_purpose(self, purpose_id: str) -> Purpose | None:
+        return next((p for p in self.consent_purposes if p.id == purpose_id), None)
 
     def purpose(self, purpose_id: str) -> Purpose | None:
         return next((p for p in self.purposes if p.id == purpose_id), None)

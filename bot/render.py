@@ -6,8 +6,10 @@ from datetime import date, datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
+from bot.consents import ConsentView
 from bot.i18n import Translator
-from bot.policy import Contacts, PolicyPack, RequestType
+from bot.policy import Contacts, PolicyPack, Purpose, RequestType
+from storage.models import ConsentEvent
 
 
 def fmt_date(value: date | datetime, t: Translator, zone: ZoneInfo) -> str:
@@ -107,3 +109,99 @@ def help_text(pack: PolicyPack, t: Translator) -> str:
 
 def right_names(rights: list[RequestType], t: Translator) -> str:
     return ", ".join(t(f"rights.{r}") for r in rights)
+
+
+def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reconfirm: bool) -> str:
+    """What a consent covers, shown before it is given (Law 99-Z art. 5.2)."""
+    loc = t.locale
+    lines = [t("consents.info_title", title=escape(purpose.title.get(loc)))]
+    if reconfirm:
+        lines.append(t("consents.info_reconfirm", version=escape(pack.policy.version)))
+    methods = purpose.methods.get(loc) if purpose.methods else t("consents.info_methods_default")
+    data = "; ".join(escape(c.get(loc)) for c in purpose.data_categories)
+    processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
+    lines += [
+        "",
+        t("consents.info_purpose", text=escape(purpose.description.get(loc))),
+        t("consents.info_data", text=data),
+        t("consents.info_duration", text=escape(purpose.retention.get(loc))),
+        t("consents.info_actions", text=escape(methods)),
+        t("consents.info_processors", text=processors)
+        if purpose.processors
+        else t("consents.info_no_processors"),
+        t("consents.info_cross_border", text=escape(purpose.cross_border.get(loc)))
+        if purpose.cross_border
+        else t("consents.info_no_cross_border"),
+        t("consents.info_withdraw", contact=contact_line(pack.operator.contacts, loc)),
+        "",
+        t("consents.info_version", version=escape(pack.policy.version)),
+    ]
+    return "\n".join(lines)
+
+
+def consent_list_text(
+    views: list[ConsentView],
+    pack: PolicyPack,
+    t: Translator,
+    *,
+    locked: bool,
+    subject_name: str | None = None,
+    status: str | None = None,
+) -> str:
+    loc = t.locale
+    title = (
+        t("consents.title_for", name=escape(subject_name)) if subject_name else t("consents.title")
+    )
+    lines = [title, ""]
+    for view in views:
+        name = escape(view.purpose.title.get(loc))
+        if view.needs_reconfirm:
+            lines.append(t("consents.line_reconfirm", title=name))
+        elif view.granted and view.since is not None:
+            when = fmt_datetime(view.since.updated_at, t, pack.zone)
+            lines.append(t("consents.line_on", title=name, when=when))
+        else:
+            lines.append(t("consents.line_off", title=name))
+    lines += ["", t("consents.locked") if locked else t("consents.footer")]
+    if status:
+        lines += ["", status]
+    return "\n".join(lines)
+
+
+def consent_history_text(events: list[ConsentEvent], pack: PolicyPack, t: Translator) -> str:
+    lines = [t("consents.history_title"), ""]
+    if not events:
+        lines.append(t("consents.history_empty"))
+    for event in events:
+        purpose = pack.purpose(event.purpose)
+        title = purpose.title.get(t.locale) if purpose else event.purpose
+        lines.append(
+            t(
+                "consents.history_line",
+                when=fmt_datetime(event.at, t, pack.zone),
+                title=escape(title),
+                state=t("consents.state_granted" if event.granted else "consents.state_withdrawn"),
+                source=t(f"source.{event.source}"),
+            )
+        )
+    return "\n".join(lines)
+
+
+def policy_update_text(pack: PolicyPack, t: Translator, *, reconfirm: bool) -> str:
+    lines = [
+        t(
+            "policy_update.title",
+            version=escape(pack.policy.version),
+            date=fmt_date(pack.policy.effective_date, t, pack.zone),
+        )
+    ]
+    if pack.policy.changes is not None:
+        lines.append(t("policy_update.changes", changes=escape(pack.policy.changes.get(t.locale))))
+    if reconfirm:
+        lines.append(t("policy_update.reconfirm"))
+    return "\n\n".join(lines)
+
+
+def campaign_text(reason: str, body_html: str) -> str:
+    """A marketing message: the first line says why the user gets it (GDPR pack, mailings)."""
+    return f"<i>{escape(reason)}</i>\n\n{body_html}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import F, Router
 
 from bot.admin_chat import InAdminChat
-from handlers import admin, common, fallback, guardian, onboarding
+from handlers import admin, campaigns, common, consents, fallback, guardian, onboarding
 
 PRIVATE = "private"
 
@@ -16,12 +16,17 @@ def get_routers() -> list[Router]:
     private.message.filter(F.chat.type == PRIVATE)
     private.callback_query.filter(F.message.chat.type == PRIVATE)
     private.include_routers(
-        guardian.router(), onboarding.router(), common.router(), fallback.router()
+        guardian.router(),
+        onboarding.router(),
+        consents.router(),
+        common.router(),
+        fallback.router(),
     )
 
     staff = Router(name="staff")
     staff.message.filter(InAdminChat())
     staff.callback_query.filter(InAdminChat())
-    staff.include_routers(admin.router())
+    staff.chat_member.filter(InAdminChat())
+    staff.include_routers(admin.router(), campaigns.router())
 
     return [private, staff, fallback.stale_buttons()]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.types import Message
+from aiogram.types import ChatMemberUpdated, Message
 
 from bot.admin_chat import AdminChat
+from bot.staff import StaffDirectory
 from storage.repositories import Repositories
 
 
@@ -15,7 +16,13 @@ async def group_upgraded(message: Message, admin_chat: AdminChat, repo: Reposito
     await admin_chat.migrate(repo, message.migrate_to_chat_id)
 
 
+async def membership_changed(event: ChatMemberUpdated, staff: StaffDirectory) -> None:
+    """Someone was promoted, demoted, joined or left: fetch the administrators afresh."""
+    staff.invalidate()
+
+
 def router() -> Router:
     r = Router(name="admin")
     r.message.register(group_upgraded, F.migrate_to_chat_id)
+    r.chat_member.register(membership_changed)
     return r

@@ -9,12 +9,15 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb
+from bot.consents import Consents
 from bot.i18n import Translator
 from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
 from bot.render import help_text
+from handlers.consents import consent_screen
 from handlers.views import send_guardian_link, send_menu, send_notice
 from storage.models import User
+from storage.repositories import Repositories
 
 
 async def help_command(message: Message, t: Translator, pack: PolicyPack) -> None:
@@ -61,6 +64,8 @@ async def menu_button(
     t: Translator,
     pack: PolicyPack,
     onboarding: Onboarding,
+    consents: Consents,
+    repo: Repositories,
 ) -> None:
     if user is None or user.age_group is None:
         await query.answer(t("common.start_first"), show_alert=True)
@@ -75,6 +80,9 @@ async def menu_button(
             await bot.send_message(
                 user.id, t("language.choose"), reply_markup=keyboards.languages(t)
             )
+        case MenuAction.CONSENTS:
+            text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
+            await bot.send_message(user.id, text, reply_markup=markup)
         case MenuAction.HOME:
             await send_menu(bot, user, t, pack, onboarding)
         case MenuAction.GUARDIAN_LINK:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import BotState, GuardianConfirmation, GuardianLink, User
+from storage.models import (
+    AuditEntry,
+    BotState,
+    Campaign,
+    ConsentEvent,
+    ConsentState,
+    ConsentText,
+    Delivery,
+    GuardianConfirmation,
+    GuardianLink,
+    User,
+)
 
 
 class UserRepository:
@@ -16,6 +29,19 @@ class UserRepository:
 
     async def get(self, user_id: int) -> User | None:
         return await self._session.get(User, user_id)
+
+    async def not_told_of(self, version: str) -> list[int]:
+        """Onboarded, reachable users who last saw an older policy version."""
+        rows = await self._session.scalars(
+            select(User.id)
+            .where(
+                User.notice_version.is_not(None),
+                User.notice_version != version,
+                User.blocked_bot.is_(False),
+            )
+            .order_by(User.id)
+        )
+        return list(rows)
 
     async def create(
         self,
@@ -98,6 +124,25 @@ class GuardianRepository:
         await self._session.flush()
         return confirmation
 
+    async def is_guardian(self, guardian_id: int, minor_id: int) -> bool:
+        found = await self._session.scalar(
+            select(GuardianConfirmation.id).where(
+                GuardianConfirmation.guardian_id == guardian_id,
+                GuardianConfirmation.minor_id == minor_id,
+            )
+        )
+        return found is not None
+
+    async def minors_of(self, guardian_id: int) -> list[User]:
+        rows = await self._session.scalars(
+            select(User)
+            .join(GuardianConfirmation, GuardianConfirmation.minor_id == User.id)
+            .where(GuardianConfirmation.guardian_id == guardian_id)
+            .distinct()
+            .order_by(User.id)
+        )
+        return list(rows)
+
     async def latest_confirmation(self, minor_id: int) -> GuardianConfirmation | None:
         result = await self._session.execute(
             select(GuardianConfirmation)
@@ -120,6 +165,238 @@ class BotStateRepository:
         await self._session.merge(BotState(key=key, value=value))
 
 
+class _LostRace(Exception):
+    """Someone else changed the row between our read and our write."""
+
+
+class ConsentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def states(self, user_id: int) -> dict[str, ConsentState]:
+        rows = await self._session.scalars(
+            select(ConsentState)
+            .where(ConsentState.user_id == user_id)
+            .execution_options(populate_existing=True)  # after a compare-and-set UPDATE
+        )
+        return {row.purpose: row for row in rows}
+
+    async def record(
+        self,
+        user_id: int,
+        purpose: str,
+        granted: bool,
+        *,
+        at: datetime,
+        policy_version: str,
+        source: str,
+        actor_id: int,
+        text: tuple[str, str, str],
+    ) -> bool:
+        """Append an event and move the state to it, unless the state already says so.
+
+        `text` is (id, locale, body) of what the person was shown. The state row changes only
+        through a compare-and-set on what was read, inside a savepoint, so concurrent writers
+        (a minor and their representative) cannot both record the same change.
+        """
+        current = await self._session.get(ConsentState, (user_id, purpose), populate_existing=True)
+        same_version = current is not None and current.policy_version == policy_version
+        if current is not None and current.granted == granted and (not granted or same_version):
+            return False
+        try:
+            async with self._session.begin_nested():
+                await self._cas(
+                    user_id,
+                    purpose,
+                    granted,
+                    current,
+                    at=at,
+                    version=policy_version,
+                    source=source,
+                    actor_id=actor_id,
+                    text=text,
+                )
+        except _LostRace:
+            return False
+        return True
+
+    async def _cas(
+        self,
+        user_id: int,
+        purpose: str,
+        granted: bool,
+        current: ConsentState | None,
+        *,
+        at: datetime,
+        version: str,
+        source: str,
+        actor_id: int,
+        text: tuple[str, str, str],
+    ) -> None:
+        text_id, locale, body = text
+        await self._session.execute(
+            sqlite_insert(ConsentText)
+            .values(id=text_id, purpose=purpose, locale=locale, policy_version=version, body=body)
+            .on_conflict_do_nothing()
+        )
+        event = ConsentEvent(
+            user_id=user_id,
+            purpose=purpose,
+            granted=granted,
+            at=at,
+            policy_version=version,
+            source=source,
+            actor_id=actor_id,
+            text_id=text_id,
+        )
+        self._session.add(event)
+        await self._session.flush()
+        values = {"granted": granted, "policy_version": version, "event_id": event.id}
+        if current is None:
+            result = await self._session.execute(
+                sqlite_insert(ConsentState)
+                .values(user_id=user_id, purpose=purpose, updated_at=at, **values)
+                .on_conflict_do_nothing()
+            )
+        else:
+            result = await self._session.execute(
+                update(ConsentState)
+                .where(
+                    ConsentState.user_id == user_id,
+                    ConsentState.purpose == purpose,
+                    ConsentState.event_id == current.event_id,
+                )
+                .values(updated_at=at, **values)
+                .execution_options(synchronize_session=False)
+            )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LostRace
+
+    async def events(self, user_id: int, *, limit: int) -> list[ConsentEvent]:
+        rows = await self._session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.user_id == user_id)
+            .order_by(ConsentEvent.id.desc())
+            .limit(limit)
+        )
+        return list(reversed(rows.all()))
+
+    async def holders(self, purpose: str, versions: set[str]) -> list[int]:
+        """Users who hold a consent to `purpose` given under one of `versions`."""
+        rows = await self._session.scalars(
+            select(ConsentState.user_id)
+            .join(User, User.id == ConsentState.user_id)
+            .where(
+                ConsentState.purpose == purpose,
+                ConsentState.granted.is_(True),
+                ConsentState.policy_version.in_(versions),
+                User.blocked_bot.is_(False),
+            )
+            .order_by(ConsentState.user_id)
+        )
+        return list(rows)
+
+
+class CampaignRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(self, *, kind: str, body: str, created_by: int, now: datetime) -> Campaign:
+        campaign = Campaign(
+            kind=kind, body=body, status="draft", created_by=created_by, created_at=now
+        )
+        self._session.add(campaign)
+        await self._session.flush()
+        return campaign
+
+    async def get(self, campaign_id: int) -> Campaign | None:
+        return await self._session.get(Campaign, campaign_id, populate_existing=True)
+
+    async def _move(self, campaign_id: int, old: str, new: str, **values: Any) -> bool:
+        result = await self._session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == old)
+            .values(status=new, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def start(
+        self, campaign_id: int, user_ids: list[int], *, now: datetime, progress_message_id: int
+    ) -> bool:
+        """Draft -> sending with one pending delivery per recipient; False if not a draft."""
+        if not await self._move(
+            campaign_id, "draft", "sending", started_at=now, progress_message_id=progress_message_id
+        ):
+            return False
+        if user_ids:
+            await self._session.execute(
+                sqlite_insert(Delivery),
+                [
+                    {"campaign_id": campaign_id, "user_id": uid, "status": "pending", "attempts": 0}
+                    for uid in user_ids
+                ],
+            )
+        return True
+
+    async def cancel(self, campaign_id: int) -> bool:
+        return await self._move(campaign_id, "draft", "cancelled")
+
+    async def finish(self, campaign_id: int, now: datetime) -> None:
+        await self._move(campaign_id, "sending", "done", finished_at=now)
+
+    async def unfinished(self) -> list[int]:
+        rows = await self._session.scalars(
+            select(Campaign.id).where(Campaign.status == "sending").order_by(Campaign.id)
+        )
+        return list(rows)
+
+    async def mark_interrupted(self) -> int:
+        """Deliveries caught mid-call by a crash: maybe delivered, so never sent again."""
+        result = await self._session.execute(
+            update(Delivery).where(Delivery.status == "sending").values(status="uncertain")
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def next_pending(self, campaign_id: int) -> Delivery | None:
+        return await self._session.scalar(
+            select(Delivery)
+            .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
+            .order_by(Delivery.id)
+            .limit(1)
+        )
+
+    async def counts(self, campaign_id: int) -> dict[str, int]:
+        rows = await self._session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.campaign_id == campaign_id)
+            .group_by(Delivery.status)
+        )
+        return {status: int(n) for status, n in rows.all()}
+
+    async def deliveries(self, campaign_id: int) -> list[Delivery]:
+        rows = await self._session.scalars(
+            select(Delivery).where(Delivery.campaign_id == campaign_id).order_by(Delivery.id)
+        )
+        return list(rows)
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, *, at: datetime, actor_id: int, action: str, subject: str | None, allowed: bool
+    ) -> None:
+        self._session.add(
+            AuditEntry(at=at, actor_id=actor_id, action=action, subject=subject, allowed=allowed)
+        )
+        await self._session.flush()
+
+    async def entries(self) -> list[AuditEntry]:
+        return list((await self._session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
+
+
 class Repositories:
     """Everything a handler may touch in the database, over one session (one per update)."""
 
@@ -128,6 +405,9 @@ class Repositories:
         self.users = UserRepository(session)
         self.guardians = GuardianRepository(session)
         self.state = BotStateRepository(session)
+        self.consents = ConsentRepository(session)
+        self.audit = AuditRepository(session)
+        self.campaigns = CampaignRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

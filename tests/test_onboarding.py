@@ -46,7 +46,12 @@ async def test_first_minutes_in_english(bot: Harness, clock: FrozenClock) -> Non
         assert part in notice.text, part
     assert notice.buttons()[0]["url"] == "https://gybry.com/privacy"
     menu = ann.expect("What would you like to do?")
-    assert [b["text"] for b in menu.buttons()] == ["🔒 Privacy notice", "🌐 Language", "❓ Help"]
+    assert [b["text"] for b in menu.buttons()] == [
+        "✅ My consents",
+        "🔒 Privacy notice",
+        "🌐 Language",
+        "❓ Help",
+    ]
 
     user = await stored_user(bot, ann.id)
     assert user is not None
@@ -183,7 +188,7 @@ async def test_command_menu_is_set_in_both_languages(bot: Harness) -> None:
     english = {c["command"]: c["description"] for c in commands[("all_private_chats", "en")]}
     russian = {c["command"]: c["description"] for c in commands[("all_private_chats", "ru")]}
     default = {c["command"]: c["description"] for c in commands[("all_private_chats", "")]}
-    assert set(english) == {"start", "privacy", "language", "help", "cancel"}
+    assert set(english) == {"start", "consents", "privacy", "language", "help", "cancel"}
     assert english["privacy"] == "Privacy notice"
     assert russian["privacy"] == "Уведомление о конфиденциальности"
     assert default == russian

@@ -1,0 +1,242 @@
+"""Delivering campaigns from the database: marketing (only to users who consent at the moment
+each message goes out) and policy-change notices (to users not yet told).
+
+Each delivery is written as `sending` before the call to Telegram and as its outcome after,
+so a restart continues where it stopped and never sends anyone a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import keyboards
+from bot.admin_chat import AdminChat
+from bot.clock import Clock
+from bot.consents import Consents
+from bot.i18n import translator
+from bot.policy import PolicyPack
+from bot.render import campaign_text, policy_update_text
+from storage.models import Campaign, User
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+
+MARKETING = "marketing"
+POLICY = "policy"
+MAX_ATTEMPTS = 5
+PROGRESS_EVERY_SECONDS = 2.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Tally:
+    sent: int
+    skipped: int
+    failed: int
+    uncertain: int
+    left: int
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> Tally:
+        return cls(
+            sent=counts.get("sent", 0),
+            skipped=counts.get("skipped", 0),
+            failed=counts.get("failed", 0) + counts.get("blocked", 0),
+            uncertain=counts.get("uncertain", 0),
+            left=counts.get("pending", 0) + counts.get("sending", 0),
+        )
+
+
+class CampaignRunner:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pack: PolicyPack,
+        clock: Clock,
+        admin_chat: AdminChat,
+        staff_locale: str,
+        rate: float,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._sessions = sessions
+        self._pack = pack
+        self._clock = clock
+        self._admin_chat = admin_chat
+        self._t = translator(staff_locale)
+        self._interval = 1.0 / rate
+        self._sleep = sleep
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, bot: Bot, campaign_id: int) -> None:
+        task = self._tasks.get(campaign_id)
+        if task is None or task.done():
+            self._tasks[campaign_id] = asyncio.create_task(
+                self._run(bot, campaign_id), name=f"campaign-{campaign_id}"
+            )
+
+    async def resume(self, bot: Bot) -> None:
+        """At start: settle deliveries a crash interrupted, then continue unfinished campaigns."""
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            interrupted = await repo.campaigns.mark_interrupted()
+            unfinished = await repo.campaigns.unfinished()
+            await repo.commit()
+        if interrupted:
+            log.warning(
+                "%s deliveries were interrupted mid-call; they are not repeated", interrupted
+            )
+        for campaign_id in unfinished:
+            log.info("Resuming campaign %s", campaign_id)
+            self.start(bot, campaign_id)
+
+    async def drain(self) -> None:
+        """Wait until every running campaign has finished (tests, shutdown)."""
+        while tasks := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.gather(*tasks)
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    # --- delivery --------------------------------------------------------------------------
+
+    async def _run(self, bot: Bot, campaign_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        while await self._deliver_next(bot, campaign_id):
+            if loop.time() - last_progress >= PROGRESS_EVERY_SECONDS:
+                last_progress = loop.time()
+                await self._progress(bot, campaign_id, final=False)
+            await self._sleep(self._interval)
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            await repo.campaigns.finish(campaign_id, self._clock.now())
+            await repo.commit()
+        await self._progress(bot, campaign_id, final=True)
+
+    async def _deliver_next(self, bot: Bot, campaign_id: int) -> bool:
+        """Deliver one pending message; False when none is left."""
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            campaign = await repo.campaigns.get(campaign_id)
+            delivery = await repo.campaigns.next_pending(campaign_id)
+            if campaign is None or delivery is None:
+                return False
+            user = await repo.users.get(delivery.user_id)
+            if user is None or not await self._eligible(repo, campaign, user):
+                delivery.status = "skipped"
+                await repo.commit()
+                return True
+            delivery.status = "sending"
+            delivery.attempts += 1
+            await repo.commit()  # written before Telegram is called: never a second copy
+            text, markup = self._render(campaign, user, await self._reconfirm(repo, user))
+
+            outcome = "sent"
+            message_id: int | None = None
+            try:
+                message = await bot.send_message(user.id, text, reply_markup=markup)
+                message_id = message.message_id
+            except TelegramRetryAfter as error:
+                log.info("Campaign %s: flood limit, waiting %ss", campaign_id, error.retry_after)
+                await self._sleep(error.retry_after)
+                outcome = "pending"
+            except TelegramForbiddenError:
+                outcome = "blocked"
+                user.blocked_bot = True
+            except TelegramBadRequest as error:
+                log.warning("Campaign %s: user %s: %s", campaign_id, user.id, error.message)
+                outcome = "failed"
+            except (TelegramNetworkError, TelegramServerError) as error:
+                retry = delivery.attempts < MAX_ATTEMPTS
+                outcome = "pending" if retry else "failed"
+                log.warning("Campaign %s: %s (attempt %s)", campaign_id, error, delivery.attempts)
+                await self._sleep(min(2.0**delivery.attempts, 60.0))
+            delivery.status = outcome
+            if outcome == "sent":
+                delivery.message_id = message_id
+                delivery.sent_at = self._clock.now()
+                if campaign.kind == POLICY:
+                    user.notice_version = self._pack.policy.version
+                    user.notice_shown_at = self._clock.now()
+            await repo.commit()
+            return True
+
+    async def _eligible(self, repo: Repositories, campaign: Campaign, user: User) -> bool:
+        if user.blocked_bot:
+            return False
+        if campaign.kind == POLICY:
+            return user.notice_version != self._pack.policy.version
+        marketing = self._pack.marketing
+        consents = Consents(repo, self._clock, self._pack)
+        return marketing is not None and await consents.effective(user.id, marketing.purpose)
+
+    async def _reconfirm(self, repo: Repositories, user: User) -> bool:
+        views = await Consents(repo, self._clock, self._pack).views(user.id)
+        return any(v.needs_reconfirm for v in views)
+
+    def _render(
+        self, campaign: Campaign, user: User, reconfirm: bool
+    ) -> tuple[str, InlineKeyboardMarkup]:
+        t = translator(user.language)
+        if campaign.kind == POLICY:
+            text = policy_update_text(self._pack, t, reconfirm=reconfirm)
+            return text, keyboards.notice(t, self._pack)
+        assert self._pack.marketing is not None
+        reason = self._pack.marketing.reason.get(t.locale)
+        return campaign_text(reason, campaign.body), keyboards.unsubscribe(t, campaign.id)
+
+    async def _progress(self, bot: Bot, campaign_id: int, *, final: bool) -> None:
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            campaign = await repo.campaigns.get(campaign_id)
+            tally = Tally.of(await repo.campaigns.counts(campaign_id))
+        if campaign is None:
+            return
+        t = self._t
+        if final:
+            text = t(
+                "staff.campaign_report",
+                id=campaign_id,
+                sent=tally.sent,
+                skipped=tally.skipped,
+                failed=tally.failed,
+            )
+            if tally.uncertain:
+                text += t("staff.campaign_uncertain", uncertain=tally.uncertain)
+        else:
+            text = t("staff.campaign_progress", id=campaign_id, **tally.__dict__)
+        if campaign.progress_message_id is not None:
+            try:
+                await bot.edit_message_text(
+                    text, chat_id=self._admin_chat.id, message_id=campaign.progress_message_id
+                )
+                return
+            except TelegramAPIError as error:
+                log.info("Campaign %s: progress not edited: %s", campaign_id, error.message)
+        if final:
+            with contextlib.suppress(TelegramAPIError):
+                await bot.send_message(self._admin_chat.id, text)

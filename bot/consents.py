@@ -1,0 +1,116 @@
+"""Consent rules: the append-only ledger, the derived state, re-confirmation after changes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.policy import PolicyPack, Purpose
+from storage.models import ConsentEvent, ConsentState
+from storage.repositories import Repositories
+
+
+class Source(StrEnum):
+    """Why a consent event happened; kept in the ledger."""
+
+    TOGGLE = "toggle"
+    UNSUBSCRIBE = "unsubscribe"
+    GUARDIAN = "guardian"
+    STAFF = "staff"
+    RECONSENT = "reconsent"
+    OBJECTION = "objection"
+
+
+class Outcome(StrEnum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"  # a double tap, or a stale button: nothing recorded
+    LOCKED = "locked"  # a minor without a representative's confirmation
+    UNKNOWN = "unknown"  # not a consent purpose of this pack
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    purpose: Purpose
+    granted: bool
+    needs_reconfirm: bool  # granted under terms that have since changed materially
+    since: ConsentState | None
+
+    @property
+    def effective(self) -> bool:
+        return self.granted and not self.needs_reconfirm
+
+
+def text_id(locale: str, body: str) -> str:
+    return hashlib.sha256(f"{locale}\n{body}".encode()).hexdigest()[:32]
+
+
+class Consents:
+    def __init__(self, repo: Repositories, clock: Clock, pack: PolicyPack) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._pack = pack
+
+    async def views(self, user_id: int) -> list[ConsentView]:
+        states = await self._repo.consents.states(user_id)
+        result = []
+        for purpose in self._pack.consent_purposes:
+            state = states.get(purpose.id)
+            granted = bool(state and state.granted)
+            stale = (
+                granted
+                and state is not None
+                and (state.policy_version not in self._pack.valid_consent_versions(purpose))
+            )
+            result.append(ConsentView(purpose, granted, stale, state))
+        return result
+
+    async def effective(self, user_id: int, purpose_id: str) -> bool:
+        return any(v.effective for v in await self.views(user_id) if v.purpose.id == purpose_id)
+
+    async def set(
+        self,
+        user_id: int,
+        purpose_id: str,
+        granted: bool,
+        *,
+        source: Source,
+        actor_id: int,
+        locale: str,
+        shown_text: str,
+        locked: bool = False,
+    ) -> Outcome:
+        """Grant or withdraw one consent: one ledger event and the new state, one transaction.
+
+        Granting again what is granted under the current terms, or withdrawing what is not
+        granted, records nothing (double taps, stale buttons).
+        """
+        purpose = self._pack.consent_purpose(purpose_id)
+        if purpose is None:
+            return Outcome.UNKNOWN
+        if granted and locked:
+            return Outcome.LOCKED
+        version = self._pack.policy.version
+        shown = text_id(locale, shown_text)
+        changed = await self._repo.consents.record(
+            user_id,
+            purpose_id,
+            granted,
+            at=self._clock.now(),
+            policy_version=version,
+            source=source,
+            actor_id=actor_id,
+            text=(shown, locale, shown_text),
+        )
+        if not changed:
+            return Outcome.UNCHANGED
+        await self._repo.commit()
+        return Outcome.CHANGED
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    async def history(self, user_id: int, limit: int = 25) -> list[ConsentEvent]:
+        return await self._repo.consents.events(user_id, limit=limit)

@@ -1,0 +1,156 @@
+"""Staff side of campaigns: /campaign and /notify_policy with a preview, Send and Cancel."""
+
+from __future__ import annotations
+
+import re
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.callbacks import CampaignAction, CampaignCb
+from bot.campaigns import MARKETING, POLICY, CampaignRunner
+from bot.clock import Clock
+from bot.i18n import Translator
+from bot.policy import PolicyPack
+from bot.render import campaign_text, fmt_date
+from bot.staff import StaffDirectory
+from handlers.views import edit
+from storage.repositories import Repositories
+
+MAX_TEXT = 4096
+
+
+def campaign_body(message: Message, command: CommandObject) -> tuple[str, int]:
+    """The HTML to send (staff formatting kept) and its visible length."""
+    if command.args:
+        html = re.split(r"\s", message.html_text, maxsplit=1)[1].strip()
+        return html, len(command.args)
+    source = message.reply_to_message
+    if source is not None and (source.text or source.caption):
+        return source.html_text, len(source.text or source.caption or "")
+    return "", 0
+
+
+async def recipients(repo: Repositories, pack: PolicyPack, kind: str) -> list[int]:
+    if kind == POLICY:
+        return await repo.users.not_told_of(pack.policy.version)
+    assert pack.marketing is not None
+    purpose = pack.consent_purpose(pack.marketing.purpose)
+    assert purpose is not None
+    return await repo.consents.holders(purpose.id, pack.valid_consent_versions(purpose))
+
+
+async def campaign_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    assert message.from_user is not None
+    if not await staff.check(bot, message.from_user.id, "campaign.create", None, repo):
+        await message.reply(t("staff.refused"))
+        return
+    if pack.marketing is None:
+        await message.reply(t("staff.no_marketing"))
+        return
+    body, length = campaign_body(message, command)
+    if not body:
+        await message.reply(t("staff.campaign_usage"))
+        return
+    reason = pack.marketing.reason.get(t.locale)
+    total = len(reason) + 2 + length
+    if total > MAX_TEXT:
+        await message.reply(t("staff.campaign_too_long", length=total, limit=MAX_TEXT))
+        return
+    campaign = await repo.campaigns.create(
+        kind=MARKETING, body=body, created_by=message.from_user.id, now=clock.now()
+    )
+    count = len(await recipients(repo, pack, MARKETING))
+    await repo.commit()
+    preview = t(
+        "staff.campaign_preview", id=campaign.id, count=count, text=campaign_text(reason, body)
+    )
+    await message.reply(preview, reply_markup=keyboards.campaign_preview(t, campaign.id))
+
+
+async def notify_policy_command(
+    message: Message,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    assert message.from_user is not None
+    if not await staff.check(bot, message.from_user.id, "policy.notify", None, repo):
+        await message.reply(t("staff.refused"))
+        return
+    if pack.policy.changes is None:
+        await message.reply(t("staff.notify_nothing", version=pack.policy.version))
+        return
+    campaign = await repo.campaigns.create(
+        kind=POLICY, body="", created_by=message.from_user.id, now=clock.now()
+    )
+    count = len(await recipients(repo, pack, POLICY))
+    await repo.commit()
+    preview = t("staff.notify_preview", id=campaign.id, count=count, version=pack.policy.version)
+    preview += "\n\n" + fmt_date(pack.policy.effective_date, t, pack.zone)
+    await message.reply(preview, reply_markup=keyboards.campaign_preview(t, campaign.id))
+
+
+async def campaign_button(
+    query: CallbackQuery,
+    callback_data: CampaignCb,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    campaigns: CampaignRunner,
+    repo: Repositories,
+) -> None:
+    action = f"campaign.{callback_data.action}"
+    if not await staff.check(bot, query.from_user.id, action, str(callback_data.id), repo):
+        await query.answer(t("staff.refused_alert"), show_alert=True)
+        return
+    campaign = await repo.campaigns.get(callback_data.id)
+    if campaign is None or not isinstance(query.message, Message):
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    if callback_data.action is CampaignAction.CANCEL:
+        if not await repo.campaigns.cancel(campaign.id):
+            await query.answer(t("staff.campaign_already", id=campaign.id, status=campaign.status))
+            return
+        await repo.commit()
+        await query.answer()
+        await edit(query, t("staff.campaign_cancelled", id=campaign.id))
+        return
+    users = await recipients(repo, pack, campaign.kind)
+    started = await repo.campaigns.start(
+        campaign.id, users, now=clock.now(), progress_message_id=query.message.message_id
+    )
+    if not started:  # a double tap, or another staff member was faster
+        await query.answer(t("staff.campaign_already", id=campaign.id, status=campaign.status))
+        return
+    await repo.commit()
+    await query.answer()
+    progress = t(
+        "staff.campaign_progress", id=campaign.id, sent=0, skipped=0, failed=0, left=len(users)
+    )
+    await edit(query, progress)
+    campaigns.start(bot, campaign.id)
+
+
+def router() -> Router:
+    r = Router(name="campaigns")
+    r.message.register(campaign_command, Command("campaign"))
+    r.message.register(notify_policy_command, Command("notify_policy"))
+    r.callback_query.register(campaign_button, CampaignCb.filter())
+    return r

@@ -1,0 +1,231 @@
+"""/consents: one message with a toggle per optional purpose, edited in place; history; the
+legal representative acting for a minor; the Unsubscribe button under marketing messages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from html import escape
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot import keyboards
+from bot.callbacks import ConsentAction, ConsentCb, UnsubCb
+from bot.consents import Consents, Outcome, Source
+from bot.i18n import Translator, translator
+from bot.onboarding import Onboarding
+from bot.policy import PolicyPack
+from bot.render import (
+    consent_history_text,
+    consent_info_text,
+    consent_list_text,
+    fmt_datetime,
+)
+from handlers.views import edit
+from storage.models import User
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+
+
+async def consent_screen(
+    subject: User,
+    viewer: User,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    onboarding: Onboarding,
+    repo: Repositories,
+    status: str | None = None,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The list of consents of `subject` as `viewer` sees it (themselves, or as representative)."""
+    views = await consents.views(subject.id)
+    locked = (await onboarding.consent_status(subject)).locked
+    acting_for = subject.id if subject.id != viewer.id else 0
+    name = (subject.first_name or t("guardian.unnamed")) if acting_for else None
+    minors = [] if acting_for else await repo.guardians.minors_of(viewer.id)
+    text = consent_list_text(views, pack, t, locked=locked, subject_name=name, status=status)
+    markup = keyboards.consents(
+        views,
+        t,
+        locked=locked,
+        minor=acting_for,
+        minors=[(m.id, m.first_name or t("guardian.unnamed")) for m in minors],
+    )
+    return text, markup
+
+
+async def consents_command(
+    message: Message,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    onboarding: Onboarding,
+    repo: Repositories,
+) -> None:
+    if user is None or user.age_group is None:
+        await message.answer(t("common.start_first"))
+        return
+    text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
+    await message.answer(text, reply_markup=markup)
+
+
+async def consent_button(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    onboarding: Onboarding,
+    repo: Repositories,
+) -> None:
+    if user is None or user.age_group is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return
+    subject, source = user, Source.TOGGLE
+    if callback_data.minor:
+        # The ID in the button is only a claim: it must be a minor this sender represents.
+        minor = await repo.users.get(callback_data.minor)
+        if minor is None or not await repo.guardians.is_guardian(user.id, minor.id):
+            await query.answer(t("common.stale_button"), show_alert=True)
+            return
+        subject, source = minor, Source.GUARDIAN
+
+    async def show(status: str | None = None) -> None:
+        text, markup = await consent_screen(
+            subject, user, t, pack, consents, onboarding, repo, status
+        )
+        await edit_or_send(query, bot, user.id, text, markup)
+
+    action = callback_data.action
+    purpose = pack.consent_purpose(callback_data.purpose)
+    if action is ConsentAction.LIST:
+        await query.answer()
+        await show()
+        return
+    if action is ConsentAction.HISTORY:
+        await query.answer()
+        text = consent_history_text(await consents.history(subject.id), pack, t)
+        markup = keyboards.back_to_consents(t, minor=callback_data.minor)
+        await edit_or_send(query, bot, user.id, text, markup)
+        return
+    if purpose is None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    locked = (await onboarding.consent_status(subject)).locked
+    if locked or action is ConsentAction.LOCKED:
+        await query.answer(t("consents.locked_alert"), show_alert=True)
+        return
+    view = next(v for v in await consents.views(subject.id) if v.purpose.id == purpose.id)
+    title = escape(purpose.title.get(t.locale))
+
+    if action is ConsentAction.INFO:
+        if view.effective:
+            await query.answer(t("consents.already_on"))
+            await show()
+            return
+        await query.answer()
+        text = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
+        markup = keyboards.consent_info(purpose.id, t, minor=callback_data.minor)
+        await edit_or_send(query, bot, user.id, text, markup)
+        return
+
+    granted = action is ConsentAction.GRANT
+    if granted:
+        shown = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
+        if view.needs_reconfirm and source is Source.TOGGLE:
+            source = Source.RECONSENT
+    else:
+        shown = t("consents.withdrawn", title=title, when="")
+    outcome = await consents.set(
+        subject.id,
+        purpose.id,
+        granted,
+        source=source,
+        actor_id=user.id,
+        locale=t.locale,
+        shown_text=shown,
+    )
+    if outcome is not Outcome.CHANGED:
+        await query.answer(t("consents.already_on" if granted else "consents.already_off"))
+        await show()
+        return
+    await query.answer()
+    when = fmt_datetime(consents.now(), t, pack.zone)
+    key = "consents.granted" if granted else "consents.withdrawn"
+    await show(t(key, title=title, when=when))
+    if source is Source.GUARDIAN:
+        await tell_minor(bot, subject, pack, purpose.id, granted)
+
+
+async def tell_minor(bot: Bot, minor: User, pack: PolicyPack, purpose_id: str, on: bool) -> None:
+    mt = translator(minor.language)
+    purpose = pack.consent_purpose(purpose_id)
+    assert purpose is not None
+    text = mt(
+        "consents.guardian_changed",
+        title=escape(purpose.title.get(mt.locale)),
+        state=mt("consents.state_on" if on else "consents.state_off"),
+    )
+    try:
+        await bot.send_message(minor.id, text)
+    except TelegramAPIError as error:
+        log.warning(
+            "Could not tell minor %s of a consent change: %s", minor.id, type(error).__name__
+        )
+
+
+async def unsubscribe(
+    query: CallbackQuery,
+    callback_data: UnsubCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+) -> None:
+    """One tap withdraws the marketing consent, from any campaign message, also old ones."""
+    if user is None or pack.marketing is None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    outcome = await consents.set(
+        user.id,
+        pack.marketing.purpose,
+        False,
+        source=Source.UNSUBSCRIBE,
+        actor_id=user.id,
+        locale=t.locale,
+        shown_text=t("unsubscribe.button"),
+    )
+    if outcome is not Outcome.CHANGED:
+        await query.answer(t("unsubscribe.already"))
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        done = keyboards.unsubscribe(t, callback_data.campaign, done=True)
+        with contextlib.suppress(TelegramAPIError):  # the confirmation below is what counts
+            await query.message.edit_reply_markup(reply_markup=done)
+    await bot.send_message(user.id, t("unsubscribe.done"))
+
+
+async def edit_or_send(
+    query: CallbackQuery, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup
+) -> None:
+    if isinstance(query.message, Message):
+        await edit(query, text, markup)
+    else:
+        await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+def router() -> Router:
+    r = Router(name="consents")
+    r.message.register(consents_command, Command("consents"))
+    r.callback_query.register(consent_button, ConsentCb.filter())
+    r.callback_query.register(unsubscribe, UnsubCb.filter())
+    return r

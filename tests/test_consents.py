@@ -1,0 +1,234 @@
+"""/consents: the information screen first, one-tap withdrawal, independence, history, minors."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from storage.models import ConsentEvent, ConsentState, ConsentText
+from tests.kit import Harness, Person
+from tests.test_guardian import minor_with_link
+
+
+async def onboarded(bot: Harness, name: str = "Ann", lang: str = "en") -> Person:
+    person = bot.user(name, lang=lang)
+    await person.send("/start")
+    await person.tap("16 or older" if lang == "en" else "16 лет или старше")
+    return person
+
+
+async def events(bot: Harness, user_id: int) -> list[ConsentEvent]:
+    async with bot.app.sessions() as session:
+        rows = await session.scalars(
+            select(ConsentEvent).where(ConsentEvent.user_id == user_id).order_by(ConsentEvent.id)
+        )
+        return list(rows)
+
+
+async def states(bot: Harness, user_id: int) -> dict[str, bool]:
+    async with bot.app.sessions() as session:
+        rows = await session.scalars(select(ConsentState).where(ConsentState.user_id == user_id))
+        return {row.purpose: row.granted for row in rows}
+
+
+async def test_granting_shows_what_the_consent_covers_first(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.send("/consents")
+    listing = ann.expect("Your consents")
+    assert [b["text"] for b in listing.buttons()] == [
+        "⬜ Marketing messages",
+        "⬜ Training models on personal data",
+        "⬜ Cross-border transfer",
+        "📜 History",
+        "← Back",
+    ]
+    await ann.tap("⬜ Marketing messages")
+    info = ann.expect("Consent: Marketing messages")
+    assert info.kind == "edit" and info.message_id == listing.message_id  # edited in place
+    for part in (
+        "Purpose: Recommendations and offers",
+        "Data: Telegram ID, name, language",
+        "How long the consent lasts: until you withdraw consent",
+        "What is done with the data",
+        "How: automated delivery through Telegram",
+        "Processors: mailing and communication providers",
+        "Transfer abroad: none",
+        "How to withdraw: any time",
+        "Policy version 1.0",
+    ):
+        assert part in info.text, part
+    assert await events(bot, ann.id) == []  # seeing the terms records nothing
+
+    await ann.tap("← Back")
+    assert await events(bot, ann.id) == []
+    await ann.tap("⬜ Marketing messages")
+    await ann.tap("✅ I agree")
+    ann.expect("You agreed to “Marketing messages”")
+    listing = ann.expect("✅ Marketing messages: on since")
+
+    [event] = await events(bot, ann.id)
+    assert (event.purpose, event.granted, event.source, event.actor_id) == (
+        "marketing",
+        True,
+        "toggle",
+        ann.id,
+    )
+    assert event.policy_version == "1.0"
+    async with bot.app.sessions() as session:
+        shown = await session.get(ConsentText, event.text_id)
+    assert shown is not None and "Consent: Marketing messages" in shown.body
+    assert shown.body.replace("<b>", "").replace("</b>", "").startswith("Consent: Marketing")
+
+
+async def test_withdrawal_is_one_tap_and_independent(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.send("/consents")
+    for title in ("Marketing messages", "Training models on personal data"):
+        await ann.tap(f"⬜ {title}")
+        await ann.tap("✅ I agree")
+    assert await states(bot, ann.id) == {"marketing": True, "model_training": True}
+
+    await ann.tap("✅ Marketing messages")
+    ann.expect("does not affect your other consents or processing already done")
+    ann.expect("⬜ Marketing messages: off")
+    ann.expect("✅ Training models on personal data: on since")
+    assert await states(bot, ann.id) == {"marketing": False, "model_training": True}
+
+    await ann.tap("📜 History")
+    history = ann.expect("Your consent history")
+    assert history.text.count("Marketing messages: given (by you)") == 1
+    assert history.text.count("Marketing messages: withdrawn (by you)") == 1
+    assert "Training models on personal data: given" in history.text
+    assert "23 Nov 2026" in history.text
+    await ann.tap("← Back")
+    ann.expect("Your consents")
+
+
+async def test_consents_in_russian(bot: Harness) -> None:
+    boris = await onboarded(bot, "Борис", lang="ru")
+    await boris.send("/consents")
+    boris.expect("Ваши согласия")
+    await boris.tap("⬜ Трансграничная передача")
+    info = boris.expect("Согласие: Трансграничная передача")
+    assert "Трансграничная передача:</b>" not in info.text  # plain text in the fake
+    assert "ЕС/ЕЭЗ, США" in info.text
+    assert "Как отозвать" in info.text
+    await boris.tap("✅ Согласен(на)")
+    boris.expect("Вы дали согласие «Трансграничная передача»")
+    await boris.tap("✅ Трансграничная передача")
+    boris.expect("Это не влияет на другие согласия")
+
+
+async def test_double_taps_record_one_event(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.send("/consents")
+    await ann.tap("⬜ Marketing messages")
+    await ann.tap("✅ I agree")
+    await ann.tap_data("v1con:g:marketing:0")  # the same Agree again
+    ann.expect("already on")
+    await ann.tap_data("v1con:i:marketing:0")  # an old "⬜" button
+    ann.expect("already on")
+    await ann.tap_data("v1con:w:marketing:0")
+    await ann.tap_data("v1con:w:marketing:0")
+    ann.expect("already off")
+    assert [e.granted for e in await events(bot, ann.id)] == [True, False]
+
+
+async def test_concurrent_taps_give_one_change(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.send("/consents")
+    await asyncio.gather(*(ann.tap_data("v1con:g:cross_border:0") for _ in range(5)))
+    assert [e.granted for e in await events(bot, ann.id)] == [True]
+    await asyncio.gather(
+        ann.tap_data("v1con:w:cross_border:0"),
+        ann.tap_data("v1con:w:cross_border:0"),
+        ann.tap_data("v1con:g:cross_border:0"),
+    )
+    history = [e.granted for e in await events(bot, ann.id)]
+    final = await states(bot, ann.id)
+    # Whatever the order, the ledger alternates and its last event is the state.
+    assert all(a != b for a, b in itertools.pairwise(history))
+    assert final["cross_border"] == history[-1]
+
+
+async def test_forged_purposes_are_refused(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    for forged in ("v1con:g:account:0", "v1con:g:nonsense:0", "v1con:i:payments:0"):
+        await ann.tap_data(forged)
+        ann.expect("no longer active")
+    assert await events(bot, ann.id) == []
+
+
+async def test_the_ledger_refuses_updates(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.send("/consents")
+    await ann.tap("⬜ Marketing messages")
+    await ann.tap("✅ I agree")
+    async with bot.app.sessions() as session:
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text("UPDATE consent_events SET granted = 0"))
+
+
+async def test_minor_is_locked_until_the_representative_confirms(bot: Harness) -> None:
+    kid, payload = await minor_with_link(bot)
+    await kid.send("/consents")
+    listing = kid.expect("Locked until your legal representative confirms")
+    assert listing.buttons()[0]["text"] == "🔒 Marketing messages"
+    await kid.tap("🔒 Marketing messages")
+    assert kid.expect("Locked").show_alert
+    await kid.tap_data("v1con:g:marketing:0")  # forged Agree
+    kid.expect("Locked")
+    assert await events(bot, kid.id) == []
+
+    mum = bot.user("Mum")
+    await mum.send(f"/start {payload}")
+    await mum.tap("I am 16 or older")
+    await mum.tap("I am the legal representative and I consent")
+    await mum.send("/start")
+    await mum.send("/consents")
+    await mum.tap("👪 Consents of Kid")
+    mum.expect("Consents of Kid")
+    await mum.tap("⬜ Marketing messages")
+    mum.expect("Consent: Marketing messages")
+    await mum.tap("✅ I agree")
+    mum.expect("✅ Marketing messages: on since")
+    [event] = await events(bot, kid.id)
+    assert (event.source, event.actor_id) == ("guardian", mum.id)
+    assert "Your legal representative changed a consent" in kid.inbox[-1].text
+    await mum.tap("✅ Marketing messages")
+    assert "is now off" in kid.inbox[-1].text
+    assert await events(bot, mum.id) == []  # nothing recorded against the representative
+
+    await kid.send("/consents")  # unlocked now; the minor may switch too
+    listing = kid.expect("Your consents")
+    assert listing.buttons()[0]["text"] == "⬜ Marketing messages"
+    await kid.tap("📜 History")
+    kid.expect("by your legal representative")
+
+
+async def test_only_the_representative_can_act_for_a_minor(bot: Harness) -> None:
+    kid, payload = await minor_with_link(bot)
+    mum = bot.user("Mum")
+    await mum.send(f"/start {payload}")
+    await mum.tap("I am 16 or older")
+    await mum.tap("I am the legal representative and I consent")
+    stranger = await onboarded(bot, "Eve")
+    for forged in (f"v1con:l:-:{kid.id}", f"v1con:g:marketing:{kid.id}", f"v1con:h:-:{kid.id}"):
+        await stranger.tap_data(forged)
+        stranger.expect("no longer active")
+    other_kid, _ = await minor_with_link(bot, "Other")
+    await mum.tap_data(f"v1con:g:marketing:{other_kid.id}")
+    mum.expect("no longer active")
+    assert await events(bot, kid.id) == [] and await events(bot, other_kid.id) == []
+
+
+async def test_consents_before_onboarding(bot: Harness) -> None:
+    ann = bot.user("Ann")
+    await ann.send("/consents")
+    ann.expect("Press /start")
+    await ann.tap_data("v1con:l:-:0")
+    ann.expect("Press /start")
