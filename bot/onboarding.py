@@ -109,6 +109,7 @@ class Onboarding:
             )
         user.username, user.first_name = profile.username, profile.first_name
         user.last_name = profile.last_name
+        user.blocked_bot = False  # they are writing to us: not blocked (any more)
         return user
 
     async def answer_age(self, user: User, answer: AgeGroup) -> bool:

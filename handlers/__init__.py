@@ -5,7 +5,17 @@ from __future__ import annotations
 from aiogram import F, Router
 
 from bot.admin_chat import InAdminChat
-from handlers import admin, campaigns, common, consents, fallback, guardian, onboarding
+from handlers import (
+    admin,
+    campaigns,
+    common,
+    consents,
+    errors,
+    fallback,
+    guardian,
+    onboarding,
+)
+from handlers.policy_change import PolicyChangeMiddleware
 
 PRIVATE = "private"
 
@@ -15,6 +25,8 @@ def get_routers() -> list[Router]:
     private = Router(name="private")
     private.message.filter(F.chat.type == PRIVATE)
     private.callback_query.filter(F.message.chat.type == PRIVATE)
+    private.message.outer_middleware(PolicyChangeMiddleware())
+    private.callback_query.outer_middleware(PolicyChangeMiddleware())
     private.include_routers(
         guardian.router(),
         onboarding.router(),
@@ -29,4 +41,4 @@ def get_routers() -> list[Router]:
     staff.chat_member.filter(InAdminChat())
     staff.include_routers(admin.router(), campaigns.router())
 
-    return [private, staff, fallback.stale_buttons()]
+    return [errors.router(), private, staff, fallback.stale_buttons()]

@@ -9,15 +9,31 @@ from aiogram.types import User as TgUser
 from aiogram.utils.deep_linking import create_start_link
 
 from bot import keyboards
+from bot.consents import Consents
 from bot.i18n import Translator
 from bot.onboarding import Onboarding, Profile
 from bot.policy import PolicyPack
-from bot.render import fmt_datetime, notice_text
+from bot.render import fmt_datetime, notice_text, policy_update_text
 from storage.models import User
 
 
 async def send_notice(bot: Bot, chat_id: int, t: Translator, pack: PolicyPack) -> None:
     await bot.send_message(chat_id, notice_text(pack, t), reply_markup=keyboards.notice(t, pack))
+
+
+async def send_policy_update(
+    bot: Bot,
+    user: User,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+    consents: Consents,
+) -> None:
+    """What changed, then the new notice (with links to earlier versions); once per version."""
+    reconfirm = any(v.needs_reconfirm for v in await consents.views(user.id))
+    await onboarding.notice_shown(user)  # recorded first: told once, even if a send fails
+    await bot.send_message(user.id, policy_update_text(pack, t, reconfirm=reconfirm))
+    await send_notice(bot, user.id, t, pack)
 
 
 async def send_menu(

@@ -116,6 +116,8 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         self.failures: list[Failure] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.holds: dict[int, asyncio.Event] = {}
+        self.held: set[int] = set()
         self._ids = itertools.count(1000)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._updates: list[dict[str, Any]] = []
@@ -170,6 +172,12 @@ class FakeTelegram:
         """Make the next `times` calls of `method` (to `chat_id`, if given) fail."""
         self.failures.append(Failure(method, chat_id, status, description, retry_after, times))
 
+    def hold(self, chat_id: int) -> asyncio.Event:
+        """Keep the next sendMessage calls to `chat_id` waiting (a slow or hung request) until
+        the returned event is set. `held` tells whether a call is waiting now."""
+        self.holds[chat_id] = asyncio.Event()
+        return self.holds[chat_id]
+
     def next_message_id(self, chat_id: int) -> int:
         counter = self._message_ids.setdefault(chat_id, itertools.count(1))
         return next(counter)
@@ -197,6 +205,11 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
+        chat_id = _int_or_none(params.get("chat_id"))
+        if method == "sendMessage" and chat_id in self.holds:
+            self.held.add(chat_id)
+            await self.holds[chat_id].wait()
+            self.held.discard(chat_id)
         try:
             self._maybe_fail(method, params)
             handler = getattr(self, f"_m_{method}", None)

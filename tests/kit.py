@@ -168,11 +168,21 @@ class Person:
         self.last = await self.h.feed({"message": message})
         return self.last
 
-    async def send(self, text: str, *, reply_to: Event | None = None) -> Reply:
-        content: dict[str, Any] = {"text": text}
+    async def send(
+        self,
+        text: str,
+        *,
+        reply_to: Event | None = None,
+        bold: str | None = None,
+    ) -> Reply:
+        """Send a text; `bold` marks that part of it bold, as a Telegram client would."""
+        content: dict[str, Any] = {"text": text, "entities": []}
         if text.startswith("/"):
             length = len(text.split()[0])
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+            content["entities"].append({"type": "bot_command", "offset": 0, "length": length})
+        if bold:
+            offset = text.index(bold)
+            content["entities"].append({"type": "bold", "offset": offset, "length": len(bold)})
         if reply_to is not None:
             assert reply_to.message_id is not None
             content["reply_to_message"] = self.h.fake.messages[(self.chat_id, reply_to.message_id)]
