@@ -124,7 +124,7 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
         await bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
-STAFF_COMMANDS = ("campaign", "notify_policy")
+STAFF_COMMANDS = ("campaign", "notify_policy", "consent")
 
 
 async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:

@@ -14,6 +14,7 @@ from handlers import (
     fallback,
     guardian,
     onboarding,
+    staff_consents,
 )
 from handlers.policy_change import PolicyChangeMiddleware
 
@@ -39,6 +40,6 @@ def get_routers() -> list[Router]:
     staff.message.filter(InAdminChat())
     staff.callback_query.filter(InAdminChat())
     staff.chat_member.filter(InAdminChat())
-    staff.include_routers(admin.router(), campaigns.router())
+    staff.include_routers(admin.router(), campaigns.router(), staff_consents.router())
 
     return [errors.router(), private, staff, fallback.stale_buttons()]
