@@ -26,6 +26,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.i18n import LOCALES, translator
 from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
+from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.staff import StaffDirectory
 from handlers import get_routers
@@ -36,7 +37,7 @@ from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "consents", "privacy", "language", "help", "cancel")
+USER_COMMANDS = ("start", "rights", "requests", "consents", "privacy", "language", "help", "cancel")
 
 
 @dataclass
@@ -51,8 +52,10 @@ class App:
     bot: Bot
     campaigns: CampaignRunner
     staff: StaffDirectory
+    outbox: Outbox
 
     async def close(self) -> None:
+        await self.outbox.stop()
         await self.campaigns.stop()
         await self.bot.session.close()
         await self.dispatcher.storage.close()
@@ -76,6 +79,7 @@ def create_dispatcher(
     admin_chat: AdminChat,
     campaigns: CampaignRunner,
     staff: StaffDirectory,
+    outbox: Outbox,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=SqlStorage(sessions),
@@ -86,6 +90,7 @@ def create_dispatcher(
         admin_chat=admin_chat,
         campaigns=campaigns,
         staff=staff,
+        outbox=outbox,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions, clock, pack))
     dispatcher.update.outer_middleware(
@@ -108,10 +113,23 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         sessions, pack, clock, admin_chat, settings.staff_locale, settings.broadcast_rate
     )
     staff = StaffDirectory(admin_chat, settings.staff_ids, clock)
-    dispatcher = create_dispatcher(settings, pack, clock, sessions, admin_chat, campaigns, staff)
+    outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale)
+    dispatcher = create_dispatcher(
+        settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox
+    )
     bot = create_bot(settings)
     return App(
-        settings, pack, clock, engine, sessions, admin_chat, dispatcher, bot, campaigns, staff
+        settings,
+        pack,
+        clock,
+        engine,
+        sessions,
+        admin_chat,
+        dispatcher,
+        bot,
+        campaigns,
+        staff,
+        outbox,
     )
 
 
@@ -124,7 +142,7 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
         await bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
-STAFF_COMMANDS = ("campaign", "notify_policy", "consent")
+STAFF_COMMANDS = ("due", "register", "campaign", "notify_policy", "consent")
 
 
 async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:
@@ -179,6 +197,7 @@ async def prepare(app: App) -> None:
         log.warning("Could not set the command menu: %s", error.message)
     await check_admin_chat(app)
     await app.campaigns.resume(app.bot)
+    await app.outbox.start(app.bot)
 
 
 async def run(settings: Settings, pack: PolicyPack) -> None:

@@ -73,3 +73,33 @@ class CampaignAction(StrEnum):
 class CampaignCb(CallbackData, prefix="v1camp"):
     id: int
     action: CampaignAction
+
+
+class RequestAction(StrEnum):
+    TAKE = "take"
+    DONE = "done"
+    REFUSE = "refuse"
+    ASK = "ask"
+    BLOCK = "block"
+
+
+class RequestCb(CallbackData, prefix="v1req"):
+    """A card button. The request ID is only trusted after the staff check."""
+
+    id: int
+    action: RequestAction
+
+
+class RightsAction(StrEnum):
+    PICK = "pick"  # a request type from /rights
+    CHOICE = "choice"  # an answer given with a button
+    SKIP = "skip"
+    BACK = "back"
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    LIST = "list"
+
+
+class RightsCb(CallbackData, prefix="v1rights"):
+    action: RightsAction
+    value: str = "-"

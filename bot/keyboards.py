@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
@@ -16,12 +21,17 @@ from bot.callbacks import (
     LangCb,
     MenuAction,
     MenuCb,
+    RequestAction,
+    RequestCb,
+    RightsAction,
+    RightsCb,
     UnsubCb,
 )
 from bot.consents import ConsentView
 from bot.i18n import LOCALES, Translator
 from bot.onboarding import AgeGroup
-from bot.policy import PolicyPack
+from bot.policy import PolicyPack, RequestType
+from storage.models import Request
 
 
 def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboardMarkup:
@@ -171,3 +181,65 @@ def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
         callback_data=CampaignCb(id=campaign_id, action=CampaignAction.CANCEL),
     )
     return builder.as_markup()
+
+
+def card(request: Request, t: Translator) -> InlineKeyboardMarkup | None:
+    """Buttons for what can still be done with the request; none once it is closed."""
+    if request.status not in {"received", "in_progress", "waiting_user"}:
+        return None
+    builder = InlineKeyboardBuilder()
+    actions = [RequestAction.DONE, RequestAction.REFUSE, RequestAction.ASK, RequestAction.BLOCK]
+    if request.status == "received":
+        actions.insert(0, RequestAction.TAKE)
+    for action in actions:
+        builder.button(
+            text=t(f"card.button_{action}"), callback_data=RequestCb(id=request.id, action=action)
+        )
+    builder.adjust(len(actions) - 2, 2)
+    return builder.as_markup()
+
+
+def rights(kinds: list[RequestType], t: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for kind in kinds:
+        builder.button(
+            text=t(f"rights.button_{kind}"),
+            callback_data=RightsCb(action=RightsAction.PICK, value=kind),
+        )
+    builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def flow_step(
+    t: Translator, *, choices: list[tuple[str, str]] | None = None, optional: bool = False
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for value, label in choices or []:
+        builder.button(text=label, callback_data=RightsCb(action=RightsAction.CHOICE, value=value))
+    if optional:
+        builder.button(text=t("flow.skip"), callback_data=RightsCb(action=RightsAction.SKIP))
+    builder.button(text=t("common.back"), callback_data=RightsCb(action=RightsAction.BACK))
+    builder.button(text=t("common.cancel"), callback_data=RightsCb(action=RightsAction.CANCEL))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def flow_confirm(t: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("flow.submit"), callback_data=RightsCb(action=RightsAction.SUBMIT))
+    builder.button(text=t("common.back"), callback_data=RightsCb(action=RightsAction.BACK))
+    builder.button(text=t("common.cancel"), callback_data=RightsCb(action=RightsAction.CANCEL))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def share_contact(t: Translator) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [KeyboardButton(text=t("flow.share_contact"), request_contact=True)],
+            [KeyboardButton(text=t("common.cancel"))],
+        ],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )

@@ -16,6 +16,7 @@ from bot.consents import Consents
 from bot.i18n import locale_from_telegram, translator
 from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
+from bot.requests import Desk
 from storage.repositories import Repositories
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -37,6 +38,7 @@ class DbSessionMiddleware(BaseMiddleware):
             data["repo"] = repo
             data["onboarding"] = Onboarding(repo, self._clock, self._pack)
             data["consents"] = Consents(repo, self._clock, self._pack)
+            data["desk"] = Desk(repo, self._clock, self._pack)
             try:
                 result = await handler(event, data)
             except Exception:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import date, datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -9,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.consents import ConsentView
 from bot.i18n import Translator
 from bot.policy import Contacts, PolicyPack, Purpose, RequestType
-from storage.models import ConsentEvent
+from storage.models import ConsentEvent, Request, User
 
 
 def fmt_date(value: date | datetime, t: Translator, zone: ZoneInfo) -> str:
@@ -205,3 +208,109 @@ def policy_update_text(pack: PolicyPack, t: Translator, *, reconfirm: bool) -> s
 def campaign_text(reason: str, body_html: str) -> str:
     """A marketing message: the first line says why the user gets it (GDPR pack, mailings)."""
     return f"<i>{escape(reason)}</i>\n\n{body_html}"
+
+
+def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translator) -> str:
+    """The staff card of a request, always rendered from the current state."""
+    zone = pack.zone
+    deadline = pack.deadlines[RequestType(request.type)]
+    lines = [
+        t("card.title", id=request.id, type=t(f"rights.{request.type}")),
+        t(f"card.status_{request.status}"),
+    ]
+    if request.handled_by is not None and request.handled_at is not None:
+        lines.append(
+            t(
+                "card.handled",
+                staff=request.handled_by,
+                when=fmt_datetime(request.handled_at, t, zone),
+            )
+        )
+    if user is not None:
+        name = " ".join(n for n in (user.first_name, user.last_name) if n) or "—"
+        username = f"@{user.username}" if user.username else "—"
+        lines.append(
+            t(
+                "card.user",
+                id=user.id,
+                username=escape(username),
+                name=escape(name),
+                lang=user.language,
+            )
+        )
+        verified = t(f"card.verified_{request.verification.replace('+', '_')}")
+        if request.verification.endswith("phone") and user.phone:
+            verified += f" ({escape(user.phone)})"
+        lines.append(t("card.verified", how=verified))
+    lines += [
+        t("card.received", when=fmt_datetime(request.received_at, t, zone)),
+        t(
+            "card.due",
+            when=fmt_date(request.due_at, t, zone),
+            days=deadline.days,
+            kind=t(f"card.days_{deadline.kind}"),
+        ),
+    ]
+    for key, value in json.loads(request.details).items():
+        label = t(f"card.detail_{key}")
+        if key == "processing" and (purpose := pack.purpose(value)) is not None:
+            value = purpose.title.get(t.locale)
+        lines.append(f"{label}: {escape(str(value))}")
+    if request.reason:
+        lines.append(t("card.reason", reason=escape(request.reason)))
+    if request.hold_until is not None:
+        lines.append(t("card.hold_until", when=fmt_date(request.hold_until, t, zone)))
+    if request.user_unreachable:
+        lines.append(t("card.unreachable"))
+    return "\n".join(lines)
+
+
+def due_report(requests: list[Request], now: datetime, pack: PolicyPack, t: Translator) -> str:
+    """Open requests by due date: overdue, due within 3 days, later."""
+    if not requests:
+        return t("card.due_none")
+    groups: dict[str, list[str]] = {"due_overdue": [], "due_soon": [], "due_later": []}
+    for request in requests:
+        left = request.due_at - now
+        group = (
+            "due_overdue"
+            if left.total_seconds() < 0
+            else ("due_soon" if left.days < 3 else "due_later")
+        )
+        groups[group].append(
+            t(
+                "card.due_line",
+                id=request.id,
+                type=t(f"rights.{request.type}"),
+                due=fmt_date(request.due_at, t, pack.zone),
+                status=t(f"requests.status_{request.status}"),
+            )
+        )
+    lines = [t("card.due_title", count=len(requests))]
+    for group, entries in groups.items():
+        if entries:
+            lines += ["", t(f"card.{group}"), *entries]
+    return "\n".join(lines)
+
+
+def register_csv(requests: list[Request]) -> bytes:
+    """The register of all requests, for the operator's accountability (UTC times)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["number", "type", "user_id", "received", "due", "status", "closed", "handled_by"]
+    )
+    for r in requests:
+        writer.writerow(
+            [
+                r.id,
+                r.type,
+                r.user_id,
+                r.received_at.isoformat(),
+                r.due_at.isoformat(),
+                r.status,
+                r.closed_at.isoformat() if r.closed_at else "",
+                r.handled_by or "",
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")

@@ -10,10 +10,12 @@ from handlers import (
     campaigns,
     common,
     consents,
+    desk,
     errors,
     fallback,
     guardian,
     onboarding,
+    rights,
     staff_consents,
 )
 from handlers.policy_change import PolicyChangeMiddleware
@@ -32,6 +34,7 @@ def get_routers() -> list[Router]:
         guardian.router(),
         onboarding.router(),
         consents.router(),
+        rights.router(),
         common.router(),
         fallback.router(),
     )
@@ -40,6 +43,8 @@ def get_routers() -> list[Router]:
     staff.message.filter(InAdminChat())
     staff.callback_query.filter(InAdminChat())
     staff.chat_member.filter(InAdminChat())
-    staff.include_routers(admin.router(), campaigns.router(), staff_consents.router())
+    staff.include_routers(
+        admin.router(), desk.router(), campaigns.router(), staff_consents.router()
+    )
 
     return [errors.router(), private, staff, fallback.stale_buttons()]

@@ -19,6 +19,10 @@ from storage.models import (
     Delivery,
     GuardianConfirmation,
     GuardianLink,
+    OutboxItem,
+    RelayLink,
+    Request,
+    RequestMessage,
     User,
 )
 
@@ -381,6 +385,129 @@ class CampaignRepository:
         return list(rows)
 
 
+class RequestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, **values: Any) -> Request:
+        request = Request(**values)
+        self._session.add(request)
+        await self._session.flush()
+        return request
+
+    async def get(self, request_id: int) -> Request | None:
+        return await self._session.get(Request, request_id, populate_existing=True)
+
+    async def say(
+        self, request_id: int, at: datetime, author: str, kind: str, text: str, staff_id: int | None
+    ) -> None:
+        self._session.add(
+            RequestMessage(
+                request_id=request_id, at=at, author=author, kind=kind, text=text, staff_id=staff_id
+            )
+        )
+        await self._session.flush()
+
+    async def messages(self, request_id: int) -> list[RequestMessage]:
+        rows = await self._session.scalars(
+            select(RequestMessage)
+            .where(RequestMessage.request_id == request_id)
+            .order_by(RequestMessage.id)
+        )
+        return list(rows)
+
+    async def of_user(self, user_id: int) -> list[Request]:
+        rows = await self._session.scalars(
+            select(Request).where(Request.user_id == user_id).order_by(Request.id.desc())
+        )
+        return list(rows)
+
+    async def waiting_for(self, user_id: int) -> Request | None:
+        """The user's most recent request that waits for their clarification."""
+        return await self._session.scalar(
+            select(Request)
+            .where(Request.user_id == user_id, Request.status == "waiting_user")
+            .order_by(Request.id.desc())
+            .limit(1)
+        )
+
+    async def open_by_due(self, statuses: frozenset[str]) -> list[Request]:
+        rows = await self._session.scalars(
+            select(Request).where(Request.status.in_(statuses)).order_by(Request.due_at, Request.id)
+        )
+        return list(rows)
+
+    async def every(self) -> list[Request]:
+        return list((await self._session.scalars(select(Request).order_by(Request.id))).all())
+
+    async def link(self, chat_id: int, message_id: int, request_id: int) -> None:
+        await self._session.execute(
+            sqlite_insert(RelayLink)
+            .values(chat_id=chat_id, message_id=message_id, request_id=request_id)
+            .on_conflict_do_nothing()
+        )
+
+    async def by_message(self, chat_id: int, message_id: int) -> Request | None:
+        return await self._session.scalar(
+            select(Request)
+            .join(RelayLink, RelayLink.request_id == Request.id)
+            .where(RelayLink.chat_id == chat_id, RelayLink.message_id == message_id)
+            .execution_options(populate_existing=True)
+        )
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        now: datetime,
+        user_id: int | None = None,
+        request_id: int | None = None,
+        text: str | None = None,
+    ) -> OutboxItem:
+        item = OutboxItem(
+            created_at=now,
+            kind=kind,
+            user_id=user_id,
+            request_id=request_id,
+            text=text,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+        )
+        self._session.add(item)
+        await self._session.flush()
+        return item
+
+    async def pending(self, limit: int = 100) -> list[OutboxItem]:
+        rows = await self._session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.status == "pending")
+            .order_by(OutboxItem.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def get(self, item_id: int) -> OutboxItem | None:
+        return await self._session.get(OutboxItem, item_id, populate_existing=True)
+
+    async def mark_interrupted(self) -> int:
+        result = await self._session.execute(
+            update(OutboxItem).where(OutboxItem.status == "sending").values(status="uncertain")
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def for_user(self, user_id: int) -> list[OutboxItem]:
+        rows = await self._session.scalars(
+            select(OutboxItem).where(OutboxItem.user_id == user_id).order_by(OutboxItem.id)
+        )
+        return list(rows)
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -408,6 +535,8 @@ class Repositories:
         self.consents = ConsentRepository(session)
         self.audit = AuditRepository(session)
         self.campaigns = CampaignRepository(session)
+        self.requests = RequestRepository(session)
+        self.outbox = OutboxRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -117,6 +117,7 @@ class FakeTelegram:
         self.failures: list[Failure] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.holds: dict[int, asyncio.Event] = {}
+        self.topics: dict[tuple[int, int], str] = {}
         self.held: set[int] = set()
         self._ids = itertools.count(1000)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -152,8 +153,12 @@ class FakeTelegram:
             "first_name": user["first_name"],
         }
 
-    def add_group(self, chat_id: int, title: str, *, bot_status: str = "administrator") -> None:
+    def add_group(
+        self, chat_id: int, title: str, *, bot_status: str = "administrator", forum: bool = False
+    ) -> None:
         self.chats[chat_id] = {"id": chat_id, "type": "supergroup", "title": title}
+        if forum:
+            self.chats[chat_id]["is_forum"] = True
         self.members[(chat_id, BOT_ID)] = bot_status
 
     def remove_chat(self, chat_id: int) -> None:
@@ -322,6 +327,31 @@ class FakeTelegram:
         )
         return _member(status, user)
 
+    def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = _int_or_none(params.get("chat_id"))
+        if chat_id not in self.chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        chat = self.chats[chat_id]
+        return {
+            **chat,
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+            },
+        }
+
+    def _m_createForumTopic(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        if not chat.get("is_forum"):
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        thread_id = next(self._ids)
+        self.topics[(chat["id"], thread_id)] = str(params["name"])
+        return {"message_thread_id": thread_id, "name": params["name"], "icon_color": 7322096}
+
     def _m_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = _int_or_none(params.get("chat_id"))
         if chat_id not in self.chats:
@@ -337,7 +367,19 @@ class FakeTelegram:
         plain = self._text(params)
         markup = params.get("reply_markup")
         self._check_markup(markup)
-        message = self._new_message(chat, text=plain, reply_markup=markup)
+        message = self._new_message(
+            chat,
+            text=plain,
+            reply_markup=markup,
+            message_thread_id=_int_or_none(params.get("message_thread_id")),
+        )
+        reply = params.get("reply_parameters") or {}
+        if isinstance(reply, dict) and reply.get("message_id"):
+            target = self.messages.get((chat["id"], int(reply["message_id"])))
+            if target is not None:
+                message["reply_to_message"] = {
+                    k: v for k, v in target.items() if k != "reply_to_message"
+                }
         self.events.append(
             Event("message", chat["id"], message["message_id"], plain, markup, raw=params)
         )

@@ -188,7 +188,16 @@ async def test_command_menu_is_set_in_both_languages(bot: Harness) -> None:
     english = {c["command"]: c["description"] for c in commands[("all_private_chats", "en")]}
     russian = {c["command"]: c["description"] for c in commands[("all_private_chats", "ru")]}
     default = {c["command"]: c["description"] for c in commands[("all_private_chats", "")]}
-    assert set(english) == {"start", "consents", "privacy", "language", "help", "cancel"}
+    assert set(english) == {
+        "start",
+        "rights",
+        "requests",
+        "consents",
+        "privacy",
+        "language",
+        "help",
+        "cancel",
+    }
     assert english["privacy"] == "Privacy notice"
     assert russian["privacy"] == "Уведомление о конфиденциальности"
     assert default == russian

@@ -1,0 +1,257 @@
+"""Delivers what the database says must be delivered: request cards to the admin group (into a
+topic per request type when the group is a forum), card edits, and messages to users and staff.
+
+Items are retried with backoff until they go through, also after a restart. An item is marked
+`sending` before the call to Telegram, so a crash never produces a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from html import escape
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramRetryAfter,
+)
+from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import keyboards
+from bot.admin_chat import AdminChat
+from bot.clock import Clock
+from bot.i18n import translator
+from bot.policy import PolicyPack
+from bot.render import card_text
+from storage.models import OutboxItem, Request
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(minutes=15)
+POLL_SECONDS = 1.0
+
+
+class _Later(Exception):
+    """Not deliverable yet (e.g. a reply whose card has not been posted); try again later."""
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=5 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+class Outbox:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        pack: PolicyPack,
+        admin_chat: AdminChat,
+        staff_locale: str,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._pack = pack
+        self._admin_chat = admin_chat
+        self._t = translator(staff_locale)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._forum: bool | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, bot: Bot) -> None:
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            interrupted = await repo.outbox.mark_interrupted()
+            await repo.commit()
+        if interrupted:
+            log.warning("%s outbox items interrupted mid-call are not repeated", interrupted)
+        self._task = asyncio.create_task(self._loop(bot), name="outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self, bot: Bot) -> None:
+        while True:
+            try:
+                await self.run_once(bot)
+            except Exception:  # the worker must survive anything and try again
+                log.exception("Outbox pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+
+    async def drain(self, bot: Bot) -> None:
+        """Deliver everything that is due now (tests; shutdown)."""
+        while await self.run_once(bot):
+            pass
+
+    # --- one pass --------------------------------------------------------------------------
+
+    async def run_once(self, bot: Bot) -> int:
+        """Try every due item once, oldest first; a chat whose item waits holds later ones."""
+        async with self._lock:
+            async with self._sessions() as session:
+                items = await Repositories(session).outbox.pending()
+            delivered = 0
+            held: set[str] = set()
+            for item in items:
+                lane = self._lane(item)
+                if lane in held or item.next_attempt_at > self._clock.now():
+                    held.add(lane)
+                    continue
+                if await self._attempt(bot, item.id):
+                    delivered += 1
+                else:
+                    held.add(lane)
+            return delivered
+
+    @staticmethod
+    def _lane(item: OutboxItem) -> str:
+        """Items to the same chat keep their order."""
+        return f"user:{item.user_id}" if item.kind == "to_user" else "staff"
+
+    async def _attempt(self, bot: Bot, item_id: int) -> bool:
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            item = await repo.outbox.get(item_id)
+            if item is None or item.status != "pending":
+                return False
+            request = await repo.requests.get(item.request_id) if item.request_id else None
+            item.status = "sending"
+            item.attempts += 1
+            await repo.commit()
+            try:
+                await self._deliver(bot, repo, item, request)
+            except _Later:
+                self._retry(item, "waiting for the card")
+            except TelegramMigrateToChat as migrated:
+                await self._admin_chat.migrate(repo, migrated.migrate_to_chat_id)
+                item.status, item.next_attempt_at = "pending", self._clock.now()
+            except TelegramRetryAfter as error:
+                self._retry(item, "flood limit", timedelta(seconds=error.retry_after))
+            except TelegramForbiddenError as error:
+                if item.kind == "to_user":
+                    item.status, item.last_error = "blocked", "user blocked the bot"
+                    await self._user_unreachable(repo, item, request)
+                else:
+                    self._retry(item, error.message)
+            except TelegramBadRequest as error:
+                if item.kind == "to_user":
+                    item.status, item.last_error = "failed", error.message[:200]
+                else:  # the admin group is missing or we were removed: wait until it is back
+                    self._retry(item, error.message)
+            except TelegramAPIError as error:
+                self._retry(item, error.message)
+            else:
+                item.status = "sent"
+                item.sent_at = self._clock.now()
+            await repo.commit()
+            if item.status != "sent":
+                log.info("Outbox item %s (%s): %s", item.id, item.kind, item.last_error)
+            return item.status == "sent"
+
+    def _retry(self, item: OutboxItem, why: str, delay: timedelta | None = None) -> None:
+        item.status = "pending"
+        item.last_error = why[:200]
+        item.next_attempt_at = self._clock.now() + (delay or backoff(item.attempts))
+
+    async def _user_unreachable(
+        self, repo: Repositories, item: OutboxItem, request: Request | None
+    ) -> None:
+        user = await repo.users.get(item.user_id) if item.user_id else None
+        if user is not None:
+            user.blocked_bot = True
+        if request is not None and not request.user_unreachable:
+            request.user_unreachable = True
+            await repo.outbox.add(kind="card_edit", request_id=request.id, now=self._clock.now())
+
+    # --- delivery by kind ------------------------------------------------------------------
+
+    async def _deliver(
+        self, bot: Bot, repo: Repositories, item: OutboxItem, request: Request | None
+    ) -> None:
+        admin = self._admin_chat.id
+        if item.kind == "to_user":
+            assert item.user_id is not None and item.text is not None
+            sent = await bot.send_message(item.user_id, item.text)
+            item.message_id = sent.message_id
+            if request is not None:
+                await repo.requests.link(item.user_id, sent.message_id, request.id)
+            return
+        assert request is not None
+        if item.kind == "card":
+            thread = await self._thread(bot, repo, request.type)
+            text, markup = await self._card(repo, request)
+            sent = await bot.send_message(
+                admin, text, reply_markup=markup, message_thread_id=thread
+            )
+            request.card_message_id = item.message_id = sent.message_id
+            await repo.requests.link(admin, sent.message_id, request.id)
+            return
+        if request.card_message_id is None:
+            if item.kind == "card_edit":
+                return  # the card is still queued and will show the current state
+            raise _Later
+        if item.kind == "card_edit":
+            text, markup = await self._card(repo, request)
+            try:
+                await bot.edit_message_text(
+                    text, chat_id=admin, message_id=request.card_message_id, reply_markup=markup
+                )
+            except TelegramBadRequest as error:
+                if "not modified" not in error.message and "not found" not in error.message:
+                    raise
+            return
+        assert item.kind == "to_staff" and item.text is not None
+        user = await repo.users.get(request.user_id)
+        who = (user.first_name if user else None) or str(request.user_id)
+        text = self._t("card.user_wrote", id=request.id, name=escape(who), text=escape(item.text))
+        thread = await self._thread(bot, repo, request.type)
+        sent = await bot.send_message(
+            admin,
+            text,
+            message_thread_id=thread,
+            reply_parameters=ReplyParameters(
+                message_id=request.card_message_id, allow_sending_without_reply=True
+            ),
+        )
+        item.message_id = sent.message_id
+        await repo.requests.link(admin, sent.message_id, request.id)
+
+    async def _card(
+        self, repo: Repositories, request: Request
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
+        user = await repo.users.get(request.user_id)
+        text = card_text(request, user, self._pack, self._t)
+        return text, keyboards.card(request, self._t)
+
+    async def _thread(self, bot: Bot, repo: Repositories, kind: str) -> int | None:
+        """The forum topic for this request type, created on first use; None in plain groups."""
+        if self._forum is None:
+            chat = await bot.get_chat(self._admin_chat.id)
+            self._forum = bool(chat.is_forum)
+        if not self._forum:
+            return None
+        key = f"topic:{self._admin_chat.id}:{kind}"
+        stored = await repo.state.get(key)
+        if stored is not None:
+            return int(stored)
+        topic = await bot.create_forum_topic(self._admin_chat.id, self._t(f"rights.{kind}"))
+        await repo.state.set(key, str(topic.message_thread_id))
+        return topic.message_thread_id

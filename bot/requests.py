@@ -1,0 +1,244 @@
+"""Rights requests: what each type asks, deadlines, and the lifecycle staff drive from the card.
+
+Every change writes the request, what was said and the messages to deliver (outbox) in one
+transaction; the outbox worker delivers them. Who did what is in the audit log, written by the
+staff check every action passes first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from html import escape
+
+from bot.clock import Clock
+from bot.deadlines import due_at
+from bot.i18n import translator
+from bot.policy import LegalBasis, PolicyPack, RequestType
+from bot.render import fmt_date
+from storage.models import Request, User
+from storage.repositories import Repositories
+
+MAX_TEXT = 1000
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    WAITING = "waiting_user"
+    DONE = "done"
+    REFUSED = "refused"
+    BLOCKED = "blocked"
+
+
+OPEN = frozenset({Status.RECEIVED, Status.IN_PROGRESS, Status.WAITING})
+
+# Request types that go to the admin desk; withdrawal leads to /consents, complaint is information.
+FILED = (
+    RequestType.ACCESS,
+    RequestType.RECTIFICATION,
+    RequestType.ERASURE,
+    RequestType.RESTRICTION,
+    RequestType.OBJECTION,
+    RequestType.PORTABILITY,
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str
+    optional: bool = False
+    choices: bool = False  # answered with a button (objection: which processing)
+
+
+QUESTIONS: dict[RequestType, tuple[Question, ...]] = {
+    RequestType.ACCESS: (),
+    RequestType.PORTABILITY: (),
+    RequestType.RECTIFICATION: (Question("field"), Question("value")),
+    RequestType.ERASURE: (Question("reason", optional=True),),
+    RequestType.RESTRICTION: (Question("reason", optional=True),),
+    RequestType.OBJECTION: (Question("processing", choices=True), Question("reason")),
+}
+
+
+def objection_choices(pack: PolicyPack) -> list[str]:
+    """Processing one can object to: legitimate interests, and direct marketing."""
+    ids = [p.id for p in pack.purposes if p.legal_basis is LegalBasis.LEGITIMATE_INTERESTS]
+    if pack.marketing is not None:
+        ids.append(pack.marketing.purpose)
+    return ids
+
+
+def offered(pack: PolicyPack) -> list[RequestType]:
+    return [r for r in pack.rights if r is not RequestType.DISCLOSURES]
+
+
+def needs_phone(pack: PolicyPack, kind: RequestType) -> bool:
+    return kind in pack.phone_verified
+
+
+def normalize_phone(raw: str) -> str:
+    digits = re.sub(r"\D", "", raw)
+    return f"+{digits}"
+
+
+def details_of(request: Request) -> dict[str, str]:
+    return dict(json.loads(request.details))
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    CLOSED = "closed"  # the request no longer accepts this action
+
+
+class Desk:
+    def __init__(self, repo: Repositories, clock: Clock, pack: PolicyPack) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._pack = pack
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def due(self, kind: str, start: datetime) -> datetime:
+        deadline = self._pack.deadlines[RequestType(kind)]
+        return due_at(start, deadline, self._pack.operator.country, self._pack.zone)
+
+    async def verify_phone(self, user: User, phone: str) -> None:
+        user.phone = normalize_phone(phone)
+        user.phone_verified_at = self._clock.now()
+        await self._repo.commit()
+
+    async def file(self, user: User, kind: RequestType, answers: dict[str, str]) -> Request:
+        """Store the request and queue its card, before the user is told anything."""
+        now = self._clock.now()
+        verification = "telegram_id+phone" if needs_phone(self._pack, kind) else "telegram_id"
+        request = await self._repo.requests.add(
+            user_id=user.id,
+            type=kind,
+            details=json.dumps(answers, ensure_ascii=False),
+            status=Status.RECEIVED,
+            verification=verification,
+            received_at=now,
+            due_at=self.due(kind, now),
+        )
+        await self._repo.outbox.add(kind="card", request_id=request.id, now=now)
+        await self._repo.commit()
+        return request
+
+    # --- staff actions ---------------------------------------------------------------------
+
+    async def _staff_change(
+        self,
+        request: Request,
+        staff_id: int,
+        status: Status,
+        *,
+        allowed_from: frozenset[Status] = OPEN,
+        say: str | None = None,
+        kind: str | None = None,
+        notify: str,
+        **values: object,
+    ) -> Outcome:
+        if request.status not in allowed_from:
+            return Outcome.CLOSED
+        now = self._clock.now()
+        request.status = status
+        request.handled_by = staff_id
+        request.handled_at = now
+        if status not in OPEN:
+            request.closed_at = now
+        for name, value in values.items():
+            setattr(request, name, value)
+        if say is not None and kind is not None:
+            await self._repo.requests.say(request.id, now, "staff", kind, say, staff_id)
+        await self._notify_user(request, notify, reason=escape(say or ""))
+        await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
+        await self._repo.commit()
+        return Outcome.OK
+
+    async def take(self, request: Request, staff_id: int) -> Outcome:
+        return await self._staff_change(
+            request,
+            staff_id,
+            Status.IN_PROGRESS,
+            allowed_from=frozenset({Status.RECEIVED}),
+            notify="taken",
+        )
+
+    async def complete(self, request: Request, staff_id: int) -> Outcome:
+        return await self._staff_change(request, staff_id, Status.DONE, notify="done")
+
+    async def refuse(self, request: Request, staff_id: int, reason: str) -> Outcome:
+        return await self._staff_change(
+            request,
+            staff_id,
+            Status.REFUSED,
+            say=reason,
+            kind="refusal",
+            notify="refused",
+            reason=reason,
+        )
+
+    async def ask(self, request: Request, staff_id: int, question: str) -> Outcome:
+        return await self._staff_change(
+            request, staff_id, Status.WAITING, say=question, kind="question", notify="ask"
+        )
+
+    async def block(self, request: Request, staff_id: int, until: datetime, reason: str) -> Outcome:
+        return await self._staff_change(
+            request,
+            staff_id,
+            Status.BLOCKED,
+            say=reason,
+            kind="hold",
+            notify="blocked",
+            reason=reason,
+            hold_until=until,
+        )
+
+    async def staff_reply(self, request: Request, staff_id: int, text: str) -> None:
+        now = self._clock.now()
+        await self._repo.requests.say(request.id, now, "staff", "reply", text, staff_id)
+        await self._notify_user(request, "reply", reason=escape(text))
+        await self._repo.commit()
+
+    # --- user side -------------------------------------------------------------------------
+
+    async def user_message(self, request: Request, text: str) -> None:
+        """A follow-up from the user; while staff wait for a clarification, it is the answer
+        and the clock restarts from it."""
+        now = self._clock.now()
+        kind = "followup"
+        if request.status == Status.WAITING:
+            kind = "answer"
+            request.status = Status.IN_PROGRESS if request.handled_by else Status.RECEIVED
+            request.due_at = self.due(request.type, now)
+            await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
+        await self._repo.requests.say(request.id, now, "user", kind, text, None)
+        await self._repo.outbox.add(kind="to_staff", request_id=request.id, text=text, now=now)
+        await self._repo.commit()
+
+    async def _notify_user(self, request: Request, event: str, *, reason: str) -> None:
+        user = await self._repo.users.get(request.user_id)
+        if user is None:
+            return
+        t = translator(user.language)
+        text = t(
+            f"requests.notify_{event}",
+            id=request.id,
+            type=t(f"rights.{request.type}"),
+            reason=reason,
+            due=fmt_date(request.due_at, t, self._pack.zone),
+            until=fmt_date(request.hold_until, t, self._pack.zone) if request.hold_until else "",
+        )
+        await self._repo.outbox.add(
+            kind="to_user",
+            user_id=user.id,
+            request_id=request.id,
+            text=text,
+            now=self._clock.now(),
+        )

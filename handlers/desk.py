@@ -1,0 +1,211 @@
+"""The admin desk: card buttons, reasons and questions from staff, relayed replies, /due and
+/register. Every action passes the staff check first, which writes the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from html import escape
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, Message
+
+from bot.callbacks import RequestAction, RequestCb
+from bot.clock import Clock
+from bot.i18n import Translator
+from bot.outbox import Outbox
+from bot.policy import PolicyPack
+from bot.render import due_report, fmt_datetime, register_csv
+from bot.requests import OPEN, Desk, Outcome
+from bot.staff import StaffDirectory
+from storage.repositories import Repositories
+
+NEEDS_TEXT = {RequestAction.REFUSE, RequestAction.ASK, RequestAction.BLOCK}
+MAX_REASON = 1000
+
+
+class StaffInput(StatesGroup):
+    text = State()
+
+
+async def card_button(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    bot: Bot,
+    state: FSMContext,
+    t: Translator,
+    desk: Desk,
+    outbox: Outbox,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    action, request_id = callback_data.action, callback_data.id
+    name = f"request.{action}" + (".start" if action in NEEDS_TEXT else "")
+    if not await staff.check(bot, query.from_user.id, name, str(request_id), repo):
+        await query.answer(t("staff.refused_alert"), show_alert=True)
+        return
+    request = await repo.requests.get(request_id)
+    if request is None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    if request.status not in OPEN:
+        await query.answer(t("card.closed", id=request.id), show_alert=True)
+        return
+    if action in NEEDS_TEXT:
+        await state.set_state(StaffInput.text)
+        await state.set_data({"id": request.id, "action": action})
+        await query.answer()
+        who = (
+            f'<a href="tg://user?id={query.from_user.id}">{escape(query.from_user.first_name)}</a>'
+        )
+        await bot.send_message(
+            query.message.chat.id if query.message else 0,
+            t(f"card.prompt_{action}", staff=who, id=request.id),
+            reply_markup=ForceReply(selective=True),
+        )
+        return
+    apply = desk.take if action is RequestAction.TAKE else desk.complete
+    outcome = await apply(request, query.from_user.id)
+    outbox.wake()
+    await query.answer(t("card.closed", id=request.id) if outcome is Outcome.CLOSED else None)
+
+
+def parse_hold(text: str, pack: PolicyPack, now: datetime) -> tuple[datetime, str] | None:
+    """'31.12.2027 reason' or '2027-12-31 reason' -> end of that day in the operator's zone."""
+    head, _, reason = text.strip().partition(" ")
+    for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            day = datetime.strptime(head, pattern).date()
+        except ValueError:
+            continue
+        until = datetime.combine(day, time(23, 59, 59), tzinfo=pack.zone)
+        if until <= now or not reason.strip():
+            return None
+        return until, reason.strip()
+    return None
+
+
+async def staff_text(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    desk: Desk,
+    outbox: Outbox,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    """The reason, question or hold a staff member was asked for."""
+    assert message.from_user is not None
+    data = await state.get_data()
+    action, request_id = RequestAction(data["action"]), int(data["id"])
+    text = (message.text or "").strip()
+    if not text or len(text) > MAX_REASON:
+        await message.reply(t("card.empty"))
+        return
+    if not await staff.check(bot, message.from_user.id, f"request.{action}", str(request_id), repo):
+        await state.clear()
+        await message.reply(t("staff.refused"))
+        return
+    request = await repo.requests.get(request_id)
+    await state.clear()
+    if request is None:
+        return
+    if action is RequestAction.BLOCK:
+        hold = parse_hold(text, pack, clock.now())
+        if hold is None:
+            await state.set_state(StaffInput.text)
+            await state.set_data(data)
+            await message.reply(t("card.bad_date"), reply_markup=ForceReply(selective=True))
+            return
+        outcome = await desk.block(request, message.from_user.id, *hold)
+    elif action is RequestAction.REFUSE:
+        outcome = await desk.refuse(request, message.from_user.id, text)
+    else:
+        outcome = await desk.ask(request, message.from_user.id, text)
+    outbox.wake()
+    if outcome is Outcome.CLOSED:
+        await message.reply(t("card.closed", id=request.id))
+
+
+async def staff_reply(
+    message: Message,
+    bot: Bot,
+    t: Translator,
+    desk: Desk,
+    outbox: Outbox,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    """A reply to a card or to a relayed user message goes to that user."""
+    assert message.from_user is not None and message.reply_to_message is not None
+    request = await repo.requests.by_message(message.chat.id, message.reply_to_message.message_id)
+    if request is None:
+        await message.reply(t("card.not_linked"))
+        return
+    subject = str(request.id)
+    if not await staff.check(bot, message.from_user.id, "request.reply", subject, repo):
+        await message.reply(t("staff.refused"))
+        return
+    if not message.text:
+        await message.reply(t("card.only_text"))
+        return
+    if request.status not in OPEN:
+        await message.reply(t("card.closed", id=request.id))
+        return
+    await desk.staff_reply(request, message.from_user.id, message.text)
+    outbox.wake()
+    await message.reply(t("card.relayed", id=request.id))
+
+
+async def due_command(
+    message: Message,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    assert message.from_user is not None
+    if not await staff.check(bot, message.from_user.id, "requests.due", None, repo):
+        await message.reply(t("staff.refused"))
+        return
+    requests = await repo.requests.open_by_due(OPEN)
+    await message.answer(due_report(requests, clock.now(), pack, t))
+
+
+async def register_command(
+    message: Message,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    assert message.from_user is not None
+    if not await staff.check(bot, message.from_user.id, "requests.register", None, repo):
+        await message.reply(t("staff.refused"))
+        return
+    requests = await repo.requests.every()
+    now = clock.now()
+    document = BufferedInputFile(
+        register_csv(requests), filename=f"requests-{now.strftime('%Y%m%d-%H%M')}.csv"
+    )
+    caption = t("card.register_caption", count=len(requests), when=fmt_datetime(now, t, pack.zone))
+    await message.answer_document(document, caption=caption)
+
+
+def router() -> Router:
+    r = Router(name="desk")
+    r.callback_query.register(card_button, RequestCb.filter())
+    r.message.register(due_command, Command("due"))
+    r.message.register(register_command, Command("register"))
+    r.message.register(staff_text, StaffInput.text, ~F.text.startswith("/"))
+    r.message.register(staff_reply, F.reply_to_message.from_user.is_bot, ~F.text.startswith("/"))
+    return r

@@ -1,0 +1,348 @@
+"""/rights: a short guided flow per request type, contact verification, confirmation and
+filing; /requests; and the user's follow-ups on open requests."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, Filter, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+
+from bot import keyboards
+from bot.callbacks import RightsAction, RightsCb
+from bot.consents import Consents
+from bot.i18n import Translator
+from bot.onboarding import Onboarding
+from bot.outbox import Outbox
+from bot.policy import PolicyPack, RequestType
+from bot.render import contact_line, fmt_date
+from bot.requests import (
+    FILED,
+    MAX_TEXT,
+    OPEN,
+    QUESTIONS,
+    Desk,
+    Status,
+    needs_phone,
+    objection_choices,
+    offered,
+)
+from handlers.consents import consent_screen
+from handlers.views import send_menu
+from storage.models import Request, User
+from storage.repositories import Repositories
+
+
+class RightsFlow(StatesGroup):
+    contact = State()
+    answer = State()
+    confirm = State()
+
+
+def _question_text(kind: RequestType, key: str, t: Translator) -> str:
+    return t(f"flow.q_{key}_{kind}") if key == "reason" else t(f"flow.q_{key}")
+
+
+async def ask_step(
+    bot: Bot, user: User, state: FSMContext, t: Translator, pack: PolicyPack, desk: Desk
+) -> None:
+    """Show the current question, or the confirmation screen after the last one."""
+    data = await state.get_data()
+    kind = RequestType(data["type"])
+    questions = QUESTIONS[kind]
+    step = int(data["step"])
+    if step < len(questions):
+        question = questions[step]
+        choices = None
+        if question.choices:
+            choices = [
+                (pid, purpose.title.get(t.locale))
+                for pid in objection_choices(pack)
+                if (purpose := pack.purpose(pid)) is not None
+            ]
+        await state.set_state(RightsFlow.answer)
+        await bot.send_message(
+            user.id,
+            _question_text(kind, question.key, t),
+            reply_markup=keyboards.flow_step(t, choices=choices, optional=question.optional),
+        )
+        return
+    await state.set_state(RightsFlow.confirm)
+    details = []
+    for key, value in dict(data["answers"]).items():
+        if key == "processing" and (purpose := pack.purpose(value)) is not None:
+            value = purpose.title.get(t.locale)
+        details.append(f"{t(f'detail.{key}')}: {escape(value)}")
+    deadline = pack.deadlines[kind]
+    text = t(
+        "flow.confirm",
+        type=t(f"rights.{kind}"),
+        details="\n".join(details) or t("flow.no_details"),
+        due=fmt_date(desk.due(kind, desk.now()), t, pack.zone),
+        days=deadline.days,
+        kind=t(f"flow.days_{deadline.kind}"),
+    )
+    await bot.send_message(user.id, text, reply_markup=keyboards.flow_confirm(t))
+
+
+async def rights_command(
+    message: Message, state: FSMContext, user: User | None, t: Translator, pack: PolicyPack
+) -> None:
+    if user is None or user.age_group is None:
+        await message.answer(t("common.start_first"))
+        return
+    await state.clear()
+    await message.answer(t("flow.title"), reply_markup=keyboards.rights(offered(pack), t))
+
+
+async def rights_button(
+    query: CallbackQuery,
+    callback_data: RightsCb,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+    outbox: Outbox,
+    consents: Consents,
+    onboarding: Onboarding,
+    repo: Repositories,
+) -> None:
+    if user is None or user.age_group is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return
+    action, current = callback_data.action, await state.get_state()
+    if action is RightsAction.PICK:
+        await pick(query, callback_data.value, bot, state, user, t, pack, desk)
+        if callback_data.value == RequestType.WITHDRAWAL:
+            text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
+            await bot.send_message(user.id, text, reply_markup=markup)
+        return
+    if current not in (RightsFlow.answer, RightsFlow.confirm, RightsFlow.contact):
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    await query.answer()
+    data = await state.get_data()
+    kind = RequestType(data["type"])
+    questions = QUESTIONS[kind]
+    step = int(data["step"])
+    if action is RightsAction.CANCEL:
+        await state.clear()
+        await bot.send_message(user.id, t("flow.cancelled"), reply_markup=ReplyKeyboardRemove())
+        await send_menu(bot, user, t, pack, onboarding)
+        return
+    if action is RightsAction.BACK:
+        if step == 0:
+            await state.clear()
+            await bot.send_message(
+                user.id, t("flow.title"), reply_markup=keyboards.rights(offered(pack), t)
+            )
+            return
+        answers = dict(data["answers"])
+        answers.pop(questions[step - 1].key, None)
+        await state.update_data(step=step - 1, answers=answers)
+        await ask_step(bot, user, state, t, pack, desk)
+        return
+    if action is RightsAction.SUBMIT and current == RightsFlow.confirm:
+        await state.clear()  # before filing: a double tap finds no flow and files nothing
+        request = await desk.file(user, kind, dict(data["answers"]))
+        outbox.wake()
+        due = fmt_date(request.due_at, t, pack.zone)
+        await bot.send_message(
+            user.id, t("flow.received", id=request.id, type=t(f"rights.{kind}"), due=due)
+        )
+        return
+    if current != RightsFlow.answer or step >= len(questions):
+        await bot.send_message(user.id, t("common.use_buttons"))
+        return
+    question = questions[step]
+    if action is RightsAction.SKIP and question.optional:
+        await state.update_data(step=step + 1)
+    elif action is RightsAction.CHOICE and question.choices:
+        if callback_data.value not in objection_choices(pack):
+            await bot.send_message(user.id, t("common.stale_button"))
+            return
+        await state.update_data(
+            step=step + 1, answers={**data["answers"], question.key: callback_data.value}
+        )
+    else:
+        await bot.send_message(user.id, t("common.use_buttons"))
+        return
+    await ask_step(bot, user, state, t, pack, desk)
+
+
+async def pick(
+    query: CallbackQuery,
+    value: str,
+    bot: Bot,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+) -> None:
+    if value not in offered(pack):
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    await query.answer()
+    kind = RequestType(value)
+    if kind is RequestType.COMPLAINT:
+        authority = pack.operator.authority
+        text = t(
+            "flow.complaint",
+            authority=escape(authority.name.get(t.locale)),
+            contacts=contact_line(authority.contacts, t.locale),
+        )
+        await bot.send_message(user.id, text)
+        return
+    if kind not in FILED:
+        return  # withdrawal: the caller shows /consents
+    await state.set_data({"type": kind, "step": 0, "answers": {}})
+    if needs_phone(pack, kind) and user.phone_verified_at is None:
+        await state.set_state(RightsFlow.contact)
+        await bot.send_message(
+            user.id, t("flow.contact_needed"), reply_markup=keyboards.share_contact(t)
+        )
+        return
+    await ask_step(bot, user, state, t, pack, desk)
+
+
+async def contact_shared(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+) -> None:
+    assert message.contact is not None and message.from_user is not None
+    if user is None:
+        await message.answer(t("common.start_first"))
+        return
+    if message.contact.user_id != message.from_user.id:
+        await message.answer(t("flow.contact_wrong"), reply_markup=keyboards.share_contact(t))
+        return
+    await desk.verify_phone(user, message.contact.phone_number)
+    await message.answer(t("flow.contact_ok"), reply_markup=ReplyKeyboardRemove())
+    await ask_step(bot, user, state, t, pack, desk)
+
+
+async def contact_expected(message: Message, state: FSMContext, t: Translator) -> None:
+    """Anything but the user's own shared contact (typed numbers included) is refused."""
+    if message.text == t("common.cancel"):
+        await state.clear()
+        await message.answer(t("flow.cancelled"), reply_markup=ReplyKeyboardRemove())
+        return
+    await message.answer(t("flow.contact_typed"), reply_markup=keyboards.share_contact(t))
+
+
+async def answer_text(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+) -> None:
+    assert message.text is not None
+    data = await state.get_data()
+    questions = QUESTIONS[RequestType(data["type"])]
+    step = int(data["step"])
+    if user is None or step >= len(questions) or questions[step].choices:
+        await message.answer(t("common.use_buttons"))
+        return
+    if len(message.text) > MAX_TEXT:
+        await message.answer(t("flow.too_long", length=len(message.text), limit=MAX_TEXT))
+        return
+    answers = {**data["answers"], questions[step].key: message.text.strip()}
+    await state.update_data(step=step + 1, answers=answers)
+    await ask_step(bot, user, state, t, pack, desk)
+
+
+async def requests_command(
+    message: Message, user: User | None, t: Translator, pack: PolicyPack, repo: Repositories
+) -> None:
+    if user is None:
+        await message.answer(t("common.start_first"))
+        return
+    requests = await repo.requests.of_user(user.id)
+    if not requests:
+        await message.answer(t("requests.list_empty"))
+        return
+    lines = [t("requests.list_title"), ""]
+    for request in requests[:30]:
+        lines.append(
+            t(
+                "requests.list_line",
+                id=request.id,
+                type=t(f"rights.{request.type}"),
+                status=t(f"requests.status_{request.status}"),
+                due=fmt_date(request.due_at, t, pack.zone),
+            )
+        )
+    await message.answer("\n".join(lines))
+
+
+class OnRequest(Filter):
+    """A user's message about one of their own requests: a reply to a message the bot relayed
+    for that request, or any text while a request waits for their clarification."""
+
+    async def __call__(
+        self, message: Message, user: User | None = None, repo: Repositories | None = None
+    ) -> bool | dict[str, Any]:
+        if user is None or repo is None or not message.text or message.text.startswith("/"):
+            return False
+        request: Request | None = None
+        if message.reply_to_message is not None:
+            request = await repo.requests.by_message(
+                message.chat.id, message.reply_to_message.message_id
+            )
+        if request is None:
+            request = await repo.requests.waiting_for(user.id)
+        if request is None or request.user_id != user.id:
+            return False
+        return {"request": request}
+
+
+async def followup(
+    message: Message,
+    request: Request,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+    outbox: Outbox,
+) -> None:
+    assert message.text is not None
+    if request.status not in OPEN:
+        await message.answer(t("requests.closed", id=request.id))
+        return
+    if len(message.text) > MAX_TEXT:
+        await message.answer(t("flow.too_long", length=len(message.text), limit=MAX_TEXT))
+        return
+    was_waiting = request.status == Status.WAITING
+    await desk.user_message(request, message.text)
+    outbox.wake()
+    if was_waiting:
+        due = fmt_date(request.due_at, t, pack.zone)
+        await message.answer(t("requests.answer_sent", id=request.id, due=due))
+    else:
+        await message.answer(t("requests.followup_sent", id=request.id))
+
+
+def router() -> Router:
+    r = Router(name="rights")
+    r.message.register(rights_command, Command("rights"))
+    r.message.register(requests_command, Command("requests"))
+    r.callback_query.register(rights_button, RightsCb.filter())
+    r.message.register(contact_shared, RightsFlow.contact, F.contact)
+    r.message.register(contact_expected, RightsFlow.contact)
+    r.message.register(answer_text, RightsFlow.answer, F.text, ~F.text.startswith("/"))
+    r.message.register(followup, StateFilter(None), OnRequest())
+    return r
