@@ -28,6 +28,7 @@ from bot.i18n import LOCALES, translator
 from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
+from bot.reminders import Reminders
 from bot.staff import StaffDirectory
 from handlers import get_routers
 from storage import migrate
@@ -53,8 +54,10 @@ class App:
     campaigns: CampaignRunner
     staff: StaffDirectory
     outbox: Outbox
+    reminders: Reminders
 
     async def close(self) -> None:
+        await self.reminders.stop()
         await self.outbox.stop()
         await self.campaigns.stop()
         await self.bot.session.close()
@@ -130,6 +133,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         campaigns,
         staff,
         outbox,
+        Reminders(sessions, clock, pack, outbox, settings.staff_locale, settings.reminder_time),
     )
 
 
@@ -198,6 +202,7 @@ async def prepare(app: App) -> None:
     await check_admin_chat(app)
     await app.campaigns.resume(app.bot)
     await app.outbox.start(app.bot)
+    await app.reminders.start(app.bot)
 
 
 async def run(settings: Settings, pack: PolicyPack) -> None:

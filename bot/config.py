@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,6 +32,7 @@ class Settings(BaseSettings):
     admin_locale: Locale | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     broadcast_rate: Annotated[float, Field(gt=0, le=30)] = 25.0
+    reminder_time: time = time(9, 0)
 
     @field_validator("bot_token")
     @classmethod

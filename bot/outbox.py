@@ -158,6 +158,9 @@ class Outbox:
                     self._retry(item, error.message)
             except TelegramAPIError as error:
                 self._retry(item, error.message)
+            except Exception as error:  # a bug or a broken answer: keep the item, try later
+                log.exception("Outbox item %s (%s) failed", item.id, item.kind)
+                self._retry(item, type(error).__name__)
             else:
                 item.status = "sent"
                 item.sent_at = self._clock.now()
@@ -193,6 +196,11 @@ class Outbox:
             item.message_id = sent.message_id
             if request is not None:
                 await repo.requests.link(item.user_id, sent.message_id, request.id)
+            return
+        if item.kind == "to_admin":
+            assert item.text is not None
+            sent = await bot.send_message(admin, item.text)
+            item.message_id = sent.message_id
             return
         assert request is not None
         if item.kind == "card":

@@ -257,7 +257,7 @@ class OutboxItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(16))  # card | card_edit | to_user | to_staff
+    kind: Mapped[str] = mapped_column(String(16))  # card|card_edit|to_user|to_staff|to_admin
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

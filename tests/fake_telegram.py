@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
-from aiogram.types import ChatMemberAdministrator, ChatMemberRestricted
+from aiogram.types import (
+    AcceptedGiftTypes,
+    ChatFullInfo,
+    ChatMemberAdministrator,
+    ChatMemberRestricted,
+)
 from aiohttp import web
 
 TOKEN = "123456789:TEST-token-for-the-fake-bot-api-000"
@@ -291,6 +296,8 @@ class FakeTelegram:
         return plain
 
     def _new_message(self, chat: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        if not (fields.get("reply_markup") or {}).get("inline_keyboard"):
+            fields.pop("reply_markup", None)  # Telegram echoes inline keyboards only
         message = {
             "message_id": self.next_message_id(chat["id"]),
             "date": int(time.time()),
@@ -331,18 +338,15 @@ class FakeTelegram:
         chat_id = _int_or_none(params.get("chat_id"))
         if chat_id not in self.chats:
             raise ApiError(400, "Bad Request: chat not found")
-        chat = self.chats[chat_id]
-        return {
-            **chat,
-            "accent_color_id": 0,
-            "max_reaction_count": 11,
-            "accepted_gift_types": {
-                "unlimited_gifts": False,
-                "limited_gifts": False,
-                "unique_gifts": False,
-                "premium_subscription": False,
-            },
+        required = {
+            name: 0
+            for name, info in ChatFullInfo.model_fields.items()
+            if info.is_required() and info.annotation is int
         }
+        info = {**required, **self.chats[chat_id]}
+        if "accepted_gift_types" in ChatFullInfo.model_fields:
+            info["accepted_gift_types"] = _required_flags(AcceptedGiftTypes)
+        return info
 
     def _m_createForumTopic(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
@@ -469,6 +473,8 @@ class FakeTelegram:
     def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
         document = params.get("document")
+        if isinstance(document, str) and document.startswith("attach://"):
+            document = params.get(document.removeprefix("attach://"))
         content = b""
         name = "file"
         if hasattr(document, "file"):

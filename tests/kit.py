@@ -103,6 +103,28 @@ class Harness:
         await self.app.dispatcher.feed_update(self.app.bot, parsed)
         return Reply(self.fake.events[start:])
 
+    async def settle(self) -> None:
+        """Let the workers deliver everything that is due now (outbox, campaigns)."""
+        await self.app.outbox.drain(self.app.bot)
+        await self.app.campaigns.drain()
+
+    def cards(self) -> list[Event]:
+        """Request cards posted in the admin group, oldest first."""
+        return [
+            e
+            for e in self.fake.events
+            if (
+                e.chat_id == self.app.admin_chat.id
+                and e.kind == "message"
+                and "Request #" in e.text
+            )
+            or (
+                e.chat_id == self.app.admin_chat.id
+                and e.kind == "message"
+                and "Заявление №" in e.text
+            )
+        ]
+
     def user(
         self, first_name: str, *, lang: str | None = "en", username: str | None = None
     ) -> Person:

@@ -1,0 +1,81 @@
+"""Every morning (REMINDER_TIME, in the operator's time zone) the admin group gets the open
+requests by due date. The day of the last reminder is stored, so a restart sends no second one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, time
+
+from aiogram import Bot
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.i18n import translator
+from bot.outbox import Outbox
+from bot.policy import PolicyPack
+from bot.render import due_report
+from bot.requests import OPEN
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+CHECK_SECONDS = 30.0
+STATE_KEY = "reminder:last_day"
+
+
+class Reminders:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        pack: PolicyPack,
+        outbox: Outbox,
+        staff_locale: str,
+        at: time,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._pack = pack
+        self._outbox = outbox
+        self._t = translator(staff_locale)
+        self._at = at
+        self._task: asyncio.Task[None] | None = None
+
+    def due_now(self, now: datetime, last_day: str | None) -> bool:
+        local = now.astimezone(self._pack.zone)
+        return local.time() >= self._at and last_day != local.date().isoformat()
+
+    async def tick(self) -> bool:
+        """Queue today's reminder if its time has come and it was not sent yet."""
+        now = self._clock.now()
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            if not self.due_now(now, await repo.state.get(STATE_KEY)):
+                return False
+            requests = await repo.requests.open_by_due(OPEN)
+            if requests:
+                text = due_report(requests, now, self._pack, self._t)
+                await repo.outbox.add(kind="to_admin", text=text, now=now)
+            await repo.state.set(STATE_KEY, now.astimezone(self._pack.zone).date().isoformat())
+            await repo.commit()
+        self._outbox.wake()
+        return True
+
+    async def start(self, bot: Bot) -> None:
+        self._task = asyncio.create_task(self._loop(), name="reminders")
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("Reminder check failed")
+            await asyncio.sleep(CHECK_SECONDS)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

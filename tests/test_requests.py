@@ -1,0 +1,468 @@
+"""Rights requests from both sides: filing every type, verification through Telegram, the card
+and each staff action, relays both ways, deadlines, and nothing lost or duplicated."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.clock import FrozenClock
+from storage.models import AuditEntry, OutboxItem, Request, User
+from tests.fake_telegram import FakeTelegram
+from tests.kit import ADMIN_CHAT_ID, Harness, Person
+from tests.test_consents import onboarded
+
+
+async def stored(bot: Harness, request_id: int) -> Request:
+    async with bot.app.sessions() as session:
+        request = await session.get(Request, request_id)
+    assert request is not None
+    return request
+
+
+async def request_count(bot: Harness) -> int:
+    async with bot.app.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Request)) or 0)
+
+
+async def file_erasure(bot: Harness, person: Person, reason: str | None = "Moving away") -> int:
+    await person.send("/rights")
+    await person.tap("🗑 Erase my data")
+    if person.last.find("share your contact"):
+        await person.send_contact("+375 (29) 123-45-67", user_id=person.id)
+    if reason is None:
+        await person.tap("Skip")
+    else:
+        await person.send(reason)
+    person.expect("Please check your request")
+    await person.tap("✅ Send the request")
+    received = person.expect("received: erasure")
+    return int(received.text.split("#")[1].split()[0])
+
+
+async def test_every_request_type_is_filed(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    ann.username = "ann_s"
+    await ann.send("/start")  # refresh the stored @username
+    await ann.send("/rights")
+    listing = ann.expect("Your rights")
+    assert [b["text"] for b in listing.buttons()] == [
+        "🔎 What do you hold about me?",
+        "✏️ Correct my data",
+        "🗑 Erase my data",
+        "⏸ Restrict processing",
+        "✋ Object to processing",
+        "↩️ Withdraw a consent",
+        "⚖️ Complain to the authority",
+        "← Back",
+    ]
+
+    await ann.tap("🔎 What do you hold about me?")
+    confirm = ann.expect("Please check your request")
+    assert "No details are needed" in confirm.text
+    assert "The operator answers by 14 Dec 2026 (15 working days)" in confirm.text
+    await ann.tap("✅ Send the request")
+    ann.expect("Request #1 received: access. The operator answers by 14 Dec 2026")
+
+    await ann.send("/rights")
+    await ann.tap("✏️ Correct my data")
+    ann.expect("share your contact")
+    await ann.send_contact("+375 29 123 45 67", user_id=ann.id)
+    ann.expect("your number is verified")
+    ann.expect("Which data is wrong?")
+    await ann.send("e-mail")
+    ann.expect("What is the correct value?")
+    await ann.send("ann@example.org")
+    confirm = ann.expect("Please check your request")
+    assert "Data: e-mail" in confirm.text and "Correct value: ann@example.org" in confirm.text
+    await ann.tap("✅ Send the request")
+    ann.expect("Request #2 received: correction")
+
+    assert await file_erasure(bot, ann, reason=None) == 3  # phone already verified: no question
+
+    await ann.send("/rights")
+    await ann.tap("⏸ Restrict processing")
+    await ann.send("Checking accuracy")
+    await ann.tap("✅ Send the request")
+    ann.expect("Request #4 received: restriction")
+
+    await ann.send("/rights")
+    await ann.tap("✋ Object to processing")
+    choices = ann.expect("Which processing do you object to?")
+    assert [b["text"] for b in choices.buttons()][:2] == [
+        "Security and analytics",
+        "Marketing messages",
+    ]
+    await ann.tap("Security and analytics")
+    await ann.send("I do not want profiling")
+    ann.expect("Processing: Security and analytics")
+    await ann.tap("✅ Send the request")
+    ann.expect("Request #5 received: objection")
+
+    await ann.send("/rights")
+    await ann.tap("↩️ Withdraw a consent")
+    ann.expect("Your consents")
+    await ann.send("/rights")
+    await ann.tap("⚖️ Complain to the authority")
+    ann.expect("National Personal Data Protection Center of the Republic of Belarus")
+
+    await bot.settle()
+    cards = bot.cards()
+    assert len(cards) == 5
+    card = cards[1].text
+    for part in (
+        "Заявление №2 — исправление",
+        "Статус: 🆕 принято",
+        f"Пользователь: ID {ann.id}, @ann_s, Ann, язык en",
+        "Проверка: аккаунт Telegram и собственный контакт пользователя (+375291234567)",
+        "Получено: 23.11.2026 12:00",
+        "Срок: 08.12.2026 (15 календарных дней)",
+        "Данные для исправления: e-mail",
+        "Правильное значение: ann@example.org",
+    ):
+        assert part in card, part
+    assert [b["text"] for b in cards[0].buttons()] == [
+        "🙋 Взять",
+        "✅ Выполнено",
+        "⛔ Отказать",
+        "❓ Уточнить",
+        "🔒 Заблокировать",
+    ]
+    await ann.send("/requests")
+    listing = ann.expect("Your requests")
+    assert "#3 erasure — received, due 08 Dec 2026" in listing.text
+
+
+async def test_filing_in_russian_and_the_gdpr_pack(gdpr_bot: Harness) -> None:
+    boris = await onboarded(gdpr_bot, "Борис", lang="ru")
+    await boris.send("/rights")
+    await boris.tap("📦 Выгрузить мои данные")
+    confirm = boris.expect("Проверьте заявление")
+    assert "Оператор ответит до 23.12.2026 (30 календарных дней)" in confirm.text
+    await boris.tap("✅ Отправить заявление")
+    boris.expect("Заявление №1 принято: переносимость")
+    await gdpr_bot.settle()
+    assert "Заявление №1 — переносимость" in gdpr_bot.cards()[0].text
+
+
+async def test_verification_accepts_only_the_senders_own_contact(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("🗑 Erase my data")
+    prompt = ann.expect("share your contact")
+    assert prompt.markup is not None and prompt.markup["keyboard"][0][0]["request_contact"]
+    await ann.send("+375291234567")
+    ann.expect("a typed number cannot be verified")
+    await ann.send_contact("+375291111111", user_id=ann.id + 1)  # someone else's contact
+    ann.expect("This is not your own contact")
+    await ann.send_contact("+375291111111")  # a contact card with no Telegram user
+    ann.expect("This is not your own contact")
+    async with bot.app.sessions() as session:
+        user = await session.get(User, ann.id)
+        assert user is not None and user.phone is None
+    await ann.send_contact("375-29-765-43-21", user_id=ann.id)
+    ann.expect("your number is verified")
+    async with bot.app.sessions() as session:
+        user = await session.get(User, ann.id)
+        assert user is not None and user.phone == "+375297654321"
+        assert user.phone_verified_at is not None
+
+
+async def test_back_cancel_and_limits(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("✏️ Correct my data")
+    await ann.send_contact("+375291234567", user_id=ann.id)
+    await ann.send("e-mail")
+    ann.expect("What is the correct value?")
+    await ann.tap("← Back")
+    ann.expect("Which data is wrong?")
+    await ann.send("x" * 1001)
+    ann.expect("That is 1001 characters; the limit is 1000")
+    await ann.send("name")
+    ann.expect("What is the correct value?")
+    await ann.send_photo()
+    ann.expect("only read text")
+    await ann.send("Ann Smith")
+    await ann.tap("✖ Cancel")
+    ann.expect("No request was sent")
+    await ann.tap_data("v1rights:submit:-")  # the old Submit after Cancel
+    ann.expect("no longer active")
+    assert await request_count(bot) == 0
+
+
+async def test_double_submit_files_once(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("🔎 What do you hold about me?")
+    await ann.tap("✅ Send the request")
+    await ann.tap("✅ Send the request")
+    ann.expect("no longer active")
+    assert await request_count(bot) == 1
+
+
+async def test_staff_handle_a_request_from_the_card(bot: Harness, clock: FrozenClock) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+
+    await staff.tap("🙋 Взять")
+    await bot.settle()
+    card = bot.cards()[0]
+    assert "Статус: 🔧 в работе" in bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+    assert f"Request #{number} (erasure) is now being handled" in ann.inbox[-1].text
+
+    await staff.tap("❓ Уточнить")
+    prompt = staff.expect("ответьте на это сообщение вопросом по заявлению")
+    assert prompt.markup == {"force_reply": True, "selective": True}
+    clock.advance(timedelta(days=10))
+    await staff.reply_to(prompt, "Which account: the app or the website?")
+    await bot.settle()
+    question = ann.inbox[-1]
+    assert "The operator asks about request #1 (erasure):" in question.text
+    assert "Which account: the app or the website?" in question.text
+    assert (await stored(bot, number)).status == "waiting_user"
+
+    clock.advance(timedelta(days=2))  # the user answers on 5 Dec: the clock restarts
+    await ann.reply_to(question, "The app")
+    ann.expect("Request #1 is now due by 20 Dec 2026")
+    request = await stored(bot, number)
+    assert request.status == "in_progress"
+    assert request.due_at.astimezone(bot.pack.zone).date().isoformat() == "2026-12-20"
+    await bot.settle()
+    relayed = bot.fake.events[-2] if bot.fake.events[-1].kind == "edit" else bot.fake.events[-1]
+    assert "Ann по заявлению №1:\nThe app" in relayed.text
+    assert relayed.raw["reply_parameters"]["message_id"] == card.message_id
+
+    await staff.tap("✅ Выполнено")
+    await bot.settle()
+    assert "Request #1 (erasure) is done" in ann.inbox[-1].text
+    final = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    assert "Статус: ✅ выполнено" in final["text"] and "reply_markup" not in final
+    assert f"сотрудник {staff.id}" in final["text"]
+    await staff.tap_data(f"v1req:{number}:done")
+    staff.expect("уже закрыто")
+
+
+async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    first = await file_erasure(bot, ann)
+    second = await file_erasure(bot, ann, "Second")
+    await bot.settle()
+    cards = bot.cards()
+
+    await staff.tap_data(
+        f"v1req:{first}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, cards[0].message_id)]
+    )
+    prompt = staff.expect("причиной отказа")
+    await staff.reply_to(prompt, "We must keep contract data for 3 years")
+    await bot.settle()
+    assert "was refused. Reason: We must keep contract data for 3 years" in ann.inbox[-1].text
+    assert (await stored(bot, first)).status == "refused"
+
+    await staff.tap_data(
+        f"v1req:{second}:block", bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]
+    )
+    prompt = staff.expect("ответьте датой")
+    await staff.reply_to(prompt, "tomorrow maybe")
+    staff.expect("Начните с будущей даты")
+    await staff.send("01.01.2020 past")
+    staff.expect("Начните с будущей даты")
+    await staff.send("31.12.2027 tax records")
+    await bot.settle()
+    assert "keeping your data until 31 Dec 2027 (tax records)" in ann.inbox[-1].text
+    request = await stored(bot, second)
+    assert request.status == "blocked" and request.reason == "tax records"
+    card = bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]["text"]
+    assert "Хранить до: 31.12.2027" in card
+
+
+async def test_relay_both_ways(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.reply_to(card, "Hello, we are on it")
+    staff.expect("Отправлено пользователю")
+    await bot.settle()
+    message = ann.inbox[-1]
+    assert "The operator about request #1 (erasure):\nHello, we are on it" in message.text
+    await ann.reply_to(message, "Thanks! One more detail")
+    ann.expect("Sent to the operator with request #1")
+    await bot.settle()
+    relayed = bot.fake.events[-1]
+    assert relayed.chat_id == ADMIN_CHAT_ID and "One more detail" in relayed.text
+    await staff.reply_to(relayed, "Noted")  # a reply to the relayed message works too
+    await bot.settle()
+    assert "Noted" in ann.inbox[-1].text
+    await ann.send("Just chatting")  # not a reply, nothing waiting: not relayed
+    ann.expect("I work with buttons and commands")
+
+
+async def test_forged_buttons_and_outsiders_change_nothing(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    eve = await onboarded(bot, "Eve")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+
+    await eve.tap_data(f"v1req:{number}:done")  # a user forging a staff button in private
+    eve.expect("no longer active")
+    member = bot.staff("Mallory", status="member")
+    await member.tap_data(
+        f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    assert member.expect("Только для сотрудников").show_alert
+    await member.reply_to(card, "I am not staff")
+    member.expect("только сотрудники")
+    await staff.tap_data("v1req:999:done")
+    staff.expect("больше не действует")
+    assert (await stored(bot, number)).status == "received"
+    assert not any("I am not staff" in e.text for e in ann.inbox)
+    async with bot.app.sessions() as session:
+        refused = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.allowed.is_(False)))
+        )
+    assert {(a.actor_id, a.action) for a in refused} == {
+        (member.id, "request.done"),
+        (member.id, "request.reply"),
+    }
+    await eve.send("/requests")
+    eve.expect("You have no requests yet")
+
+
+async def test_admin_group_unreachable_then_reachable(
+    bot: Harness, clock: FrozenClock, fake: FakeTelegram
+) -> None:
+    group = fake.chats.pop(ADMIN_CHAT_ID)
+    ann = await onboarded(bot, "Ann")
+    await file_erasure(bot, ann)  # the user gets the number at once
+    await bot.settle()
+    assert bot.cards() == []
+    fake.chats[ADMIN_CHAT_ID] = group
+    await bot.settle()
+    assert bot.cards() == []  # waits for its backoff
+    clock.advance(timedelta(minutes=1))
+    await bot.settle()
+    clock.advance(timedelta(hours=1))
+    await bot.settle()
+    assert len(bot.cards()) == 1
+
+
+async def test_restart_between_filing_and_delivery(
+    bot: Harness, clock: FrozenClock, fake: FakeTelegram
+) -> None:
+    group = fake.chats.pop(ADMIN_CHAT_ID)
+    ann = await onboarded(bot, "Ann")
+    await file_erasure(bot, ann)
+    await bot.restart()
+    fake.chats[ADMIN_CHAT_ID] = group
+    clock.advance(timedelta(hours=1))
+    await bot.settle()
+    await bot.restart()
+    await bot.settle()
+    assert len(bot.cards()) == 1
+
+
+async def test_a_user_who_blocked_the_bot_is_shown_on_the_card(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    bot.fake.blocked.add(ann.id)
+    await staff.tap("🙋 Взять")
+    await bot.settle()
+    assert "Пользователь недоступен" in bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+    async with bot.app.sessions() as session:
+        kept = list(await session.scalars(select(OutboxItem).where(OutboxItem.user_id == ann.id)))
+    assert [i.status for i in kept] == ["blocked"] and kept[0].text
+
+
+async def test_forum_groups_get_a_topic_per_request_type(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
+) -> None:
+    fake.add_group(ADMIN_CHAT_ID, "Staff", forum=True)
+    harness = Harness(fake, tmp_path, clock=clock)
+    await harness.start()
+    try:
+        ann = await onboarded(harness, "Ann")
+        await file_erasure(harness, ann)
+        await file_erasure(harness, ann, "again")
+        await ann.send("/rights")
+        await ann.tap("🔎 What do you hold about me?")
+        await ann.tap("✅ Send the request")
+        await harness.settle()
+        threads = [c.raw.get("message_thread_id") for c in harness.cards()]
+        assert threads[0] == threads[1] != threads[2]
+        assert sorted(fake.topics.values()) == ["доступ", "удаление"]
+    finally:
+        await harness.stop()
+
+
+async def test_working_days_across_the_new_year(bot: Harness, clock: FrozenClock) -> None:
+    clock.set(datetime(2026, 12, 29, 9, 0, tzinfo=UTC))
+    ann = await onboarded(bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("🔎 What do you hold about me?")
+    await ann.tap("✅ Send the request")
+    # 15 working days in Belarus, skipping 1, 2 (Saturday) and 7 January.
+    ann.expect("The operator answers by 21 Jan 2027")
+
+
+async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    first = await file_erasure(bot, ann)  # due 8 Dec
+    clock.advance(timedelta(days=10))
+    second = await file_erasure(bot, ann, "later")  # due 18 Dec
+    await bot.settle()
+    await staff.tap_data(
+        f"v1req:{second}:done", bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[1].message_id)]
+    )
+    third = await file_erasure(bot, ann, "third")
+    clock.advance(timedelta(days=13))  # 16 Dec: first overdue, third due on 18 Dec
+
+    await staff.send("/due")
+    report = staff.expect("Открытые заявления по сроку")
+    overdue, soon = report.text.index("Просрочены"), report.text.index("ближайшие 3 дня")
+    assert overdue < report.text.index(f"№{first} ") < soon < report.text.index(f"№{third} ")
+    assert f"№{second} " not in report.text
+
+    clock.set(datetime(2026, 12, 17, 5, 59, tzinfo=UTC))  # 08:59 in Minsk
+    assert not await bot.app.reminders.tick()
+    clock.advance(timedelta(minutes=1))
+    assert await bot.app.reminders.tick()
+    assert not await bot.app.reminders.tick()  # once a day
+    await bot.settle()
+    assert "Открытые заявления по сроку (2)" in bot.fake.events[-1].text
+
+    await staff.send("/register")
+    document = next(e for e in reversed(bot.fake.events) if e.kind == "document")
+    assert "Реестр всех заявлений: 3" in document.text
+    rows = list(csv.reader(io.StringIO(document.raw["content"].decode())))
+    assert rows[0] == [
+        "number",
+        "type",
+        "user_id",
+        "received",
+        "due",
+        "status",
+        "closed",
+        "handled_by",
+    ]
+    assert [r[0] for r in rows[1:]] == [str(first), str(second), str(third)]
+    assert rows[2][5] == "done" and rows[2][7] == str(staff.id) and rows[2][6]
+    assert rows[1][2] == str(ann.id)
+
+    outsider = bot.staff("Eve", status="member")
+    await outsider.send("/register")
+    outsider.expect("только сотрудники")
