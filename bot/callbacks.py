@@ -25,6 +25,8 @@ class MenuAction(StrEnum):
     HELP = "help"
     GUARDIAN_LINK = "guardian"
     CONSENTS = "consents"
+    RIGHTS = "rights"
+    REQUESTS = "requests"
     HOME = "home"
 
 

@@ -59,6 +59,8 @@ def notice(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup:
 
 def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    builder.button(text=t("menu.rights"), callback_data=MenuCb(action=MenuAction.RIGHTS))
+    builder.button(text=t("menu.requests"), callback_data=MenuCb(action=MenuAction.REQUESTS))
     builder.button(text=t("menu.consents"), callback_data=MenuCb(action=MenuAction.CONSENTS))
     builder.button(text=t("menu.notice"), callback_data=MenuCb(action=MenuAction.NOTICE))
     if guardian_link:

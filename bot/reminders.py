@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, time
+from datetime import time
 
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,22 +42,21 @@ class Reminders:
         self._at = at
         self._task: asyncio.Task[None] | None = None
 
-    def due_now(self, now: datetime, last_day: str | None) -> bool:
-        local = now.astimezone(self._pack.zone)
-        return local.time() >= self._at and last_day != local.date().isoformat()
-
     async def tick(self) -> bool:
-        """Queue today's reminder if its time has come and it was not sent yet."""
+        """Queue today's reminder if its time has come and nobody has queued it yet."""
         now = self._clock.now()
+        local = now.astimezone(self._pack.zone)
+        if local.time() < self._at:
+            return False
         async with self._sessions() as session:
             repo = Repositories(session)
-            if not self.due_now(now, await repo.state.get(STATE_KEY)):
+            if not await repo.state.claim(STATE_KEY, local.date().isoformat()):
+                await session.rollback()
                 return False
             requests = await repo.requests.open_by_due(OPEN)
             if requests:
                 text = due_report(requests, now, self._pack, self._t)
                 await repo.outbox.add(kind="to_admin", text=text, now=now)
-            await repo.state.set(STATE_KEY, now.astimezone(self._pack.zone).date().isoformat())
             await repo.commit()
         self._outbox.wake()
         return True

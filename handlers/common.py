@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
 from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb
@@ -14,7 +14,9 @@ from bot.i18n import Translator
 from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
 from bot.render import help_text
+from bot.requests import offered
 from handlers.consents import consent_screen
+from handlers.rights import requests_text
 from handlers.views import send_guardian_link, send_menu, send_notice
 from storage.models import User
 from storage.repositories import Repositories
@@ -49,7 +51,10 @@ async def cancel_command(
     if user is None:
         await message.answer(t("common.cancelled" if had_state else "common.start_first"))
         return
-    await message.answer(t("common.cancelled" if had_state else "common.nothing_to_cancel"))
+    await message.answer(
+        t("common.cancelled" if had_state else "common.nothing_to_cancel"),
+        reply_markup=ReplyKeyboardRemove(),
+    )
     if user.age_group is None:
         await message.answer(t("common.start_first"))
         return
@@ -80,6 +85,12 @@ async def menu_button(
             await bot.send_message(
                 user.id, t("language.choose"), reply_markup=keyboards.languages(t)
             )
+        case MenuAction.RIGHTS:
+            await bot.send_message(
+                user.id, t("flow.title"), reply_markup=keyboards.rights(offered(pack), t)
+            )
+        case MenuAction.REQUESTS:
+            await bot.send_message(user.id, await requests_text(user, t, pack, repo))
         case MenuAction.CONSENTS:
             text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
             await bot.send_message(user.id, text, reply_markup=markup)

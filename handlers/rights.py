@@ -266,16 +266,10 @@ async def answer_text(
     await ask_step(bot, user, state, t, pack, desk)
 
 
-async def requests_command(
-    message: Message, user: User | None, t: Translator, pack: PolicyPack, repo: Repositories
-) -> None:
-    if user is None:
-        await message.answer(t("common.start_first"))
-        return
+async def requests_text(user: User, t: Translator, pack: PolicyPack, repo: Repositories) -> str:
     requests = await repo.requests.of_user(user.id)
     if not requests:
-        await message.answer(t("requests.list_empty"))
-        return
+        return t("requests.list_empty")
     lines = [t("requests.list_title"), ""]
     for request in requests[:30]:
         lines.append(
@@ -287,7 +281,16 @@ async def requests_command(
                 due=fmt_date(request.due_at, t, pack.zone),
             )
         )
-    await message.answer("\n".join(lines))
+    return "\n".join(lines)
+
+
+async def requests_command(
+    message: Message, user: User | None, t: Translator, pack: PolicyPack, repo: Repositories
+) -> None:
+    if user is None:
+        await message.answer(t("common.start_first"))
+        return
+    await message.answer(await requests_text(user, t, pack, repo))
 
 
 class OnRequest(Filter):
@@ -342,7 +345,7 @@ def router() -> Router:
     r.message.register(requests_command, Command("requests"))
     r.callback_query.register(rights_button, RightsCb.filter())
     r.message.register(contact_shared, RightsFlow.contact, F.contact)
-    r.message.register(contact_expected, RightsFlow.contact)
+    r.message.register(contact_expected, RightsFlow.contact, ~F.text.startswith("/"))
     r.message.register(answer_text, RightsFlow.answer, F.text, ~F.text.startswith("/"))
     r.message.register(followup, StateFilter(None), OnRequest())
     return r

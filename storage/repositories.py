@@ -166,7 +166,22 @@ class BotStateRepository:
         return None if row is None else row.value
 
     async def set(self, key: str, value: str) -> None:
-        await self._session.merge(BotState(key=key, value=value))
+        statement = sqlite_insert(BotState).values(key=key, value=value)
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        )
+
+    async def claim(self, key: str, value: str) -> bool:
+        """Set `key` to `value` unless it already is; True for the one caller that changed it."""
+        statement = sqlite_insert(BotState).values(key=key, value=value)
+        result = await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"value": value},
+                where=BotState.value != value,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 class _LostRace(Exception):

@@ -14,6 +14,7 @@ TABLES = ("users", "guardian_links", "guardian_confirmations", "fsm_states", "bo
 
 
 async def snapshot(bot: Harness) -> dict[str, list[tuple[object, ...]]]:
+    await bot.app.reminders.tick()  # the daily reminder is background work, not a change
     async with bot.app.sessions() as session:
         return {
             table: [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table}")))]

@@ -47,6 +47,8 @@ async def test_first_minutes_in_english(bot: Harness, clock: FrozenClock) -> Non
     assert notice.buttons()[0]["url"] == "https://gybry.com/privacy"
     menu = ann.expect("What would you like to do?")
     assert [b["text"] for b in menu.buttons()] == [
+        "⚖️ My rights",
+        "📋 My requests",
         "✅ My consents",
         "🔒 Privacy notice",
         "🌐 Language",

@@ -466,3 +466,15 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
     outsider = bot.staff("Eve", status="member")
     await outsider.send("/register")
     outsider.expect("только сотрудники")
+
+
+async def test_menu_leads_to_rights_and_requests(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    await ann.tap("📋 My requests")
+    ann.expect("You have no requests yet")
+    await ann.tap("⚖️ My rights")
+    await ann.tap("🗑 Erase my data")
+    await ann.send("/cancel")  # also from the contact step, and the keyboard goes away
+    cancelled = ann.expect("Cancelled")
+    assert cancelled.raw.get("reply_markup") == {"remove_keyboard": True}
+    assert await request_count(bot) == 0
