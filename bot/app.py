@@ -24,6 +24,7 @@ from bot.admin_chat import AdminChat
 from bot.campaigns import CampaignRunner
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.erasure import ErasureService
 from bot.i18n import LOCALES, translator
 from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
 from bot.outbox import Outbox
@@ -32,13 +33,23 @@ from bot.reminders import Reminders
 from bot.staff import StaffDirectory
 from handlers import get_routers
 from storage import migrate
-from storage.db import create_engine, session_factory
+from storage.db import compact, create_engine, session_factory
 from storage.fsm import SqlStorage
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "rights", "requests", "consents", "privacy", "language", "help", "cancel")
+USER_COMMANDS = (
+    "start",
+    "rights",
+    "requests",
+    "consents",
+    "export",
+    "privacy",
+    "language",
+    "help",
+    "cancel",
+)
 
 
 @dataclass
@@ -55,6 +66,7 @@ class App:
     staff: StaffDirectory
     outbox: Outbox
     reminders: Reminders
+    erasure: ErasureService
 
     async def close(self) -> None:
         await self.reminders.stop()
@@ -83,6 +95,7 @@ def create_dispatcher(
     campaigns: CampaignRunner,
     staff: StaffDirectory,
     outbox: Outbox,
+    erasure: ErasureService,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=SqlStorage(sessions),
@@ -94,6 +107,7 @@ def create_dispatcher(
         campaigns=campaigns,
         staff=staff,
         outbox=outbox,
+        erasure=erasure,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions, clock, pack))
     dispatcher.update.outer_middleware(
@@ -117,8 +131,17 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     )
     staff = StaffDirectory(admin_chat, settings.staff_ids, clock)
     outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale)
+    erasure = ErasureService(
+        sessions,
+        clock,
+        pack,
+        settings.pseudonym_secret.get_secret_value(),
+        admin_chat,
+        settings.staff_locale,
+        lambda: compact(engine),
+    )
     dispatcher = create_dispatcher(
-        settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox
+        settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure
     )
     bot = create_bot(settings)
     return App(
@@ -133,7 +156,10 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         campaigns,
         staff,
         outbox,
-        Reminders(sessions, clock, pack, outbox, settings.staff_locale, settings.reminder_time),
+        Reminders(
+            sessions, clock, pack, outbox, erasure, settings.staff_locale, settings.reminder_time
+        ),
+        erasure,
     )
 
 
@@ -146,7 +172,7 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
         await bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
-STAFF_COMMANDS = ("due", "register", "campaign", "notify_policy", "consent")
+STAFF_COMMANDS = ("due", "register", "disclose", "campaign", "notify_policy", "consent")
 
 
 async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:

@@ -83,6 +83,8 @@ class RequestAction(StrEnum):
     REFUSE = "refuse"
     ASK = "ask"
     BLOCK = "block"
+    LIFT = "lift"  # lift a restriction that staff approved
+    RESTRICT = "restrict"  # not a button: "Done" on a restriction asks until when
 
 
 class RequestCb(CallbackData, prefix="v1req"):

@@ -186,8 +186,11 @@ class CampaignRunner:
             return True
 
     async def _eligible(self, repo: Repositories, campaign: Campaign, user: User) -> bool:
-        if user.blocked_bot:
+        now = self._clock.now()
+        if user.blocked_bot or (user.restricted_until is not None and user.restricted_until > now):
             return False
+        if await repo.requests.hold_until(user.id, now) is not None:
+            return False  # a legal hold: nothing but storage
         if campaign.kind == POLICY:
             return user.notice_version != self._pack.policy.version
         marketing = self._pack.marketing

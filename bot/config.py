@@ -24,6 +24,7 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr
     admin_chat_id: int
+    pseudonym_secret: Annotated[SecretStr, Field(min_length=16)]
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
     policy_pack: str = "by_99z_sports"

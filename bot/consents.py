@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"  # a double tap, or a stale button: nothing recorded
     LOCKED = "locked"  # a minor without a representative's confirmation
+    FROZEN = "frozen"  # a legal hold: data is only stored, nothing new is granted
     UNKNOWN = "unknown"  # not a consent purpose of this pack
 
 
@@ -92,6 +93,8 @@ class Consents:
             return Outcome.UNKNOWN
         if granted and locked:
             return Outcome.LOCKED
+        if granted and await self._repo.requests.hold_until(user_id, self._clock.now()):
+            return Outcome.FROZEN
         version = self._pack.policy.version
         shown = text_id(locale, shown_text)
         changed = await self._repo.consents.record(

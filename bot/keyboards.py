@@ -187,6 +187,13 @@ def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
 
 def card(request: Request, t: Translator) -> InlineKeyboardMarkup | None:
     """Buttons for what can still be done with the request; none once it is closed."""
+    if request.type == "restriction" and request.status == "done" and request.hold_until:
+        lift = RequestCb(id=request.id, action=RequestAction.LIFT)
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=t("card.button_lift"), callback_data=lift.pack())]
+            ]
+        )
     if request.status not in {"received", "in_progress", "waiting_user"}:
         return None
     builder = InlineKeyboardBuilder()

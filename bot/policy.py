@@ -132,6 +132,7 @@ class Purpose(_Model):
     processors: list[Text] = Field(default_factory=list)
     cross_border: Text | None = None
     methods: Text | None = None
+    source: Text | None = None  # where the data comes from; default: from the user, here
     # The policy version whose consent terms for this purpose are current: consents given under
     # an older version must be confirmed again (a material change). None: any version counts.
     terms_version: str | None = None

@@ -1,5 +1,6 @@
-"""Every morning (REMINDER_TIME, in the operator's time zone) the admin group gets the open
-requests by due date. The day of the last reminder is stored, so a restart sends no second one."""
+"""Scheduled work. Every morning (REMINDER_TIME, operator's time zone) the admin group gets the
+open requests by due date; the day of the last reminder is stored, so a restart sends no second
+one. Legal holds whose date has come are released, which erases the data."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.erasure import ErasureService
 from bot.i18n import translator
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
@@ -31,6 +33,7 @@ class Reminders:
         clock: Clock,
         pack: PolicyPack,
         outbox: Outbox,
+        erasure: ErasureService,
         staff_locale: str,
         at: time,
     ) -> None:
@@ -38,6 +41,7 @@ class Reminders:
         self._clock = clock
         self._pack = pack
         self._outbox = outbox
+        self._erasure = erasure
         self._t = translator(staff_locale)
         self._at = at
         self._task: asyncio.Task[None] | None = None
@@ -62,14 +66,15 @@ class Reminders:
         return True
 
     async def start(self, bot: Bot) -> None:
-        self._task = asyncio.create_task(self._loop(), name="reminders")
+        self._task = asyncio.create_task(self._loop(bot), name="reminders")
 
-    async def _loop(self) -> None:
+    async def _loop(self, bot: Bot) -> None:
         while True:
             try:
                 await self.tick()
+                await self._erasure.release_holds(bot)
             except Exception:
-                log.exception("Reminder check failed")
+                log.exception("Scheduled check failed")
             await asyncio.sleep(CHECK_SECONDS)
 
     async def stop(self) -> None:

@@ -259,7 +259,8 @@ def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translat
     if request.reason:
         lines.append(t("card.reason", reason=escape(request.reason)))
     if request.hold_until is not None:
-        lines.append(t("card.hold_until", when=fmt_date(request.hold_until, t, zone)))
+        key = "card.restricted_until" if request.type == "restriction" else "card.hold_until"
+        lines.append(t(key, when=fmt_date(request.hold_until, t, zone)))
     if request.user_unreachable:
         lines.append(t("card.unreachable"))
     return "\n".join(lines)
@@ -314,3 +315,117 @@ def register_csv(requests: list[Request]) -> bytes:
             ]
         )
     return buffer.getvalue().encode("utf-8")
+
+
+def access_report(
+    pack: PolicyPack,
+    user: User,
+    export: dict[str, object],
+    t: Translator,
+) -> list[str]:
+    """The instant answer to an access request, in messages that each fit Telegram's limit."""
+    loc, op = t.locale, pack.operator
+    info = [
+        t("access.title"),
+        "",
+        t(
+            "access.operator",
+            name=operator_name(pack, loc),
+            address=escape(op.address.get(loc)),
+            contact=contact_line(op.contacts, loc),
+        ),
+        t("access.confirmation"),
+        "",
+        t("access.purposes"),
+    ]
+    for purpose in pack.purposes:
+        source = purpose.source.get(loc) if purpose.source else t("access.source_default")
+        info.append(
+            t(
+                "access.purpose_line",
+                title=escape(purpose.title.get(loc)),
+                basis=t(f"basis.{purpose.legal_basis}"),
+                data="; ".join(escape(c.get(loc)) for c in purpose.data_categories),
+                source=escape(source),
+                retention=escape(purpose.retention.get(loc)),
+            )
+        )
+        if purpose.processors:
+            processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
+            info.append(t("access.processors", text=processors))
+        if purpose.cross_border:
+            info.append(t("access.cross_border", text=escape(purpose.cross_border.get(loc))))
+        if purpose.methods:
+            info.append(t("access.methods", text=escape(purpose.methods.get(loc))))
+
+    held = [t("access.held_title"), ""]
+    profile = export["profile"]
+    assert isinstance(profile, dict)
+    name = " ".join(str(profile[k]) for k in ("first_name", "last_name") if profile[k])
+    held.append(
+        t(
+            "access.held_profile",
+            id=user.id,
+            username=escape(f"@{user.username}" if user.username else "—"),
+            name=escape(name or "—"),
+            language=user.language,
+        )
+    )
+    if user.age_group and user.age_answered_at:
+        answer = t(f"age.{user.age_group}", age=pack.age.consent_age)
+        when = fmt_datetime(user.age_answered_at, t, pack.zone)
+        held.append(t("access.held_age", answer=answer, when=when))
+    if user.phone and user.phone_verified_at:
+        when = fmt_datetime(user.phone_verified_at, t, pack.zone)
+        held.append(t("access.held_phone", phone=escape(user.phone), when=when))
+    consents = export["consents"]
+    assert isinstance(consents, dict)
+    on = [
+        escape(p.title.get(loc))
+        for c in consents["current"]
+        if c["granted"] and (p := pack.purpose(c["purpose"])) is not None
+    ]
+    held.append(t("access.held_consents", on=", ".join(on) or "—", events=len(consents["ledger"])))
+    held.append(t("access.held_requests", count=len(export["requests"])))  # type: ignore[arg-type]
+    representatives = export["legal_representatives"]
+    assert isinstance(representatives, list)
+    if representatives:
+        held.append(t("access.held_guardian", count=len(representatives)))
+    held += ["", t("access.disclosures_title")]
+    disclosures = export["disclosures"]
+    assert isinstance(disclosures, list)
+    cutoff = _year_ago(export)
+    recent = [d for d in disclosures if d["at"] >= cutoff]
+    for d in recent:
+        held.append(
+            t(
+                "access.disclosure_line",
+                when=fmt_date(datetime.fromisoformat(d["at"]), t, pack.zone),
+                recipient=escape(d["recipient"]),
+                data=escape(d["data"]),
+                basis=escape(d["legal_basis"]),
+            )
+        )
+    if not recent:
+        held.append(t("access.no_disclosures"))
+    held += ["", t("access.file")]
+    return [chunk for part in (info, held) for chunk in split_message("\n".join(part))]
+
+
+def _year_ago(export: dict[str, object]) -> str:
+    generated = datetime.fromisoformat(str(export["generated_at"]))
+    return generated.replace(year=generated.year - 1).isoformat()
+
+
+def split_message(text: str, limit: int = 4000) -> list[str]:
+    """Split a long text at line ends into parts Telegram accepts."""
+    parts, current = [], ""
+    for line in text.split("\n"):
+        if current and len(current) + 1 + len(line) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        parts.append(current)
+    return parts

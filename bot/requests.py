@@ -57,11 +57,16 @@ class Question:
 QUESTIONS: dict[RequestType, tuple[Question, ...]] = {
     RequestType.ACCESS: (),
     RequestType.PORTABILITY: (),
-    RequestType.RECTIFICATION: (Question("field"), Question("value")),
+    RequestType.RECTIFICATION: (Question("field", choices=True), Question("value")),
     RequestType.ERASURE: (Question("reason", optional=True),),
     RequestType.RESTRICTION: (Question("reason", optional=True),),
     RequestType.OBJECTION: (Question("processing", choices=True), Question("reason")),
 }
+
+
+# Data the bot itself holds and can correct; "other" is data kept elsewhere (staff act there).
+CORRECTABLE = ("first_name", "last_name", "phone")
+FIELD_CHOICES = (*CORRECTABLE, "other")
 
 
 def objection_choices(pack: PolicyPack) -> list[str]:
@@ -103,6 +108,10 @@ class Desk:
     def now(self) -> datetime:
         return self._clock.now()
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def due(self, kind: str, start: datetime) -> datetime:
         deadline = self._pack.deadlines[RequestType(kind)]
         return due_at(start, deadline, self._pack.operator.country, self._pack.zone)
@@ -128,6 +137,10 @@ class Desk:
         await self._repo.outbox.add(kind="card", request_id=request.id, now=now)
         await self._repo.commit()
         return request
+
+    async def frozen_until(self, user_id: int) -> datetime | None:
+        """The end of a legal hold on the user's data, if one is in force."""
+        return await self._repo.requests.hold_until(user_id, self._clock.now())
 
     # --- staff actions ---------------------------------------------------------------------
 
@@ -171,6 +184,61 @@ class Desk:
 
     async def complete(self, request: Request, staff_id: int) -> Outcome:
         return await self._staff_change(request, staff_id, Status.DONE, notify="done")
+
+    async def correct(self, request: Request, staff_id: int) -> Outcome:
+        """Approve a correction: the new value replaces the old one in the bot's own data.
+        The audit log names the field, never a value."""
+        if request.status not in OPEN:
+            return Outcome.CLOSED
+        answers = details_of(request)
+        field = answers.get("field")
+        user = await self._repo.users.get(request.user_id)
+        if user is not None and field in CORRECTABLE and answers.get("value"):
+            value = answers["value"]
+            setattr(user, field, normalize_phone(value) if field == "phone" else value[:128])
+            await self._repo.audit.add(
+                at=self._clock.now(),
+                actor_id=staff_id,
+                action="data.corrected",
+                subject=f"request:{request.id}:{field}",
+                allowed=True,
+            )
+        return await self.complete(request, staff_id)
+
+    async def restrict(self, request: Request, staff_id: int, until: datetime) -> Outcome:
+        """Approve a restriction: until `until`, nothing but storage reaches the user."""
+        if request.status not in OPEN:
+            return Outcome.CLOSED
+        user = await self._repo.users.get(request.user_id)
+        if user is not None:
+            user.restricted_until = until
+        return await self._staff_change(
+            request, staff_id, Status.DONE, notify="restricted", hold_until=until
+        )
+
+    async def lift(self, request: Request, staff_id: int) -> Outcome:
+        """Staff lift an approved restriction before its date."""
+        if request.type != RequestType.RESTRICTION or request.hold_until is None:
+            return Outcome.CLOSED
+        user = await self._repo.users.get(request.user_id)
+        if user is not None:
+            user.restricted_until = None
+        request.hold_until = None
+        request.handled_by, request.handled_at = staff_id, self._clock.now()
+        await self._notify_user(request, "lifted", reason="")
+        await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=self._clock.now())
+        await self._repo.commit()
+        return Outcome.OK
+
+    async def object_to_marketing(self, user: User, answers: dict[str, str]) -> Request:
+        """An objection to direct marketing is absolute: it takes effect at once and is
+        recorded as done; staff see the card for information."""
+        request = await self.file(user, RequestType.OBJECTION, answers)
+        now = self._clock.now()
+        request.status = Status.DONE
+        request.closed_at = now
+        await self._repo.commit()
+        return request
 
     async def refuse(self, request: Request, staff_id: int, reason: str) -> Outcome:
         return await self._staff_change(

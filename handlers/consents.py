@@ -152,6 +152,9 @@ async def consent_button(
         locale=t.locale,
         shown_text=shown,
     )
+    if outcome is Outcome.FROZEN:
+        await query.answer(t("consents.frozen"), show_alert=True)
+        return
     if outcome is not Outcome.CHANGED:
         await query.answer(t("consents.already_on" if granted else "consents.already_off"))
         await show()

@@ -3,26 +3,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+import shlex
+from datetime import UTC, datetime, time
 from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, Message
 
 from bot.callbacks import RequestAction, RequestCb
 from bot.clock import Clock
+from bot.erasure import ErasureService
 from bot.i18n import Translator
 from bot.outbox import Outbox
-from bot.policy import PolicyPack
+from bot.policy import PolicyPack, RequestType
 from bot.render import due_report, fmt_datetime, register_csv
 from bot.requests import OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
 from storage.repositories import Repositories
 
-NEEDS_TEXT = {RequestAction.REFUSE, RequestAction.ASK, RequestAction.BLOCK}
+NEEDS_TEXT = {
+    RequestAction.REFUSE,
+    RequestAction.ASK,
+    RequestAction.BLOCK,
+    RequestAction.RESTRICT,
+}
 MAX_REASON = 1000
 
 
@@ -39,6 +46,7 @@ async def card_button(
     desk: Desk,
     outbox: Outbox,
     staff: StaffDirectory,
+    erasure: ErasureService,
     repo: Repositories,
 ) -> None:
     action, request_id = callback_data.action, callback_data.id
@@ -50,9 +58,22 @@ async def card_button(
     if request is None:
         await query.answer(t("common.stale_button"), show_alert=True)
         return
+    if action is RequestAction.LIFT:
+        outcome = await desk.lift(request, query.from_user.id)
+        outbox.wake()
+        await query.answer(t("card.closed", id=request.id) if outcome is Outcome.CLOSED else None)
+        return
     if request.status not in OPEN:
         await query.answer(t("card.closed", id=request.id), show_alert=True)
         return
+    if action is RequestAction.DONE and request.type == RequestType.ERASURE:
+        await query.answer()
+        await erasure.execute(
+            bot, request.user_id, cause=f"request {request.id}", notice="requests.erased"
+        )
+        return
+    if action is RequestAction.DONE and request.type == RequestType.RESTRICTION:
+        action = RequestAction.RESTRICT  # ask until when
     if action in NEEDS_TEXT:
         await state.set_state(StaffInput.text)
         await state.set_data({"id": request.id, "action": action})
@@ -66,25 +87,38 @@ async def card_button(
             reply_markup=ForceReply(selective=True),
         )
         return
-    apply = desk.take if action is RequestAction.TAKE else desk.complete
-    outcome = await apply(request, query.from_user.id)
+    if action is RequestAction.TAKE:
+        outcome = await desk.take(request, query.from_user.id)
+    elif request.type == RequestType.RECTIFICATION:
+        outcome = await desk.correct(request, query.from_user.id)
+    else:
+        outcome = await desk.complete(request, query.from_user.id)
     outbox.wake()
     await query.answer(t("card.closed", id=request.id) if outcome is Outcome.CLOSED else None)
 
 
-def parse_hold(text: str, pack: PolicyPack, now: datetime) -> tuple[datetime, str] | None:
-    """'31.12.2027 reason' or '2027-12-31 reason' -> end of that day in the operator's zone."""
-    head, _, reason = text.strip().partition(" ")
+UNTIL_LIFTED = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def parse_day(word: str, pack: PolicyPack, now: datetime) -> datetime | None:
+    """'31.12.2027' or '2027-12-31' -> the end of that day in the operator's zone, if future."""
     for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
         try:
-            day = datetime.strptime(head, pattern).date()
+            day = datetime.strptime(word, pattern).date()
         except ValueError:
             continue
         until = datetime.combine(day, time(23, 59, 59), tzinfo=pack.zone)
-        if until <= now or not reason.strip():
-            return None
-        return until, reason.strip()
+        return until if until > now else None
     return None
+
+
+def parse_hold(text: str, pack: PolicyPack, now: datetime) -> tuple[datetime, str] | None:
+    """'31.12.2027 reason': a future date, then the reason."""
+    head, _, reason = text.strip().partition(" ")
+    until = parse_day(head, pack, now)
+    if until is None or not reason.strip():
+        return None
+    return until, reason.strip()
 
 
 async def staff_text(
@@ -123,6 +157,14 @@ async def staff_text(
             await message.reply(t("card.bad_date"), reply_markup=ForceReply(selective=True))
             return
         outcome = await desk.block(request, message.from_user.id, *hold)
+    elif action is RequestAction.RESTRICT:
+        until = UNTIL_LIFTED if text == "-" else parse_day(text.split()[0], pack, clock.now())
+        if until is None:
+            await state.set_state(StaffInput.text)
+            await state.set_data(data)
+            await message.reply(t("card.bad_until"), reply_markup=ForceReply(selective=True))
+            return
+        outcome = await desk.restrict(request, message.from_user.id, until)
     elif action is RequestAction.REFUSE:
         outcome = await desk.refuse(request, message.from_user.id, text)
     else:
@@ -201,11 +243,50 @@ async def register_command(
     await message.answer_document(document, caption=caption)
 
 
+async def disclose_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    """/disclose <user id> <recipient> <what> <legal basis>; quote multi-word parts."""
+    assert message.from_user is not None
+    try:
+        parts = shlex.split(command.args or "")
+    except ValueError:
+        parts = []
+    subject = parts[0] if parts else None
+    if not await staff.check(bot, message.from_user.id, "disclosure.record", subject, repo):
+        await message.reply(t("staff.refused"))
+        return
+    if len(parts) != 4 or not parts[0].isdigit() or any(len(p) > 200 for p in parts[1:]):
+        await message.reply(t("staff.disclose_usage"))
+        return
+    user = await repo.users.get(int(parts[0]))
+    if user is None:
+        await message.reply(t("staff.disclose_unknown"))
+        return
+    await repo.disclosures.add(
+        user_id=user.id,
+        at=clock.now(),
+        recipient=parts[1],
+        data=parts[2],
+        legal_basis=parts[3],
+        staff_id=message.from_user.id,
+    )
+    await repo.commit()
+    await message.reply(t("staff.disclosed", user=user.id, recipient=escape(parts[1])))
+
+
 def router() -> Router:
     r = Router(name="desk")
     r.callback_query.register(card_button, RequestCb.filter())
     r.message.register(due_command, Command("due"))
     r.message.register(register_command, Command("register"))
+    r.message.register(disclose_command, Command("disclose"))
     r.message.register(staff_text, StaffInput.text, ~F.text.startswith("/"))
     r.message.register(staff_reply, F.reply_to_message.from_user.is_bot, ~F.text.startswith("/"))
     return r

@@ -10,17 +10,19 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboardRemove
 
 from bot import keyboards
 from bot.callbacks import RightsAction, RightsCb
-from bot.consents import Consents
+from bot.consents import Consents, Source
+from bot.export import build_export, export_bytes
 from bot.i18n import Translator
 from bot.onboarding import Onboarding
 from bot.outbox import Outbox
 from bot.policy import PolicyPack, RequestType
-from bot.render import contact_line, fmt_date
+from bot.render import access_report, contact_line, fmt_date
 from bot.requests import (
+    FIELD_CHOICES,
     FILED,
     MAX_TEXT,
     OPEN,
@@ -43,6 +45,20 @@ class RightsFlow(StatesGroup):
     confirm = State()
 
 
+CHOICE_KEYS = ("field", "processing")
+
+
+def choice_labels(key: str, t: Translator, pack: PolicyPack) -> list[tuple[str, str]]:
+    """The answers offered as buttons: which data to correct, which processing to object to."""
+    if key == "field":
+        return [(value, t(f"detail.field_{value}")) for value in FIELD_CHOICES]
+    return [
+        (pid, purpose.title.get(t.locale))
+        for pid in objection_choices(pack)
+        if (purpose := pack.purpose(pid)) is not None
+    ]
+
+
 def _question_text(kind: RequestType, key: str, t: Translator) -> str:
     return t(f"flow.q_{key}_{kind}") if key == "reason" else t(f"flow.q_{key}")
 
@@ -57,13 +73,7 @@ async def ask_step(
     step = int(data["step"])
     if step < len(questions):
         question = questions[step]
-        choices = None
-        if question.choices:
-            choices = [
-                (pid, purpose.title.get(t.locale))
-                for pid in objection_choices(pack)
-                if (purpose := pack.purpose(pid)) is not None
-            ]
+        choices = choice_labels(question.key, t, pack) if question.choices else None
         await state.set_state(RightsFlow.answer)
         await bot.send_message(
             user.id,
@@ -74,9 +84,8 @@ async def ask_step(
     await state.set_state(RightsFlow.confirm)
     details = []
     for key, value in dict(data["answers"]).items():
-        if key == "processing" and (purpose := pack.purpose(value)) is not None:
-            value = purpose.title.get(t.locale)
-        details.append(f"{t(f'detail.{key}')}: {escape(value)}")
+        labels = dict(choice_labels(key, t, pack)) if key in CHOICE_KEYS else {}
+        details.append(f"{t(f'detail.{key}')}: {escape(labels.get(value, value))}")
     deadline = pack.deadlines[kind]
     text = t(
         "flow.confirm",
@@ -150,12 +159,8 @@ async def rights_button(
         return
     if action is RightsAction.SUBMIT and current == RightsFlow.confirm:
         await state.clear()  # before filing: a double tap finds no flow and files nothing
-        request = await desk.file(user, kind, dict(data["answers"]))
+        await submit(bot, user, kind, dict(data["answers"]), t, pack, desk, consents, repo)
         outbox.wake()
-        due = fmt_date(request.due_at, t, pack.zone)
-        await bot.send_message(
-            user.id, t("flow.received", id=request.id, type=t(f"rights.{kind}"), due=due)
-        )
         return
     if current != RightsFlow.answer or step >= len(questions):
         await bot.send_message(user.id, t("common.use_buttons"))
@@ -164,7 +169,7 @@ async def rights_button(
     if action is RightsAction.SKIP and question.optional:
         await state.update_data(step=step + 1)
     elif action is RightsAction.CHOICE and question.choices:
-        if callback_data.value not in objection_choices(pack):
+        if callback_data.value not in dict(choice_labels(question.key, t, pack)):
             await bot.send_message(user.id, t("common.stale_button"))
             return
         await state.update_data(
@@ -174,6 +179,82 @@ async def rights_button(
         await bot.send_message(user.id, t("common.use_buttons"))
         return
     await ask_step(bot, user, state, t, pack, desk)
+
+
+async def submit(
+    bot: Bot,
+    user: User,
+    kind: RequestType,
+    answers: dict[str, str],
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+    consents: Consents,
+    repo: Repositories,
+) -> None:
+    """File the request; what the user can have at once, they get at once."""
+    marketing = pack.marketing.purpose if pack.marketing else None
+    if kind is RequestType.OBJECTION and answers.get("processing") == marketing:
+        assert marketing is not None
+        await consents.set(
+            user.id,
+            marketing,
+            False,
+            source=Source.OBJECTION,
+            actor_id=user.id,
+            locale=t.locale,
+            shown_text=t("requests.objection_marketing", id=0),
+        )
+        request = await desk.object_to_marketing(user, answers)
+        await bot.send_message(user.id, t("requests.objection_marketing", id=request.id))
+        return
+    request = await desk.file(user, kind, answers)
+    due = fmt_date(request.due_at, t, pack.zone)
+    await bot.send_message(
+        user.id, t("flow.received", id=request.id, type=t(f"rights.{kind}"), due=due)
+    )
+    if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
+        await send_export(bot, user, t, pack, repo, desk, report=kind is RequestType.ACCESS)
+
+
+async def send_export(
+    bot: Bot,
+    user: User,
+    t: Translator,
+    pack: PolicyPack,
+    repo: Repositories,
+    desk: Desk,
+    *,
+    report: bool,
+) -> None:
+    export = await build_export(repo, user, pack, desk.clock)
+    if report:
+        for part in access_report(pack, user, export, t):
+            await bot.send_message(user.id, part)
+    stamp = desk.now().strftime("%Y%m%d")
+    document = BufferedInputFile(export_bytes(export), filename=f"my-data-{stamp}.json")
+    summary = t(
+        "export.caption",
+        consents=len(export["consents"]["ledger"]),
+        requests=len(export["requests"]),
+        disclosures=len(export["disclosures"]),
+    )
+    await bot.send_document(user.id, document, caption=summary)
+
+
+async def export_command(
+    message: Message,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    repo: Repositories,
+    desk: Desk,
+) -> None:
+    if user is None:
+        await message.answer(t("common.start_first"))
+        return
+    await send_export(bot, user, t, pack, repo, desk, report=False)
 
 
 async def pick(
@@ -343,6 +424,7 @@ def router() -> Router:
     r = Router(name="rights")
     r.message.register(rights_command, Command("rights"))
     r.message.register(requests_command, Command("requests"))
+    r.message.register(export_command, Command("export"))
     r.callback_query.register(rights_button, RightsCb.filter())
     r.message.register(contact_shared, RightsFlow.contact, F.contact)
     r.message.register(contact_expected, RightsFlow.contact, ~F.text.startswith("/"))

@@ -22,6 +22,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten with zeros, so an erasure leaves nothing in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -36,3 +38,14 @@ def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def compact(engine: AsyncEngine) -> None:
+    """Leave no deleted bytes behind: fold the WAL into the file, rebuild it, empty the WAL."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await raw.exec_driver_sql("VACUUM")
+        await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

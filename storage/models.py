@@ -57,6 +57,7 @@ class User(Base):
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(20))
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    restricted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -271,3 +272,31 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class Disclosure(Base):
+    """A disclosure of a user's data to a third party, recorded by staff with /disclose."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipient: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(String(500))
+    legal_basis: Mapped[str] = mapped_column(String(200))
+    staff_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class ErasureRecord(Base):
+    """What the law requires to keep after an erasure, under a pseudonym (a keyed hash of the
+    Telegram ID) and dates only: that a request was received and fulfilled, that a consent
+    existed when a message was sent."""
+
+    __tablename__ = "erasure_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[str] = mapped_column(Text, default="{}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,9 @@ from storage.models import (
     ConsentState,
     ConsentText,
     Delivery,
+    Disclosure,
+    ErasureRecord,
+    FsmRecord,
     GuardianConfirmation,
     GuardianLink,
     OutboxItem,
@@ -144,6 +148,22 @@ class GuardianRepository:
             .where(GuardianConfirmation.guardian_id == guardian_id)
             .distinct()
             .order_by(User.id)
+        )
+        return list(rows)
+
+    async def confirmations_of(self, minor_id: int) -> list[GuardianConfirmation]:
+        rows = await self._session.scalars(
+            select(GuardianConfirmation)
+            .where(GuardianConfirmation.minor_id == minor_id)
+            .order_by(GuardianConfirmation.id)
+        )
+        return list(rows)
+
+    async def confirmations_by(self, guardian_id: int) -> list[GuardianConfirmation]:
+        rows = await self._session.scalars(
+            select(GuardianConfirmation)
+            .where(GuardianConfirmation.guardian_id == guardian_id)
+            .order_by(GuardianConfirmation.id)
         )
         return list(rows)
 
@@ -452,6 +472,21 @@ class RequestRepository:
         )
         return list(rows)
 
+    async def hold_until(self, user_id: int, now: datetime) -> datetime | None:
+        return await self._session.scalar(
+            select(func.max(Request.hold_until)).where(
+                Request.user_id == user_id, Request.status == "blocked", Request.hold_until > now
+            )
+        )
+
+    async def expired_holds(self, now: datetime) -> list[Request]:
+        rows = await self._session.scalars(
+            select(Request)
+            .where(Request.status == "blocked", Request.hold_until <= now)
+            .order_by(Request.id)
+        )
+        return list(rows)
+
     async def every(self) -> list[Request]:
         return list((await self._session.scalars(select(Request).order_by(Request.id))).all())
 
@@ -523,6 +558,92 @@ class OutboxRepository:
         return list(rows)
 
 
+class DisclosureRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, **values: Any) -> Disclosure:
+        disclosure = Disclosure(**values)
+        self._session.add(disclosure)
+        await self._session.flush()
+        return disclosure
+
+    async def of_user(self, user_id: int, since: datetime | None = None) -> list[Disclosure]:
+        query = select(Disclosure).where(Disclosure.user_id == user_id)
+        if since is not None:
+            query = query.where(Disclosure.at >= since)
+        return list((await self._session.scalars(query.order_by(Disclosure.at))).all())
+
+
+APPEND_ONLY = ("consent_events", "audit_log")
+
+
+class ErasureRepository:
+    """Removes one person from every table; keeps only pseudonymous records the law needs."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def keep(self, pseudonym: str, kind: str, at: datetime, detail: dict[str, Any]) -> None:
+        self._session.add(
+            ErasureRecord(
+                pseudonym=pseudonym, kind=kind, at=at, detail=json.dumps(detail, sort_keys=True)
+            )
+        )
+        await self._session.flush()
+
+    async def records(self, pseudonym: str) -> list[ErasureRecord]:
+        rows = await self._session.scalars(
+            select(ErasureRecord)
+            .where(ErasureRecord.pseudonym == pseudonym)
+            .order_by(ErasureRecord.id)
+        )
+        return list(rows)
+
+    async def sent_marketing(self, user_id: int) -> list[tuple[int, datetime]]:
+        rows = await self._session.execute(
+            select(Delivery.campaign_id, Delivery.sent_at).where(
+                Delivery.user_id == user_id, Delivery.status == "sent"
+            )
+        )
+        return [(cid, at) for cid, at in rows.all() if at is not None]
+
+    async def erase(self, user_id: int, pseudonym: str) -> None:
+        """Delete every row about the person. The ledger and the audit log refuse UPDATEs, so
+        their triggers are lifted inside this same transaction only (DDL is transactional in
+        SQLite) to replace the person's ID where they acted for someone else."""
+        run = self._session.execute
+        for table in APPEND_ONLY:
+            await run(text(f"DROP TRIGGER IF EXISTS {table}_append_only"))
+        # Where they acted for others (as a legal representative): the act stays, anonymised.
+        await run(update(ConsentEvent).where(ConsentEvent.actor_id == user_id).values(actor_id=0))
+        await run(
+            update(GuardianConfirmation)
+            .where(GuardianConfirmation.guardian_id == user_id)
+            .values(guardian_id=0)
+        )
+        await run(update(GuardianLink).where(GuardianLink.used_by == user_id).values(used_by=None))
+        await run(
+            update(AuditEntry).where(AuditEntry.subject == str(user_id)).values(subject=pseudonym)
+        )
+        await run(delete(AuditEntry).where(AuditEntry.actor_id == user_id))
+        await run(
+            delete(FsmRecord).where((FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id))
+        )
+        await run(delete(RelayLink).where(RelayLink.chat_id == user_id))
+        await run(delete(OutboxItem).where(OutboxItem.user_id == user_id))
+        # ON DELETE CASCADE removes requests (with their messages, relay links, outbox items),
+        # consent events and state, deliveries, guardian links and confirmations, disclosures.
+        await run(delete(User).where(User.id == user_id))
+        for table in APPEND_ONLY:
+            await run(
+                text(
+                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                )
+            )
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -552,6 +673,8 @@ class Repositories:
         self.campaigns = CampaignRepository(session)
         self.requests = RequestRepository(session)
         self.outbox = OutboxRepository(session)
+        self.disclosures = DisclosureRepository(session)
+        self.erasure = ErasureRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -26,6 +26,7 @@ from bot.policy import load_pack
 from tests.fake_telegram import TOKEN, Event, FakeTelegram
 
 ADMIN_CHAT_ID = -1001234567890
+PSEUDONYM_SECRET = "test-secret-for-pseudonyms-0123456789"
 _user_ids = itertools.count(5_000_001)
 
 
@@ -62,6 +63,7 @@ class Harness:
             _env_file=None,  # type: ignore[call-arg]
             bot_token=TOKEN,  # type: ignore[arg-type]
             admin_chat_id=ADMIN_CHAT_ID,
+            pseudonym_secret=PSEUDONYM_SECRET,  # type: ignore[arg-type]
             database_url=f"sqlite+aiosqlite:///{self.db_path}",
             telegram_api_url=fake.url,
             policy_pack=pack,
@@ -126,9 +128,14 @@ class Harness:
         ]
 
     def user(
-        self, first_name: str, *, lang: str | None = "en", username: str | None = None
+        self,
+        first_name: str,
+        *,
+        lang: str | None = "en",
+        username: str | None = None,
+        user_id: int | None = None,
     ) -> Person:
-        person = Person(self, next(_user_ids), first_name, username, lang)
+        person = Person(self, user_id or next(_user_ids), first_name, username, lang)
         self.fake.add_private_chat(person.as_user())
         return person
 

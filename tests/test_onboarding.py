@@ -195,6 +195,7 @@ async def test_command_menu_is_set_in_both_languages(bot: Harness) -> None:
         "rights",
         "requests",
         "consents",
+        "export",
         "privacy",
         "language",
         "help",

@@ -74,11 +74,12 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     await ann.send_contact("+375 29 123 45 67", user_id=ann.id)
     ann.expect("your number is verified")
     ann.expect("Which data is wrong?")
-    await ann.send("e-mail")
+    await ann.tap("Other data (kept outside the bot)")
     ann.expect("What is the correct value?")
-    await ann.send("ann@example.org")
+    await ann.send("e-mail: ann@example.org")
     confirm = ann.expect("Please check your request")
-    assert "Data: e-mail" in confirm.text and "Correct value: ann@example.org" in confirm.text
+    assert "Data: Other data (kept outside the bot)" in confirm.text
+    assert "Correct value: e-mail: ann@example.org" in confirm.text
     await ann.tap("✅ Send the request")
     ann.expect("Request #2 received: correction")
 
@@ -121,8 +122,8 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
         "Проверка: аккаунт Telegram и собственный контакт пользователя (+375291234567)",
         "Получено: 23.11.2026 12:00",
         "Срок: 08.12.2026 (15 календарных дней)",
-        "Данные для исправления: e-mail",
-        "Правильное значение: ann@example.org",
+        "Данные для исправления: other",
+        "Правильное значение: e-mail: ann@example.org",
     ):
         assert part in card, part
     assert [b["text"] for b in cards[0].buttons()] == [
@@ -177,14 +178,15 @@ async def test_back_cancel_and_limits(bot: Harness) -> None:
     await ann.send("/rights")
     await ann.tap("✏️ Correct my data")
     await ann.send_contact("+375291234567", user_id=ann.id)
-    await ann.send("e-mail")
+    await ann.tap("First name")
     ann.expect("What is the correct value?")
     await ann.tap("← Back")
     ann.expect("Which data is wrong?")
+    await ann.send("typed instead of a button")
+    ann.expect("Please answer with the buttons")
+    await ann.tap("Last name")
     await ann.send("x" * 1001)
     ann.expect("That is 1001 characters; the limit is 1000")
-    await ann.send("name")
-    ann.expect("What is the correct value?")
     await ann.send_photo()
     ann.expect("only read text")
     await ann.send("Ann Smith")
@@ -239,14 +241,14 @@ async def test_staff_handle_a_request_from_the_card(bot: Harness, clock: FrozenC
     assert "Ann по заявлению №1:\nThe app" in relayed.text
     assert relayed.raw["reply_parameters"]["message_id"] == card.message_id
 
-    await staff.tap("✅ Выполнено")
+    await staff.tap("✅ Выполнено")  # an erasure: the user is told, then erased
     await bot.settle()
-    assert "Request #1 (erasure) is done" in ann.inbox[-1].text
+    assert "Your erasure request is done" in ann.inbox[-1].text
     final = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
-    assert "Статус: ✅ выполнено" in final["text"] and "reply_markup" not in final
-    assert f"сотрудник {staff.id}" in final["text"]
+    assert "Данные заявления удалены" in final["text"] and "reply_markup" not in final
+    assert "Ann" not in final["text"]
     await staff.tap_data(f"v1req:{number}:done")
-    staff.expect("уже закрыто")
+    staff.expect("больше не действует")
 
 
 async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock) -> None:
@@ -426,8 +428,9 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
     second = await file_erasure(bot, ann, "later")  # due 18 Dec
     await bot.settle()
     await staff.tap_data(
-        f"v1req:{second}:done", bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[1].message_id)]
+        f"v1req:{second}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[1].message_id)]
     )
+    await staff.reply_to(staff.expect("причиной отказа"), "Nothing to erase")
     third = await file_erasure(bot, ann, "third")
     clock.advance(timedelta(days=13))  # 16 Dec: first overdue, third due on 18 Dec
 
@@ -460,7 +463,7 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
         "handled_by",
     ]
     assert [r[0] for r in rows[1:]] == [str(first), str(second), str(third)]
-    assert rows[2][5] == "done" and rows[2][7] == str(staff.id) and rows[2][6]
+    assert rows[2][5] == "refused" and rows[2][7] == str(staff.id) and rows[2][6]
     assert rows[1][2] == str(ann.id)
 
     outsider = bot.staff("Eve", status="member")

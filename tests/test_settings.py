@@ -13,6 +13,8 @@ from bot.__main__ import main
 from bot.config import ConfigError, Settings, load_settings
 
 GOOD_TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+SECRET = "a-long-enough-pseudonym-secret"
+BASE = {"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "PSEUDONYM_SECRET": SECRET}
 ROOT = Path(__file__).parent.parent
 SETTINGS = [name.upper() for name in Settings.model_fields]
 
@@ -32,7 +34,7 @@ def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(bot_token=GOOD_TOKEN, admin_chat_id=-100)
+    settings = load_settings(bot_token=GOOD_TOKEN, admin_chat_id=-100, pseudonym_secret=SECRET)
     assert settings.database_url == "sqlite+aiosqlite:///data/bot.db"
     assert settings.policy_pack == "by_99z_sports"
     assert settings.telegram_api_url == "https://api.telegram.org"
@@ -43,7 +45,9 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text(f"BOT_TOKEN={GOOD_TOKEN}\nADMIN_CHAT_ID=-1001\n")
+    (tmp_path / ".env").write_text(
+        f"BOT_TOKEN={GOOD_TOKEN}\nADMIN_CHAT_ID=-1001\nPSEUDONYM_SECRET={SECRET}\n"
+    )
     monkeypatch.setenv("STAFF_IDS", "11, 22,33")
     monkeypatch.setenv("ADMIN_LOCALE", "en")
     monkeypatch.setenv("TELEGRAM_API_URL", "http://localhost:8081/")
@@ -59,16 +63,19 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     [
         ({}, "BOT_TOKEN is required but not set"),
         ({"BOT_TOKEN": GOOD_TOKEN}, "ADMIN_CHAT_ID is required but not set"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1"}, "PSEUDONYM_SECRET is required"),
+        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "PSEUDONYM_SECRET": "short"},
+         "PSEUDONYM_SECRET"),
         ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "staff"}, "ADMIN_CHAT_ID"),
-        ({"BOT_TOKEN": "nonsense", "ADMIN_CHAT_ID": "-1"}, "BOT_TOKEN does not look like"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "STAFF_IDS": "1,x"}, "STAFF_IDS"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "DEFAULT_LOCALE": "de"},
+        ({**BASE, "BOT_TOKEN": "nonsense"}, "BOT_TOKEN does not look like"),
+        ({**BASE, "STAFF_IDS": "1,x"}, "STAFF_IDS"),
+        ({**BASE, "DEFAULT_LOCALE": "de"},
          "DEFAULT_LOCALE"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "TELEGRAM_API_URL": "ftp://x"},
+        ({**BASE, "TELEGRAM_API_URL": "ftp://x"},
          "TELEGRAM_API_URL"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "DATABASE_URL": "nonsense"},
+        ({**BASE, "DATABASE_URL": "nonsense"},
          "DATABASE_URL"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "POLICY_PACK": "nope"}, "POLICY_PACK"),
+        ({**BASE, "POLICY_PACK": "nope"}, "POLICY_PACK"),
     ],
 )  # fmt: skip
 def test_bad_settings_stop_with_one_line(
@@ -92,7 +99,7 @@ def test_bad_settings_stop_with_one_line(
 
 
 def test_python_m_bot_exit_code(tmp_path: Path) -> None:
-    result = run_bot(tmp_path, ADMIN_CHAT_ID="-1")
+    result = run_bot(tmp_path, ADMIN_CHAT_ID="-1", PSEUDONYM_SECRET=SECRET)
     assert result.returncode == 2
     assert result.stderr.strip() == "Configuration error: BOT_TOKEN is required but not set"
     assert "Traceback" not in result.stderr
@@ -104,5 +111,5 @@ def test_token_value_is_never_printed(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert secret not in result.stderr
     with pytest.raises(ConfigError) as error:
-        load_settings(bot_token=secret, admin_chat_id=1)
+        load_settings(bot_token=secret, admin_chat_id=1, pseudonym_secret=SECRET)
     assert secret not in str(error.value)

@@ -34,6 +34,7 @@ async def test_python_m_bot_serves_a_user_over_long_polling(
         "PYTHONPATH": str(ROOT),
         "BOT_TOKEN": TOKEN,
         "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
+        "PSEUDONYM_SECRET": "x" * 32,
         "TELEGRAM_API_URL": fake.url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
         "LOG_LEVEL": "DEBUG",

@@ -1,0 +1,143 @@
+"""Erasure: the person leaves every table and the FSM; what the law needs stays pseudonymous."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.admin_chat import AdminChat
+from bot.clock import Clock
+from bot.i18n import translator
+from bot.policy import PolicyPack
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+
+
+def pseudonym(secret: str, user_id: int) -> str:
+    """A keyed hash of the Telegram ID: stable for the operator, meaningless without the key."""
+    return hmac.new(secret.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()
+
+
+class Eraser:
+    def __init__(self, repo: Repositories, clock: Clock, pack: PolicyPack, secret: str) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._pack = pack
+        self._secret = secret
+
+    async def erase(self, user_id: int, *, cause: str) -> str:
+        """Erase one person in one transaction; returns the pseudonym their records keep."""
+        key = pseudonym(self._secret, user_id)
+        now = self._clock.now()
+        for request in await self._repo.requests.of_user(user_id):
+            await self._repo.erasure.keep(
+                key,
+                "request",
+                request.received_at,
+                {
+                    "number": request.id,
+                    "type": request.type,
+                    "status": request.status,
+                    "received_at": _iso(request.received_at),
+                    "due_at": _iso(request.due_at),
+                    "closed_at": _iso(request.closed_at),
+                },
+            )
+        if self._pack.marketing is not None:
+            purpose = self._pack.marketing.purpose
+            ledger = await self._repo.consents.events(user_id, limit=10_000)
+            for campaign_id, sent_at in await self._repo.erasure.sent_marketing(user_id):
+                grants = [e for e in ledger if e.purpose == purpose and e.at <= sent_at]
+                basis = grants[-1] if grants and grants[-1].granted else None
+                await self._repo.erasure.keep(
+                    key,
+                    "marketing_sent",
+                    sent_at,
+                    {
+                        "campaign": campaign_id,
+                        "consent_given_at": _iso(basis.at) if basis else None,
+                        "consent_policy_version": basis.policy_version if basis else None,
+                    },
+                )
+        await self._repo.erasure.keep(key, "erased", now, {"cause": cause})
+        await self._repo.erasure.erase(user_id, key)
+        await self._repo.commit()
+        return key
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class ErasureService:
+    """Carries out an erasure end to end: tell the user first, erase in one transaction,
+    compact the database files, and redact the person's cards in the admin group."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        pack: PolicyPack,
+        secret: str,
+        admin_chat: AdminChat,
+        staff_locale: str,
+        compact: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._pack = pack
+        self._secret = secret
+        self._admin_chat = admin_chat
+        self._t = translator(staff_locale)
+        self._compact = compact
+
+    async def execute(self, bot: Bot, user_id: int, *, cause: str, notice: str) -> str | None:
+        """`notice` is the locale key of what the user is told before their data goes."""
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            user = await repo.users.get(user_id)
+            if user is None:
+                return None
+            cards = [r.card_message_id for r in await repo.requests.of_user(user_id)]
+            t = translator(user.language)
+            with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
+                await bot.send_message(user_id, t(notice))
+            key = await Eraser(repo, self._clock, self._pack, self._secret).erase(
+                user_id, cause=cause
+            )
+        await self._compact()
+        for message_id in cards:
+            if message_id is not None:
+                with contextlib.suppress(TelegramAPIError):
+                    await bot.edit_message_text(
+                        self._t("card.erased", key=key[:12]),
+                        chat_id=self._admin_chat.id,
+                        message_id=message_id,
+                    )
+        log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
+        return key
+
+    async def release_holds(self, bot: Bot) -> int:
+        """Legal holds whose date has come: the data is erased now, and the user told."""
+        async with self._sessions() as session:
+            expired = await Repositories(session).requests.expired_holds(self._clock.now())
+            people = sorted({(r.user_id, r.id) for r in expired})
+        done = 0
+        for user_id, request_id in people:
+            if await self.execute(
+                bot,
+                user_id,
+                cause=f"hold of request {request_id} ended",
+                notice="requests.hold_ended",
+            ):
+                done += 1
+        return done
