@@ -1,0 +1,278 @@
+"""Decisions take effect: instant access answers and exports, erasure that leaves no trace,
+legal holds, restriction, correction, and objection to marketing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from bot.erasure import pseudonym
+from bot.export import SCHEMA_PATH
+from storage.models import AuditEntry, ConsentEvent, ErasureRecord, User
+from tests.kit import ADMIN_CHAT_ID, PSEUDONYM_SECRET, Harness, Person
+from tests.test_campaigns import campaign_messages, start_campaign, subscriber
+from tests.test_consents import onboarded
+from tests.test_requests import file_erasure
+
+VALIDATOR = Draft202012Validator(json.loads(SCHEMA_PATH.read_text("utf-8")))
+
+
+def last_export(bot: Harness, person: Person) -> dict[str, object]:
+    document = next(
+        e for e in reversed(bot.fake.events) if e.kind == "document" and e.chat_id == person.id
+    )
+    return dict(json.loads(document.raw["content"]))
+
+
+async def user_row(bot: Harness, user_id: int) -> User | None:
+    async with bot.app.sessions() as session:
+        return await session.get(User, user_id)
+
+
+async def test_access_is_answered_at_once_with_the_export(bot: Harness, clock: FrozenClock) -> None:
+    ann = await subscriber(bot, "Ann")
+    staff = bot.staff("Sam")
+    await staff.send(f'/disclose {ann.id} "Tax office" "name, phone" "legal obligation"')
+    staff.expect(f"Предоставление записано для пользователя {ann.id}: Tax office")
+    clock.advance(timedelta(days=400))
+    await staff.send(f'/disclose {ann.id} "Court" "correspondence" "court order"')
+    await staff.send("/disclose 123 missing-quotes")
+    staff.expect("/disclose id-пользователя")
+
+    await ann.send("/rights")
+    await ann.tap("🔎 What do you hold about me?")
+    await ann.tap("✅ Send the request")
+    ann.expect("received: access")
+    report = "\n".join(ann.last.texts)
+    for part in (
+        "What we process about you",
+        "Operator: EVDELIKS LLC, Dolgobrodskaya St. 16",
+        "We confirm that we process your personal data",
+        "Marketing messages (consent): Telegram ID, name, language. Source: from you",
+        "Processors: payment systems",
+        "Transfer abroad: EU/EEA, USA",
+        "What this bot holds about you",
+        f"Telegram ID {ann.id}",
+        "Age answer: 16 or older",
+        "Consents on: Marketing messages",
+        "Disclosures to third parties during the last year",
+        "to Court — correspondence (basis: court order)",
+    ):
+        assert part in report, part
+    assert "Tax office" not in report  # more than a year ago
+    export = last_export(bot, ann)
+    VALIDATOR.validate(export)
+    assert export["profile"]["telegram_id"] == ann.id  # type: ignore[index]
+    assert [d["recipient"] for d in export["disclosures"]] == ["Tax office", "Court"]  # type: ignore[union-attr]
+    assert [e["source"] for e in export["consents"]["ledger"]] == ["toggle"]  # type: ignore[index]
+    assert export["requests"][0]["type"] == "access"  # type: ignore[index]
+    await bot.settle()
+    assert "Заявление №1 — доступ" in bot.cards()[0].text  # staff can add the rest
+
+    await ann.send("/export")  # one step
+    VALIDATOR.validate(last_export(bot, ann))
+
+
+async def test_portability_and_export_in_russian(gdpr_bot: Harness) -> None:
+    boris = await onboarded(gdpr_bot, "Борис", lang="ru")
+    await boris.send("/rights")
+    await boris.tap("📦 Выгрузить мои данные")
+    await boris.tap("✅ Отправить заявление")
+    boris.expect("Всё, что хранит о вас этот бот (JSON, версия схемы 1)")
+    export = last_export(gdpr_bot, boris)
+    VALIDATOR.validate(export)
+    assert export["profile"]["language"] == "ru"  # type: ignore[index]
+
+
+def encodings(user_id: int) -> list[bytes]:
+    """How an ID can sit in an SQLite file: as text, or as a big-endian record integer."""
+    found = [str(user_id).encode()]
+    for size in (4, 6, 8):
+        if user_id < 2 ** (8 * size - 1):
+            found.append(user_id.to_bytes(size, "big"))
+    return found
+
+
+def scan(db: Path, needles: list[bytes]) -> list[tuple[str, bytes]]:
+    hits = []
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists():
+            content = path.read_bytes()
+            hits += [(path.name, n) for n in needles if n in content]
+    return hits
+
+
+async def test_erasure_leaves_no_trace(bot: Harness, clock: FrozenClock) -> None:
+    zed = bot.user("Quuxbertina", username="zz_unique_handle", user_id=7_777_777_777)
+    await zed.send("/start")
+    await zed.tap("16 or older")
+    await zed.send("/consents")
+    await zed.tap("⬜ Marketing messages")
+    await zed.tap("✅ I agree")
+    staff = bot.staff("Sam")
+    await start_campaign(bot, staff)
+    await bot.settle()
+    await staff.send(f'/disclose {zed.id} "Tax office" "name" "law"')
+    await staff.send(f"/consent {zed.id} cross_border on")
+    number = await file_erasure(bot, zed, "Please forget Quuxbertina")
+    phone = "+375299998877"
+    async with bot.app.sessions() as session:
+        user = await session.get(User, zed.id)
+        assert user is not None and user.phone == "+375291234567"
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.reply_to(card, "We will erase it")
+    await bot.settle()
+    await zed.reply_to(zed.inbox[-1], "Thanks, Quuxbertina here")
+    await zed.send("/rights")  # a conversation in progress (FSM) is erased too
+    await zed.tap("✏️ Correct my data")
+    await bot.settle()
+
+    needles = [*encodings(zed.id), b"zz_unique_handle", b"Quuxbertina", phone.encode(),
+               b"+375291234567", b"375291234567"]  # fmt: skip
+    assert scan(bot.db_path, needles)  # the scan does find them before
+
+    await staff.tap_data(
+        f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    assert "Your erasure request is done" in zed.inbox[-1].text  # told before the data goes
+    await bot.settle()
+    assert scan(bot.db_path, needles) == []
+    assert not bot.db_path.with_name("bot.db-wal").exists() or (
+        bot.db_path.with_name("bot.db-wal").stat().st_size == 0
+    )
+
+    key = pseudonym(PSEUDONYM_SECRET, zed.id)
+    async with bot.app.sessions() as session:
+        records = list(
+            await session.scalars(select(ErasureRecord).where(ErasureRecord.pseudonym == key))
+        )
+        audit = list(await session.scalars(select(AuditEntry)))
+    kinds = [r.kind for r in records]
+    assert kinds == ["request", "marketing_sent", "erased"]
+    assert json.loads(records[0].detail)["type"] == "erasure"
+    assert json.loads(records[1].detail)["consent_given_at"] is not None
+    assert any(a.subject == key for a in audit)  # staff acts on the person stay, pseudonymous
+    card_text = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+    assert "Quuxbertina" not in card_text and str(zed.id) not in card_text
+
+    await zed.send("/start")  # a new user
+    zed.expect("How old are you?")
+
+
+async def test_a_legal_hold_freezes_then_erases_at_its_date(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    ann = await subscriber(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.tap_data(
+        f"v1req:{number}:block", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    await staff.reply_to(staff.expect("ответьте датой"), "31.12.2026 accounting records")
+    await bot.settle()
+    assert "keeping your data until 31 Dec 2026" in ann.inbox[-1].text
+
+    await start_campaign(bot, staff, "Big sale during the hold")
+    await bot.settle()
+    assert campaign_messages(ann, "during the hold") == []  # nothing but storage
+    await ann.send("/consents")
+    await ann.tap("⬜ Training models on personal data")
+    await ann.tap("✅ I agree")
+    assert ann.expect("legal hold").show_alert
+
+    assert await bot.app.erasure.release_holds(bot.app.bot) == 0  # not yet
+    clock.set(datetime(2027, 1, 1, 0, 0, tzinfo=bot.pack.zone))
+    assert await bot.app.erasure.release_holds(bot.app.bot) == 1
+    assert "The legal hold on your data has ended" in ann.inbox[-1].text
+    assert await user_row(bot, ann.id) is None
+
+
+async def test_restriction_stops_campaigns_until_lifted(bot: Harness) -> None:
+    ann = await subscriber(bot, "Ann")
+    staff = bot.staff("Sam")
+    await ann.send("/rights")
+    await ann.tap("⏸ Restrict processing")
+    await ann.tap("Skip")
+    await ann.tap("✅ Send the request")
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.tap("✅ Выполнено")
+    prompt = staff.expect("до какого числа ограничить обработку")
+    await staff.reply_to(prompt, "someday")
+    staff.expect("Ответьте будущей датой")
+    await staff.send("-")
+    await bot.settle()
+    assert "your data is only stored" in ann.inbox[-1].text
+
+    await start_campaign(bot, staff, "Big sale one")
+    await bot.settle()
+    assert campaign_messages(ann, "sale one") == []
+    assert "Отправлено 0, пропущено 1" in bot.fake.events[-1].text
+
+    await staff.tap_data("v1req:1:lift", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)])
+    await bot.settle()
+    assert "has been lifted" in ann.inbox[-1].text
+    await start_campaign(bot, staff, "Big sale two")
+    await bot.settle()
+    assert len(campaign_messages(ann, "sale two")) == 1
+
+
+async def test_correction_is_applied(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await ann.send("/rights")
+    await ann.tap("✏️ Correct my data")
+    await ann.send_contact("+375291234567", user_id=ann.id)
+    await ann.tap("First name")
+    await ann.send("Annabel")
+    ann.expect("Data: First name")
+    await ann.tap("✅ Send the request")
+    await bot.settle()
+    await staff.tap("✅ Выполнено")
+    await bot.settle()
+    user = await user_row(bot, ann.id)
+    assert user is not None and user.first_name == "Annabel"
+    assert "Request #1 (correction) is done" in ann.inbox[-1].text
+    async with bot.app.sessions() as session:
+        audit = [(a.action, a.subject) for a in await session.scalars(select(AuditEntry))]
+    assert ("data.corrected", "request:1:first_name") in audit
+    assert not any("Annabel" in str(entry) for entry in audit)  # the field, never the value
+
+
+async def test_objection_to_marketing_takes_effect_at_once(bot: Harness) -> None:
+    ann = await subscriber(bot, "Ann")
+    staff = bot.staff("Sam")
+    await ann.send("/rights")
+    await ann.tap("✋ Object to processing")
+    await ann.tap("Marketing messages")
+    await ann.send("No more offers, please")
+    await ann.tap("✅ Send the request")
+    ann.expect("Your objection to marketing took effect at once")
+    async with bot.app.sessions() as session:
+        last = await session.scalar(
+            select(ConsentEvent)
+            .where(ConsentEvent.user_id == ann.id)
+            .order_by(ConsentEvent.id.desc())
+        )
+    assert last is not None and (last.granted, last.source) == (False, "objection")
+    await staff.send("/campaign After the objection")
+    staff.expect("Получателей с согласием сейчас: 0")
+    await bot.settle()
+    assert "Статус: ✅ выполнено" in bot.cards()[0].text  # for information; no decision needed
+
+    await ann.send("/rights")  # an objection to legitimate interests waits for staff
+    await ann.tap("✋ Object to processing")
+    await ann.tap("Security and analytics")
+    await ann.send("No profiling")
+    await ann.tap("✅ Send the request")
+    ann.expect("Request #2 received: objection")
+    await bot.settle()
+    assert "Статус: 🆕 принято" in bot.cards()[1].text
