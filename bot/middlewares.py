@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,11 @@ from storage.repositories import Repositories
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
+# Updates handled at the same time. Each holds a database connection and the FSM storage needs a
+# second one briefly; without a bound, a burst of updates exhausts the pool and deadlocks
+# (see storage.db.POOL_SIZE). Further updates wait here, without holding a connection.
+MAX_CONCURRENT_UPDATES = 8
+
 
 class DbSessionMiddleware(BaseMiddleware):
     """Opens one session per update, hands out repositories and services, and closes it."""
@@ -31,9 +37,10 @@ class DbSessionMiddleware(BaseMiddleware):
         self._sessions = sessions
         self._clock = clock
         self._pack = pack
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self._sessions() as session:
+        async with self._slots, self._sessions() as session:
             repo = Repositories(session)
             data["repo"] = repo
             data["onboarding"] = Onboarding(repo, self._clock, self._pack)

@@ -14,6 +14,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 BUSY_TIMEOUT_MS = 5000
+# Each update holds one connection and the FSM storage briefly takes a second one, so the pool
+# must hold twice the updates allowed at once (bot.middlewares.MAX_CONCURRENT_UPDATES) plus the
+# workers (outbox, campaigns, reminders).
+POOL_SIZE = 24
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -30,7 +34,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=8)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

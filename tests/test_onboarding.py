@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
 from storage.models import User
-from tests.kit import Harness
+from tests.kit import Harness, Person
 
 
 async def stored_user(bot: Harness, user_id: int) -> User | None:
@@ -204,3 +205,17 @@ async def test_command_menu_is_set_in_both_languages(bot: Harness) -> None:
     assert english["privacy"] == "Privacy notice"
     assert russian["privacy"] == "Уведомление о конфиденциальности"
     assert default == russian
+
+
+async def test_a_burst_of_users_does_not_exhaust_the_database_pool(bot: Harness) -> None:
+    """Long polling hands many updates over at once; each needs a connection for its session and
+    briefly another for the FSM storage. 40 users at once used to deadlock the pool."""
+    people = [bot.user(f"P{i}") for i in range(40)]
+
+    async def first_minutes(person: Person) -> None:
+        await person.send("/start")
+        await person.tap("16 or older")
+
+    async with asyncio.timeout(20):
+        await asyncio.gather(*(first_minutes(p) for p in people))
+    assert await user_count(bot) == 40
