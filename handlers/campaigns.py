@@ -16,7 +16,7 @@ from bot.i18n import Translator
 from bot.policy import PolicyPack
 from bot.render import campaign_text, fmt_date
 from bot.staff import StaffDirectory
-from handlers.views import edit
+from handlers.views import edit, staff_or_refuse
 from storage.repositories import Repositories
 
 MAX_TEXT = 4096
@@ -53,8 +53,7 @@ async def campaign_command(
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
-    if not await staff.check(bot, message.from_user.id, "campaign.create", None, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "campaign.create", None):
         return
     if pack.marketing is None:
         await message.reply(t("staff.no_marketing"))
@@ -89,8 +88,7 @@ async def notify_policy_command(
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
-    if not await staff.check(bot, message.from_user.id, "policy.notify", None, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "policy.notify", None):
         return
     if pack.policy.changes is None:
         await message.reply(t("staff.notify_nothing", version=pack.policy.version))

@@ -22,6 +22,7 @@ from bot.policy import PolicyPack, RequestType
 from bot.render import due_report, fmt_datetime, register_csv
 from bot.requests import OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
+from handlers.views import staff_or_refuse
 from storage.repositories import Repositories
 
 NEEDS_TEXT = {
@@ -141,9 +142,10 @@ async def staff_text(
     if not text or len(text) > MAX_REASON:
         await message.reply(t("card.empty"))
         return
-    if not await staff.check(bot, message.from_user.id, f"request.{action}", str(request_id), repo):
+    if not await staff_or_refuse(
+        message, bot, t, staff, repo, f"request.{action}", str(request_id)
+    ):
         await state.clear()
-        await message.reply(t("staff.refused"))
         return
     request = await repo.requests.get(request_id)
     await state.clear()
@@ -185,13 +187,15 @@ async def staff_reply(
 ) -> None:
     """A reply to a card or to a relayed user message goes to that user."""
     assert message.from_user is not None and message.reply_to_message is not None
+    author = message.reply_to_message.from_user
+    if author is None or author.id != bot.id:
+        return  # a reply to another bot in the group is not for us
     request = await repo.requests.by_message(message.chat.id, message.reply_to_message.message_id)
     if request is None:
         await message.reply(t("card.not_linked"))
         return
     subject = str(request.id)
-    if not await staff.check(bot, message.from_user.id, "request.reply", subject, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "request.reply", subject):
         return
     if not message.text:
         await message.reply(t("card.only_text"))
@@ -214,8 +218,7 @@ async def due_command(
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
-    if not await staff.check(bot, message.from_user.id, "requests.due", None, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "requests.due", None):
         return
     requests = await repo.requests.open_by_due(OPEN)
     await message.answer(due_report(requests, clock.now(), pack, t))
@@ -231,8 +234,7 @@ async def register_command(
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
-    if not await staff.check(bot, message.from_user.id, "requests.register", None, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "requests.register", None):
         return
     requests = await repo.requests.every()
     now = clock.now()
@@ -259,8 +261,7 @@ async def disclose_command(
     except ValueError:
         parts = []
     subject = parts[0] if parts else None
-    if not await staff.check(bot, message.from_user.id, "disclosure.record", subject, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "disclosure.record", subject):
         return
     if len(parts) != 4 or not parts[0].isdigit() or any(len(p) > 200 for p in parts[1:]):
         await message.reply(t("staff.disclose_usage"))

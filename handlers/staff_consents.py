@@ -16,6 +16,7 @@ from bot.i18n import Translator, translator
 from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
 from bot.staff import StaffDirectory
+from handlers.views import staff_or_refuse
 from storage.repositories import Repositories
 
 
@@ -33,8 +34,7 @@ async def consent_command(
     assert message.from_user is not None
     parts = (command.args or "").split()
     subject = parts[0] if parts else None
-    if not await staff.check(bot, message.from_user.id, "consent.record", subject, repo):
-        await message.reply(t("staff.refused"))
+    if not await staff_or_refuse(message, bot, t, staff, repo, "consent.record", subject):
         return
     purposes = ", ".join(p.id for p in pack.consent_purposes)
     if len(parts) != 3 or not parts[0].isdigit() or parts[2] not in {"on", "off"}:

@@ -14,7 +14,9 @@ from bot.i18n import Translator
 from bot.onboarding import Onboarding, Profile
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, notice_text, policy_update_text
+from bot.staff import StaffDirectory
 from storage.models import User
+from storage.repositories import Repositories
 
 
 async def send_notice(bot: Bot, chat_id: int, t: Translator, pack: PolicyPack) -> None:
@@ -82,3 +84,20 @@ def profile(sender: TgUser, language: str) -> Profile:
         first_name=sender.first_name,
         last_name=sender.last_name,
     )
+
+
+async def staff_or_refuse(
+    message: Message,
+    bot: Bot,
+    t: Translator,
+    staff: StaffDirectory,
+    repo: Repositories,
+    action: str,
+    subject: str | None = None,
+) -> bool:
+    """True when the sender is staff; otherwise a short refusal. Audited either way."""
+    assert message.from_user is not None
+    if await staff.check(bot, message.from_user.id, action, subject, repo):
+        return True
+    await message.reply(t("staff.refused"))
+    return False
