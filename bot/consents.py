@@ -82,11 +82,13 @@ class Consents:
         locale: str,
         shown_text: str,
         locked: bool = False,
+        notify: str | None = None,
     ) -> Outcome:
         """Grant or withdraw one consent: one ledger event and the new state, one transaction.
 
         Granting again what is granted under the current terms, or withdrawing what is not
-        granted, records nothing (double taps, stale buttons).
+        granted, records nothing (double taps, stale buttons). `notify` is a message for the
+        person, queued in the same transaction (when someone else changed their consent).
         """
         purpose = self._pack.consent_purpose(purpose_id)
         if purpose is None:
@@ -109,6 +111,10 @@ class Consents:
         )
         if not changed:
             return Outcome.UNCHANGED
+        if notify is not None:
+            await self._repo.outbox.add(
+                kind="to_user", user_id=user_id, text=notify, now=self._clock.now()
+            )
         await self._repo.commit()
         return Outcome.CHANGED
 

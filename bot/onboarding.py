@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.clock import Clock
+from bot.i18n import translator
 from bot.policy import PolicyPack
+from bot.render import fmt_datetime
 from storage.models import GuardianConfirmation, GuardianLink, User
 from storage.repositories import Repositories
 
@@ -203,5 +205,8 @@ class Onboarding:
             now=now,
             policy_version=self._pack.policy.version,
         )
+        mt = translator(check.minor.language)
+        told = mt("guardian.minor_told", when=fmt_datetime(now, mt, self._pack.zone))
+        await self._repo.outbox.add(kind="to_user", user_id=check.minor.id, text=told, now=now)
         await self._repo.commit()
         return check

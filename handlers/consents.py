@@ -17,6 +17,7 @@ from bot.callbacks import ConsentAction, ConsentCb, UnsubCb
 from bot.consents import Consents, Outcome, Source
 from bot.i18n import Translator, translator
 from bot.onboarding import Onboarding
+from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.render import (
     consent_history_text,
@@ -83,6 +84,7 @@ async def consent_button(
     pack: PolicyPack,
     consents: Consents,
     onboarding: Onboarding,
+    outbox: Outbox,
     repo: Repositories,
 ) -> None:
     if user is None or user.age_group is None:
@@ -143,6 +145,9 @@ async def consent_button(
             source = Source.RECONSENT
     else:
         shown = t("consents.withdrawn", title=title, when="")
+    notify = (
+        guardian_notice(subject, pack, purpose.id, granted) if source is Source.GUARDIAN else None
+    )
     outcome = await consents.set(
         subject.id,
         purpose.id,
@@ -151,6 +156,7 @@ async def consent_button(
         actor_id=user.id,
         locale=t.locale,
         shown_text=shown,
+        notify=notify,
     )
     if outcome is Outcome.FROZEN:
         await query.answer(t("consents.frozen"), show_alert=True)
@@ -163,25 +169,19 @@ async def consent_button(
     when = fmt_datetime(consents.now(), t, pack.zone)
     key = "consents.granted" if granted else "consents.withdrawn"
     await show(t(key, title=title, when=when))
-    if source is Source.GUARDIAN:
-        await tell_minor(bot, subject, pack, purpose.id, granted)
+    if notify is not None:
+        outbox.wake()
 
 
-async def tell_minor(bot: Bot, minor: User, pack: PolicyPack, purpose_id: str, on: bool) -> None:
+def guardian_notice(minor: User, pack: PolicyPack, purpose_id: str, on: bool) -> str:
     mt = translator(minor.language)
     purpose = pack.consent_purpose(purpose_id)
     assert purpose is not None
-    text = mt(
+    return mt(
         "consents.guardian_changed",
         title=escape(purpose.title.get(mt.locale)),
         state=mt("consents.state_on" if on else "consents.state_off"),
     )
-    try:
-        await bot.send_message(minor.id, text)
-    except TelegramAPIError as error:
-        log.warning(
-            "Could not tell minor %s of a consent change: %s", minor.id, type(error).__name__
-        )
 
 
 async def unsubscribe(

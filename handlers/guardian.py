@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -14,8 +13,9 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.callbacks import GuardianAction, GuardianCb
-from bot.i18n import Translator, translator
+from bot.i18n import Translator
 from bot.onboarding import GUARDIAN_PAYLOAD_PREFIX, LinkCheck, Onboarding
+from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, operator_name
 from handlers.views import edit, profile
@@ -98,11 +98,11 @@ async def representative_adult(
 
 async def representative_confirms(
     query: CallbackQuery,
-    bot: Bot,
     state: FSMContext,
     t: Translator,
     pack: PolicyPack,
     onboarding: Onboarding,
+    outbox: Outbox,
 ) -> None:
     link_id = int((await state.get_data())["link_id"])
     check = await onboarding.confirm_guardian(link_id, profile(query.from_user, t.locale))
@@ -122,17 +122,7 @@ async def representative_confirms(
             version=escape(pack.policy.version),
         ),
     )
-    minor_t = translator(check.minor.language)
-    try:
-        await bot.send_message(
-            check.minor.id,
-            minor_t("guardian.minor_told", when=fmt_datetime(confirmed_at, minor_t, pack.zone)),
-        )
-    except TelegramAPIError as error:
-        # Recorded already; the minor also sees it in their menu.
-        log.warning(
-            "Could not tell minor %s of the confirmation: %s", check.minor.id, type(error).__name__
-        )
+    outbox.wake()  # the minor is told through the outbox, retried until delivered
 
 
 async def stale(query: CallbackQuery, t: Translator) -> None:

@@ -14,6 +14,7 @@ from aiogram.types import Message
 from bot.consents import Consents, Outcome, Source
 from bot.i18n import Translator, translator
 from bot.onboarding import Onboarding
+from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.staff import StaffDirectory
 from handlers.views import staff_or_refuse
@@ -29,6 +30,7 @@ async def consent_command(
     staff: StaffDirectory,
     consents: Consents,
     onboarding: Onboarding,
+    outbox: Outbox,
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
@@ -60,6 +62,7 @@ async def consent_command(
         locale=ut.locale,
         shown_text=notice,
         locked=locked,
+        notify=notice,
     )
     if outcome is Outcome.LOCKED:
         await message.reply(t("staff.consent_locked"))

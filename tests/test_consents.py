@@ -198,8 +198,10 @@ async def test_minor_is_locked_until_the_representative_confirms(bot: Harness) -
     mum.expect("✅ Marketing messages: on since")
     [event] = await events(bot, kid.id)
     assert (event.source, event.actor_id) == ("guardian", mum.id)
+    await bot.settle()
     assert "Your legal representative changed a consent" in kid.inbox[-1].text
     await mum.tap("✅ Marketing messages")
+    await bot.settle()
     assert "is now off" in kid.inbox[-1].text
     assert await events(bot, mum.id) == []  # nothing recorded against the representative
 
@@ -239,6 +241,7 @@ async def test_staff_record_a_written_request(bot: Harness) -> None:
     staff = bot.staff("Sam")
     await staff.send(f"/consent {ann.id} marketing on")
     staff.expect(f"Записано: пользователь {ann.id}, marketing → on")
+    await bot.settle()
     assert "On your written request, staff recorded" in ann.inbox[-1].text
     await staff.send(f"/consent {ann.id} marketing on")
     staff.expect("Записывать нечего")

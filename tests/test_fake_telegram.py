@@ -7,7 +7,9 @@ import logging
 import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlalchemy import select
 
+from storage.models import OutboxItem
 from tests.kit import Harness
 from tests.test_guardian import confirmations, minor_with_link
 
@@ -52,6 +54,9 @@ async def test_confirmation_is_kept_when_the_minor_blocked_the_bot(
     await mum.tap("I am 16 or older")
     await mum.tap("I am the legal representative and I consent")
     mum.expect("Your confirmation is recorded")
+    await bot.settle()
     assert len(await confirmations(bot)) == 1
-    assert "Could not tell minor" in caplog.text
+    async with bot.app.sessions() as session:
+        [kept] = list(await session.scalars(select(OutboxItem).where(OutboxItem.user_id == kid.id)))
+    assert kept.status == "blocked" and "Your legal representative confirmed" in (kept.text or "")
     assert not [r for r in caplog.records if r.exc_info]

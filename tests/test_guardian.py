@@ -42,6 +42,7 @@ async def test_minor_gets_link_and_representative_confirms(
     mum.expect("you are the legal representative (parent, adoptive parent or guardian) of Kid")
     await mum.tap("I am the legal representative and I consent")
     mum.expect("Your confirmation is recorded")
+    await bot.settle()  # the minor is told through the outbox
     told = kid.inbox[-1]
     assert "Your legal representative confirmed" in told.text
 
@@ -71,6 +72,7 @@ async def test_representative_in_russian(bot: Harness) -> None:
     papa.expect("законный представитель (родитель, усыновитель или опекун) пользователя Петя")
     await papa.tap("Я законный представитель и даю согласие")
     papa.expect("Ваше подтверждение записано")
+    await bot.settle()
     assert "Ваш законный представитель подтвердил согласие" in kid.inbox[-1].text
 
 
