@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
@@ -20,6 +21,7 @@ from bot.policy import PolicyPack
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
+COMPACT_PENDING = "erasure:compact_pending"
 
 
 def pseudonym(secret: str, user_id: int) -> str:
@@ -114,7 +116,9 @@ class ErasureService:
             key = await Eraser(repo, self._clock, self._pack, self._secret).erase(
                 user_id, cause=cause
             )
-        await self._compact()
+            await repo.state.set(COMPACT_PENDING, "1")
+            await repo.commit()
+        await self.compact_if_pending()
         for message_id in cards:
             if message_id is not None:
                 with contextlib.suppress(TelegramAPIError):
@@ -125,6 +129,23 @@ class ErasureService:
                     )
         log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
         return key
+
+    async def compact_if_pending(self) -> bool:
+        """Rewrite the database files after an erasure; retried by the scheduler while busy."""
+        async with self._sessions() as session:
+            if await Repositories(session).state.get(COMPACT_PENDING) is None:
+                return False
+        try:
+            await self._compact()
+        except OperationalError as error:
+            log.warning("Compaction after an erasure deferred (%s); will retry", error.orig)
+            return False
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            await repo.state.delete(COMPACT_PENDING)
+            await repo.commit()
+        await self._compact()  # so that not even the flag's own change lingers in the WAL
+        return True
 
     async def release_holds(self, bot: Bot) -> int:
         """Legal holds whose date has come: the data is erased now, and the user told."""

@@ -73,6 +73,7 @@ class Reminders:
             try:
                 await self.tick()
                 await self._erasure.release_holds(bot)
+                await self._erasure.compact_if_pending()
             except Exception:
                 log.exception("Scheduled check failed")
             await asyncio.sleep(CHECK_SECONDS)

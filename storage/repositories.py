@@ -191,6 +191,9 @@ class BotStateRepository:
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
 
+    async def delete(self, key: str) -> None:
+        await self._session.execute(delete(BotState).where(BotState.key == key))
+
     async def claim(self, key: str, value: str) -> bool:
         """Set `key` to `value` unless it already is; True for the one caller that changed it."""
         statement = sqlite_insert(BotState).values(key=key, value=value)

@@ -4,11 +4,14 @@ legal holds, restriction, correction, and objection to marketing."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.clock import FrozenClock
 from bot.erasure import pseudonym
@@ -276,3 +279,31 @@ async def test_objection_to_marketing_takes_effect_at_once(bot: Harness) -> None
     ann.expect("Request #2 received: objection")
     await bot.settle()
     assert "Статус: 🆕 принято" in bot.cards()[1].text
+
+
+async def test_a_busy_database_defers_compaction_until_it_can(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = bot.user("Ann", user_id=8_888_888_888)
+    await ann.send("/start")
+    await ann.tap("16 or older")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    erasure = bot.app.erasure
+    real = erasure._compact
+
+    async def busy() -> None:
+        raise OperationalError("VACUUM", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(erasure, "_compact", busy)
+    await staff.tap_data(
+        f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    assert await user_row(bot, ann.id) is None  # erased all the same, no error for staff
+    assert not await erasure.compact_if_pending()  # still busy
+    monkeypatch.setattr(erasure, "_compact", real)
+    assert await erasure.compact_if_pending()  # the scheduler's next try
+    assert not await erasure.compact_if_pending()  # nothing left to do
+    assert scan(bot.db_path, encodings(ann.id)) == []
