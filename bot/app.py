@@ -31,6 +31,7 @@ from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.reminders import Reminders
 from bot.staff import StaffDirectory
+from bot.warmup import keep_response_models
 from handlers import get_routers
 from storage import migrate
 from storage.db import compact, create_engine, session_factory
@@ -78,6 +79,7 @@ class App:
 
 
 def create_bot(settings: Settings) -> Bot:
+    keep_response_models()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(
         settings.bot_token.get_secret_value(),
