@@ -89,6 +89,7 @@ def create_bot(settings: Settings) -> Bot:
 
 
 def create_dispatcher(
+    engine: AsyncEngine,
     settings: Settings,
     pack: PolicyPack,
     clock: Clock,
@@ -100,7 +101,7 @@ def create_dispatcher(
     erasure: ErasureService,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
-        storage=SqlStorage(sessions),
+        storage=SqlStorage(engine),
         events_isolation=SimpleEventIsolation(),
         settings=settings,
         pack=pack,
@@ -143,7 +144,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         lambda: compact(engine),
     )
     dispatcher = create_dispatcher(
-        settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure
+        engine, settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure
     )
     bot = create_bot(settings)
     return App(

@@ -1,4 +1,7 @@
-"""An aiogram FSM storage in the bot's own database, so conversations survive a restart."""
+"""An aiogram FSM storage in the bot's own database, so conversations survive a restart.
+
+Every update reads its state, so this uses plain Core statements on a pooled connection rather
+than an ORM session."""
 
 from __future__ import annotations
 
@@ -14,43 +17,53 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import FsmRecord
+
+EMPTY = "{}"
 
 
 class SqlStorage(BaseStorage):
     """State and data per key in `fsm_states`; data must round-trip through JSON."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], key_builder: KeyBuilder | None = None
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, key_builder: KeyBuilder | None = None) -> None:
+        self._engine = engine
         self._keys = key_builder or DefaultKeyBuilder()
 
-    async def _load(self, key: StorageKey) -> FsmRecord | None:
-        async with self._sessions() as session:
-            return await session.get(FsmRecord, self._keys.build(key))
+    async def _load(self, key: StorageKey) -> tuple[str | None, str] | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(FsmRecord.state, FsmRecord.data).where(
+                        FsmRecord.key == self._keys.build(key)
+                    )
+                )
+            ).first()
+        return None if row is None else (row.state, row.data)
 
     async def _save(self, key: StorageKey, **values: Any) -> None:
         storage_key = self._keys.build(key)
-        async with self._sessions() as session:
-            record = await session.get(FsmRecord, storage_key)
-            if record is None:
-                record = FsmRecord(
-                    key=storage_key, chat_id=key.chat_id, user_id=key.user_id, state=None, data="{}"
+        async with self._engine.begin() as connection:
+            current = (
+                await connection.execute(
+                    select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == storage_key)
                 )
-                session.add(record)
-            for name, value in values.items():
-                setattr(record, name, value)
-            if record.state is None and record.data == "{}":
+            ).first()
+            row = {"state": None, "data": EMPTY} if current is None else current._asdict()
+            row.update(values)
+            if row["state"] is None and row["data"] == EMPTY:
                 # An empty conversation leaves no row behind.
-                if record in session.new:
-                    session.expunge(record)
-                else:
-                    await session.delete(record)
-            await session.commit()
+                await connection.execute(delete(FsmRecord).where(FsmRecord.key == storage_key))
+                return
+            statement = sqlite_insert(FsmRecord).values(
+                key=storage_key, chat_id=key.chat_id, user_id=key.user_id, **row
+            )
+            await connection.execute(
+                statement.on_conflict_do_update(index_elements=["key"], set_=row)
+            )
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         name = state.state if isinstance(state, State) else state
@@ -58,7 +71,7 @@ class SqlStorage(BaseStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         record = await self._load(key)
-        return None if record is None else record.state
+        return None if record is None else record[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         # json.dumps raises on anything that would not survive a restart.
@@ -66,17 +79,16 @@ class SqlStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         record = await self._load(key)
-        return {} if record is None else json.loads(record.data)
+        return {} if record is None else dict(json.loads(record[1]))
 
     async def forget_user(self, user_id: int) -> None:
-        """Drop every state and data of one person (used by erasure)."""
-        async with self._sessions() as session:
-            await session.execute(
+        """Drop every state and data of one person."""
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 delete(FsmRecord).where(
                     (FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id)
                 )
             )
-            await session.commit()
 
     async def close(self) -> None:
         return None

@@ -44,11 +44,11 @@ async def test_sqlite_pragmas(engine) -> None:  # type: ignore[no-untyped-def]
 
 async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine) -> None:  # type: ignore[no-untyped-def]
     key = StorageKey(bot_id=1, chat_id=42, user_id=42)
-    storage = SqlStorage(session_factory(engine))
+    storage = SqlStorage(engine)
     await storage.set_state(key, "Flow:step")
     await storage.set_data(key, {"link_id": 7, "text": "привет", "nested": {"a": [1, 2]}})
 
-    reopened = SqlStorage(session_factory(engine))
+    reopened = SqlStorage(engine)
     assert await reopened.get_state(key) == "Flow:step"
     assert await reopened.get_data(key) == {"link_id": 7, "text": "привет", "nested": {"a": [1, 2]}}
     assert await reopened.update_data(key, {"more": True}) == {
@@ -68,7 +68,7 @@ async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine)
 
 
 async def test_fsm_forget_user(engine) -> None:  # type: ignore[no-untyped-def]
-    storage = SqlStorage(session_factory(engine))
+    storage = SqlStorage(engine)
     mine, other = StorageKey(1, 42, 42), StorageKey(1, 43, 43)
     await storage.set_state(mine, "A:b")
     await storage.set_state(other, "A:b")
