@@ -307,3 +307,22 @@ async def test_a_busy_database_defers_compaction_until_it_can(
     assert await erasure.compact_if_pending()  # the scheduler's next try
     assert not await erasure.compact_if_pending()  # nothing left to do
     assert scan(bot.db_path, encodings(ann.id)) == []
+
+
+async def test_a_restriction_ends_at_its_date(bot: Harness, clock: FrozenClock) -> None:
+    ann = await subscriber(bot, "Ann")
+    staff = bot.staff("Sam")
+    await ann.send("/rights")
+    await ann.tap("⏸ Restrict processing")
+    await ann.tap("Skip")
+    await ann.tap("✅ Send the request")
+    await bot.settle()
+    await staff.tap("✅ Выполнено")
+    await staff.reply_to(staff.expect("до какого числа"), "10.12.2026")
+    await start_campaign(bot, staff, "Big sale before")
+    await bot.settle()
+    assert campaign_messages(ann, "sale before") == []
+    clock.set(datetime(2026, 12, 11, 9, 0, tzinfo=bot.pack.zone))
+    await start_campaign(bot, staff, "Big sale after")
+    await bot.settle()
+    assert len(campaign_messages(ann, "sale after")) == 1

@@ -481,3 +481,46 @@ async def test_menu_leads_to_rights_and_requests(bot: Harness) -> None:
     cancelled = ann.expect("Cancelled")
     assert cancelled.raw.get("reply_markup") == {"remove_keyboard": True}
     assert await request_count(bot) == 0
+
+
+async def test_staff_list_is_refreshed_when_membership_changes(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    newcomer = bot.staff("Nina", status="member")
+    card_message = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    await newcomer.tap_data(f"v1req:{number}:take", card_message)
+    newcomer.expect("Только для сотрудников")  # the administrators are now cached
+    bot.fake.members[(ADMIN_CHAT_ID, newcomer.id)] = "administrator"
+    await newcomer.tap_data(f"v1req:{number}:take", card_message)
+    newcomer.expect("Только для сотрудников")  # still the cached list
+    await bot.feed(
+        {
+            "chat_member": {
+                "chat": bot.fake.chats[ADMIN_CHAT_ID],
+                "from": newcomer.as_user(),
+                "date": 0,
+                "old_chat_member": {"status": "member", "user": newcomer.as_user()},
+                "new_chat_member": {
+                    "status": "administrator",
+                    "user": newcomer.as_user(),
+                    "can_be_edited": False,
+                    "is_anonymous": False,
+                    "can_manage_chat": True,
+                    "can_delete_messages": True,
+                    "can_manage_video_chats": False,
+                    "can_restrict_members": True,
+                    "can_promote_members": False,
+                    "can_change_info": False,
+                    "can_invite_users": True,
+                    "can_post_stories": False,
+                    "can_edit_stories": False,
+                    "can_delete_stories": False,
+                    "can_send_welcome_messages": False,
+                },
+            }
+        }
+    )
+    await newcomer.tap_data(f"v1req:{number}:take", card_message)
+    assert (await stored(bot, number)).status == "in_progress"
