@@ -34,7 +34,7 @@ from bot.staff import StaffDirectory
 from bot.warmup import keep_response_models
 from handlers import get_routers
 from storage import migrate
-from storage.db import compact, create_engine, session_factory
+from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
 from storage.repositories import Repositories
 
@@ -141,7 +141,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         settings.pseudonym_secret.get_secret_value(),
         admin_chat,
         settings.staff_locale,
-        lambda: compact(engine),
+        engine,
     )
     dispatcher = create_dispatcher(
         engine, settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure

@@ -153,7 +153,7 @@ class CampaignRunner:
             delivery.status = "sending"
             delivery.attempts += 1
             await repo.commit()  # written before Telegram is called: never a second copy
-            text, markup = self._render(campaign, user, await self._reconfirm(repo, user))
+            text, markup = await self._render(repo, campaign, user)
 
             outcome = "sent"
             message_id: int | None = None
@@ -197,15 +197,13 @@ class CampaignRunner:
         consents = Consents(repo, self._clock, self._pack)
         return marketing is not None and await consents.effective(user.id, marketing.purpose)
 
-    async def _reconfirm(self, repo: Repositories, user: User) -> bool:
-        views = await Consents(repo, self._clock, self._pack).views(user.id)
-        return any(v.needs_reconfirm for v in views)
-
-    def _render(
-        self, campaign: Campaign, user: User, reconfirm: bool
+    async def _render(
+        self, repo: Repositories, campaign: Campaign, user: User
     ) -> tuple[str, InlineKeyboardMarkup]:
         t = translator(user.language)
         if campaign.kind == POLICY:
+            views = await Consents(repo, self._clock, self._pack).views(user.id)
+            reconfirm = any(v.needs_reconfirm for v in views)
             text = policy_update_text(self._pack, t, reconfirm=reconfirm)
             return text, keyboards.notice(t, self._pack)
         assert self._pack.marketing is not None

@@ -6,18 +6,19 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
 from bot.clock import Clock
 from bot.i18n import translator
 from bot.policy import PolicyPack
+from storage.db import checkpoint, compact
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class ErasureService:
         secret: str,
         admin_chat: AdminChat,
         staff_locale: str,
-        compact: Callable[[], Awaitable[None]],
+        engine: AsyncEngine,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -100,7 +101,8 @@ class ErasureService:
         self._secret = secret
         self._admin_chat = admin_chat
         self._t = translator(staff_locale)
-        self._compact = compact
+        self._compact = partial(compact, engine)
+        self._checkpoint = partial(checkpoint, engine)
 
     async def execute(self, bot: Bot, user_id: int, *, cause: str, notice: str) -> str | None:
         """`notice` is the locale key of what the user is told before their data goes."""
@@ -144,7 +146,7 @@ class ErasureService:
             repo = Repositories(session)
             await repo.state.delete(COMPACT_PENDING)
             await repo.commit()
-        await self._compact()  # so that not even the flag's own change lingers in the WAL
+        await self._checkpoint()  # not even the flag's own change lingers in the WAL
         return True
 
     async def release_holds(self, bot: Bot) -> int:

@@ -44,12 +44,22 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def compact(engine: AsyncEngine) -> None:
-    """Leave no deleted bytes behind: fold the WAL into the file, rebuild it, empty the WAL."""
+async def _run_outside_transaction(engine: AsyncEngine, *statements: str) -> None:
     if engine.dialect.name != "sqlite":
         return
     async with engine.connect() as connection:
         raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        await raw.exec_driver_sql("VACUUM")
-        await raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        for statement in statements:
+            await raw.exec_driver_sql(statement)
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """Fold the WAL into the database file and empty it."""
+    await _run_outside_transaction(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def compact(engine: AsyncEngine) -> None:
+    """Leave no deleted bytes behind: fold the WAL into the file, rebuild it, empty the WAL."""
+    await _run_outside_transaction(
+        engine, "PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"
+    )

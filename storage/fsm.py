@@ -81,14 +81,5 @@ class SqlStorage(BaseStorage):
         record = await self._load(key)
         return {} if record is None else dict(json.loads(record[1]))
 
-    async def forget_user(self, user_id: int) -> None:
-        """Drop every state and data of one person."""
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                delete(FsmRecord).where(
-                    (FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id)
-                )
-            )
-
     async def close(self) -> None:
         return None

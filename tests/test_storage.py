@@ -65,13 +65,3 @@ async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine)
     await reopened.set_data(key, {})
     async with session_factory(engine)() as session:
         assert await session.get(FsmRecord, "fsm:1:42:42") is None  # nothing left behind
-
-
-async def test_fsm_forget_user(engine) -> None:  # type: ignore[no-untyped-def]
-    storage = SqlStorage(engine)
-    mine, other = StorageKey(1, 42, 42), StorageKey(1, 43, 43)
-    await storage.set_state(mine, "A:b")
-    await storage.set_state(other, "A:b")
-    await storage.forget_user(42)
-    assert await storage.get_state(mine) is None
-    assert await storage.get_state(other) == "A:b"
