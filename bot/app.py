@@ -132,7 +132,9 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     campaigns = CampaignRunner(
         sessions, pack, clock, admin_chat, settings.staff_locale, settings.broadcast_rate
     )
-    staff = StaffDirectory(admin_chat, settings.staff_ids, clock)
+    staff = StaffDirectory(
+        admin_chat, settings.staff_ids, clock, settings.staff_roles, settings.admin_role
+    )
     outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale)
     erasure = ErasureService(
         sessions,
@@ -175,7 +177,15 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
         await bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
-STAFF_COMMANDS = ("due", "register", "disclose", "campaign", "notify_policy", "consent")
+STAFF_COMMANDS = (
+    "due",
+    "register",
+    "disclose",
+    "campaign",
+    "notify_policy",
+    "consent",
+    "role",
+)
 
 
 async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:

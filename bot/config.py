@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.roles import Role
+
 Locale = Literal["ru", "en"]
 TELEGRAM_API = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
@@ -26,6 +28,8 @@ class Settings(BaseSettings):
     admin_chat_id: int
     pseudonym_secret: Annotated[SecretStr, Field(min_length=16)]
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    staff_roles: Annotated[dict[int, Role], NoDecode] = Field(default_factory=dict)
+    group_admin_role: Role | Literal["none"] = Role.DPO
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
     policy_pack: str = "by_99z_sports"
     telegram_api_url: str = TELEGRAM_API
@@ -51,6 +55,25 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("staff_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        """`111:dpo,222:agent` -> {111: "dpo", 222: "agent"}."""
+        if not isinstance(value, str):
+            return value
+        roles: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            user_id, sep, role = part.partition(":")
+            if not sep:
+                raise ValueError("must look like 111:dpo,222:agent")
+            roles[user_id.strip()] = role.strip().lower()
+        return roles
+
+    @property
+    def admin_role(self) -> Role | None:
+        """The role the admin group's administrators and STAFF_IDS have by default."""
+        return None if self.group_admin_role == "none" else Role(self.group_admin_role)
 
     @field_validator("telegram_api_url")
     @classmethod

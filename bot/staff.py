@@ -1,9 +1,15 @@
-"""Who is staff: the admin group's administrators (fetched from Telegram, cached, refreshed on
-membership changes) plus STAFF_IDS. Every refusal is written to the audit log."""
+"""Who is staff, and in which role.
+
+A person's role is, first match wins: the one a DPO gave with /role (stored), the one in
+STAFF_ROLES, or GROUP_ADMIN_ROLE (DPO by default) for the admin group's administrators (fetched
+from Telegram, cached, refreshed on membership changes) and for STAFF_IDS. Every check, allowed
+or refused, is written to the audit log.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiogram import Bot
@@ -11,17 +17,48 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.admin_chat import AdminChat
 from bot.clock import Clock
+from bot.i18n import Translator
+from bot.roles import Need, Role, may, need_for
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 CACHE_TTL = timedelta(minutes=10)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a staff check; true when allowed."""
+
+    allowed: bool
+    role: Role | None
+    need: Need
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    def refusal(self, t: Translator, *, alert: bool = False) -> str:
+        """What the refused person is told: staff learn which role the action needs."""
+        suffix = "_alert" if alert else ""
+        if self.role is None:
+            return t(f"staff.refused{suffix}")
+        needed = t("roles.or").join(t(f"roles.{r}") for r in Role if r in self.need.roles)
+        return t(f"roles.refused{suffix}", needed=needed, role=t(f"roles.{self.role}"))
+
+
 class StaffDirectory:
-    def __init__(self, admin_chat: AdminChat, staff_ids: list[int], clock: Clock) -> None:
+    def __init__(
+        self,
+        admin_chat: AdminChat,
+        staff_ids: list[int],
+        clock: Clock,
+        roles: dict[int, Role] | None = None,
+        admin_role: Role | None = Role.DPO,
+    ) -> None:
         self._admin_chat = admin_chat
         self._extra = frozenset(staff_ids)
         self._clock = clock
+        self._configured = dict(roles or {})
+        self._admin_role = admin_role
         self._admins: frozenset[int] | None = None
         self._fetched_at: datetime | None = None
 
@@ -42,18 +79,43 @@ class StaffDirectory:
         self._fetched_at = now
         return self._admins
 
-    async def is_staff(self, bot: Bot, user_id: int) -> bool:
-        return user_id in self._extra or user_id in await self._administrators(bot)
+    async def role(self, bot: Bot, user_id: int, repo: Repositories) -> Role | None:
+        stored = await repo.roles.get(user_id)
+        if stored is not None:
+            return Role(stored)
+        if user_id in self._configured:
+            return self._configured[user_id]
+        if self._admin_role is not None and (
+            user_id in self._extra or user_id in await self._administrators(bot)
+        ):
+            return self._admin_role
+        return None
+
+    async def is_staff(self, bot: Bot, user_id: int, repo: Repositories) -> bool:
+        return await self.role(bot, user_id, repo) is not None
 
     async def check(
-        self, bot: Bot, user_id: int, action: str, subject: str | None, repo: Repositories
-    ) -> bool:
-        """True for staff; writes the attempt to the audit log either way."""
-        allowed = await self.is_staff(bot, user_id)
+        self,
+        bot: Bot,
+        user_id: int,
+        action: str,
+        subject: str | None,
+        repo: Repositories,
+        need: Need | None = None,
+    ) -> Decision:
+        """Whether `user_id` may do `action` (it needs `need`, by default `need_for(action)`);
+        writes the attempt to the audit log either way."""
+        need = need or need_for(action)
+        role = await self.role(bot, user_id, repo)
+        decision = Decision(may(role, need), role, need)
         await repo.audit.add(
-            at=self._clock.now(), actor_id=user_id, action=action, subject=subject, allowed=allowed
+            at=self._clock.now(),
+            actor_id=user_id,
+            action=action,
+            subject=subject,
+            allowed=decision.allowed,
         )
         await repo.commit()
-        if not allowed:
-            log.warning("Refused %s by non-staff user %s", action, user_id)
-        return allowed
+        if not decision.allowed:
+            log.warning("Refused %s (needs %s) to user %s in role %s", action, need, user_id, role)
+        return decision

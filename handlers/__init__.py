@@ -16,6 +16,7 @@ from handlers import (
     guardian,
     onboarding,
     rights,
+    roles,
     staff_consents,
 )
 from handlers.policy_change import PolicyChangeMiddleware
@@ -44,7 +45,11 @@ def get_routers() -> list[Router]:
     staff.callback_query.filter(InAdminChat())
     staff.chat_member.filter(InAdminChat())
     staff.include_routers(
-        admin.router(), desk.router(), campaigns.router(), staff_consents.router()
+        admin.router(),
+        desk.router(),
+        campaigns.router(),
+        staff_consents.router(),
+        roles.router(),
     )
 
     return [errors.router(), private, staff, fallback.stale_buttons()]

@@ -15,8 +15,9 @@ from bot.clock import Clock
 from bot.i18n import Translator
 from bot.policy import PolicyPack
 from bot.render import campaign_text, fmt_date
+from bot.roles import Need
 from bot.staff import StaffDirectory
-from handlers.views import edit, staff_or_refuse
+from handlers.views import edit, staff_or_alert, staff_or_refuse
 from storage.repositories import Repositories
 
 MAX_TEXT = 4096
@@ -114,11 +115,12 @@ async def campaign_button(
     campaigns: CampaignRunner,
     repo: Repositories,
 ) -> None:
-    action = f"campaign.{callback_data.action}"
-    if not await staff.check(bot, query.from_user.id, action, str(callback_data.id), repo):
-        await query.answer(t("staff.refused_alert"), show_alert=True)
-        return
     campaign = await repo.campaigns.get(callback_data.id)
+    # A policy notice needs a DPO; a marketing campaign, marketing or a DPO.
+    need = Need.DPO if campaign is not None and campaign.kind == POLICY else Need.CAMPAIGNS
+    action = f"campaign.{callback_data.action}"
+    if not await staff_or_alert(query, bot, t, staff, repo, action, str(callback_data.id), need):
+        return
     if campaign is None or not isinstance(query.message, Message):
         await query.answer(t("common.stale_button"), show_alert=True)
         return

@@ -22,7 +22,7 @@ from bot.policy import PolicyPack, RequestType
 from bot.render import due_report, fmt_datetime, register_csv
 from bot.requests import OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
-from handlers.views import staff_or_refuse
+from handlers.views import staff_or_alert, staff_or_refuse
 from storage.repositories import Repositories
 
 NEEDS_TEXT = {
@@ -52,8 +52,7 @@ async def card_button(
 ) -> None:
     action, request_id = callback_data.action, callback_data.id
     name = f"request.{action}" + (".start" if action in NEEDS_TEXT else "")
-    if not await staff.check(bot, query.from_user.id, name, str(request_id), repo):
-        await query.answer(t("staff.refused_alert"), show_alert=True)
+    if not await staff_or_alert(query, bot, t, staff, repo, name, str(request_id)):
         return
     request = await repo.requests.get(request_id)
     if request is None:

@@ -14,6 +14,7 @@ from bot.i18n import Translator
 from bot.onboarding import Onboarding, Profile
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, notice_text, policy_update_text
+from bot.roles import Need
 from bot.staff import StaffDirectory
 from storage.models import User
 from storage.repositories import Repositories
@@ -94,10 +95,29 @@ async def staff_or_refuse(
     repo: Repositories,
     action: str,
     subject: str | None = None,
+    need: Need | None = None,
 ) -> bool:
-    """True when the sender is staff; otherwise a short refusal. Audited either way."""
+    """True when the sender's role may do `action` (it needs `need`, by default the need of
+    the action's name); otherwise a refusal naming the role needed. Audited either way."""
     assert message.from_user is not None
-    if await staff.check(bot, message.from_user.id, action, subject, repo):
-        return True
-    await message.reply(t("staff.refused"))
-    return False
+    decision = await staff.check(bot, message.from_user.id, action, subject, repo, need)
+    if not decision:
+        await message.reply(decision.refusal(t))
+    return decision.allowed
+
+
+async def staff_or_alert(
+    query: CallbackQuery,
+    bot: Bot,
+    t: Translator,
+    staff: StaffDirectory,
+    repo: Repositories,
+    action: str,
+    subject: str | None = None,
+    need: Need | None = None,
+) -> bool:
+    """The same check for a button: the refusal is an alert."""
+    decision = await staff.check(bot, query.from_user.id, action, subject, repo, need)
+    if not decision:
+        await query.answer(decision.refusal(t, alert=True), show_alert=True)
+    return decision.allowed

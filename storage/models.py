@@ -300,3 +300,26 @@ class ErasureRecord(Base):
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class StaffRole(Base):
+    """A role a DPO gave with /role; it takes precedence over STAFF_ROLES and the default."""
+
+    __tablename__ = "staff_roles"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    role: Mapped[str] = mapped_column(String(16))
+    set_by: Mapped[int] = mapped_column(BigInteger)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AnswerTemplate(Base):
+    """A staff answer template: a name and one text per language (JSON {locale: text})."""
+
+    __tablename__ = "answer_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    texts: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    AnswerTemplate,
     AuditEntry,
     BotState,
     Campaign,
@@ -27,6 +28,7 @@ from storage.models import (
     RelayLink,
     Request,
     RequestMessage,
+    StaffRole,
     User,
 )
 
@@ -663,6 +665,54 @@ class AuditRepository:
         return list((await self._session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
 
 
+class RoleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: int) -> str | None:
+        row = await self._session.get(StaffRole, user_id, populate_existing=True)
+        return None if row is None else row.role
+
+    async def set(self, user_id: int, role: str, *, set_by: int, now: datetime) -> None:
+        row = await self._session.get(StaffRole, user_id)
+        if row is None:
+            self._session.add(StaffRole(user_id=user_id, role=role, set_by=set_by, set_at=now))
+        else:
+            row.role, row.set_by, row.set_at = role, set_by, now
+        await self._session.flush()
+
+    async def every(self) -> list[StaffRole]:
+        rows = await self._session.scalars(select(StaffRole).order_by(StaffRole.user_id))
+        return list(rows)
+
+
+class TemplateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, *, name: str, texts: str, created_by: int, now: datetime) -> AnswerTemplate:
+        template = AnswerTemplate(name=name, texts=texts, created_by=created_by, created_at=now)
+        self._session.add(template)
+        await self._session.flush()
+        return template
+
+    async def get(self, template_id: int) -> AnswerTemplate | None:
+        return await self._session.get(AnswerTemplate, template_id)
+
+    async def every(self) -> list[AnswerTemplate]:
+        rows = await self._session.scalars(select(AnswerTemplate).order_by(AnswerTemplate.id))
+        return list(rows)
+
+    async def count(self) -> int:
+        return int(await self._session.scalar(select(func.count(AnswerTemplate.id))) or 0)
+
+    async def delete(self, template_id: int) -> bool:
+        result = await self._session.execute(
+            delete(AnswerTemplate).where(AnswerTemplate.id == template_id)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 class Repositories:
     """Everything a handler may touch in the database, over one session (one per update)."""
 
@@ -678,6 +728,8 @@ class Repositories:
         self.outbox = OutboxRepository(session)
         self.disclosures = DisclosureRepository(session)
         self.erasure = ErasureRepository(session)
+        self.roles = RoleRepository(session)
+        self.templates = TemplateRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -1,0 +1,54 @@
+"""/role: a DPO lists roles, or gives a staff member a role: `/role <user id> dpo|agent|marketing`."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.clock import Clock
+from bot.i18n import Translator
+from bot.roles import Need, parse_role
+from bot.staff import StaffDirectory
+from handlers.views import staff_or_refuse
+from storage.repositories import Repositories
+
+
+async def role_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    assert message.from_user is not None
+    parts = (command.args or "").split()
+    if not parts:
+        if not await staff_or_refuse(message, bot, t, staff, repo, "role.list", None, Need.DPO):
+            return
+        lines = [t("roles.list_title")]
+        lines += [
+            t("roles.list_line", user=row.user_id, role=t(f"roles.{row.role}"))
+            for row in await repo.roles.every()
+        ] or [t("roles.list_empty")]
+        lines += ["", t("roles.usage")]
+        await message.reply("\n".join(lines))
+        return
+    role = parse_role(parts[1]) if len(parts) == 2 else None
+    subject = f"{parts[0][:20]}:{role or '?'}"
+    if not await staff_or_refuse(message, bot, t, staff, repo, "role.set", subject, Need.DPO):
+        return
+    if role is None or not parts[0].isdigit():
+        await message.reply(t("roles.usage"))
+        return
+    await repo.roles.set(int(parts[0]), role, set_by=message.from_user.id, now=clock.now())
+    await repo.commit()
+    await message.reply(t("roles.set", user=int(parts[0]), role=t(f"roles.{role}")))
+
+
+def router() -> Router:
+    r = Router(name="roles")
+    r.message.register(role_command, Command("role"))
+    return r
