@@ -1,4 +1,4 @@
-"""/role: a DPO lists roles, or gives a staff member a role: `/role <user id> dpo|agent|marketing`."""
+"""/role: a DPO lists roles or gives one: `/role <user id> dpo|agent|marketing`."""
 
 from __future__ import annotations
 

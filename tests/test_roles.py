@@ -14,8 +14,8 @@ from bot.roles import Need, Role, need_for
 from storage.models import AuditEntry
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
-from tests.test_requests import file_erasure, stored
 from tests.test_consents import onboarded
+from tests.test_requests import file_erasure, stored
 
 
 async def refusals(bot: Harness) -> set[tuple[int, str]]:
