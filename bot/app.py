@@ -184,6 +184,7 @@ STAFF_COMMANDS = (
     "campaign",
     "notify_policy",
     "consent",
+    "templates",
     "role",
 )
 

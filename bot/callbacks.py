@@ -84,6 +84,7 @@ class RequestAction(StrEnum):
     ASK = "ask"
     BLOCK = "block"
     LIFT = "lift"  # lift a restriction that staff approved
+    TEMPLATE = "tpl"  # pick an answer template
     RESTRICT = "restrict"  # not a button: "Done" on a restriction asks until when
 
 
@@ -92,6 +93,13 @@ class RequestCb(CallbackData, prefix="v1req"):
 
     id: int
     action: RequestAction
+
+
+class TemplateCb(CallbackData, prefix="v1tpl"):
+    """A template picked for a request; template 0 closes the picker."""
+
+    request: int
+    template: int
 
 
 class RightsAction(StrEnum):

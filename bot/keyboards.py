@@ -25,13 +25,14 @@ from bot.callbacks import (
     RequestCb,
     RightsAction,
     RightsCb,
+    TemplateCb,
     UnsubCb,
 )
 from bot.consents import ConsentView
 from bot.i18n import LOCALES, Translator
 from bot.onboarding import AgeGroup
 from bot.policy import PolicyPack, RequestType
-from storage.models import Request
+from storage.models import AnswerTemplate, Request
 
 
 def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboardMarkup:
@@ -204,7 +205,26 @@ def card(request: Request, t: Translator) -> InlineKeyboardMarkup | None:
         builder.button(
             text=t(f"card.button_{action}"), callback_data=RequestCb(id=request.id, action=action)
         )
-    builder.adjust(len(actions) - 2, 2)
+    builder.button(
+        text=t("templates.button"),
+        callback_data=RequestCb(id=request.id, action=RequestAction.TEMPLATE),
+    )
+    builder.adjust(len(actions) - 2, 2, 1)
+    return builder.as_markup()
+
+
+def template_picker(
+    templates: list[AnswerTemplate], request_id: int, t: Translator
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for template in templates:
+        builder.button(
+            text=template.name, callback_data=TemplateCb(request=request_id, template=template.id)
+        )
+    builder.button(
+        text=t("common.cancel"), callback_data=TemplateCb(request=request_id, template=0)
+    )
+    builder.adjust(1)
     return builder.as_markup()
 
 

@@ -19,7 +19,8 @@ from bot.deadlines import due_at
 from bot.i18n import translator
 from bot.policy import LegalBasis, PolicyPack, RequestType
 from bot.render import fmt_date
-from storage.models import Request, User
+from bot.templates import REQUIRED, render
+from storage.models import AnswerTemplate, Request, User
 from storage.repositories import Repositories
 
 MAX_TEXT = 1000
@@ -273,6 +274,14 @@ class Desk:
         await self._repo.requests.say(request.id, now, "staff", "reply", text, staff_id)
         await self._notify_user(request, "reply", reason=escape(text))
         await self._repo.commit()
+
+    async def send_template(
+        self, request: Request, template: AnswerTemplate, staff_id: int
+    ) -> None:
+        """A template, in the user's language with its placeholders filled, as a reply."""
+        user = await self._repo.users.get(request.user_id)
+        locale = user.language if user is not None else REQUIRED[0]
+        await self.staff_reply(request, staff_id, render(template, request, locale, self._pack))
 
     # --- user side -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from handlers import (
     rights,
     roles,
     staff_consents,
+    templates,
 )
 from handlers.policy_change import PolicyChangeMiddleware
 
@@ -50,6 +51,7 @@ def get_routers() -> list[Router]:
         campaigns.router(),
         staff_consents.router(),
         roles.router(),
+        templates.router(),
     )
 
     return [errors.router(), private, staff, fallback.stale_buttons()]

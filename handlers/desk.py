@@ -22,6 +22,7 @@ from bot.policy import PolicyPack, RequestType
 from bot.render import due_report, fmt_datetime, register_csv
 from bot.requests import OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
+from handlers.templates import show_picker
 from handlers.views import staff_or_alert, staff_or_refuse
 from storage.repositories import Repositories
 
@@ -65,6 +66,9 @@ async def card_button(
         return
     if request.status not in OPEN:
         await query.answer(t("card.closed", id=request.id), show_alert=True)
+        return
+    if action is RequestAction.TEMPLATE:
+        await show_picker(query, bot, request, t, repo)
         return
     if action is RequestAction.DONE and request.type == RequestType.ERASURE:
         await query.answer()

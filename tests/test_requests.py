@@ -132,6 +132,7 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
         "⛔ Отказать",
         "❓ Уточнить",
         "🔒 Заблокировать",
+        "📋 Шаблон",
     ]
     await ann.send("/requests")
     listing = ann.expect("Your requests")
