@@ -185,6 +185,7 @@ STAFF_COMMANDS = (
     "notify_policy",
     "consent",
     "templates",
+    "ledger",
     "role",
 )
 

@@ -15,6 +15,7 @@ from handlers import (
     fallback,
     guardian,
     onboarding,
+    reports,
     rights,
     roles,
     staff_consents,
@@ -52,6 +53,7 @@ def get_routers() -> list[Router]:
         staff_consents.router(),
         roles.router(),
         templates.router(),
+        reports.router(),
     )
 
     return [errors.router(), private, staff, fallback.stale_buttons()]

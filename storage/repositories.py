@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -315,6 +316,26 @@ class ConsentRepository:
             )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise _LostRace
+
+    def _ledger_query(self, user_id: int | None) -> Any:
+        query = select(ConsentEvent)
+        if user_id is not None:
+            query = query.where(ConsentEvent.user_id == user_id)
+        return query
+
+    async def ledger_size(self, user_id: int | None = None) -> int:
+        query = self._ledger_query(user_id).with_only_columns(func.count(ConsentEvent.id))
+        return int(await self._session.scalar(query) or 0)
+
+    async def ledger(
+        self, user_id: int | None = None, *, batch: int = 500
+    ) -> AsyncIterator[ConsentEvent]:
+        """Every ledger event (or one user's), oldest first, fetched `batch` rows at a time so
+        an export of any size needs little memory."""
+        query = self._ledger_query(user_id).order_by(ConsentEvent.id)
+        result = await self._session.stream_scalars(query.execution_options(yield_per=batch))
+        async for event in result:
+            yield event
 
     async def events(self, user_id: int, *, limit: int) -> list[ConsentEvent]:
         rows = await self._session.scalars(

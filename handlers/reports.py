@@ -1,0 +1,55 @@
+"""Accountability exports for staff: `/ledger [user id]` (the consent ledger as CSV)."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.clock import Clock
+from bot.i18n import Translator
+from bot.ledger import LEDGER_COLUMNS, CsvStream, ledger_rows
+from bot.policy import PolicyPack
+from bot.render import fmt_datetime
+from bot.staff import StaffDirectory
+from handlers.views import staff_or_refuse
+from storage.repositories import Repositories
+
+
+async def ledger_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    word = (command.args or "").strip()
+    if not await staff_or_refuse(message, bot, t, staff, repo, "ledger.export", word[:20] or "all"):
+        return
+    user_id: int | None = None
+    if word:
+        if not word.isdigit() or await repo.users.get(int(word)) is None:
+            await message.reply(t("ledger.unknown"))
+            return
+        user_id = int(word)
+    now = clock.now()
+    count = await repo.consents.ledger_size(user_id)
+    stamp = now.strftime("%Y%m%d-%H%M")
+    name = f"consent-ledger-{user_id}-{stamp}.csv" if user_id else f"consent-ledger-{stamp}.csv"
+    document = CsvStream(LEDGER_COLUMNS, ledger_rows(repo.consents.ledger(user_id)), name)
+    when = fmt_datetime(now, t, pack.zone)
+    caption = (
+        t("ledger.caption_user", user=user_id, count=count, when=when)
+        if user_id
+        else t("ledger.caption", count=count, when=when)
+    )
+    await message.answer_document(document, caption=caption)
+
+
+def router() -> Router:
+    r = Router(name="reports")
+    r.message.register(ledger_command, Command("ledger"))
+    return r
