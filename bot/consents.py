@@ -27,7 +27,8 @@ class Source(StrEnum):
 class Outcome(StrEnum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"  # a double tap, or a stale button: nothing recorded
-    LOCKED = "locked"  # a minor without a representative's confirmation
+    LOCKED = "locked"  # a minor's grant: only their legal representative may give it
+    NOT_SHOWN = "not_shown"  # an "I agree" for a consent screen this person was not shown
     FROZEN = "frozen"  # a legal hold: data is only stored, nothing new is granted
     UNKNOWN = "unknown"  # not a consent purpose of this pack
 
@@ -46,6 +47,17 @@ class ConsentView:
 
 def text_id(locale: str, body: str) -> str:
     return hashlib.sha256(f"{locale}\n{body}".encode()).hexdigest()[:32]
+
+
+def grant_allowed(minor: bool, source: Source) -> bool:
+    """Under the consent age (not married where marriage counts), every optional consent is
+    given by a confirmed legal representative only (seed 002, 5.3 and 5.6; Law 99-Z art. 5).
+    The minor may still withdraw."""
+    return not minor or source is Source.GUARDIAN
+
+
+def offer_key(subject_id: int, purpose_id: str) -> str:
+    return f"{subject_id}:{purpose_id}"
 
 
 class Consents:
@@ -81,7 +93,7 @@ class Consents:
         actor_id: int,
         locale: str,
         shown_text: str,
-        locked: bool = False,
+        minor: bool = False,
         notify: str | None = None,
     ) -> Outcome:
         """Grant or withdraw one consent: one ledger event and the new state, one transaction.
@@ -93,7 +105,7 @@ class Consents:
         purpose = self._pack.consent_purpose(purpose_id)
         if purpose is None:
             return Outcome.UNKNOWN
-        if granted and locked:
+        if granted and not grant_allowed(minor, source):
             return Outcome.LOCKED
         if granted and await self._repo.requests.hold_until(user_id, self._clock.now()):
             return Outcome.FROZEN

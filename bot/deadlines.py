@@ -1,4 +1,10 @@
-"""Answer deadlines: N calendar days or N working days in the operator's country."""
+"""Answer deadlines: N calendar days, N working days in the operator's country, or N hours.
+
+Working days come from the `holidays` package's data for the country: weekends and public
+holidays are days off, and where the government moves a working day (Belarus: a Saturday
+declared a working day in exchange for a weekday off next to a holiday) the Saturday counts as a
+working day and the swapped weekday does not.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +18,20 @@ from bot.policy import DayKind, Deadline
 
 
 @lru_cache(maxsize=32)
-def _holidays(country: str, year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays(country, years=year).keys())
+def _calendar(country: str, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, years=year)
 
 
 def is_working_day(day: date, country: str) -> bool:
-    return day.weekday() < 5 and day not in _holidays(country, day.year)
+    """A working day in `country`: not a weekend or holiday, or a weekend declared working."""
+    return bool(_calendar(country, day.year).is_working_day(day))
 
 
 def due_date(received: date, deadline: Deadline, country: str) -> date:
     """The last day on which the answer is on time.
 
     Counting starts the day after receipt (the day of receipt is not counted). Calendar days
-    count every day; working days skip weekends and the country's public holidays.
+    count every day; working days skip days off, and count weekends declared working.
     """
     if deadline.kind is DayKind.CALENDAR:
         return received + timedelta(days=deadline.days)
@@ -36,8 +43,27 @@ def due_date(received: date, deadline: Deadline, country: str) -> date:
     return day
 
 
+def end_of_day(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=zone)
+
+
 def due_at(received_at: datetime, deadline: Deadline, country: str, zone: ZoneInfo) -> datetime:
-    """The due moment: the end of the due day in the operator's time zone, as an aware datetime."""
+    """The due moment: the end of the due day in the operator's time zone, as an aware datetime.
+    An hours deadline (GDPR art. 33: 72 hours) runs from the moment itself."""
+    if deadline.kind is DayKind.HOURS:
+        return received_at + timedelta(hours=deadline.days)
     local_day = received_at.astimezone(zone).date()
-    last_day = due_date(local_day, deadline, country)
-    return datetime.combine(last_day, time(23, 59, 59), tzinfo=zone)
+    return end_of_day(due_date(local_day, deadline, country), zone)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later; the month's last day where that day does not exist
+    (31 January + 1 month = 28 or 29 February)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    for day in range(moment.day, 27, -1):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return moment.replace(year=year, month=month, day=28)

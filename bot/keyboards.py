@@ -110,16 +110,17 @@ def consents(
     views: list[ConsentView],
     t: Translator,
     *,
-    locked: bool,
+    minor_self: bool,
     minor: int = 0,
     minors: list[tuple[int, str]] | None = None,
 ) -> InlineKeyboardMarkup:
+    """`minor_self`: a minor's own screen (withdraw only); `minor`: a representative's screen."""
     builder = InlineKeyboardBuilder()
     for view in views:
         title = view.purpose.title.get(t.locale)
-        if locked:
+        if minor_self and not view.granted:
             label, action = t("consents.button_locked", title=title), ConsentAction.LOCKED
-        elif view.needs_reconfirm:
+        elif view.needs_reconfirm and not minor_self:
             label, action = t("consents.button_reconfirm", title=title), ConsentAction.INFO
         elif view.granted:
             label, action = t("consents.button_on", title=title), ConsentAction.WITHDRAW
@@ -142,6 +143,16 @@ def consents(
     else:
         builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
     builder.adjust(1)
+    return builder.as_markup()
+
+
+def minor_consents(t: Translator, minor_id: int, name: str) -> InlineKeyboardMarkup:
+    """For the representative: the minor's consents, where each purpose is given one by one."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("guardian.open_consents", minor=name),
+        callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor_id),
+    )
     return builder.as_markup()
 
 

@@ -59,11 +59,21 @@ class RequestType(StrEnum):
 class DayKind(StrEnum):
     CALENDAR = "calendar"
     WORKING = "working"
+    HOURS = "hours"  # GDPR art. 33: 72 hours; written `{ hours = 72 }` in a pack
 
 
 class Deadline(_Model):
+    """N calendar days, N working days, or N hours (`days` then holds the hours)."""
+
     days: Annotated[int, Field(ge=1, le=366)]
     kind: DayKind
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hours(cls, raw: object) -> object:
+        if isinstance(raw, dict) and set(raw) == {"hours"}:
+            return {"days": raw["hours"], "kind": DayKind.HOURS}
+        return raw
 
 
 class Contacts(_Model):
@@ -83,6 +93,7 @@ class Contacts(_Model):
 class Authority(_Model):
     name: Text
     contacts: Contacts
+    court: Text | None = None  # the judicial remedy, named in every refusal
 
 
 class Operator(_Model):
@@ -116,9 +127,32 @@ class PolicyInfo(_Model):
         return [p.version for p in self.history] + [self.version]
 
 
+class NextPolicy(_Model):
+    """The next version, announced before it takes effect (seed 002, 8.3)."""
+
+    version: NonEmpty
+    effective_date: date
+    url: Url
+    changes: Text
+
+
 class AgeRule(_Model):
     consent_age: Annotated[int, Field(ge=13, le=18)] = 16
     marriage_lowers: bool
+
+
+class Country(_Model):
+    """A country data goes to; where protection is not adequate, the risks are told."""
+
+    name: Text
+    adequate: bool
+    risks: Text | None = None
+
+    @model_validator(mode="after")
+    def _risks(self) -> Country:
+        if not self.adequate and self.risks is None:
+            raise ValueError("a country without adequate protection needs 'risks'")
+        return self
 
 
 class Purpose(_Model):
@@ -130,8 +164,15 @@ class Purpose(_Model):
     data_categories: Annotated[list[Text], Field(min_length=1)]
     retention: Text
     processors: list[Text] = Field(default_factory=list)
+    recipients: list[Text] = Field(default_factory=list)  # third parties, e.g. state bodies
+    interest: Text | None = None  # the legitimate interest pursued (GDPR art. 13(1)(d))
+    actions: Text | None = None  # the list of actions with the data for this purpose
     cross_border: Text | None = None
+    countries: list[Country] = Field(default_factory=list)
     methods: Text | None = None
+    # Processing beyond sending messages: a withdrawal also files a task for staff to stop it
+    # and delete or anonymise what it produced (model training, transfer abroad).
+    withdrawal_task: bool = False
     source: Text | None = None  # where the data comes from; default: from the user, here
     # The policy version whose consent terms for this purpose are current: consents given under
     # an older version must be confirmed again (a material change). None: any version counts.
@@ -141,12 +182,35 @@ class Purpose(_Model):
     def _consent_matches_basis(self) -> Purpose:
         if self.requires_consent != (self.legal_basis is LegalBasis.CONSENT):
             raise ValueError("requires_consent must be true exactly when legal_basis is 'consent'")
+        if self.legal_basis is LegalBasis.LEGITIMATE_INTERESTS and self.interest is None:
+            raise ValueError("a legitimate-interests purpose must state the 'interest' pursued")
+        if self.requires_consent and self.actions is None:
+            raise ValueError("a consent purpose must list its 'actions' (Law 99-Z art. 5)")
         return self
 
 
 class Marketing(_Model):
     purpose: str
     reason: Text
+
+
+class ClarifyRule(StrEnum):
+    RESTART = "restart"  # the term runs again from the answer (seed 002 ch. 7)
+    PAUSE = "pause"  # the term stops while the operator waits and resumes (GDPR practice)
+
+
+class RequestRules(_Model):
+    clarify: ClarifyRule
+    extension_months: Annotated[int, Field(ge=0, le=2)] = 0  # GDPR art. 12(3): two more
+
+
+class BreachRules(_Model):
+    authority: Deadline
+
+
+class RetentionRules(_Model):
+    inactive_days: Annotated[int, Field(ge=30)]
+    erasure_records_days: Annotated[int, Field(ge=30)]
 
 
 class PolicyPack(_Model):
@@ -161,6 +225,11 @@ class PolicyPack(_Model):
     deadlines: dict[RequestType, Deadline]
     phone_verified: list[RequestType] = Field(default_factory=list)
     marketing: Marketing | None = None
+    requests: RequestRules
+    breach: BreachRules
+    retention: RetentionRules
+    automated_decisions: Text | None = None  # the statement the access answer repeats
+    next_policy: NextPolicy | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -192,6 +261,8 @@ class PolicyPack(_Model):
                 )
         if self.marketing and self.marketing.purpose not in {p.id for p in self.consent_purposes}:
             raise ValueError("marketing.purpose must name a purpose that requires consent")
+        if self.next_policy and self.next_policy.effective_date <= self.policy.effective_date:
+            raise ValueError("next_policy.effective_date must be after policy.effective_date")
         return self
 
     @property

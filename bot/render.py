@@ -72,7 +72,7 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
         if purpose.requires_consent:
             line += " " + t("notice.optional")
         lines.append(line)
-        for processor in purpose.processors:
+        for processor in [*purpose.processors, *purpose.recipients]:
             if (name := escape(processor.get(loc))) not in recipients:
                 recipients.append(name)
         if purpose.cross_border is not None:
@@ -90,11 +90,7 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
             rights=right_names(pack.rights, t),
             contact=contact_line(op.contacts, loc),
         ),
-        t(
-            "notice.complaint",
-            authority=escape(op.authority.name.get(loc)),
-            contact=contact_line(op.authority.contacts, loc),
-        ),
+        complaint_text(pack, t),
         "",
         t(
             "notice.version",
@@ -107,6 +103,19 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
     return "\n".join(lines)
 
 
+def complaint_text(pack: PolicyPack, t: Translator) -> str:
+    """Where to complain: the authority with its contacts, and the court (GDPR arts. 12(4), 77,
+    79; Law 99-Z art. 15). Told in the notice, every refusal and the access answer."""
+    authority = pack.operator.authority
+    court = authority.court.get(t.locale) if authority.court else t("common.court_default")
+    return t(
+        "notice.complaint",
+        authority=escape(authority.name.get(t.locale)),
+        contact=contact_line(authority.contacts, t.locale),
+        court=escape(court),
+    )
+
+
 def help_text(pack: PolicyPack, t: Translator) -> str:
     return t("help.text", contact=contact_line(pack.operator.contacts, t.locale))
 
@@ -116,27 +125,52 @@ def right_names(rights: list[RequestType], t: Translator) -> str:
 
 
 def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reconfirm: bool) -> str:
-    """What a consent covers, shown before it is given (Law 99-Z art. 5.2)."""
-    loc = t.locale
+    """Everything told before a consent is given (Law 99-Z art. 5; seed 002, 5.2): operator,
+    purpose, data, period, actions, processors, transfer with its risks, rights, what follows
+    from agreeing or refusing, how to withdraw."""
+    loc, op = t.locale, pack.operator
     lines = [t("consents.info_title", title=escape(purpose.title.get(loc)))]
     if reconfirm:
         lines.append(t("consents.info_reconfirm", version=escape(pack.policy.version)))
     methods = purpose.methods.get(loc) if purpose.methods else t("consents.info_methods_default")
+    actions = purpose.actions.get(loc) if purpose.actions else methods
     data = "; ".join(escape(c.get(loc)) for c in purpose.data_categories)
     processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
     lines += [
         "",
+        t(
+            "consents.info_operator",
+            name=operator_name(pack, loc),
+            address=escape(op.address.get(loc)),
+        ),
         t("consents.info_purpose", text=escape(purpose.description.get(loc))),
         t("consents.info_data", text=data),
         t("consents.info_duration", text=escape(purpose.retention.get(loc))),
-        t("consents.info_actions", text=escape(methods)),
+        t("consents.info_actions", actions=escape(actions), methods=escape(methods)),
         t("consents.info_processors", text=processors)
         if purpose.processors
         else t("consents.info_no_processors"),
-        t("consents.info_cross_border", text=escape(purpose.cross_border.get(loc)))
-        if purpose.cross_border
-        else t("consents.info_no_cross_border"),
-        t("consents.info_withdraw", contact=contact_line(pack.operator.contacts, loc)),
+    ]
+    if purpose.cross_border or purpose.countries:
+        text = purpose.cross_border.get(loc) if purpose.cross_border else ""
+        lines.append(t("consents.info_cross_border", text=escape(text)))
+        for country in purpose.countries:
+            name = escape(country.name.get(loc))
+            if country.adequate:
+                lines.append(t("consents.info_country_adequate", country=name))
+            else:
+                risks = escape(country.risks.get(loc)) if country.risks else ""
+                lines.append(t("consents.info_country_risks", country=name, risks=risks))
+    else:
+        lines.append(t("consents.info_no_cross_border"))
+    marketing = pack.marketing is not None and pack.marketing.purpose == purpose.id
+    lines += [
+        t("consents.info_rights", rights=right_names(pack.rights, t)),
+        t("consents.info_consequences"),
+        t(
+            "consents.info_withdraw_marketing" if marketing else "consents.info_withdraw",
+            contact=contact_line(op.contacts, loc),
+        ),
         "",
         t("consents.info_version", version=escape(pack.policy.version)),
     ]
@@ -148,7 +182,7 @@ def consent_list_text(
     pack: PolicyPack,
     t: Translator,
     *,
-    locked: bool,
+    minor: bool,
     subject_name: str | None = None,
     status: str | None = None,
 ) -> str:
@@ -166,7 +200,7 @@ def consent_list_text(
             lines.append(t("consents.line_on", title=name, when=when))
         else:
             lines.append(t("consents.line_off", title=name))
-    lines += ["", t("consents.locked") if locked else t("consents.footer")]
+    lines += ["", t("consents.minor_footer") if minor else t("consents.footer")]
     if status:
         lines += ["", status]
     return "\n".join(lines)

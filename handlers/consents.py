@@ -10,13 +10,14 @@ from html import escape
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards
 from bot.callbacks import ConsentAction, ConsentCb, UnsubCb
-from bot.consents import Consents, Outcome, Source
+from bot.consents import Consents, Outcome, Source, offer_key, text_id
 from bot.i18n import Translator, translator
-from bot.onboarding import Onboarding
+from bot.onboarding import Onboarding, needs_guardian
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.render import (
@@ -25,11 +26,12 @@ from bot.render import (
     consent_list_text,
     fmt_datetime,
 )
-from handlers.views import edit
+from handlers.views import edit, send_guardian_link
 from storage.models import User
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
+OFFERS = "consent_offers"  # FSM data: which consent screen text each person was last shown
 
 
 async def consent_screen(
@@ -44,15 +46,16 @@ async def consent_screen(
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The list of consents of `subject` as `viewer` sees it (themselves, or as representative)."""
     views = await consents.views(subject.id)
-    locked = (await onboarding.consent_status(subject)).locked
     acting_for = subject.id if subject.id != viewer.id else 0
+    # A minor sees every state and may withdraw; only the representative grants.
+    minor = not acting_for and needs_guardian(subject.age_group, pack)
     name = (subject.first_name or t("guardian.unnamed")) if acting_for else None
     minors = [] if acting_for else await repo.guardians.minors_of(viewer.id)
-    text = consent_list_text(views, pack, t, locked=locked, subject_name=name, status=status)
+    text = consent_list_text(views, pack, t, minor=minor, subject_name=name, status=status)
     markup = keyboards.consents(
         views,
         t,
-        locked=locked,
+        minor_self=minor,
         minor=acting_for,
         minors=[(m.id, m.first_name or t("guardian.unnamed")) for m in minors],
     )
@@ -75,10 +78,15 @@ async def consents_command(
     await message.answer(text, reply_markup=markup)
 
 
+async def _offers(state: FSMContext) -> dict[str, str]:
+    return dict((await state.get_data()).get(OFFERS, {}))
+
+
 async def consent_button(
     query: CallbackQuery,
     callback_data: ConsentCb,
     bot: Bot,
+    state: FSMContext,
     user: User | None,
     t: Translator,
     pack: PolicyPack,
@@ -92,9 +100,11 @@ async def consent_button(
         return
     subject, source = user, Source.TOGGLE
     if callback_data.minor:
-        # The ID in the button is only a claim: it must be a minor this sender represents.
+        # The ID in the button is only a claim: it must be a minor this sender represents, and
+        # the representative acts from their own private chat with the bot.
         minor = await repo.users.get(callback_data.minor)
-        if minor is None or not await repo.guardians.is_guardian(user.id, minor.id):
+        own_chat = query.message is None or query.message.chat.id == user.id
+        if minor is None or not own_chat or not await repo.guardians.is_guardian(user.id, minor.id):
             await query.answer(t("common.stale_button"), show_alert=True)
             return
         subject, source = minor, Source.GUARDIAN
@@ -120,12 +130,20 @@ async def consent_button(
     if purpose is None:
         await query.answer(t("common.stale_button"), show_alert=True)
         return
-    locked = (await onboarding.consent_status(subject)).locked
-    if locked or action is ConsentAction.LOCKED:
+    minor_self = source is not Source.GUARDIAN and needs_guardian(subject.age_group, pack)
+    granting = action in (ConsentAction.INFO, ConsentAction.GRANT, ConsentAction.LOCKED)
+    if minor_self and granting:
+        # Every grant attempt by a minor: refused, with the way to reach the representative.
         await query.answer(t("consents.locked_alert"), show_alert=True)
+        await send_guardian_link(bot, user, t, pack, onboarding, renewed=False, refused=True)
+        return
+    if action is ConsentAction.LOCKED:
+        await query.answer(t("common.stale_button"), show_alert=True)
         return
     view = next(v for v in await consents.views(subject.id) if v.purpose.id == purpose.id)
     title = escape(purpose.title.get(t.locale))
+    shown = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
+    key = offer_key(subject.id, purpose.id)
 
     if action is ConsentAction.INFO:
         if view.effective:
@@ -133,14 +151,17 @@ async def consent_button(
             await show()
             return
         await query.answer()
-        text = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
+        # What this person was shown: an "I agree" counts only for exactly this text.
+        await state.update_data({OFFERS: {**await _offers(state), key: text_id(t.locale, shown)}})
         markup = keyboards.consent_info(purpose.id, t, minor=callback_data.minor)
-        await edit_or_send(query, bot, user.id, text, markup)
+        await edit_or_send(query, bot, user.id, shown, markup)
         return
 
     granted = action is ConsentAction.GRANT
     if granted:
-        shown = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
+        if (await _offers(state)).get(key) != text_id(t.locale, shown):
+            await query.answer(t("consents.not_shown"), show_alert=True)
+            return
         if view.needs_reconfirm and source is Source.TOGGLE:
             source = Source.RECONSENT
     else:
@@ -156,6 +177,7 @@ async def consent_button(
         actor_id=user.id,
         locale=t.locale,
         shown_text=shown,
+        minor=needs_guardian(subject.age_group, pack),
         notify=notify,
     )
     if outcome is Outcome.FROZEN:

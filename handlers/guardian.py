@@ -121,6 +121,9 @@ async def representative_confirms(
             when=fmt_datetime(confirmed_at, t, pack.zone),
             version=escape(pack.policy.version),
         ),
+        keyboards.minor_consents(
+            t, check.minor.id, check.minor.first_name or t("guardian.unnamed")
+        ),
     )
     outbox.wake()  # the minor is told through the outbox, retried until delivered
 

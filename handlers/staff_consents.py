@@ -13,7 +13,7 @@ from aiogram.types import Message
 
 from bot.consents import Consents, Outcome, Source
 from bot.i18n import Translator, translator
-from bot.onboarding import Onboarding
+from bot.onboarding import needs_guardian
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.staff import StaffDirectory
@@ -29,7 +29,6 @@ async def consent_command(
     pack: PolicyPack,
     staff: StaffDirectory,
     consents: Consents,
-    onboarding: Onboarding,
     outbox: Outbox,
     repo: Repositories,
 ) -> None:
@@ -52,7 +51,6 @@ async def consent_command(
     title = escape(purpose.title.get(ut.locale))
     state = ut("consents.state_on" if granted else "consents.state_off")
     notice = ut("consents.staff_changed", title=title, state=state)
-    locked = (await onboarding.consent_status(user)).locked
     outcome = await consents.set(
         user.id,
         purpose.id,
@@ -61,7 +59,7 @@ async def consent_command(
         actor_id=message.from_user.id,
         locale=ut.locale,
         shown_text=notice,
-        locked=locked,
+        minor=needs_guardian(user.age_group, pack),
         notify=notice,
     )
     if outcome is Outcome.LOCKED:

@@ -55,12 +55,21 @@ async def send_menu(
 
 
 async def send_guardian_link(
-    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding, *, renewed: bool
+    bot: Bot,
+    user: User,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+    *,
+    renewed: bool,
+    refused: bool = False,
 ) -> None:
+    """A fresh one-time link for the minor's representative; `refused`: after a grant attempt."""
     invite = await onboarding.new_guardian_link(user)
     link = await create_start_link(bot, invite.payload)
     expires = fmt_datetime(invite.expires_at, t, pack.zone)
-    text = t("guardian.minor_intro", age=pack.age.consent_age, expires=expires, link=link)
+    key = "guardian.grant_refused" if refused else "guardian.minor_intro"
+    text = t(key, age=pack.age.consent_age, expires=expires, link=link)
     if renewed:
         text = t("guardian.new_link") + "\n\n" + text
     await bot.send_message(user.id, text)

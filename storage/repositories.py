@@ -245,6 +245,8 @@ class ConsentRepository:
         (a minor and their representative) cannot both record the same change.
         """
         current = await self._session.get(ConsentState, (user_id, purpose), populate_existing=True)
+        if current is None and not granted:
+            return False  # never given: there is nothing to withdraw
         same_version = current is not None and current.policy_version == policy_version
         if current is not None and current.granted == granted and (not granted or same_version):
             return False

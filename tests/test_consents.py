@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.models import ConsentEvent, ConsentState, ConsentText
+from tests.fake_telegram import BOT_USERNAME
 from tests.kit import Harness, Person
 from tests.test_guardian import minor_with_link
 
@@ -50,15 +51,20 @@ async def test_granting_shows_what_the_consent_covers_first(bot: Harness) -> Non
     info = ann.expect("Consent: Marketing messages")
     assert info.kind == "edit" and info.message_id == listing.message_id  # edited in place
     for part in (
+        "Operator: EVDELIKS LLC, Dolgobrodskaya St. 16",
         "Purpose: Recommendations and offers",
         "Data: Telegram ID, name, language",
         "How long the consent lasts: until you withdraw consent",
-        "What is done with the data",
-        "How: automated delivery through Telegram",
+        "Actions with the data: collection, storage, use to send messages, deletion.",
+        "Methods: automated delivery through Telegram",
         "Processors: mailing and communication providers",
         "Transfer abroad: none",
-        "How to withdraw: any time",
-        "Policy version 1.0",
+        "Your rights: access, correction",
+        "If you agree, only the processing described here is added",
+        "If you refuse or withdraw, nothing else changes",
+        "How to withdraw: at any time in /consents by tapping this consent, with the "
+        "Unsubscribe button under any marketing message",
+        "Policy version 1.0. This is a translation; the Russian text prevails.",
     ):
         assert part in info.text, part
     assert await events(bot, ann.id) == []  # seeing the terms records nothing
@@ -115,8 +121,18 @@ async def test_consents_in_russian(bot: Harness) -> None:
     await boris.tap("⬜ Трансграничная передача")
     info = boris.expect("Согласие: Трансграничная передача")
     assert "Трансграничная передача:</b>" not in info.text  # plain text in the fake
-    assert "ЕС/ЕЭЗ, США" in info.text
-    assert "Как отозвать" in info.text
+    for part in (
+        "Оператор: ООО «ЕВДЕЛИКС», 220037, г. Минск",
+        "Действия с данными: сбор, хранение, предоставление (передача) обработчикам за рубежом",
+        "• США: надлежащий уровень защиты персональных данных не обеспечивается. Риски: в США",
+        "Ваши права: доступ",
+        "Если вы согласитесь",
+        "Как отозвать: в любой момент в /consents, нажав на это согласие, или письмом",
+    ):
+        assert part in info.text, part
+    # Only the marketing screen mentions the Unsubscribe button; Russian needs no disclaimer.
+    assert "Отписаться" not in info.text and "prevails" not in info.text
+    assert "ЕС" not in info.text  # the EU/EEA is adequate: not a transfer needing consent
     await boris.tap("✅ Согласен(на)")
     boris.expect("Вы дали согласие «Трансграничная передача»")
     await boris.tap("✅ Трансграничная передача")
@@ -141,6 +157,7 @@ async def test_double_taps_record_one_event(bot: Harness) -> None:
 async def test_concurrent_taps_give_one_change(bot: Harness) -> None:
     ann = await onboarded(bot)
     await ann.send("/consents")
+    await ann.tap("⬜ Cross-border transfer")
     await asyncio.gather(*(ann.tap_data("v1con:g:cross_border:0") for _ in range(5)))
     assert [e.granted for e in await events(bot, ann.id)] == [True]
     await asyncio.gather(
@@ -153,6 +170,28 @@ async def test_concurrent_taps_give_one_change(bot: Harness) -> None:
     # Whatever the order, the ledger alternates and its last event is the state.
     assert all(a != b for a, b in itertools.pairwise(history))
     assert final["cross_border"] == history[-1]
+
+
+async def test_a_forged_agree_records_nothing(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.tap_data("v1con:g:marketing:0")  # never shown the marketing screen
+    assert ann.expect("Please read what this consent covers first").show_alert
+    await ann.send("/consents")
+    await ann.tap("⬜ Training models on personal data")  # shown another purpose's screen
+    await ann.tap_data("v1con:g:marketing:0")
+    ann.expect("Please read what this consent covers first")
+    assert await events(bot, ann.id) == []
+    await ann.tap("✅ I agree")  # the screen actually shown: recorded
+    assert [e.purpose for e in await events(bot, ann.id)] == ["model_training"]
+
+
+async def test_withdrawing_what_was_never_given_records_nothing(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    await ann.tap_data("v1con:w:marketing:0")
+    ann.expect("already off")
+    await ann.tap_data("v1unsub:1")
+    ann.expect("already")
+    assert await events(bot, ann.id) == []
 
 
 async def test_forged_purposes_are_refused(bot: Harness) -> None:
@@ -173,43 +212,83 @@ async def test_the_ledger_refuses_updates(bot: Harness) -> None:
             await session.execute(text("UPDATE consent_events SET granted = 0"))
 
 
-async def test_minor_is_locked_until_the_representative_confirms(bot: Harness) -> None:
+async def test_only_the_representative_grants_a_minors_consent_per_purpose(bot: Harness) -> None:
     kid, payload = await minor_with_link(bot)
     await kid.send("/consents")
-    listing = kid.expect("Locked until your legal representative confirms")
+    listing = kid.expect("given only by your legal representative")
     assert listing.buttons()[0]["text"] == "🔒 Marketing messages"
     await kid.tap("🔒 Marketing messages")
-    assert kid.expect("Locked").show_alert
+    assert kid.expect("Only your legal representative can give this consent").show_alert
+    kid.expect(f"https://t.me/{BOT_USERNAME}?start=rep_")  # the link again
     await kid.tap_data("v1con:g:marketing:0")  # forged Agree
-    kid.expect("Locked")
+    kid.expect("Only your legal representative")
     assert await events(bot, kid.id) == []
 
+    payload = kid.inbox[-1].text.split("?start=")[1].split()[0]  # the newest link
     mum = bot.user("Mum")
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
+    mum.expect("This confirmation gives no optional consent")
     await mum.tap("I am the legal representative and I consent")
-    await mum.send("/start")
-    await mum.send("/consents")
+    assert await events(bot, kid.id) == []  # confirming the link grants nothing
+    await mum.tap_data(f"v1con:g:marketing:{kid.id}")  # Agree without the screen
+    mum.expect("Please read what this consent covers first")
+    assert await events(bot, kid.id) == []
+
     await mum.tap("👪 Consents of Kid")
     mum.expect("Consents of Kid")
     await mum.tap("⬜ Marketing messages")
     mum.expect("Consent: Marketing messages")
     await mum.tap("✅ I agree")
     mum.expect("✅ Marketing messages: on since")
+    mum.expect("⬜ Training models on personal data: off")  # per purpose: one at a time
     [event] = await events(bot, kid.id)
     assert (event.source, event.actor_id) == ("guardian", mum.id)
     await bot.settle()
     assert "Your legal representative changed a consent" in kid.inbox[-1].text
-    await mum.tap("✅ Marketing messages")
-    await bot.settle()
-    assert "is now off" in kid.inbox[-1].text
     assert await events(bot, mum.id) == []  # nothing recorded against the representative
 
-    await kid.send("/consents")  # unlocked now; the minor may switch too
-    listing = kid.expect("Your consents")
-    assert listing.buttons()[0]["text"] == "⬜ Marketing messages"
+    # Even after the confirmation the minor cannot grant, but sees the state and withdraws.
+    await kid.send("/consents")
+    listing = kid.expect("✅ Marketing messages: on since")
+    assert [b["text"] for b in listing.buttons()][:2] == [
+        "✅ Marketing messages",
+        "🔒 Training models on personal data",
+    ]
+    await kid.tap("🔒 Training models on personal data")
+    kid.expect("Only your legal representative")
+    await kid.tap_data("v1con:g:model_training:0")
+    kid.expect("Only your legal representative")
+    await kid.tap("✅ Marketing messages")
+    kid.expect("Consent to “Marketing messages” withdrawn")
+    assert [(e.granted, e.source, e.actor_id) for e in await events(bot, kid.id)] == [
+        (True, "guardian", mum.id),
+        (False, "toggle", kid.id),
+    ]
     await kid.tap("📜 History")
     kid.expect("by your legal representative")
+
+
+async def test_a_minor_is_refused_in_russian(bot: Harness) -> None:
+    kid, _ = await minor_with_link(bot, "Петя", lang="ru")
+    await kid.send("/consents")
+    kid.expect("Необязательные согласия за вас даёт только законный представитель")
+    await kid.tap("🔒 Маркетинговые сообщения")
+    kid.expect("Это согласие может дать только ваш законный представитель")
+    kid.expect("Это согласие за вас может дать только ваш законный представитель")
+    assert await events(bot, kid.id) == []
+
+
+async def test_a_representative_acts_only_from_their_own_chat(bot: Harness) -> None:
+    kid, payload = await minor_with_link(bot)
+    mum = bot.user("Mum")
+    await mum.send(f"/start {payload}")
+    await mum.tap("I am 16 or older")
+    await mum.tap("I am the legal representative and I consent")
+    in_group = mum.in_chat(-100777)
+    await in_group.tap_data(f"v1con:l:-:{kid.id}")
+    assert not in_group.last.find("Consents of Kid")
+    assert await events(bot, kid.id) == []
 
 
 async def test_only_the_representative_can_act_for_a_minor(bot: Harness) -> None:
@@ -253,7 +332,7 @@ async def test_staff_record_a_written_request(bot: Harness) -> None:
     await kid.send("/start")
     await kid.tap("Under 16")
     await staff.send(f"/consent {kid.id} marketing on")
-    staff.expect("законный представитель не подтвердил")
+    staff.expect("согласие за него может дать только законный представитель")
     eve = bot.staff("Eve", status="member")
     await eve.send(f"/consent {ann.id} marketing off")
     eve.expect("только сотрудники")

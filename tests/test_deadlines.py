@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.deadlines import due_at, due_date, is_working_day
+from bot.deadlines import add_months, due_at, due_date, is_working_day
 from bot.policy import DayKind, Deadline, load_pack
 
 CALENDAR_15 = Deadline(days=15, kind=DayKind.CALENDAR)
@@ -55,3 +55,30 @@ def test_due_at_is_end_of_the_due_day_in_the_operators_zone() -> None:
 def test_deadline_bounds(days: int) -> None:
     with pytest.raises(ValueError):
         Deadline(days=days, kind="calendar")
+
+
+FIVE_WORKING = Deadline(days=5, kind=DayKind.WORKING)
+
+
+def test_a_transferred_working_saturday_counts_and_its_swapped_monday_does_not() -> None:
+    # Belarus 2026: Monday 20 April is a day off moved from Saturday 25 April, which is worked;
+    # Tuesday 21 April is Radunitsa. Received Thursday 16 April: Fri 17 (1), Wed 22 (2),
+    # Thu 23 (3), Fri 24 (4), Sat 25 (5).
+    assert is_working_day(date(2026, 4, 25), "BY")
+    assert not is_working_day(date(2026, 4, 20), "BY")
+    assert due_date(date(2026, 4, 16), FIVE_WORKING, "BY") == date(2026, 4, 25)
+    # Without the transfer the count would end on Monday 27 April.
+    assert due_date(date(2026, 4, 16), FIVE_WORKING, "DE") != date(2026, 4, 25)
+
+
+def test_hours_run_from_the_moment() -> None:
+    pack = load_pack("gdpr_hosting")
+    known = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)  # a Friday
+    assert due_at(known, pack.breach.authority, "BY", pack.zone) == datetime(
+        2026, 11, 30, 16, 30, tzinfo=UTC
+    )
+
+
+def test_months_end_on_the_last_day_when_the_day_is_missing() -> None:
+    assert add_months(datetime(2027, 12, 31, tzinfo=UTC), 2) == datetime(2028, 2, 29, tzinfo=UTC)
+    assert add_months(datetime(2026, 11, 30, tzinfo=UTC), 2) == datetime(2027, 1, 30, tzinfo=UTC)

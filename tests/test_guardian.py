@@ -30,9 +30,9 @@ async def test_minor_gets_link_and_representative_confirms(
     bot: Harness, clock: FrozenClock
 ) -> None:
     kid, payload = await minor_with_link(bot)
-    kid.expect("your optional consents stay locked")
+    kid.expect("optional consents (such as marketing messages) are given for you only by")
     menu = kid.expect("What would you like to do?")
-    assert "locked until your legal representative confirms" in menu.text
+    assert "Your legal representative has not confirmed yet" in menu.text
     assert "👪 Link for my legal representative" in [b["text"] for b in menu.buttons()]
 
     mum = bot.user("Mum", lang="en")

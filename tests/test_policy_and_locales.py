@@ -7,7 +7,15 @@ import pytest
 
 from bot.config import ConfigError
 from bot.i18n import LOCALES, Translator, catalog
-from bot.policy import LegalBasis, RequestType, load_pack, shipped_packs
+from bot.policy import (
+    ClarifyRule,
+    DayKind,
+    Deadline,
+    LegalBasis,
+    RequestType,
+    load_pack,
+    shipped_packs,
+)
 from bot.render import notice_text
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -23,7 +31,21 @@ def test_law_99z_pack() -> None:
     assert all(p.legal_basis is LegalBasis.CONSENT for p in pack.consent_purposes)
     assert pack.deadlines[RequestType.ERASURE].days == 15
     assert pack.deadlines[RequestType.ERASURE].kind == "calendar"
-    assert pack.deadlines[RequestType.DISCLOSURES].kind == "working"
+    # Law 99-Z art. 11: access in 5 working days; art. 12: disclosures in 15 (calendar) days,
+    # shorter than the seed's 15 working days.
+    assert pack.deadlines[RequestType.ACCESS] == Deadline(days=5, kind=DayKind.WORKING)
+    assert pack.deadlines[RequestType.DISCLOSURES] == Deadline(days=15, kind=DayKind.CALENDAR)
+    assert pack.deadlines[RequestType.WITHDRAWAL] == Deadline(days=15, kind=DayKind.CALENDAR)
+    assert pack.breach.authority == Deadline(days=3, kind=DayKind.WORKING)
+    assert pack.requests.clarify is ClarifyRule.RESTART and pack.requests.extension_months == 0
+    # State bodies are named among recipients; the EU/EEA is not a region needing safeguards.
+    recipients = [r.ru for p in pack.purposes for r in p.recipients]
+    assert any("государственные органы" in r for r in recipients)
+    transfer = pack.consent_purpose("cross_border")
+    assert transfer is not None and "ЕС" not in transfer.description.ru
+    assert [(c.name.en, c.adequate) for c in transfer.countries] == [("USA", False)]
+    assert transfer.actions is not None and "передача" in transfer.actions.ru
+    assert [p.id for p in pack.purposes if p.withdrawal_task] == ["model_training", "cross_border"]
     assert (pack.age.consent_age, pack.age.marriage_lowers) == (16, True)
     assert pack.operator.registration_number == "УНП 193688628"
     assert pack.marketing is not None and pack.marketing.purpose == "marketing"
@@ -32,6 +54,16 @@ def test_law_99z_pack() -> None:
 def test_gdpr_pack() -> None:
     pack = load_pack("gdpr_hosting")
     assert {d.days for d in pack.deadlines.values()} == {30}
+    assert pack.breach.authority == Deadline(days=72, kind=DayKind.HOURS)
+    assert pack.requests.clarify is ClarifyRule.PAUSE and pack.requests.extension_months == 2
+    bases = {p.legal_basis for p in pack.purposes}
+    assert LegalBasis.LEGAL_OBLIGATION in bases
+    assert all(
+        p.interest for p in pack.purposes if p.legal_basis is LegalBasis.LEGITIMATE_INTERESTS
+    )
+    assert any("law-enforcement" in r.en for p in pack.purposes for r in p.recipients)
+    assert pack.automated_decisions is not None and "solely" in pack.automated_decisions.en
+    assert pack.operator.authority.court is not None
     assert RequestType.PORTABILITY in pack.rights
     assert pack.marketing is not None and pack.marketing.purpose == "mailings"
     assert pack.age.marriage_lowers is False
@@ -72,6 +104,9 @@ def test_an_operator_pack_from_a_file(tmp_path: Path) -> None:
         ({"consent_age = 16\n": ""}, None),  # has a default: fine
         ({"marriage_lowers = true": ""}, "age.marriage_lowers"),
         ({'withdrawal = { days = 15, kind = "calendar" }': ""}, "withdrawal"),
+        ({'actions = { ru = "сбор, хранение, использование для отправки': "#"}, "'actions'"),
+        ({'interest = { ru = "безопасность': "#"}, "'interest'"),
+        ({'adequate = false, risks = { ru = "в США': "adequate = false }, #"}, "'risks'"),
     ],
 )
 def test_pack_errors_name_the_field(
