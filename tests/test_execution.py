@@ -58,7 +58,7 @@ async def test_access_is_answered_at_once_with_the_export(bot: Harness, clock: F
         "We confirm that we process your personal data",
         "Marketing messages (consent): Telegram ID, name, language. Source: from you",
         "Processors: payment systems",
-        "Transfer abroad: EU/EEA, USA",
+        "Transfer abroad: EU/EEA: countries with adequate protection",
         "What this bot holds about you",
         f"Telegram ID {ann.id}",
         "Age answer: 16 or older",

@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
@@ -64,9 +65,10 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     await ann.tap("🔎 What do you hold about me?")
     confirm = ann.expect("Please check your request")
     assert "No details are needed" in confirm.text
-    assert "The operator answers by 14 Dec 2026 (15 working days)" in confirm.text
+    # Law 99-Z art. 11: 5 working days from Monday 23 November 2026.
+    assert "The operator answers by 30 Nov 2026 (5 working days)" in confirm.text
     await ann.tap("✅ Send the request")
-    ann.expect("Request #1 received: access. The operator answers by 14 Dec 2026")
+    ann.expect("Request #1 received: access. The operator answers by 30 Nov 2026")
 
     await ann.send("/rights")
     await ann.tap("✏️ Correct my data")
@@ -411,14 +413,25 @@ async def test_forum_groups_get_a_topic_per_request_type(
         await harness.stop()
 
 
-async def test_working_days_across_the_new_year(bot: Harness, clock: FrozenClock) -> None:
-    clock.set(datetime(2026, 12, 29, 9, 0, tzinfo=UTC))
-    ann = await onboarded(bot, "Ann")
+@pytest.mark.parametrize(
+    ("lang", "button", "send", "due"),
+    [
+        ("en", "🔎 What do you hold about me?", "✅ Send the request", "answers by 25 Apr 2026"),
+        ("ru", "🔎 Какие данные обо мне есть?", "✅ Отправить заявление", "ответит до 25.04.2026"),
+    ],
+)
+async def test_access_term_across_a_holiday_and_a_transferred_saturday(
+    bot: Harness, clock: FrozenClock, lang: str, button: str, send: str, due: str
+) -> None:
+    # Law 99-Z art. 11: 5 working days. Filed Thursday 16 April 2026; Monday 20 April is a day
+    # off moved from Saturday 25 April, Tuesday 21 April is Radunitsa: Fri 17, Wed 22, Thu 23,
+    # Fri 24 and the working Saturday 25 April.
+    clock.set(datetime(2026, 4, 16, 9, 0, tzinfo=UTC))
+    ann = await onboarded(bot, "Ann", lang=lang)
     await ann.send("/rights")
-    await ann.tap("🔎 What do you hold about me?")
-    await ann.tap("✅ Send the request")
-    # 15 working days in Belarus, skipping 1, 2 (Saturday) and 7 January.
-    ann.expect("The operator answers by 21 Jan 2027")
+    await ann.tap(button)
+    await ann.tap(send)
+    ann.expect(due)
 
 
 async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> None:
