@@ -1,23 +1,45 @@
-"""`python -m bot`: read settings and the policy pack, then run the bot (long polling)."""
+"""`python -m bot`: read settings and the policy pack, then run the bot (long polling).
+
+`python -m bot backup PATH`, `python -m bot restore PATH` and `python -m bot rotate-key` are the
+operator's commands for backups and the master key (README, "Encryption at rest")."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
+from bot import maintenance
 from bot.app import run
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.policy import load_pack
 
 EXIT_CONFIG = 2
+USAGE = "Usage: python -m bot [backup PATH | restore PATH | rotate-key]"
 
 
-def main() -> int:
+def _operator_command(settings: Settings, argv: list[str]) -> str:
+    match argv:
+        case ["backup", path]:
+            return maintenance.backup(settings, Path(path))
+        case ["restore", path]:
+            return asyncio.run(maintenance.restore(settings, Path(path)))
+        case ["rotate-key"]:
+            return asyncio.run(maintenance.rotate_key(settings))
+    raise ConfigError(USAGE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = argv or []
     try:
         settings = load_settings()
+        if argv:
+            print(_operator_command(settings, argv))
+            return 0
+        settings.master_keys()
         pack = load_pack(settings.policy_pack)
     except ConfigError as error:
         print(error, file=sys.stderr)
@@ -25,6 +47,9 @@ def main() -> int:
     setup_logging(settings.log_level, [settings.bot_token.get_secret_value()])
     try:
         asyncio.run(run(settings, pack))
+    except ConfigError as error:  # e.g. DATA_KEY does not open the stored data keys
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
     except TelegramUnauthorizedError:
         print("Configuration error: BOT_TOKEN was rejected by the Bot API (401)", file=sys.stderr)
         return EXIT_CONFIG
@@ -40,4 +65,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.admin_chat import AdminChat
 from bot.campaigns import CampaignRunner
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.erasure import ErasureService
 from bot.i18n import LOCALES, translator
 from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
@@ -34,6 +34,7 @@ from bot.staff import StaffDirectory
 from bot.warmup import keep_response_models
 from handlers import get_routers
 from storage import migrate
+from storage.crypto import KeyProblem, MasterKeys, check_master
 from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
 from storage.repositories import Repositories
@@ -90,6 +91,7 @@ def create_bot(settings: Settings) -> Bot:
 
 def create_dispatcher(
     engine: AsyncEngine,
+    master: MasterKeys,
     settings: Settings,
     pack: PolicyPack,
     clock: Clock,
@@ -101,7 +103,7 @@ def create_dispatcher(
     erasure: ErasureService,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
-        storage=SqlStorage(engine),
+        storage=SqlStorage(engine, master),
         events_isolation=SimpleEventIsolation(),
         settings=settings,
         pack=pack,
@@ -123,9 +125,15 @@ def create_dispatcher(
 async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = None) -> App:
     """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet."""
     clock = clock or SystemClock()
+    master = settings.master_keys()
     engine = create_engine(settings.database_url, settings.sqlite_path())
-    await migrate.upgrade(engine)
-    sessions = session_factory(engine)
+    try:
+        await migrate.upgrade(engine, master)
+        await check_master(engine, master)
+    except KeyProblem as problem:
+        await engine.dispose()
+        raise ConfigError(f"Configuration error: {problem}") from None
+    sessions = session_factory(engine, master)
     admin_chat = AdminChat(id=settings.admin_chat_id, configured_id=settings.admin_chat_id)
     async with sessions() as session:
         await admin_chat.load(Repositories(session))
@@ -145,8 +153,9 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         settings.staff_locale,
         engine,
     )
+    await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
     dispatcher = create_dispatcher(
-        engine, settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure
+        engine, master, settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure
     )
     bot = create_bot(settings)
     return App(

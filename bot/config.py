@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.roles import Role
+from storage.crypto import KeyProblem, MasterKeys, parse_master_key
 
 Locale = Literal["ru", "en"]
 TELEGRAM_API = "https://api.telegram.org"
@@ -38,6 +39,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     broadcast_rate: Annotated[float, Field(gt=0, le=30)] = 25.0
     reminder_time: time = time(9, 0)
+    # The master key that wraps every person's data key: base64 of 32 bytes, given directly or
+    # in a file. The previous key is only for a rotation in progress (README, "Encryption").
+    data_key: SecretStr | None = None
+    data_key_file: Path | None = None
+    data_key_previous: SecretStr | None = None
+    data_key_previous_file: Path | None = None
 
     @field_validator("bot_token")
     @classmethod
@@ -95,6 +102,23 @@ class Settings(BaseSettings):
             raise ValueError("needs an async driver: use sqlite+aiosqlite:///...")
         return value
 
+    def master_keys(self) -> MasterKeys:
+        """The master keys, read and checked; ConfigError (one line, no key material) if the
+        current one is missing or either is malformed."""
+        try:
+            current = _read_key(self.data_key, self.data_key_file, "DATA_KEY")
+            previous = _read_key(
+                self.data_key_previous, self.data_key_previous_file, "DATA_KEY_PREVIOUS"
+            )
+        except KeyProblem as problem:
+            raise ConfigError(f"Configuration error: {problem}") from None
+        if current is None:
+            raise ConfigError(
+                "Configuration error: DATA_KEY or DATA_KEY_FILE is required but not set "
+                "(create a key with: openssl rand -base64 32)"
+            )
+        return MasterKeys(current, () if previous is None else (previous,))
+
     @property
     def staff_locale(self) -> Locale:
         return self.admin_locale or self.default_locale
@@ -108,6 +132,21 @@ class Settings(BaseSettings):
         if not rest or rest == ":memory:":
             return None
         return Path(rest)
+
+
+def _read_key(value: SecretStr | None, path: Path | None, name: str) -> bytes | None:
+    if value is not None and path is not None:
+        raise KeyProblem(f"set {name} or {name}_FILE, not both")
+    if path is not None:
+        try:
+            text = path.read_text("ascii")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise KeyProblem(f"{name}_FILE {path} cannot be read: {reason}") from None
+        return parse_master_key(text, f"{name}_FILE")
+    if value is not None:
+        return parse_master_key(value.get_secret_value(), name)
+    return None
 
 
 class ConfigError(Exception):

@@ -18,7 +18,9 @@ from bot.i18n import locale_from_telegram, translator
 from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
 from bot.requests import Desk
+from storage.crypto import reset_ring, use_ring
 from storage.repositories import Repositories
+from storage.sealing import ring_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -41,6 +43,8 @@ class DbSessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self._slots, self._sessions() as session:
+            # Data keys unwrapped for this update, shared with the FSM storage, then dropped.
+            ring = use_ring(ring_of(session))
             repo = Repositories(session)
             data["repo"] = repo
             data["onboarding"] = Onboarding(repo, self._clock, self._pack)
@@ -51,6 +55,8 @@ class DbSessionMiddleware(BaseMiddleware):
             except Exception:
                 await session.rollback()
                 raise
+            finally:
+                reset_ring(ring)
             await session.commit()
             return result
 

@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.crypto import MasterKeys
+from storage.sealing import MASTER
+
 BUSY_TIMEOUT_MS = 5000
 # Each update holds one connection and the FSM storage briefly takes a second one, so the pool
 # must hold twice the updates allowed at once (bot.middlewares.MAX_CONCURRENT_UPDATES) plus the
@@ -40,8 +43,9 @@ def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: AsyncEngine, master: MasterKeys) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose personal fields are sealed and opened with keys unwrapped by `master`."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={MASTER: master})
 
 
 async def _run_outside_transaction(engine: AsyncEngine, *statements: str) -> None:

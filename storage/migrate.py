@@ -9,20 +9,30 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.crypto import MasterKeys
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+MASTER_KEYS = "master_keys"
+
+
+def alembic_config(
+    connection: Connection | None = None, master: MasterKeys | None = None
+) -> Config:
+    """`master` is for migrations that seal existing personal data (0006)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         config.attributes["connection"] = connection
+    if master is not None:
+        config.attributes[MASTER_KEYS] = master
     return config
 
 
-async def upgrade(engine: AsyncEngine) -> None:
+async def upgrade(engine: AsyncEngine, master: MasterKeys, revision: str = "head") -> None:
     def _upgrade(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection, master), revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)

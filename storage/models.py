@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    LargeBinary,
     Boolean,
     DateTime,
     ForeignKey,
@@ -36,26 +38,77 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class Sealed(str):
+    """A personal field's plaintext that also carries its ciphertext (`token`): code reads the
+    text, the database receives the token. Made by storage.crypto."""
+
+    token: str
+
+    def __new__(cls, plaintext: str, token: str) -> Sealed:
+        value = super().__new__(cls, plaintext)
+        value.token = token
+        return value
+
+
+class Unopened(str):
+    """A personal field's ciphertext as read from the database, before it is decrypted."""
+
+
+class Personal(TypeDecorator[str]):
+    """A personal text field, stored encrypted under its person's data key (storage.sealing
+    seals it at flush and opens it at load). Plain text never reaches the database: binding
+    an unsealed string is an error."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, Sealed):
+            return value.token
+        if isinstance(value, Unopened):
+            return str(value)
+        raise TypeError("a personal field was written without being sealed")
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else Unopened(value)
+
+
 class Base(DeclarativeBase):
-    pass
+    """`__owner__` on a model with Personal columns names the attribute holding the person
+    whose key seals them (`request_id`: the request's user); none set: the operator's key."""
+
+
+class DataKey(Base):
+    """A person's data key, wrapped by the master key. Deleting this row erases every copy of
+    the person's fields, wherever they are: backups never carry this table."""
+
+    __tablename__ = "data_keys"
+
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    wrapped_by: Mapped[str] = mapped_column(String(16), index=True)  # master key fingerprint
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class User(Base):
     """A person who talks to the bot in a private chat, keyed by their Telegram user ID."""
 
     __tablename__ = "users"
+    __owner__: ClassVar[tuple[str, ...]] = ("id",)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    username: Mapped[str | None] = mapped_column(String(64))
-    first_name: Mapped[str | None] = mapped_column(String(128))
-    last_name: Mapped[str | None] = mapped_column(String(128))
+    username: Mapped[str | None] = mapped_column(Personal)
+    first_name: Mapped[str | None] = mapped_column(Personal)
+    last_name: Mapped[str | None] = mapped_column(Personal)
     language: Mapped[str] = mapped_column(String(8))
     age_group: Mapped[str | None] = mapped_column(String(16))
     age_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notice_version: Mapped[str | None] = mapped_column(String(64))
     notice_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(Personal)
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restricted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -92,12 +145,13 @@ class FsmRecord(Base):
     """aiogram FSM state and data, one row per storage key; data is JSON text."""
 
     __tablename__ = "fsm_states"
+    __owner__: ClassVar[tuple[str, ...]] = ("user_id",)
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     state: Mapped[str | None] = mapped_column(String(255))
-    data: Mapped[str] = mapped_column(Text, default="{}")
+    data: Mapped[str | None] = mapped_column(Personal)  # JSON; None when empty
 
 
 class BotState(Base):
@@ -203,11 +257,12 @@ class Request(Base):
     """A data-subject request, bound to the Telegram user who filed it."""
 
     __tablename__ = "requests"
+    __owner__: ClassVar[tuple[str, ...]] = ("user_id",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(16))
-    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the answers given
+    details: Mapped[str] = mapped_column(Personal)  # JSON: the answers given
     status: Mapped[str] = mapped_column(String(16), index=True)
     verification: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -215,7 +270,7 @@ class Request(Base):
     handled_by: Mapped[int | None] = mapped_column(BigInteger)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reason: Mapped[str | None] = mapped_column(Text)  # refusal or legal-hold reason
+    reason: Mapped[str | None] = mapped_column(Personal)  # refusal or legal-hold reason
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     card_message_id: Mapped[int | None] = mapped_column(Integer)
     user_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -225,6 +280,7 @@ class RequestMessage(Base):
     """Everything said about a request: questions, answers, replies, reasons."""
 
     __tablename__ = "request_messages"
+    __owner__: ClassVar[tuple[str, ...]] = ("request_id",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(
@@ -234,7 +290,7 @@ class RequestMessage(Base):
     author: Mapped[str] = mapped_column(String(8))  # user | staff
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Personal)
 
 
 class RelayLink(Base):
@@ -255,6 +311,7 @@ class OutboxItem(Base):
     """A message to deliver, written in the same transaction as the change it reports."""
 
     __tablename__ = "outbox"
+    __owner__: ClassVar[tuple[str, ...]] = ("user_id", "request_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -265,7 +322,7 @@ class OutboxItem(Base):
     request_id: Mapped[int | None] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), index=True
     )
-    text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Personal)
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -278,13 +335,14 @@ class Disclosure(Base):
     """A disclosure of a user's data to a third party, recorded by staff with /disclose."""
 
     __tablename__ = "disclosures"
+    __owner__: ClassVar[tuple[str, ...]] = ("user_id",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    recipient: Mapped[str] = mapped_column(String(200))
-    data: Mapped[str] = mapped_column(String(500))
-    legal_basis: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(Personal)
+    data: Mapped[str] = mapped_column(Personal)
+    legal_basis: Mapped[str] = mapped_column(Personal)
     staff_id: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.sealing import ring_of
 
 from storage.models import (
     AnswerTemplate,
@@ -19,6 +21,7 @@ from storage.models import (
     ConsentEvent,
     ConsentState,
     ConsentText,
+    DataKey,
     Delivery,
     Disclosure,
     ErasureRecord,
@@ -636,11 +639,29 @@ class ErasureRepository:
         )
         return [(cid, at) for cid, at in rows.all() if at is not None]
 
+    async def keyless(self) -> list[int]:
+        """People whose data key is gone although their rows are here: erased after the backup
+        these rows were restored from. Conversations without a key are dropped on the way."""
+        await self._session.execute(
+            delete(FsmRecord).where(
+                FsmRecord.data.is_not(None),
+                ~exists().where(DataKey.owner_id == FsmRecord.user_id),
+            )
+        )
+        rows = await self._session.scalars(
+            select(User.id).where(~exists().where(DataKey.owner_id == User.id)).order_by(User.id)
+        )
+        return list(rows)
+
     async def erase(self, user_id: int, pseudonym: str) -> None:
-        """Delete every row about the person. The ledger and the audit log refuse UPDATEs, so
-        their triggers are lifted inside this same transaction only (DDL is transactional in
-        SQLite) to replace the person's ID where they acted for someone else."""
+        """Delete every row about the person. Their data key goes first: from then on no copy
+        of their sealed fields (a backup, a dump, an old WAL) can be read. The ledger and the
+        audit log refuse UPDATEs, so their triggers are lifted inside this same transaction
+        only (DDL is transactional in SQLite) to replace the person's ID where they acted for
+        someone else."""
         run = self._session.execute
+        await run(delete(DataKey).where(DataKey.owner_id == user_id))
+        ring_of(self._session.sync_session).destroyed(user_id)
         for table in APPEND_ONLY:
             await run(text(f"DROP TRIGGER IF EXISTS {table}_append_only"))
         # Where they acted for others (as a legal representative): the act stays, anonymised.

@@ -27,6 +27,7 @@ from tests.fake_telegram import TOKEN, Event, FakeTelegram
 
 ADMIN_CHAT_ID = -1001234567890
 PSEUDONYM_SECRET = "test-secret-for-pseudonyms-0123456789"
+DATA_KEY = "dGVzdC1tYXN0ZXIta2V5LW9mLTMyLWJ5dGVzLWxvbmc="  # 32 bytes, tests only
 _user_ids = itertools.count(5_000_001)
 
 
@@ -59,6 +60,8 @@ class Harness:
         self.fake = fake
         self.clock = clock
         self.db_path = tmp_path / "bot.db"
+        if "data_key_file" not in settings:
+            settings.setdefault("data_key", DATA_KEY)
         self.settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             bot_token=TOKEN,  # type: ignore[arg-type]

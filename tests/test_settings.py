@@ -11,10 +11,16 @@ import pytest
 
 from bot.__main__ import main
 from bot.config import ConfigError, Settings, load_settings
+from tests.kit import DATA_KEY
 
 GOOD_TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
 SECRET = "a-long-enough-pseudonym-secret"
-BASE = {"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "-1", "PSEUDONYM_SECRET": SECRET}
+BASE = {
+    "BOT_TOKEN": GOOD_TOKEN,
+    "ADMIN_CHAT_ID": "-1",
+    "PSEUDONYM_SECRET": SECRET,
+    "DATA_KEY": DATA_KEY,
+}
 ROOT = Path(__file__).parent.parent
 SETTINGS = [name.upper() for name in Settings.model_fields]
 

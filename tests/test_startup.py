@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.kit import ADMIN_CHAT_ID, Harness
+from tests.kit import ADMIN_CHAT_ID, DATA_KEY, Harness
 
 ROOT = Path(__file__).parent.parent
 
@@ -35,6 +35,7 @@ async def test_python_m_bot_serves_a_user_over_long_polling(
         "BOT_TOKEN": TOKEN,
         "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
         "PSEUDONYM_SECRET": "x" * 32,
+        "DATA_KEY": DATA_KEY,
         "TELEGRAM_API_URL": fake.url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
         "LOG_LEVEL": "DEBUG",

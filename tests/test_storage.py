@@ -11,7 +11,10 @@ from sqlalchemy import text
 from storage import migrate
 from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
-from storage.models import Base, FsmRecord
+from storage.crypto import MasterKeys
+from storage.models import Base, FsmRecord, Personal
+
+MASTER = MasterKeys(b"k" * 32)
 
 
 @pytest.fixture
@@ -19,20 +22,28 @@ async def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
     engine = create_engine(
         f"sqlite+aiosqlite:///{tmp_path}/sub/dir/t.db", tmp_path / "sub/dir/t.db"
     )
-    await migrate.upgrade(engine)
+    await migrate.upgrade(engine, MASTER)
     yield engine
     await engine.dispose()
 
 
 async def test_migrations_create_exactly_the_models(engine) -> None:  # type: ignore[no-untyped-def]
+    def compare_type(context, inspected, metadata, inspected_type, metadata_type):  # type: ignore[no-untyped-def]
+        # On SQLite, 0006 leaves old VARCHAR(n) declarations of now-sealed columns alone:
+        # SQLite ignores lengths, and rebuilding `users` would cascade through foreign keys.
+        if isinstance(metadata_type, Personal) and context.dialect.name == "sqlite":
+            return False
+        return None
+
     def diff(connection):  # type: ignore[no-untyped-def]
-        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
+        return compare_metadata(context, Base.metadata)
 
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
         version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
     assert version is not None
-    await migrate.upgrade(engine)  # a second start is a no-op
+    await migrate.upgrade(engine, MASTER)  # a second start is a no-op
 
 
 async def test_sqlite_pragmas(engine) -> None:  # type: ignore[no-untyped-def]
@@ -44,11 +55,11 @@ async def test_sqlite_pragmas(engine) -> None:  # type: ignore[no-untyped-def]
 
 async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine) -> None:  # type: ignore[no-untyped-def]
     key = StorageKey(bot_id=1, chat_id=42, user_id=42)
-    storage = SqlStorage(engine)
+    storage = SqlStorage(engine, MASTER)
     await storage.set_state(key, "Flow:step")
     await storage.set_data(key, {"link_id": 7, "text": "привет", "nested": {"a": [1, 2]}})
 
-    reopened = SqlStorage(engine)
+    reopened = SqlStorage(engine, MASTER)
     assert await reopened.get_state(key) == "Flow:step"
     assert await reopened.get_data(key) == {"link_id": 7, "text": "привет", "nested": {"a": [1, 2]}}
     assert await reopened.update_data(key, {"more": True}) == {
@@ -63,5 +74,5 @@ async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine)
 
     await reopened.set_state(key, None)
     await reopened.set_data(key, {})
-    async with session_factory(engine)() as session:
+    async with session_factory(engine, MASTER)() as session:
         assert await session.get(FsmRecord, "fsm:1:42:42") is None  # nothing left behind
