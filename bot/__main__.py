@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv:
             print(_operator_command(settings, argv))
             return 0
-        settings.master_keys()
         pack = load_pack(settings.policy_pack)
+        asyncio.run(maintenance.check_key(settings))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG

@@ -155,7 +155,17 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     )
     await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
     dispatcher = create_dispatcher(
-        engine, master, settings, pack, clock, sessions, admin_chat, campaigns, staff, outbox, erasure
+        engine,
+        master,
+        settings,
+        pack,
+        clock,
+        sessions,
+        admin_chat,
+        campaigns,
+        staff,
+        outbox,
+        erasure,
     )
     bot = create_bot(settings)
     return App(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bot.config import ConfigError, Settings
@@ -41,10 +42,11 @@ async def restore(settings: Settings, source: Path) -> str:
     """Put a backup in place of the live database (stop the bot first), keeping the live data
     keys, then erase again everyone erased since the backup was made."""
     live = _sqlite_file(settings)
-    if not source.is_file():
-        raise ConfigError(f"Restore not done: no backup at {source}")
     master = settings.master_keys()
-    sqlite_backup.restore(source, live)
+    try:
+        await asyncio.to_thread(sqlite_backup.restore, source, live)
+    except FileNotFoundError:
+        raise ConfigError(f"Restore not done: no backup at {source}") from None
     engine = create_engine(settings.database_url, live)
     try:
         await migrate.upgrade(engine, master)
@@ -59,6 +61,18 @@ async def restore(settings: Settings, source: Path) -> str:
     finally:
         await engine.dispose()
     return f"Restored {source}; erased again {len(erased)} people erased since that backup"
+
+
+async def check_key(settings: Settings) -> None:
+    """Before anything else runs: the master key must open the data keys already stored."""
+    master = settings.master_keys()
+    engine = create_engine(settings.database_url, settings.sqlite_path())
+    try:
+        await check_master(engine, master)
+    except KeyProblem as problem:
+        raise ConfigError(f"Configuration error: {problem}") from None
+    finally:
+        await engine.dispose()
 
 
 async def rotate_key(settings: Settings) -> str:

@@ -48,6 +48,8 @@ def restore(copy: Path, live: Path) -> None:
     """Replace the live database (the bot stopped) by a backup, keeping the live data keys and
     the erasure records made since the backup. People erased since then are in the restored
     rows but have no key: the caller erases them again (bot.maintenance)."""
+    if not copy.is_file():
+        raise FileNotFoundError(copy)
     staging = live.with_name(live.name + ".restoring")
     staging.unlink(missing_ok=True)
     with closing(_connect(copy)) as source, closing(_connect(staging)) as target:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import exists, insert, literal, select, update
+from sqlalchemy import exists, insert, inspect, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,7 +44,9 @@ def parse_master_key(text: str, name: str) -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise KeyProblem(f"{name} is not base64 (create one with: openssl rand -base64 32)") from None
+        raise KeyProblem(
+            f"{name} is not base64 (create one with: openssl rand -base64 32)"
+        ) from None
     if len(key) != KEY_BYTES:
         raise KeyProblem(f"{name} must be 32 bytes in base64, not {len(key)} bytes")
     return key
@@ -192,6 +194,8 @@ class KeyRing:
 async def check_master(engine: AsyncEngine, master: MasterKeys) -> None:
     """Refuse to start when a stored data key was wrapped by a master key we do not have."""
     async with engine.connect() as connection:
+        if not await connection.run_sync(lambda c: inspect(c).has_table(DataKey.__tablename__)):
+            return  # a database from before encryption: the upgrade seals it with this key
         ids = (await connection.scalars(select(DataKey.wrapped_by).distinct())).all()
     unknown = sorted(i for i in ids if not master.knows(i))
     if unknown:
@@ -243,4 +247,3 @@ def use_ring(ring: KeyRing | None) -> object:
 
 def reset_ring(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
-

@@ -20,7 +20,6 @@ from aiogram.fsm.storage.base import (
 )
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.crypto import KeyRing, MasterKeys, current_ring

@@ -7,11 +7,11 @@ from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
-    LargeBinary,
     Boolean,
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,

@@ -11,8 +11,6 @@ from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.sealing import ring_of
-
 from storage.models import (
     AnswerTemplate,
     AuditEntry,
@@ -35,6 +33,7 @@ from storage.models import (
     StaffRole,
     User,
 )
+from storage.sealing import ring_of
 
 
 class UserRepository:

@@ -82,6 +82,12 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ({**BASE, "DATABASE_URL": "nonsense"},
          "DATABASE_URL"),
         ({**BASE, "POLICY_PACK": "nope"}, "POLICY_PACK"),
+        ({k: v for k, v in BASE.items() if k != "DATA_KEY"},
+         "DATA_KEY or DATA_KEY_FILE is required but not set"),
+        ({**BASE, "DATA_KEY": "not base64!"}, "DATA_KEY is not base64"),
+        ({**BASE, "DATA_KEY": "c2hvcnQ="}, "DATA_KEY must be 32 bytes in base64, not 5 bytes"),
+        ({**BASE, "DATA_KEY_FILE": "key.txt"}, "set DATA_KEY or DATA_KEY_FILE, not both"),
+        ({**BASE, "DATA_KEY_PREVIOUS": "c2hvcnQ="}, "DATA_KEY_PREVIOUS must be 32 bytes"),
     ],
 )  # fmt: skip
 def test_bad_settings_stop_with_one_line(

@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from storage import migrate
+from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
-from storage.crypto import MasterKeys
 from storage.models import Base, FsmRecord, Personal
 
 MASTER = MasterKeys(b"k" * 32)

@@ -62,9 +62,7 @@ def _transform(connection: Connection, change: Callable[[int, str], str | None])
                 c: change(owner, row[c]) for c in columns if row[c] is not None and row[c] != ""
             }
             if values:
-                connection.execute(
-                    sa.update(table).where(table.c[pk] == row[pk]).values(**values)
-                )
+                connection.execute(sa.update(table).where(table.c[pk] == row[pk]).values(**values))
 
 
 def upgrade() -> None:
