@@ -1,6 +1,6 @@
 """`python -m bot`: read settings and the policy pack, then run the bot (long polling).
 
-`python -m bot backup PATH`, `python -m bot restore PATH` and `python -m bot rotate-key` are the
+`python -m bot backup PATH`, `python -m bot restore [PATH]` and `python -m bot rotate-key` are the
 operator's commands for backups and the master key (README, "Encryption at rest")."""
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from bot.logs import setup_logging
 from bot.policy import load_pack
 
 EXIT_CONFIG = 2
-USAGE = "Usage: python -m bot [backup PATH | restore PATH | rotate-key]"
+USAGE = "Usage: python -m bot [backup PATH | restore [PATH] | rotate-key]"
 
 
 def _operator_command(settings: Settings, argv: list[str]) -> str:
     match argv:
         case ["backup", path]:
             return maintenance.backup(settings, Path(path))
-        case ["restore", path]:
-            return asyncio.run(maintenance.restore(settings, Path(path)))
+        case ["restore", *path] if len(path) <= 1:
+            source = Path(path[0]) if path else None
+            return asyncio.run(maintenance.restore(settings, source))
         case ["rotate-key"]:
             return asyncio.run(maintenance.rotate_key(settings))
     raise ConfigError(USAGE)

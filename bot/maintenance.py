@@ -38,16 +38,18 @@ def backup(settings: Settings, target: Path) -> str:
     return f"Backup written to {target}: {people} people's data, sealed; no data keys in it"
 
 
-async def restore(settings: Settings, source: Path) -> str:
+async def restore(settings: Settings, source: Path | None) -> str:
     """Put a backup in place of the live database (stop the bot first), keeping the live data
-    keys, then erase again everyone erased since the backup was made."""
-    live = _sqlite_file(settings)
+    keys, then erase again everyone erased since the backup was made. Without `source` (e.g.
+    PostgreSQL, restored by the operator with pg_restore, data keys kept) only the second step."""
     master = settings.master_keys()
-    try:
-        await asyncio.to_thread(sqlite_backup.restore, source, live)
-    except FileNotFoundError:
-        raise ConfigError(f"Restore not done: no backup at {source}") from None
-    engine = create_engine(settings.database_url, live)
+    if source is not None:
+        live = _sqlite_file(settings)
+        try:
+            await asyncio.to_thread(sqlite_backup.restore, source, live)
+        except FileNotFoundError:
+            raise ConfigError(f"Restore not done: no backup at {source}") from None
+    engine = create_engine(settings.database_url, settings.sqlite_path())
     try:
         await migrate.upgrade(engine, master)
         async with session_factory(engine, master)() as session:
@@ -60,7 +62,8 @@ async def restore(settings: Settings, source: Path) -> str:
         await compact(engine)
     finally:
         await engine.dispose()
-    return f"Restored {source}; erased again {len(erased)} people erased since that backup"
+    done = f"Restored {source}" if source is not None else "Checked the restored database"
+    return f"{done}; erased again {len(erased)} people erased since that backup"
 
 
 async def check_key(settings: Settings) -> None:
