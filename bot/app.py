@@ -205,6 +205,7 @@ STAFF_COMMANDS = (
     "consent",
     "templates",
     "ledger",
+    "stats",
     "role",
 )
 

@@ -1,17 +1,19 @@
-"""Accountability exports for staff: `/ledger [user id]` (the consent ledger as CSV)."""
+"""Accountability for staff: `/ledger [user id]` (the consent ledger as CSV) and
+`/stats [period]` (figures and a chart)."""
 
 from __future__ import annotations
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 
 from bot.clock import Clock
 from bot.i18n import Translator
 from bot.ledger import LEDGER_COLUMNS, CsvStream, ledger_rows
 from bot.policy import PolicyPack
-from bot.render import fmt_datetime
+from bot.render import fmt_datetime, split_message
 from bot.staff import StaffDirectory
+from bot.stats import chart_png, collect, month_label, parse_period, stats_text
 from handlers.views import staff_or_refuse
 from storage.repositories import Repositories
 
@@ -49,7 +51,38 @@ async def ledger_command(
     await message.answer_document(document, caption=caption)
 
 
+async def stats_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    word = (command.args or "").strip()
+    if not await staff_or_refuse(message, bot, t, staff, repo, "stats.view", word[:20] or None):
+        return
+    now = clock.now()
+    period = parse_period(word, now, pack.zone)
+    if period is None:
+        await message.reply(t("stats.usage"))
+        return
+    stats = await collect(repo, pack, period, now)
+    chart = BufferedInputFile(chart_png(stats, t), filename="stats.png")
+    caption = t(
+        "stats.caption",
+        first=month_label(period.months[0], t),
+        last=month_label(period.months[-1], t),
+    )
+    await message.answer_photo(chart, caption=caption)
+    for part in split_message(stats_text(stats, period, pack, t)):
+        await message.answer(part)
+
+
 def router() -> Router:
     r = Router(name="reports")
     r.message.register(ledger_command, Command("ledger"))
+    r.message.register(stats_command, Command("stats"))
     return r

@@ -756,6 +756,71 @@ class TemplateRepository:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+class StatsRepository:
+    """Plain rows for /stats, limited to the period asked for."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def received(self, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+        rows = await self._session.execute(
+            select(Request.type, Request.received_at).where(
+                Request.received_at >= start, Request.received_at < end
+            )
+        )
+        return [(kind, at) for kind, at in rows.all()]
+
+    async def closed(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime, datetime]]:
+        rows = await self._session.execute(
+            select(Request.received_at, Request.due_at, Request.closed_at).where(
+                Request.closed_at >= start, Request.closed_at < end
+            )
+        )
+        return [(received, due, closed) for received, due, closed in rows.all()]
+
+    async def overdue(self, statuses: frozenset[str], now: datetime) -> int:
+        query = select(func.count(Request.id)).where(
+            Request.status.in_(statuses), Request.due_at < now
+        )
+        return int(await self._session.scalar(query) or 0)
+
+    async def ledger_until(self, end: datetime) -> list[tuple[int, str, bool, datetime]]:
+        rows = await self._session.execute(
+            select(
+                ConsentEvent.user_id, ConsentEvent.purpose, ConsentEvent.granted, ConsentEvent.at
+            ).where(ConsentEvent.at < end)
+        )
+        return [(u, p, g, at) for u, p, g, at in rows.all()]
+
+    async def joined_until(self, end: datetime) -> list[datetime]:
+        rows = await self._session.scalars(select(User.created_at).where(User.created_at < end))
+        return list(rows)
+
+    async def campaigns(self, kind: str, start: datetime, end: datetime) -> tuple[int, int]:
+        """Campaigns of `kind` started in the period, and their messages delivered."""
+        started = select(Campaign.id).where(
+            Campaign.kind == kind, Campaign.started_at >= start, Campaign.started_at < end
+        )
+        count = await self._session.scalar(select(func.count()).select_from(started.subquery()))
+        delivered = await self._session.scalar(
+            select(func.count(Delivery.id)).where(
+                Delivery.campaign_id.in_(started), Delivery.status == "sent"
+            )
+        )
+        return int(count or 0), int(delivered or 0)
+
+    async def withdrawals(self, source: str, start: datetime, end: datetime) -> int:
+        query = select(func.count(ConsentEvent.id)).where(
+            ConsentEvent.source == source,
+            ConsentEvent.granted.is_(False),
+            ConsentEvent.at >= start,
+            ConsentEvent.at < end,
+        )
+        return int(await self._session.scalar(query) or 0)
+
+
 class Repositories:
     """Everything a handler may touch in the database, over one session (one per update)."""
 
@@ -773,6 +838,7 @@ class Repositories:
         self.erasure = ErasureRepository(session)
         self.roles = RoleRepository(session)
         self.templates = TemplateRepository(session)
+        self.stats = StatsRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

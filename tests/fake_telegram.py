@@ -31,6 +31,7 @@ BOT_ID = 123456789
 BOT_USERNAME = "privacy_desk_test_bot"
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
+MAX_CAPTION = 1024
 ALLOWED_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
     "tg-spoiler", "span", "blockquote", "tg-emoji",
@@ -81,7 +82,7 @@ def plain_text(text: str, parse_mode: str | None) -> str:
 class Event:
     """One thing the bot did that a person would see."""
 
-    kind: str  # "message", "edit", "answer" (callback answer), "document", "delete"
+    kind: str  # "message", "edit", "answer" (callback answer), "document", "photo", "delete"
     chat_id: int | None
     message_id: int | None
     text: str
@@ -471,28 +472,33 @@ class FakeTelegram:
         return {"message_id": copied["message_id"]}
 
     def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._upload(params, "document")
+
+    def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._upload(params, "photo")
+
+    def _upload(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        """sendDocument and sendPhoto with an uploaded file; the event keeps its bytes."""
         chat = self._chat(params)
-        document = params.get("document")
-        if isinstance(document, str) and document.startswith("attach://"):
-            document = params.get(document.removeprefix("attach://"))
+        upload = params.get(kind)
+        if isinstance(upload, str) and upload.startswith("attach://"):
+            upload = params.get(upload.removeprefix("attach://"))
         content = b""
         name = "file"
-        if hasattr(document, "file"):
-            content = document.file.read()
-            name = document.filename
+        if hasattr(upload, "file"):
+            content = upload.file.read()
+            name = upload.filename
         caption = plain_text(str(params.get("caption", "")), params.get("parse_mode"))
-        message = self._new_message(
-            chat,
-            caption=caption or None,
-            document={
-                "file_id": f"doc{len(self.events)}",
-                "file_unique_id": "u",
-                "file_name": name,
-            },
-        )
+        if len(caption) > MAX_CAPTION:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        file_id = f"{kind}{len(self.events)}"
+        media: Any = {"file_id": file_id, "file_unique_id": "u", "file_name": name}
+        if kind == "photo":
+            media = [{"file_id": file_id, "file_unique_id": "u", "width": 800, "height": 450}]
+        message = self._new_message(chat, caption=caption or None, **{kind: media})
         self.events.append(
             Event(
-                "document",
+                kind,
                 chat["id"],
                 message["message_id"],
                 caption,
