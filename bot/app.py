@@ -20,6 +20,7 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import i18n
 from bot.admin_chat import AdminChat
 from bot.campaigns import CampaignRunner
 from bot.clock import Clock, SystemClock
@@ -122,9 +123,24 @@ def create_dispatcher(
     return dispatcher
 
 
+def report_missing_keys() -> None:
+    """Once at start: which keys each language lacks (they are read in the default language)."""
+    for locale, keys in i18n.missing_keys().items():
+        shown = ", ".join(keys[:20]) + (", …" if len(keys) > 20 else "")
+        log.warning(
+            "Locale %s lacks %s keys (falls back to %s): %s",
+            locale,
+            len(keys),
+            i18n.fallback(),
+            shown,
+        )
+
+
 async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = None) -> App:
     """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet."""
     clock = clock or SystemClock()
+    i18n.set_fallback(settings.default_locale)
+    report_missing_keys()
     master = settings.master_keys()
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:

@@ -12,10 +12,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.i18n import LOCALES
 from bot.roles import Role
 from storage.crypto import KeyProblem, MasterKeys, parse_master_key
 
-Locale = Literal["ru", "en"]
+Locale = str  # a language with a catalog in locales/ (see bot.i18n.LOCALES)
 TELEGRAM_API = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
 
@@ -61,6 +62,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("default_locale", "admin_locale")
+    @classmethod
+    def _known_locale(cls, value: str | None) -> str | None:
+        if value is not None and value not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)} (a file in locales/)")
         return value
 
     @field_validator("staff_roles", mode="before")

@@ -29,7 +29,7 @@ from bot.callbacks import (
     UnsubCb,
 )
 from bot.consents import ConsentView
-from bot.i18n import LOCALES, Translator
+from bot.i18n import LOCALES, Translator, translator
 from bot.onboarding import AgeGroup
 from bot.policy import PolicyPack, RequestType
 from storage.models import AnswerTemplate, Request
@@ -76,8 +76,8 @@ def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
 
 def languages(t: Translator) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for code in LOCALES:
-        builder.button(text=t(f"language.{code}"), callback_data=LangCb(code=code))
+    for code in LOCALES:  # each language named in itself, so a new file brings its own name
+        builder.button(text=translator(code)(f"language.{code}"), callback_data=LangCb(code=code))
     builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
     builder.adjust(2, 1)
     return builder.as_markup()

@@ -283,7 +283,7 @@ def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translat
             "card.due",
             when=fmt_date(request.due_at, t, zone),
             days=deadline.days,
-            kind=t(f"card.days_{deadline.kind}"),
+            kind=t(f"card.days_{deadline.kind}", days=deadline.days),
         ),
     ]
     for key, value in json.loads(request.details).items():

@@ -104,6 +104,7 @@ class Stats:
     campaigns: int = 0
     delivered: int = 0
     unsubscribes: int = 0
+    users: int = 0  # users who had joined by the end of the period (or now)
 
     @property
     def received_total(self) -> int:
@@ -230,6 +231,7 @@ async def collect(repo: Repositories, pack: PolicyPack, period: Period, now: dat
     end = min(period.end, now + timedelta(microseconds=1))  # up to now, inclusive
     events = [LedgerEvent(*row) for row in await repo.stats.ledger_until(end)]
     joined = await repo.stats.joined_until(end)
+    stats.users = len(joined)
     purposes = [p.id for p in pack.consent_purposes]
     stats.consent_rates = consent_rates(events, joined, purposes, months, zone)
     stats.campaigns, stats.delivered = await repo.stats.campaigns(
@@ -266,15 +268,12 @@ def stats_text(stats: Stats, period: Period, pack: PolicyPack, t: Translator) ->
             count=stats.closed,
             share=_percent(stats.on_time_share),
         ),
-        t(
-            "stats.median",
-            days=round(stats.median_days, 1) if stats.median_days is not None else 0,
-        )
+        t("stats.median", days=round(stats.median_days, 1))
         if stats.median_days is not None
         else t("stats.median_none"),
         t("stats.overdue", count=stats.overdue_now),
         "",
-        t("stats.consents"),
+        t("stats.consents", users=stats.users),
     ]
     for purpose_id, rates in stats.consent_rates.items():
         purpose = pack.purpose(purpose_id)

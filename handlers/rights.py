@@ -93,7 +93,7 @@ async def ask_step(
         details="\n".join(details) or t("flow.no_details"),
         due=fmt_date(desk.due(kind, desk.now()), t, pack.zone),
         days=deadline.days,
-        kind=t(f"flow.days_{deadline.kind}"),
+        kind=t(f"flow.days_{deadline.kind}", days=deadline.days),
     )
     await bot.send_message(user.id, text, reply_markup=keyboards.flow_confirm(t))
 

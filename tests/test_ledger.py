@@ -25,7 +25,7 @@ async def test_ledger_of_everyone_and_of_one_user(bot: Harness) -> None:
 
     await dpo.send("/ledger")
     [document] = [e for e in dpo.last.events if e.kind == "document"]
-    assert document.text.startswith("Журнал согласий: все события (3)")
+    assert document.text.startswith("Журнал согласий: все события, 3 события")
     assert document.raw["file_name"].startswith("consent-ledger-")
     rows = rows_of(document.raw["content"])
     assert list(rows[0]) == list(LEDGER_COLUMNS)

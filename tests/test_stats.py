@@ -116,11 +116,11 @@ async def test_stats_from_the_staffs_side(bot: Harness, clock: FrozenClock) -> N
     summary = "\n".join(e.text for e in staff.last.events if e.kind == "message")
     for line in (
         "Статистика за 09.2026 — 11.2026",
-        "Получено заявлений: 4 (доступ 4)",
+        "Получено: 4 заявления (доступ 4)",
         "09.2026: 2 · 10.2026: 1 · 11.2026: 1",
         "Закрыто: 2, в срок: 50%",
-        "Медиана до закрытия: 24.0",
-        "Просрочено сейчас: 1",
+        "Медиана до закрытия: 24 дня",
+        "Просрочено сейчас: 1 заявление",
         "• Маркетинговые сообщения: 100% → 50% → 0%",
         "Рассылок отправлено: 1, доставлено сообщений: 1",
         "Отписок: 1",
@@ -139,7 +139,7 @@ async def test_stats_in_english(fake: FakeTelegram, tmp_path: Path, clock: Froze
         await staff.send("/stats 2026-11")
         [photo] = [e for e in staff.last.events if e.kind == "photo"]
         assert "Requests per month and the share answered on time, 11/2026" in photo.text
-        staff.expect("Requests received: 1 (access 1)")
+        staff.expect("Received: 1 request (access 1)")
         staff.expect("Closed: 0, on time: —")
         agent = bot.staff("Alex", status="member")
         await staff.send(f"/role {agent.id} marketing")
