@@ -460,11 +460,11 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
     assert await bot.app.reminders.tick()
     assert not await bot.app.reminders.tick()  # once a day
     await bot.settle()
-    assert "Открытые заявления по сроку (2)" in bot.fake.events[-1].text
+    assert "Открытые заявления по сроку: 2 заявления" in bot.fake.events[-1].text
 
     await staff.send("/register")
     document = next(e for e in reversed(bot.fake.events) if e.kind == "document")
-    assert "Реестр всех заявлений: 3" in document.text
+    assert "Реестр всех заявлений: 3 заявления" in document.text
     rows = list(csv.reader(io.StringIO(document.raw["content"].decode())))
     assert rows[0] == [
         "number",
