@@ -1,60 +1,439 @@
-"""Throughput benchmark: `python -m tests.bench [users] [concurrency]`.
+"""Benchmarks (not tests): `python -m tests.bench [updates|campaign|growth|startup|all]`.
 
-Drives the real bot (production wiring, SQLite file, aiogram's HTTP client) against the fake
-Bot API server: each user sends /start, answers the age gate and switches a consent on, with
-`concurrency` users in flight at once, as long polling with handle_as_tasks would. Prints
-updates per second and users per second. Not a test: numbers depend on the machine.
+updates  (default) The same 5-update user journey (/start, age gate, /consents, a consent's
+         terms, "I agree": 10 Bot API calls) through three dispatchers against the fake Bot API
+         server, interleaved round by round so a noisy machine hits all three alike:
+           A  a bare aiogram dispatcher whose trivial handlers make the same Bot API calls
+              (same texts and keyboards, replayed from a recording of the bot);
+           B  A plus one SQLAlchemy async session per update that reads the sender's row
+              before the handler and upserts it after, then commits (stock SQLAlchemy aiosqlite
+              engine, SQLite WAL, at most MAX_CONCURRENT_UPDATES in flight like the bot);
+           C  the bot itself (production wiring, SQLite file).
+         Prints updates/s (best and median over the rounds), the ratios C/A and C/B, and per
+         update of C: SQL statements, commits, pool checkouts and aiosqlite thread round trips.
+campaign Campaign delivery: paced at BROADCAST_RATE=25, and uncapped (deliveries/s), and the
+         resident memory of a campaign to `--recipients` users.
+growth   A synthetic database (1,000,000 users, 10,000,000 consent events by default, built
+         with bulk SQL): /consents p95, an export of a user with 10,000 events, an erasure and
+         the longest time it holds the database.
+startup  Start-up to the first getUpdates, the bot against a bare aiogram bot (subprocesses).
+
+Options: --users N --rounds R --concurrency C --recipients N --growth-users N --events N.
+Numbers depend on the machine; ratios measured in one run are what to compare.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import gc
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.fake_telegram import FakeTelegram
-from tests.kit import Harness, Person
+import aiosqlite
+from aiogram import Bot, Dispatcher, F
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-UPDATES_PER_USER = 5  # /start, age gate, /consents, info screen, agree
+from bot.middlewares import MAX_CONCURRENT_UPDATES
+from bot.warmup import keep_response_models
+from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.kit import Harness
+
+JOURNEY: list[tuple[str, str]] = [
+    ("send", "/start"),
+    ("tap", "16 or older"),
+    ("send", "/consents"),
+    ("tap", "⬜ Marketing messages"),
+    ("tap", "✅ I agree"),
+]
+UPDATES_PER_USER = len(JOURNEY)
 
 
-async def one_user(person: Person) -> None:
-    await person.send("/start")
-    await person.tap("16 or older")
-    await person.send("/consents")
-    await person.tap("⬜ Marketing messages")
-    await person.tap("✅ I agree")
+# --- counting what the database layer does -------------------------------------------------
 
 
-async def main(users: int, concurrency: int) -> None:
+@dataclass
+class Counters:
+    statements: int = 0
+    commits: int = 0
+    checkouts: int = 0
+    round_trips: int = 0
+
+    def minus(self, other: Counters) -> Counters:
+        return Counters(
+            self.statements - other.statements,
+            self.commits - other.commits,
+            self.checkouts - other.checkouts,
+            self.round_trips - other.round_trips,
+        )
+
+    def copy(self) -> Counters:
+        return Counters(self.statements, self.commits, self.checkouts, self.round_trips)
+
+
+COUNT = Counters()
+_original_execute = aiosqlite.Connection._execute
+
+
+async def _counted_execute(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    COUNT.round_trips += 1
+    return await _original_execute(self, fn, *args, **kwargs)
+
+
+def count_database(engine: AsyncEngine) -> None:
+    """Count statements (BEGIN/COMMIT excluded), commits and pool checkouts of `engine`."""
+    sync: Engine = engine.sync_engine
+
+    def statement(*_: Any) -> None:
+        COUNT.statements += 1
+
+    def committed(*_: Any) -> None:
+        COUNT.commits += 1
+
+    def checkout(*_: Any) -> None:
+        COUNT.checkouts += 1
+
+    event.listen(sync, "before_cursor_execute", statement)
+    event.listen(sync, "commit", committed)
+    event.listen(sync.pool, "checkout", checkout)
+
+
+aiosqlite.Connection._execute = _counted_execute  # type: ignore[method-assign]
+
+
+# --- a person driving any of the three dispatchers -----------------------------------------
+
+
+@dataclass
+class Rider:
+    """One user: builds updates like a Telegram client and taps buttons of the last replies."""
+
+    fake: FakeTelegram
+    id: int
+    screens: dict[int, dict[str, Any]] = field(default_factory=dict)  # message id -> markup
+
+    def user(self) -> dict[str, Any]:
+        return {"id": self.id, "is_bot": False, "first_name": "Bench", "language_code": "en"}
+
+    def chat(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "private", "first_name": "Bench"}
+
+    def message_update(self, command: str) -> dict[str, Any]:
+        message = {
+            "message_id": self.fake.next_message_id(self.id),
+            "date": int(time.time()),
+            "chat": self.chat(),
+            "from": self.user(),
+            "text": command,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+        }
+        return {"update_id": self.fake.new_update_id(), "message": message}
+
+    def tap_update(self, label: str) -> dict[str, Any]:
+        for message_id in sorted(self.screens, reverse=True):
+            for row in self.screens[message_id].get("inline_keyboard", []):
+                for button in row:
+                    if button["text"] == label:
+                        message = self.fake.messages[(self.id, message_id)]
+                        query = {
+                            "id": self.fake.new_callback_id(),
+                            "from": self.user(),
+                            "chat_instance": str(self.id),
+                            "message": message,
+                            "data": button["callback_data"],
+                        }
+                        return {"update_id": self.fake.new_update_id(), "callback_query": query}
+        raise AssertionError(f"no button {label!r} for user {self.id}")
+
+    def saw(self, start: int) -> None:
+        for event_ in self.fake.events[start:]:
+            if event_.chat_id == self.id and event_.markup and event_.message_id is not None:
+                self.screens[event_.message_id] = event_.markup
+
+
+Feed = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def ride(rider: Rider, feed: Feed) -> None:
+    for kind, what in JOURNEY:
+        start = len(rider.fake.events)
+        update = rider.message_update(what) if kind == "send" else rider.tap_update(what)
+        await feed(update)
+        rider.saw(start)
+
+
+def feeder(dispatcher: Dispatcher, bot: Bot) -> Feed:
+    async def feed(raw: dict[str, Any]) -> None:
+        update = Update.model_validate(raw, context={"bot": bot})
+        await dispatcher.feed_update(bot, update)
+
+    return feed
+
+
+# --- A and B: a bare aiogram bot replaying the bot's calls ---------------------------------
+
+
+@dataclass
+class Call:
+    method: str  # "send", "edit", "answer"
+    text: str
+    markup: InlineKeyboardMarkup | None
+
+
+def recorded_calls(fake: FakeTelegram, start: int) -> list[Call]:
+    """The Bot API calls the real bot made since event `start`."""
+    calls = []
+    for event_ in fake.events[start:]:
+        markup = event_.raw.get("reply_markup")
+        parsed = InlineKeyboardMarkup.model_validate(markup) if markup else None
+        kind = {"message": "send", "edit": "edit", "answer": "answer"}[event_.kind]
+        calls.append(Call(kind, str(event_.raw.get("text", "")), parsed))
+    return calls
+
+
+def bare_dispatcher(per_step: list[list[Call]], step_of: dict[str, int]) -> Dispatcher:
+    """Trivial handlers making the recorded calls of each step; no database, default FSM."""
+    dispatcher = Dispatcher()
+
+    async def perform(bot: Bot, chat_id: int, step: int, query: CallbackQuery | None) -> None:
+        for call in per_step[step]:
+            if call.method == "answer" and query is not None:
+                await query.answer()
+            elif call.method == "edit" and query is not None and isinstance(query.message, Message):
+                await query.message.edit_text(call.text, reply_markup=call.markup)
+            elif call.method == "send":
+                await bot.send_message(chat_id, call.text, reply_markup=call.markup)
+
+    async def on_start(message: Message, bot: Bot) -> None:
+        await perform(bot, message.chat.id, 0, None)
+
+    async def on_consents(message: Message, bot: Bot) -> None:
+        await perform(bot, message.chat.id, 2, None)
+
+    async def on_button(query: CallbackQuery, bot: Bot) -> None:
+        await perform(bot, query.from_user.id, step_of[query.data or ""], query)
+
+    dispatcher.message.register(on_start, Command("start"))
+    dispatcher.message.register(on_consents, Command("consents"))
+    dispatcher.callback_query.register(on_button, F.data.in_(set(step_of)))
+    return dispatcher
+
+
+def bare_bot(fake: FakeTelegram) -> Bot:
+    keep_response_models()
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.url))
+    return Bot(
+        TOKEN,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def sqlite_wal_engine(path: Path) -> AsyncEngine:
+    """A stock SQLAlchemy aiosqlite engine with the same WAL/synchronous settings as the bot."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+
+    def pragmas(connection: Any, _: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    event.listen(engine.sync_engine, "connect", pragmas)
+    return engine
+
+
+READ_USER = text("SELECT id, updates FROM seen WHERE id = :id")
+UPSERT = text(
+    "INSERT INTO seen (id, updates) VALUES (:id, 1) "
+    "ON CONFLICT (id) DO UPDATE SET updates = updates + 1"
+)
+
+
+def with_session_per_update(dispatcher: Dispatcher, engine: AsyncEngine) -> None:
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    slots = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)  # the same bound as the bot's
+
+    async def middleware(handler: Any, update: Any, data: dict[str, Any]) -> Any:
+        user = data.get("event_from_user")
+        key = {"id": user.id if user else 0}
+        async with slots, sessions() as session:
+            (await session.execute(READ_USER, key)).first()
+            result = await handler(update, data)
+            await session.execute(UPSERT, key)
+            await session.commit()
+            return result
+
+    dispatcher.update.outer_middleware(middleware)
+
+
+# --- the three-way run ---------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    name: str
+    feed: Feed
+    times: list[float] = field(default_factory=list)
+    counts: Counters = field(default_factory=Counters)
+    updates: int = 0
+
+
+async def run_round(config: Config, fake: FakeTelegram, riders: list[Rider], width: int) -> None:
+    gate = asyncio.Semaphore(width)
+
+    async def one(rider: Rider) -> None:
+        async with gate:
+            await ride(rider, config.feed)
+
+    gc.collect()
+    before = COUNT.copy()
+    started = time.perf_counter()
+    await asyncio.gather(*(one(r) for r in riders))
+    config.times.append(time.perf_counter() - started)
+    config.counts = _add(config.counts, COUNT.minus(before))
+    config.updates += len(riders) * UPDATES_PER_USER
+
+
+def _add(a: Counters, b: Counters) -> Counters:
+    return Counters(
+        a.statements + b.statements,
+        a.commits + b.commits,
+        a.checkouts + b.checkouts,
+        a.round_trips + b.round_trips,
+    )
+
+
+async def bench_updates(users: int, rounds: int, width: int) -> dict[str, Any]:
     logging.disable(logging.CRITICAL)
     fake = FakeTelegram()
     await fake.start()
+    ids = iter(range(7_000_000, 8_000_000))
+
+    def riders(n: int) -> list[Rider]:
+        people = []
+        for _ in range(n):
+            rider = Rider(fake, next(ids))
+            fake.add_private_chat(rider.user())
+            people.append(rider)
+        return people
+
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as folder:
-        bot = Harness(fake, Path(folder))
-        await bot.start()
-        people = [bot.user(f"U{i}") for i in range(users)]
-        gate = asyncio.Semaphore(concurrency)
+        harness = Harness(fake, Path(folder))
+        await harness.start()
+        app = harness.app
+        count_database(app.engine)
+        bot_feed = feeder(app.dispatcher, app.bot)
 
-        async def run(person: Person) -> None:
-            async with gate:
-                await one_user(person)
+        # Record what the bot says on one journey; A and B replay exactly that.
+        probe = riders(1)[0]
+        step_of: dict[str, int] = {}
+        per_step: list[list[Call]] = []
+        for step, (kind, what) in enumerate(JOURNEY):
+            mark = len(fake.events)
+            update = probe.message_update(what) if kind == "send" else probe.tap_update(what)
+            if kind == "tap":
+                step_of[update["callback_query"]["data"]] = step
+            await bot_feed(update)
+            probe.saw(mark)
+            per_step.append(recorded_calls(fake, mark))
+        assert sum(map(len, per_step)) == 10, per_step
 
-        started = time.perf_counter()
-        await asyncio.gather(*(run(p) for p in people))
-        elapsed = time.perf_counter() - started
-        await bot.stop()
+        bare = bare_bot(fake)
+        dispatcher_a = bare_dispatcher(per_step, step_of)
+        dispatcher_b = bare_dispatcher(per_step, step_of)
+        engine_b = sqlite_wal_engine(Path(folder) / "b.db")
+        async with engine_b.begin() as connection:
+            await connection.execute(
+                text("CREATE TABLE seen (id INTEGER PRIMARY KEY, updates INT)")
+            )
+        with_session_per_update(dispatcher_b, engine_b)
+        configs = [
+            Config("A", feeder(dispatcher_a, bare)),
+            Config("B", feeder(dispatcher_b, bare)),
+            Config("C", bot_feed),
+        ]
+        for warm in configs:  # warm caches, pools and code paths; not measured
+            await run_round(Config(warm.name, warm.feed), fake, riders(20), width)
+        for round_ in range(rounds):
+            order = configs[round_ % 3 :] + configs[: round_ % 3]
+            for config in order:
+                await run_round(config, fake, riders(users), width)
+        await harness.stop()
+        await bare.session.close()
+        await engine_b.dispose()
     await fake.stop()
-    updates = users * UPDATES_PER_USER
-    print(f"users={users} concurrency={concurrency} elapsed={elapsed:.2f}s")
-    print(f"updates/s={updates / elapsed:.0f} users/s={users / elapsed:.0f}")
-    print(f"bot API calls={len(fake.calls)}")
+
+    per_update = users * UPDATES_PER_USER
+    result: dict[str, Any] = {"users": users, "rounds": rounds, "concurrency": width}
+    for config in configs:
+        rates = sorted(per_update / t for t in config.times)
+        result[config.name] = {"best": rates[-1], "median": statistics.median(rates)}
+    c = configs[2]
+    result["C_per_update"] = {
+        "statements": c.counts.statements / c.updates,
+        "commits": c.counts.commits / c.updates,
+        "checkouts": c.counts.checkouts / c.updates,
+        "round_trips": c.counts.round_trips / c.updates,
+    }
+    return result
+
+
+def print_updates(result: dict[str, Any]) -> None:
+    print(
+        f"updates benchmark: {result['users']} users x {UPDATES_PER_USER} updates per round, "
+        f"{result['rounds']} rounds interleaved, concurrency {result['concurrency']}"
+    )
+    print("| config | best updates/s | median updates/s |")
+    print("|---|---|---|")
+    for name, label in (("A", "A bare aiogram"), ("B", "B A + session/commit"), ("C", "C the bot")):
+        print(f"| {label} | {result[name]['best']:.0f} | {result[name]['median']:.0f} |")
+    for other in ("A", "B"):
+        best = result["C"]["best"] / result[other]["best"]
+        median = result["C"]["median"] / result[other]["median"]
+        print(f"| C/{other} | {best:.2f} | {median:.2f} |")
+    per = result["C_per_update"]
+    print(
+        f"C per update: {per['statements']:.2f} statements, {per['commits']:.2f} commits, "
+        f"{per['checkouts']:.2f} pool checkouts, {per['round_trips']:.2f} aiosqlite round trips"
+    )
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="updates",
+        choices=["updates", "campaign", "growth", "startup", "all"],
+    )
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args(argv)
+    if args.what in ("updates", "all"):
+        print_updates(asyncio.run(bench_updates(args.users, args.rounds, args.concurrency)))
 
 
 if __name__ == "__main__":
-    arguments = [int(a) for a in sys.argv[1:]]
-    asyncio.run(main(*(arguments + [500, 50][len(arguments) :])))
+    main(sys.argv[1:])
