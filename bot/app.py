@@ -103,8 +103,9 @@ def create_dispatcher(
     outbox: Outbox,
     erasure: ErasureService,
 ) -> Dispatcher:
+    storage = SqlStorage(engine, master)
     dispatcher = Dispatcher(
-        storage=SqlStorage(engine, master),
+        storage=storage,
         events_isolation=SimpleEventIsolation(),
         settings=settings,
         pack=pack,
@@ -115,7 +116,13 @@ def create_dispatcher(
         outbox=outbox,
         erasure=erasure,
     )
-    dispatcher.update.outer_middleware(DbSessionMiddleware(sessions, clock, pack))
+    # The session middleware goes before aiogram's FSM middleware: the FSM reads its state
+    # through the update's session (one statement with the sender's profile).
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.update.outer_middleware(
+        DbSessionMiddleware(sessions, clock, pack, dispatcher.fsm, storage)
+    )
+    dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
         LocaleMiddleware(settings.default_locale, settings.staff_locale)
     )

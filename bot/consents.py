@@ -10,7 +10,7 @@ from enum import StrEnum
 from bot.clock import Clock
 from bot.policy import PolicyPack, Purpose
 from storage.models import ConsentEvent, ConsentState
-from storage.repositories import Repositories
+from storage.repositories import LostRace, Repositories
 
 
 class Source(StrEnum):
@@ -111,16 +111,20 @@ class Consents:
             return Outcome.FROZEN
         version = self._pack.policy.version
         shown = text_id(locale, shown_text)
-        changed = await self._repo.consents.record(
-            user_id,
-            purpose_id,
-            granted,
-            at=self._clock.now(),
-            policy_version=version,
-            source=source,
-            actor_id=actor_id,
-            text=(shown, locale, shown_text),
-        )
+        try:
+            changed = await self._repo.consents.record(
+                user_id,
+                purpose_id,
+                granted,
+                at=self._clock.now(),
+                policy_version=version,
+                source=source,
+                actor_id=actor_id,
+                text=(shown, locale, shown_text),
+            )
+        except LostRace:
+            await self._repo.session.rollback()  # the other writer's change stands
+            return Outcome.UNCHANGED
         if not changed:
             return Outcome.UNCHANGED
         if notify is not None:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,50 +20,75 @@ from bot.onboarding import Onboarding
 from bot.policy import PolicyPack
 from bot.requests import Desk
 from storage.crypto import reset_ring, use_ring
+from storage.fsm import FsmScope, SqlStorage
+from storage.models import User
 from storage.repositories import Repositories
 from storage.sealing import ring_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
-# Updates handled at the same time. Each holds a database connection and the FSM storage needs a
-# second one briefly; without a bound, a burst of updates exhausts the pool and deadlocks
-# (see storage.db.POOL_SIZE). Further updates wait here, without holding a connection.
+# Updates handled at the same time, each holding at most one database connection. SQLite has
+# one writer at a time: more writers in flight only wait on each other's locks (and starve under
+# the busy handler's polling), so further updates wait here, without holding a connection.
 MAX_CONCURRENT_UPDATES = 8
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Opens one session per update, hands out repositories and services, and closes it."""
+    """One session per update: reads the sender and their conversation state in one statement,
+    serves the FSM from that session, hands out repositories and services, commits once.
+
+    Registered before aiogram's FSM middleware (see `bot.app.create_dispatcher`), so the FSM
+    state aiogram reads for every update comes from this session instead of a connection of
+    its own."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, pack: PolicyPack
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        pack: PolicyPack,
+        fsm: FSMContextMiddleware,
+        storage: SqlStorage,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._pack = pack
+        self._fsm = fsm
+        self._storage = storage
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self._slots, self._sessions() as session:
             # Data keys unwrapped for this update, shared with the FSM storage, then dropped.
             ring = use_ring(ring_of(session))
+            scope = FsmScope(session)
             repo = Repositories(session)
+            tg_user: TgUser | None = data.get("event_from_user")
+            context = self._fsm.resolve_event_context(data["bot"], data)
+            user: User | None = None
+            if tg_user is not None and context is not None:
+                fsm_key = self._storage.storage_key(context.key)
+                user, scope.rows[fsm_key] = await repo.load_sender(tg_user.id, fsm_key)
+            elif tg_user is not None:
+                user = await repo.users.get(tg_user.id)
+            data["user"] = user
             data["repo"] = repo
             data["onboarding"] = Onboarding(repo, self._clock, self._pack)
             data["consents"] = Consents(repo, self._clock, self._pack)
             data["desk"] = Desk(repo, self._clock, self._pack)
-            try:
-                result = await handler(event, data)
-            except Exception:
-                await session.rollback()
-                raise
-            finally:
-                reset_ring(ring)
-            await session.commit()
+            with scope.bind():
+                try:
+                    result = await handler(event, data)
+                    await repo.commit()  # a no-op for SQLite when nothing was written
+                except Exception:
+                    await session.rollback()
+                    raise
+                finally:
+                    reset_ring(ring)
             return result
 
 
 class LocaleMiddleware(BaseMiddleware):
-    """Loads the sender (never creates them) and picks the language they read."""
+    """Picks the language the sender reads (the sender was loaded, never created, above)."""
 
     def __init__(self, default_locale: str, staff_locale: str) -> None:
         self._default = default_locale
@@ -72,14 +98,12 @@ class LocaleMiddleware(BaseMiddleware):
         tg_user: TgUser | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         admin_chat: AdminChat = data["admin_chat"]
-        repo: Repositories = data["repo"]
-        user = await repo.users.get(tg_user.id) if tg_user is not None else None
+        user: User | None = data.get("user")
         if chat is not None and chat.id == admin_chat.id:
             locale = self._staff
         elif user is not None:
             locale = user.language
         else:
             locale = locale_from_telegram(tg_user.language_code if tg_user else None, self._default)
-        data["user"] = user
         data["t"] = translator(locale)
         return await handler(event, data)

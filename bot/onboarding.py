@@ -92,14 +92,14 @@ class Onboarding:
         self._clock = clock
         self._pack = pack
 
-    async def register(self, profile: Profile) -> User:
-        """Find or create the user; keeps the Telegram profile fields current."""
-        user = await self._upsert(profile)
+    async def register(self, profile: Profile, known: User | None) -> User:
+        """Find or create the user; keeps the Telegram profile fields current. `known` is the
+        sender as loaded at the start of the update (None: not stored yet)."""
+        user = await self._upsert(profile, known)
         await self._repo.commit()
         return user
 
-    async def _upsert(self, profile: Profile) -> User:
-        user = await self._repo.users.get(profile.id)
+    async def _upsert(self, profile: Profile, user: User | None) -> User:
         if user is None:
             return await self._repo.users.create(
                 profile.id,
@@ -115,14 +115,16 @@ class Onboarding:
         return user
 
     async def answer_age(self, user: User, answer: AgeGroup) -> bool:
-        """Store the age answer once; False when the user had already answered."""
+        """Take the age answer once; False when the user had already answered.
+
+        Written together with the notice it leads to (`notice_shown`, after the notice went
+        out), in one transaction; updates of one user are handled one at a time."""
         if user.age_group is not None:
             return False
         if answer not in age_answers(self._pack):
             raise ValueError(f"answer {answer} is not offered by this pack")
         user.age_group = answer
         user.age_answered_at = self._clock.now()
-        await self._repo.commit()
         return True
 
     async def notice_shown(self, user: User) -> None:
@@ -193,7 +195,7 @@ class Onboarding:
         now = self._clock.now()
         if not await self._repo.guardians.claim_link(link_id, used_by=guardian.id, now=now):
             return LinkCheck(problem=LinkProblem.USED)  # nothing written yet
-        user = await self._upsert(guardian)
+        user = await self._upsert(guardian, await self._repo.users.get(guardian.id))
         if user.age_group is None:
             # The representative has just stated they are of age: that is their age answer.
             user.age_group = AgeGroup.ADULT

@@ -57,7 +57,7 @@ async def start(
         if user is not None
         else locale_from_telegram(sender.language_code, settings.default_locale)
     )
-    user = await onboarding.register(profile(sender, language))
+    user = await onboarding.register(profile(sender, language), user)
     await continue_onboarding(bot, user, translator(user.language), pack, onboarding)
 
 

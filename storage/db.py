@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 
 from storage.crypto import MasterKeys
 from storage.sealing import MASTER
+from storage.sqlite_driver import LeanAiosqlite
 
 BUSY_TIMEOUT_MS = 5000
 # Each update holds one connection and the FSM storage briefly takes a second one, so the pool
@@ -37,7 +38,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=8)
+    options: dict[str, Any] = {}
+    if make_url(url).drivername == "sqlite+aiosqlite":
+        options["module"] = LeanAiosqlite()  # one thread trip per statement, BEGIN IMMEDIATE
+    engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=8, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -1,13 +1,23 @@
 """An aiogram FSM storage in the bot's own database, so conversations survive a restart.
 
-Every update reads its state, so this uses plain Core statements on a pooled connection rather
-than an ORM session. The data (answers typed in a flow) is sealed under the user's data key; the
-state name is not personal and stays readable, so reading a state needs no key."""
+During an update the state is read and written through the update's own session (bound with
+`FsmScope.bind`): the middleware reads it together with the sender's profile in one statement
+(`Repositories.load_sender`), and changes are written when the update's work is committed
+(`Repositories.commit`), in the same transaction. An empty conversation leaves no row behind,
+and clearing a conversation that has no row writes nothing. Outside an update (tests, tools)
+each call uses its own short transaction on the engine.
+
+The data (answers typed in a flow) is sealed under the user's data key; the state name is not
+personal and stays readable, so reading a state needs no key. Data is opened only when asked
+for (`get_data`) and sealed only when written."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -20,12 +30,92 @@ from aiogram.fsm.storage.base import (
 )
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.crypto import KeyRing, MasterKeys, current_ring
-from storage.models import FsmRecord
+from storage.models import FsmRecord, Sealed, Unopened
 
 EMPTY = "{}"
+
+
+@dataclass(frozen=True)
+class FsmRow:
+    """A conversation's state and data. `data` is None (no data), the stored ciphertext
+    (`Unopened`), or the JSON text (`Sealed` once stored or opened, a plain str when new)."""
+
+    state: str | None
+    data: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.state is None and self.data is None
+
+
+NO_ROW = FsmRow(None)
+
+
+@dataclass
+class FsmScope:
+    """The FSM rows one update has read, and the ones it changed, over the update's session."""
+
+    session: AsyncSession
+    rows: dict[str, FsmRow] = field(default_factory=dict)
+    changed: dict[str, StorageKey] = field(default_factory=dict)
+
+    @contextmanager
+    def bind(self) -> Iterator[FsmScope]:
+        token = _scope.set(self)
+        try:
+            yield self
+        finally:
+            _scope.reset(token)
+
+    async def flush(self) -> None:
+        """Write the changed rows through the session (not committed here)."""
+        changed, self.changed = self.changed, {}
+        connection = await self.session.connection()
+        ring = current_ring()
+        for storage_key, key in changed.items():
+            row = self.rows[storage_key]
+            if ring is not None:
+                row = self.rows[storage_key] = await _sealed(connection, ring, key, row)
+            await _write(connection, storage_key, key, row)
+
+
+_scope: ContextVar[FsmScope | None] = ContextVar("fsm_scope", default=None)
+
+
+def current_scope() -> FsmScope | None:
+    return _scope.get()
+
+
+async def _read(executor: AsyncSession | AsyncConnection, storage_key: str) -> FsmRow:
+    query = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == storage_key)
+    row = (await executor.execute(query)).first()
+    return NO_ROW if row is None else FsmRow(row.state, row.data)
+
+
+async def _sealed(
+    connection: AsyncConnection, ring: KeyRing, key: StorageKey, row: FsmRow
+) -> FsmRow:
+    if row.data is None or isinstance(row.data, Sealed | Unopened):
+        return row
+    text = row.data
+    sealed = await connection.run_sync(lambda sync: ring.seal(sync, key.user_id, text))
+    return FsmRow(row.state, sealed)
+
+
+async def _write(
+    executor: AsyncSession | AsyncConnection, storage_key: str, key: StorageKey, row: FsmRow
+) -> None:
+    if row.empty:
+        await executor.execute(delete(FsmRecord).where(FsmRecord.key == storage_key))
+        return
+    values = {"state": row.state, "data": row.data}
+    statement = sqlite_insert(FsmRecord).values(
+        key=storage_key, chat_id=key.chat_id, user_id=key.user_id, **values
+    )
+    await executor.execute(statement.on_conflict_do_update(index_elements=["key"], set_=values))
 
 
 class SqlStorage(BaseStorage):
@@ -38,61 +128,46 @@ class SqlStorage(BaseStorage):
         self._master = master
         self._keys = key_builder or DefaultKeyBuilder()
 
+    def storage_key(self, key: StorageKey) -> str:
+        return self._keys.build(key)
+
     def _ring(self) -> KeyRing:
         """The update's key ring (shared with its session), or one for this call only."""
         return current_ring() or KeyRing(self._master)
 
-    async def _load(self, key: StorageKey, *, open_data: bool) -> tuple[str | None, str] | None:
-        async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(FsmRecord.state, FsmRecord.data).where(
-                        FsmRecord.key == self._keys.build(key)
-                    )
-                )
-            ).first()
-            if row is None:
-                return None
-            data = EMPTY
-            if open_data and row.data is not None:
-                ring = self._ring()
-                data = await connection.run_sync(lambda sync: ring.open(sync, row.data))
-        return row.state, data
+    async def _load(self, key: StorageKey) -> FsmRow:
+        storage_key = self._keys.build(key)
+        scope = _scope.get()
+        if scope is None:
+            async with self._engine.connect() as connection:
+                return await _read(connection, storage_key)
+        if storage_key not in scope.rows:
+            scope.rows[storage_key] = await _read(scope.session, storage_key)
+        return scope.rows[storage_key]
 
     async def _save(self, key: StorageKey, **values: Any) -> None:
-        """`data`, when given, is the JSON text to keep (sealed here) or None for no data."""
+        """`data`, when given, is the JSON text to keep or None for no data."""
         storage_key = self._keys.build(key)
-        async with self._engine.begin() as connection:
-            if values.get("data") is not None:
-                ring, text = self._ring(), values["data"]
-                values["data"] = await connection.run_sync(
-                    lambda sync: ring.seal(sync, key.user_id, text)
-                )
-            current = (
-                await connection.execute(
-                    select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == storage_key)
-                )
-            ).first()
-            row = {"state": None, "data": None} if current is None else current._asdict()
-            row.update(values)
-            if row["state"] is None and row["data"] is None:
-                # An empty conversation leaves no row behind.
-                await connection.execute(delete(FsmRecord).where(FsmRecord.key == storage_key))
-                return
-            statement = sqlite_insert(FsmRecord).values(
-                key=storage_key, chat_id=key.chat_id, user_id=key.user_id, **row
-            )
-            await connection.execute(
-                statement.on_conflict_do_update(index_elements=["key"], set_=row)
-            )
+        scope = _scope.get()
+        if scope is None:
+            async with self._engine.begin() as connection:
+                current = await _read(connection, storage_key)
+                row = await _sealed(connection, self._ring(), key, _merge(current, values))
+                await _write(connection, storage_key, key, row)
+            return
+        current = await self._load(key)
+        new = _merge(current, values)
+        if new == current:
+            return  # e.g. clearing a conversation that has no row: nothing to write
+        scope.rows[storage_key] = new
+        scope.changed[storage_key] = key
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         name = state.state if isinstance(state, State) else state
         await self._save(key, state=name)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        record = await self._load(key, open_data=False)
-        return None if record is None else record[0]
+        return (await self._load(key)).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         # json.dumps raises on anything that would not survive a restart.
@@ -100,8 +175,25 @@ class SqlStorage(BaseStorage):
         await self._save(key, data=text if data else None)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        record = await self._load(key, open_data=True)
-        return {} if record is None else dict(json.loads(record[1]))
+        row = await self._load(key)
+        if row.data is None:
+            return {}
+        text: str = row.data
+        if isinstance(row.data, Unopened):
+            token, ring = row.data, self._ring()
+            scope = _scope.get()
+            if scope is None:
+                async with self._engine.connect() as connection:
+                    text = await connection.run_sync(lambda sync: ring.open(sync, token))
+            else:
+                connection = await scope.session.connection()
+                text = await connection.run_sync(lambda sync: ring.open(sync, token))
+                scope.rows[self._keys.build(key)] = FsmRow(row.state, text)
+        return dict(json.loads(text))
 
     async def close(self) -> None:
         return None
+
+
+def _merge(current: FsmRow, values: dict[str, Any]) -> FsmRow:
+    return FsmRow(values.get("state", current.state), values.get("data", current.data))

@@ -6,11 +6,26 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    String,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
     AnswerTemplate,
     AuditEntry,
@@ -32,6 +47,7 @@ from storage.models import (
     RequestMessage,
     StaffRole,
     User,
+    UTCDateTime,
 )
 from storage.sealing import ring_of
 
@@ -42,6 +58,32 @@ class UserRepository:
 
     async def get(self, user_id: int) -> User | None:
         return await self._session.get(User, user_id)
+
+    async def load(self, user_id: int, fsm_key: str) -> tuple[User | None, FsmRow, bool]:
+        """In one statement: the sender's profile, their conversation state (FSM), and whether
+        they represent anyone (so the common consent screen skips looking for minors)."""
+        probe = select(literal(user_id, BigInteger).label("uid")).subquery()
+        represents = (
+            select(GuardianConfirmation.id)
+            .where(GuardianConfirmation.guardian_id == probe.c.uid)
+            .exists()
+        )
+        row = (
+            await self._session.execute(
+                select(
+                    User,
+                    FsmRecord.key,
+                    FsmRecord.state,
+                    FsmRecord.data,
+                    represents.label("represents"),
+                )
+                .select_from(probe)
+                .outerjoin(User, User.id == probe.c.uid)
+                .outerjoin(FsmRecord, FsmRecord.key == fsm_key)
+            )
+        ).one()
+        fsm = NO_ROW if row.key is None else FsmRow(row.state, row.data)
+        return row[0], fsm, bool(row.represents)
 
     async def not_told_of(self, version: str) -> list[int]:
         """Onboarded, reachable users who last saw an older policy version."""
@@ -83,6 +125,8 @@ class UserRepository:
 class GuardianRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # Whether a user represents anyone, when already known in this unit of work.
+        self.represents: dict[int, bool] = {}
 
     async def add_link(
         self, *, token_hash: str, minor_id: int, created_at: datetime, expires_at: datetime
@@ -135,6 +179,7 @@ class GuardianRepository:
         )
         self._session.add(confirmation)
         await self._session.flush()
+        self.represents[guardian_id] = True
         return confirmation
 
     async def is_guardian(self, guardian_id: int, minor_id: int) -> bool:
@@ -147,6 +192,8 @@ class GuardianRepository:
         return found is not None
 
     async def minors_of(self, guardian_id: int) -> list[User]:
+        if self.represents.get(guardian_id) is False:
+            return []  # the common case, known from the sender's load: no query
         rows = await self._session.scalars(
             select(User)
             .join(GuardianConfirmation, GuardianConfirmation.minor_id == User.id)
@@ -212,21 +259,32 @@ class BotStateRepository:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-class _LostRace(Exception):
-    """Someone else changed the row between our read and our write."""
+# Consent texts known to be stored, per engine (database): each text is inserted once.
+_STORED_TEXTS: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
+
+
+class LostRace(Exception):
+    """The consent state changed between our read and our write (not on SQLite, where the
+    event insert holds the write lock until the state is written)."""
 
 
 class ConsentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._states: dict[int, dict[str, ConsentState]] = {}
+        self._new_texts: set[str] = set()
 
     async def states(self, user_id: int) -> dict[str, ConsentState]:
-        rows = await self._session.scalars(
-            select(ConsentState)
-            .where(ConsentState.user_id == user_id)
-            .execution_options(populate_existing=True)  # after a compare-and-set UPDATE
-        )
-        return {row.purpose: row for row in rows}
+        """The user's consent states, read once per unit of work and kept current by
+        `record`, so a screen drawn after a change does not read them again."""
+        if user_id not in self._states:
+            rows = await self._session.scalars(
+                select(ConsentState)
+                .where(ConsentState.user_id == user_id)
+                .execution_options(populate_existing=True)
+            )
+            self._states[user_id] = {row.purpose: row for row in rows}
+        return dict(self._states[user_id])
 
     async def record(
         self,
@@ -242,65 +300,44 @@ class ConsentRepository:
     ) -> bool:
         """Append an event and move the state to it, unless the state already says so.
 
-        `text` is (id, locale, body) of what the person was shown. The state row changes only
-        through a compare-and-set on what was read, inside a savepoint, so concurrent writers
-        (a minor and their representative) cannot both record the same change.
+        `text` is (id, locale, body) of what the person was shown. The event is inserted only
+        if the state row is still the one read (a compare-and-set in the INSERT itself), so of
+        concurrent writers (a minor and their representative, a double tap) one records the
+        change and the others record nothing; no savepoint is needed.
         """
-        current = await self._session.get(ConsentState, (user_id, purpose), populate_existing=True)
+        current = (await self.states(user_id)).get(purpose)
         if current is None and not granted:
             return False  # never given: there is nothing to withdraw
         same_version = current is not None and current.policy_version == policy_version
         if current is not None and current.granted == granted and (not granted or same_version):
             return False
-        try:
-            async with self._session.begin_nested():
-                await self._cas(
-                    user_id,
-                    purpose,
-                    granted,
-                    current,
-                    at=at,
-                    version=policy_version,
-                    source=source,
-                    actor_id=actor_id,
-                    text=text,
-                )
-        except _LostRace:
-            return False
-        return True
-
-    async def _cas(
-        self,
-        user_id: int,
-        purpose: str,
-        granted: bool,
-        current: ConsentState | None,
-        *,
-        at: datetime,
-        version: str,
-        source: str,
-        actor_id: int,
-        text: tuple[str, str, str],
-    ) -> None:
         text_id, locale, body = text
-        await self._session.execute(
-            sqlite_insert(ConsentText)
-            .values(id=text_id, purpose=purpose, locale=locale, policy_version=version, body=body)
-            .on_conflict_do_nothing()
+        await self._store_text(text_id, purpose, locale, policy_version, body)
+        unchanged = select(ConsentState.event_id).where(
+            ConsentState.user_id == user_id, ConsentState.purpose == purpose
         )
-        event = ConsentEvent(
-            user_id=user_id,
-            purpose=purpose,
-            granted=granted,
-            at=at,
-            policy_version=version,
-            source=source,
-            actor_id=actor_id,
-            text_id=text_id,
+        if current is None:
+            still = ~unchanged.exists()
+        else:
+            still = unchanged.where(ConsentState.event_id == current.event_id).exists()
+        columns = {
+            "user_id": literal(user_id, BigInteger),
+            "purpose": literal(purpose, String),
+            "granted": literal(granted, Boolean),
+            "at": literal(at, UTCDateTime),
+            "policy_version": literal(policy_version, String),
+            "source": literal(source, String),
+            "actor_id": literal(actor_id, BigInteger),
+            "text_id": literal(text_id, String),
+        }
+        event_id = await self._session.scalar(
+            insert(ConsentEvent)
+            .from_select(list(columns), select(*columns.values()).where(still))
+            .returning(ConsentEvent.id)
         )
-        self._session.add(event)
-        await self._session.flush()
-        values = {"granted": granted, "policy_version": version, "event_id": event.id}
+        if event_id is None:
+            return False  # someone else changed it first; nothing was written
+        values = {"granted": granted, "policy_version": policy_version, "event_id": event_id}
         if current is None:
             result = await self._session.execute(
                 sqlite_insert(ConsentState)
@@ -319,7 +356,40 @@ class ConsentRepository:
                 .execution_options(synchronize_session=False)
             )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise _LostRace
+            raise LostRace(f"consent state of {purpose} changed concurrently")
+        self._remember(user_id, purpose, current, at=at, **values)
+        return True
+
+    def _remember(
+        self, user_id: int, purpose: str, current: ConsentState | None, **values: Any
+    ) -> None:
+        if current is None:
+            self._states[user_id][purpose] = ConsentState(
+                user_id=user_id, purpose=purpose, updated_at=values.pop("at"), **values
+            )
+            return
+        values["updated_at"] = values.pop("at")
+        for key, value in values.items():
+            set_committed_value(current, key, value)  # as stored; not a pending change
+
+    async def _store_text(
+        self, text_id: str, purpose: str, locale: str, version: str, body: str
+    ) -> None:
+        stored = _STORED_TEXTS.setdefault(self._session.get_bind(), set())
+        if text_id in stored or text_id in self._new_texts:
+            return
+        await self._session.execute(
+            sqlite_insert(ConsentText)
+            .values(id=text_id, purpose=purpose, locale=locale, policy_version=version, body=body)
+            .on_conflict_do_nothing()
+        )
+        self._new_texts.add(text_id)
+
+    def committed(self) -> None:
+        """The texts inserted in this unit of work are stored for good."""
+        if self._new_texts:
+            _STORED_TEXTS.setdefault(self._session.get_bind(), set()).update(self._new_texts)
+            self._new_texts.clear()
 
     def _ledger_query(self, user_id: int | None) -> Any:
         query = select(ConsentEvent)
@@ -840,5 +910,16 @@ class Repositories:
         self.templates = TemplateRepository(session)
         self.stats = StatsRepository(session)
 
+    async def load_sender(self, user_id: int, fsm_key: str) -> tuple[User | None, FsmRow]:
+        """The sender and their FSM row at the start of an update, in one statement."""
+        user, fsm, represents = await self.users.load(user_id, fsm_key)
+        self.guardians.represents[user_id] = represents
+        return user, fsm
+
     async def commit(self) -> None:
+        """Commit this unit of work, with the conversation (FSM) changes of the update."""
+        scope = current_scope()
+        if scope is not None and scope.session is self.session and scope.changed:
+            await scope.flush()
         await self.session.commit()
+        self.consents.committed()
