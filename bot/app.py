@@ -219,6 +219,28 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
         await bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
+DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
+
+
+def descriptions(pack: PolicyPack, locale: str) -> tuple[str, str]:
+    """What the bot is, for whom and for which operator, within Telegram's limits."""
+    t = translator(locale)
+    name = pack.operator.legal_name.get(locale)
+    description = t("about.description", operator=name)[:DESCRIPTION_LIMIT]
+    short = t("about.short", operator=name)
+    if len(short) > SHORT_DESCRIPTION_LIMIT:
+        short = t("about.short_plain")
+    return description, short
+
+
+async def set_descriptions(bot: Bot, pack: PolicyPack, default_locale: str) -> None:
+    """The profile texts in every language, and in the default language for everyone else."""
+    for code in (*LOCALES, None):
+        description, short = descriptions(pack, code or default_locale)
+        await bot.set_my_description(description, language_code=code)
+        await bot.set_my_short_description(short, language_code=code)
+
+
 STAFF_COMMANDS = (
     "due",
     "register",
@@ -283,6 +305,10 @@ async def prepare(app: App) -> None:
         await set_commands(app.bot, app.settings.default_locale)
     except TelegramAPIError as error:
         log.warning("Could not set the command menu: %s", error.message)
+    try:
+        await set_descriptions(app.bot, app.pack, app.settings.default_locale)
+    except TelegramAPIError as error:
+        log.warning("Could not set the bot's description: %s", error.message)
     await check_admin_chat(app)
     await app.campaigns.resume(app.bot)
     await app.outbox.start(app.bot)

@@ -74,6 +74,12 @@ def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    return builder.as_markup()
+
+
 def languages(t: Translator) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for code in LOCALES:  # each language named in itself, so a new file brings its own name

@@ -17,7 +17,13 @@ from bot.render import help_text
 from bot.requests import offered
 from handlers.consents import consent_screen
 from handlers.rights import requests_text
-from handlers.views import send_guardian_link, send_menu, send_notice
+from handlers.views import (
+    menu_screen,
+    send_guardian_link,
+    send_menu,
+    send_notice,
+    show_screen,
+)
 from storage.models import User
 from storage.repositories import Repositories
 
@@ -82,20 +88,17 @@ async def menu_button(
         case MenuAction.HELP:
             await bot.send_message(user.id, help_text(pack, t))
         case MenuAction.LANGUAGE:
-            await bot.send_message(
-                user.id, t("language.choose"), reply_markup=keyboards.languages(t)
-            )
+            await show_screen(query, bot, t("language.choose"), keyboards.languages(t))
         case MenuAction.RIGHTS:
-            await bot.send_message(
-                user.id, t("flow.title"), reply_markup=keyboards.rights(offered(pack), t)
-            )
+            await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
         case MenuAction.REQUESTS:
-            await bot.send_message(user.id, await requests_text(user, t, pack, repo))
+            text = await requests_text(user, t, pack, repo)
+            await show_screen(query, bot, text, keyboards.back_to_menu(t))
         case MenuAction.CONSENTS:
             text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
-            await bot.send_message(user.id, text, reply_markup=markup)
+            await show_screen(query, bot, text, markup)
         case MenuAction.HOME:
-            await send_menu(bot, user, t, pack, onboarding)
+            await show_screen(query, bot, *await menu_screen(user, t, pack, onboarding))
         case MenuAction.GUARDIAN_LINK:
             status = await onboarding.consent_status(user)
             if status.confirmation is not None:

@@ -14,7 +14,15 @@ from bot.i18n import LOCALES, Translator, locale_from_telegram, translator
 from bot.onboarding import Onboarding, age_answers, needs_guardian
 from bot.policy import PolicyPack
 from bot.render import fmt_datetime, operator_name
-from handlers.views import edit, profile, send_guardian_link, send_menu, send_notice
+from handlers.views import (
+    edit,
+    menu_screen,
+    profile,
+    send_guardian_link,
+    send_menu,
+    send_notice,
+    show_screen,
+)
 from storage.models import User
 
 
@@ -113,8 +121,8 @@ async def language_chosen(
             keyboards.age_gate(t, age_answers(pack), pack.age.consent_age),
         )
         return
-    await edit(query, t("language.set"))
-    await send_menu(bot, user, t, pack, onboarding)
+    text, markup = await menu_screen(user, t, pack, onboarding)
+    await show_screen(query, bot, f"{t('language.set')}\n\n{text}", markup)
 
 
 def router() -> Router:

@@ -39,9 +39,9 @@ async def send_policy_update(
     await send_notice(bot, user.id, t, pack)
 
 
-async def send_menu(
-    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
-) -> None:
+async def menu_screen(
+    user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
+) -> tuple[str, InlineKeyboardMarkup]:
     status = await onboarding.consent_status(user)
     lines = [t("menu.title")]
     if status.locked:
@@ -49,9 +49,14 @@ async def send_menu(
     elif status.confirmation is not None:
         when = fmt_datetime(status.confirmation.confirmed_at, t, pack.zone)
         lines.append(t("menu.confirmed", when=when))
-    await bot.send_message(
-        user.id, "\n\n".join(lines), reply_markup=keyboards.menu(t, guardian_link=status.locked)
-    )
+    return "\n\n".join(lines), keyboards.menu(t, guardian_link=status.locked)
+
+
+async def send_menu(
+    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
+) -> None:
+    text, markup = await menu_screen(user, t, pack, onboarding)
+    await bot.send_message(user.id, text, reply_markup=markup)
 
 
 async def send_guardian_link(
@@ -84,6 +89,21 @@ async def edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | N
     except TelegramBadRequest as error:
         if "message is not modified" not in error.message:
             raise
+
+
+async def show_screen(
+    query: CallbackQuery, bot: Bot, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """A menu screen reached from a button replaces the message the button was on (Telegram
+    convention); when that message cannot be edited (too old, not text) it comes as a new one."""
+    if isinstance(query.message, Message) and query.message.text is not None:
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except TelegramBadRequest as error:
+            if "message is not modified" in error.message:
+                return
+    await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
 def profile(sender: TgUser, language: str) -> Profile:

@@ -122,6 +122,7 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         self.failures: list[Failure] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.descriptions: dict[str, dict[str, str]] = {}
         self.holds: dict[int, asyncio.Event] = {}
         self.topics: dict[tuple[int, int], str] = {}
         self.held: set[int] = set()
@@ -317,6 +318,19 @@ class FakeTelegram:
     def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
         scope = (params.get("scope") or {}).get("type", "default")
         self.commands[(scope, params.get("language_code", ""))] = params["commands"]
+        return True
+
+    def _m_setMyDescription(self, params: dict[str, Any]) -> bool:
+        return self._describe(params, "description", 512)
+
+    def _m_setMyShortDescription(self, params: dict[str, Any]) -> bool:
+        return self._describe(params, "short_description", 120)
+
+    def _describe(self, params: dict[str, Any], field: str, limit: int) -> bool:
+        text = str(params.get(field) or "")
+        if len(text) > limit:
+            raise ApiError(400, f"Bad Request: {field} is too long")
+        self.descriptions.setdefault(str(params.get("language_code") or ""), {})[field] = text
         return True
 
     def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:

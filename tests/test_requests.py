@@ -489,6 +489,7 @@ async def test_menu_leads_to_rights_and_requests(bot: Harness) -> None:
     ann = await onboarded(bot, "Ann")
     await ann.tap("📋 My requests")
     ann.expect("You have no requests yet")
+    await ann.tap("← Back")  # the list was the menu, edited in place; Back edits it back
     await ann.tap("⚖️ My rights")
     await ann.tap("🗑 Erase my data")
     await ann.send("/cancel")  # also from the contact step, and the keyboard goes away
