@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from bot import maintenance
 from bot.__main__ import main
@@ -19,11 +20,19 @@ from bot.clock import FrozenClock
 from bot.config import ConfigError
 from bot.erasure import pseudonym
 from storage import migrate
-from storage.crypto import DataKeyGone, KeyRing, key_id, new_master_key, parse_master_key
+from storage.crypto import (
+    DataKeyGone,
+    KeyRing,
+    current_ring,
+    key_id,
+    new_master_key,
+    parse_master_key,
+)
 from storage.crypto import MasterKeys as Keys
 from storage.db import create_engine
 from storage.fsm import SqlStorage
 from storage.models import DataKey, Disclosure, ErasureRecord, OutboxItem, Request, User
+from storage.repositories import ErasureRepository
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, DATA_KEY, PSEUDONYM_SECRET, Harness
 from tests.test_consents import onboarded
@@ -83,6 +92,67 @@ async def test_no_plain_personal_data_in_the_files_at_any_time(bot: Harness) -> 
     for table, column in (("users", "first_name"), ("requests", "details"),
                           ("request_messages", "text"), ("disclosures", "recipient")):  # fmt: skip
         assert all(v.startswith("p1.") for v in sealed_values(bot.db_path, table, column))
+
+
+async def test_data_keys_are_unwrapped_once_per_update_and_not_kept(bot: Harness) -> None:
+    ann = await onboarded(bot, "Annelore")
+    await file_erasure(bot, ann, "Forget me")
+    await bot.settle()
+    lookups: list[str] = []
+
+    def count(*args: object) -> None:
+        if "FROM data_keys" in str(args[2]):
+            lookups.append(str(args[2]))
+
+    event.listen(bot.app.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await ann.send("/export")  # opens her profile, request details and messages
+        first = len(lookups)
+        await ann.send("/export")
+    finally:
+        event.remove(bot.app.engine.sync_engine, "before_cursor_execute", count)
+    assert last_export(bot, ann)["profile"]["first_name"] == "Annelore"  # type: ignore[index]
+    assert (first, len(lookups)) == (1, 2)  # cached within an update, never across updates
+    assert current_ring() is None
+
+
+async def test_the_key_goes_in_the_erasure_transaction_first(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = await onboarded(bot, "Annelore")
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]).split("(")[0].strip())
+
+    real_erase = ErasureRepository.erase
+
+    async def erase_then_fail(self: ErasureRepository, user_id: int, key: str) -> None:
+        await real_erase(self, user_id, key)
+        raise RuntimeError("crash before the commit")
+
+    notice = "requests.hold_ended"
+    erase = partial(bot.app.erasure.execute, bot.app.bot, ann.id, cause="t", notice=notice)
+    monkeypatch.setattr(ErasureRepository, "erase", erase_then_fail)
+    event.listen(bot.app.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        with pytest.raises(RuntimeError):
+            await bot.app.erasure.execute(
+                bot.app.bot, ann.id, cause="t", notice="requests.hold_ended"
+            )
+    finally:
+        event.remove(bot.app.engine.sync_engine, "before_cursor_execute", record)
+    deletes = [s for s in statements if s.startswith(("DELETE", "UPDATE", "DROP"))]
+    assert deletes[0] == "DELETE FROM data_keys WHERE data_keys.owner_id = ?"
+    async with bot.app.sessions() as session:  # nothing happened: one transaction
+        assert await session.get(DataKey, ann.id) is not None
+        user = await session.get(User, ann.id)
+        assert user is not None and user.first_name == "Annelore"
+    monkeypatch.undo()
+    await erase()
+    async with bot.app.sessions() as session:
+        assert await session.get(DataKey, ann.id) is None
+        assert await session.get(User, ann.id) is None
 
 
 def operator_env(monkeypatch: pytest.MonkeyPatch, bot: Harness, **extra: str) -> None:
