@@ -49,6 +49,8 @@ async def restore(settings: Settings, source: Path | None) -> str:
             await asyncio.to_thread(sqlite_backup.restore, source, live)
         except FileNotFoundError:
             raise ConfigError(f"Restore not done: no backup at {source}") from None
+        except sqlite_backup.NoKeys as error:
+            raise ConfigError(f"Restore not done: {error}") from None
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:
         await migrate.upgrade(engine, master)

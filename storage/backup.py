@@ -14,6 +14,10 @@ from storage.db import BUSY_TIMEOUT_MS
 KEYS = "data_keys"
 
 
+class NoKeys(Exception):
+    """The live database has no data keys: restoring would leave every person unreadable."""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -50,6 +54,9 @@ def restore(copy: Path, live: Path) -> None:
     rows but have no key: the caller erases them again (bot.maintenance)."""
     if not copy.is_file():
         raise FileNotFoundError(copy)
+    with closing(_connect(live)) as db:
+        if db.execute(f"SELECT COUNT(*) FROM {KEYS}").fetchone()[0] == 0:
+            raise NoKeys(f"{live} holds no data keys: no backup can be read without them")
     staging = live.with_name(live.name + ".restoring")
     staging.unlink(missing_ok=True)
     with closing(_connect(copy)) as source, closing(_connect(staging)) as target:

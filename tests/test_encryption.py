@@ -184,6 +184,7 @@ async def test_a_backup_made_before_an_erasure_does_not_open_for_the_erased(
     monkeypatch.chdir(tmp_path)
     assert await asyncio.to_thread(main, ["backup", str(copy)]) == 0
     assert "Backup written" in capsys.readouterr().out
+    assert [p.name for p in copy.parent.iterdir()] == ["before.db"]  # one file, no WAL beside it
     assert await asyncio.to_thread(main, ["backup", str(copy)]) == 2  # never overwritten
 
     await bot.app.erasure.execute(bot.app.bot, zed.id, cause="test", notice="requests.hold_ended")
@@ -205,6 +206,14 @@ async def test_a_backup_made_before_an_erasure_does_not_open_for_the_erased(
 
     # Restoring it brings Ann back and erases the erased person again.
     await bot.stop()
+    empty = tmp_path / "empty" / "bot.db"
+    empty.parent.mkdir()
+    with sqlite3.connect(empty) as db:
+        db.execute("CREATE TABLE data_keys (owner_id INTEGER)")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{empty}")
+    assert await asyncio.to_thread(main, ["restore", str(copy)]) == 2  # no keys: nothing done
+    assert "holds no data keys" in capsys.readouterr().err
+    monkeypatch.setenv("DATABASE_URL", bot.settings.database_url)
     assert await asyncio.to_thread(main, ["restore", str(copy)]) == 0
     assert "erased again 1 people" in capsys.readouterr().out
     await bot.start()
