@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     update,
@@ -717,8 +718,14 @@ class ErasureRepository:
                 ~exists().where(DataKey.owner_id == FsmRecord.user_id),
             )
         )
+        sealed = (User.username, User.first_name, User.last_name, User.phone)
         rows = await self._session.scalars(
-            select(User.id).where(~exists().where(DataKey.owner_id == User.id)).order_by(User.id)
+            select(User.id)
+            .where(
+                ~exists().where(DataKey.owner_id == User.id),
+                or_(*(column.is_not(None) for column in sealed)),
+            )
+            .order_by(User.id)
         )
         return list(rows)
 
