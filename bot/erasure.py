@@ -112,6 +112,7 @@ class ErasureService:
             if user is None:
                 return None
             cards = [r.card_message_id for r in await repo.requests.of_user(user_id)]
+            relayed = await repo.requests.relayed_in(self._admin_chat.id, user_id)
             t = translator(user.language)
             with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
                 await bot.send_message(user_id, t(notice))
@@ -129,8 +130,30 @@ class ErasureService:
                         chat_id=self._admin_chat.id,
                         message_id=message_id,
                     )
+        await self._redact(bot, relayed, key)
         log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
         return key
+
+    async def _redact(self, bot: Bot, message_ids: list[int], key: str) -> None:
+        """What was relayed into the admin group (the person's texts and files) is deleted; what
+        Telegram will not let the bot delete is blanked; staff are told what is left to delete."""
+        chat, erased, left = self._admin_chat.id, self._t("card.erased", key=key[:12]), []
+        for message_id in message_ids:
+            try:
+                await bot.delete_message(chat, message_id)
+                continue
+            except TelegramAPIError:
+                pass
+            try:
+                await bot.edit_message_caption(chat_id=chat, message_id=message_id, caption=erased)
+            except TelegramAPIError:
+                left.append(message_id)
+        if left:
+            ids = ", ".join(str(m) for m in left)
+            with contextlib.suppress(TelegramAPIError):
+                await bot.send_message(
+                    chat, self._t("attach.erase_leftover", count=len(left), ids=ids, key=key[:12])
+                )
 
     async def compact_if_pending(self) -> bool:
         """Rewrite the database files after an erasure; retried by the scheduler while busy."""

@@ -43,6 +43,10 @@ async def build_export(
                     {"at": _iso(m.at), "author": m.author, "kind": m.kind, "text": m.text}
                     for m in messages
                 ],
+                "attachments": [
+                    {"at": _iso(a.at), "author": a.author, "type": a.kind, "size": a.size}
+                    for a in await repo.attachments.of_request(request.id)
+                ],
             }
         )
     representatives = await repo.guardians.confirmations_of(user.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import timedelta
 from html import escape
@@ -26,15 +27,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keyboards
 from bot.admin_chat import AdminChat
+from bot.attachments import fit_caption, megabytes
 from bot.clock import Clock
 from bot.i18n import translator
 from bot.policy import PolicyPack
 from bot.render import card_text
-from storage.models import OutboxItem, Request
+from storage.models import OutboxItem, Request, RequestAttachment
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(minutes=15)
+TO_USER = frozenset({"to_user", "copy_user"})  # items delivered into a user's chat
+COPIES = frozenset({"copy_user", "copy_staff"})  # files copied with copyMessage
+# Telegram's answers when a message cannot be copied at all (deleted, protected, invalid).
+UNCOPIABLE = ("message to copy not found", "can't be copied", "message_id_invalid")
 POLL_SECONDS = 1.0
 
 
@@ -124,7 +130,7 @@ class Outbox:
     @staticmethod
     def _lane(item: OutboxItem) -> str:
         """Items to the same chat keep their order."""
-        return f"user:{item.user_id}" if item.kind == "to_user" else "staff"
+        return f"user:{item.user_id}" if item.kind in TO_USER else "staff"
 
     async def _attempt(self, bot: Bot, item_id: int) -> bool:
         async with self._sessions() as session:
@@ -146,13 +152,16 @@ class Outbox:
             except TelegramRetryAfter as error:
                 self._retry(item, "flood limit", timedelta(seconds=error.retry_after))
             except TelegramForbiddenError as error:
-                if item.kind == "to_user":
+                if item.kind in TO_USER:
                     item.status, item.last_error = "blocked", "user blocked the bot"
                     await self._user_unreachable(repo, item, request)
                 else:
                     self._retry(item, error.message)
             except TelegramBadRequest as error:
-                if item.kind == "to_user":
+                if item.kind in COPIES and any(s in error.message.lower() for s in UNCOPIABLE):
+                    item.status, item.last_error = "failed", error.message[:200]
+                    await self._copy_failed(repo, item, request)
+                elif item.kind in TO_USER:
                     item.status, item.last_error = "failed", error.message[:200]
                 else:  # the admin group is missing or we were removed: wait until it is back
                     self._retry(item, error.message)
@@ -184,6 +193,32 @@ class Outbox:
             request.user_unreachable = True
             await repo.outbox.add(kind="card_edit", request_id=request.id, now=self._clock.now())
 
+    async def _copy_failed(
+        self, repo: Repositories, item: OutboxItem, request: Request | None
+    ) -> None:
+        """A file Telegram will not copy: the sender is told, in their own language."""
+        attachment = await self._attachment(repo, item)
+        if attachment is not None:
+            attachment.status = "failed"
+        if request is None:
+            return
+        now = self._clock.now()
+        if item.kind == "copy_user":
+            text = self._t("attach.failed_staff", id=request.id)
+            await repo.outbox.add(kind="to_admin", request_id=request.id, text=text, now=now)
+            return
+        user = await repo.users.get(request.user_id)
+        if user is not None:
+            text = translator(user.language)("attach.failed_user", id=request.id)
+            await repo.outbox.add(
+                kind="to_user", user_id=user.id, request_id=request.id, text=text, now=now
+            )
+
+    @staticmethod
+    async def _attachment(repo: Repositories, item: OutboxItem) -> RequestAttachment | None:
+        payload = json.loads(item.text or "{}")
+        return await repo.attachments.get(int(payload.get("attachment", 0)))
+
     # --- delivery by kind ------------------------------------------------------------------
 
     async def _deliver(
@@ -203,6 +238,9 @@ class Outbox:
             item.message_id = sent.message_id
             return
         assert request is not None
+        if item.kind in COPIES:
+            await self._copy(bot, repo, item, request)
+            return
         if item.kind == "card":
             thread = await self._thread(bot, repo, request.type)
             text, markup = await self._card(repo, request)
@@ -241,6 +279,44 @@ class Outbox:
         )
         item.message_id = sent.message_id
         await repo.requests.link(admin, sent.message_id, request.id)
+
+    async def _copy(self, bot: Bot, repo: Repositories, item: OutboxItem, request: Request) -> None:
+        """Copy a file: the user's under the card (threaded like texts), staff's to the user."""
+        attachment = await self._attachment(repo, item)
+        if attachment is None:
+            return  # erased meanwhile
+        caption = str(json.loads(item.text or "{}").get("caption") or "")
+        source = (attachment.source_chat_id, attachment.source_message_id)
+        if item.kind == "copy_user":
+            assert item.user_id is not None
+            chat_id = item.user_id
+            sent = await bot.copy_message(chat_id, *source, caption=caption)
+        else:
+            if request.card_message_id is None:
+                raise _Later
+            chat_id = self._admin_chat.id
+            user = await repo.users.get(request.user_id)
+            who = (user.first_name if user else None) or str(request.user_id)
+            header = self._t(
+                "attach.to_staff",
+                id=request.id,
+                name=escape(who),
+                kind=self._t(f"attach.kind_{attachment.kind}"),
+                size=megabytes(attachment.size),
+            )
+            sent = await bot.copy_message(
+                chat_id,
+                *source,
+                caption=fit_caption(header, caption),
+                message_thread_id=await self._thread(bot, repo, request.type),
+                reply_parameters=ReplyParameters(
+                    message_id=request.card_message_id, allow_sending_without_reply=True
+                ),
+            )
+        attachment.copy_chat_id, attachment.copy_message_id = chat_id, sent.message_id
+        attachment.status = "relayed"
+        item.message_id = sent.message_id
+        await repo.requests.link(chat_id, sent.message_id, request.id)
 
     async def _card(
         self, repo: Repositories, request: Request

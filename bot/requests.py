@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from html import escape
 
+from bot.attachments import Attachment, fit_caption
 from bot.clock import Clock
 from bot.deadlines import due_at
 from bot.i18n import translator
@@ -285,18 +286,82 @@ class Desk:
 
     # --- user side -------------------------------------------------------------------------
 
+    async def _from_user(self, request: Request, now: datetime) -> str:
+        """While staff wait for a clarification, what the user sends is the answer and the
+        clock restarts from it; otherwise it is a follow-up."""
+        if request.status != Status.WAITING:
+            return "followup"
+        request.status = Status.IN_PROGRESS if request.handled_by else Status.RECEIVED
+        request.due_at = self.due(request.type, now)
+        await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
+        return "answer"
+
     async def user_message(self, request: Request, text: str) -> None:
-        """A follow-up from the user; while staff wait for a clarification, it is the answer
-        and the clock restarts from it."""
         now = self._clock.now()
-        kind = "followup"
-        if request.status == Status.WAITING:
-            kind = "answer"
-            request.status = Status.IN_PROGRESS if request.handled_by else Status.RECEIVED
-            request.due_at = self.due(request.type, now)
-            await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
+        kind = await self._from_user(request, now)
         await self._repo.requests.say(request.id, now, "user", kind, text, None)
         await self._repo.outbox.add(kind="to_staff", request_id=request.id, text=text, now=now)
+        await self._repo.commit()
+
+    async def user_attachment(
+        self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
+    ) -> None:
+        """A user's file: recorded (where, type, size) and queued to be copied under the card."""
+        now = self._clock.now()
+        await self._from_user(request, now)
+        attachment = await self._repo.attachments.add(
+            request_id=request.id,
+            at=now,
+            author="user",
+            staff_id=None,
+            kind=file.kind,
+            size=file.size,
+            source_chat_id=chat_id,
+            source_message_id=message_id,
+        )
+        payload = {"attachment": attachment.id, "caption": caption or ""}
+        await self._repo.outbox.add(
+            kind="copy_staff",
+            request_id=request.id,
+            text=json.dumps(payload, ensure_ascii=False),
+            now=now,
+        )
+        await self._repo.commit()
+
+    async def staff_attachment(
+        self,
+        request: Request,
+        staff_id: int,
+        file: Attachment,
+        chat_id: int,
+        message_id: int,
+        caption: str | None,
+    ) -> None:
+        """A staff member's file for the user, captioned in the user's language."""
+        user = await self._repo.users.get(request.user_id)
+        if user is None:
+            return
+        now = self._clock.now()
+        t = translator(user.language)
+        header = t("attach.from_staff", id=request.id, type=t(f"rights.{request.type}"))
+        attachment = await self._repo.attachments.add(
+            request_id=request.id,
+            at=now,
+            author="staff",
+            staff_id=staff_id,
+            kind=file.kind,
+            size=file.size,
+            source_chat_id=chat_id,
+            source_message_id=message_id,
+        )
+        payload = {"attachment": attachment.id, "caption": fit_caption(header, caption)}
+        await self._repo.outbox.add(
+            kind="copy_user",
+            user_id=user.id,
+            request_id=request.id,
+            text=json.dumps(payload, ensure_ascii=False),
+            now=now,
+        )
         await self._repo.commit()
 
     async def _notify_user(self, request: Request, event: str, *, reason: str) -> None:

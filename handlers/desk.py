@@ -13,6 +13,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, Message
 
+from bot.attachments import MAX_BYTES, Refusal, attachment_of
 from bot.callbacks import RequestAction, RequestCb
 from bot.clock import Clock
 from bot.erasure import ErasureService
@@ -200,13 +201,24 @@ async def staff_reply(
     subject = str(request.id)
     if not await staff_or_refuse(message, bot, t, staff, repo, "request.reply", subject):
         return
-    if not message.text:
-        await message.reply(t("card.only_text"))
-        return
     if request.status not in OPEN:
         await message.reply(t("card.closed", id=request.id))
         return
-    await desk.staff_reply(request, message.from_user.id, message.text)
+    if message.text:
+        await desk.staff_reply(request, message.from_user.id, message.text)
+    else:
+        found = attachment_of(message)
+        if isinstance(found, Refusal):
+            await message.reply(t(f"attach.refused_{found}", limit=MAX_BYTES // 1024 // 1024))
+            return
+        await desk.staff_attachment(
+            request,
+            message.from_user.id,
+            found,
+            message.chat.id,
+            message.message_id,
+            message.caption,
+        )
     outbox.wake()
     await message.reply(t("card.relayed", id=request.id))
 

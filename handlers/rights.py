@@ -13,6 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboardRemove
 
 from bot import keyboards
+from bot.attachments import MAX_BYTES, Refusal, attachment_of
 from bot.callbacks import RightsAction, RightsCb
 from bot.consents import Consents, Source
 from bot.export import build_export, export_bytes
@@ -381,7 +382,7 @@ class OnRequest(Filter):
     async def __call__(
         self, message: Message, user: User | None = None, repo: Repositories | None = None
     ) -> bool | dict[str, Any]:
-        if user is None or repo is None or not message.text or message.text.startswith("/"):
+        if user is None or repo is None or (message.text or "").startswith("/"):
             return False
         request: Request | None = None
         if message.reply_to_message is not None:
@@ -420,6 +421,22 @@ async def followup(
         await message.answer(t("requests.followup_sent", id=request.id))
 
 
+async def attachment(
+    message: Message, request: Request, t: Translator, desk: Desk, outbox: Outbox
+) -> None:
+    """A file (or anything else that is not text) on one of the user's requests."""
+    if request.status not in OPEN:
+        await message.answer(t("requests.closed", id=request.id))
+        return
+    found = attachment_of(message)
+    if isinstance(found, Refusal):
+        await message.answer(t(f"attach.refused_{found}", limit=MAX_BYTES // 1024 // 1024))
+        return
+    await desk.user_attachment(request, found, message.chat.id, message.message_id, message.caption)
+    outbox.wake()
+    await message.answer(t("attach.sent", id=request.id))
+
+
 def router() -> Router:
     r = Router(name="rights")
     r.message.register(rights_command, Command("rights"))
@@ -429,5 +446,6 @@ def router() -> Router:
     r.message.register(contact_shared, RightsFlow.contact, F.contact)
     r.message.register(contact_expected, RightsFlow.contact, ~F.text.startswith("/"))
     r.message.register(answer_text, RightsFlow.answer, F.text, ~F.text.startswith("/"))
-    r.message.register(followup, StateFilter(None), OnRequest())
+    r.message.register(followup, StateFilter(None), F.text, OnRequest())
+    r.message.register(attachment, StateFilter(None), OnRequest())
     return r

@@ -371,6 +371,29 @@ class StaffRole(Base):
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class RequestAttachment(Base):
+    """A file sent on a request, either way. Telegram holds the file; this row says where the
+    message is (the sender's and the bot's copy), what type it is and how large: never the file
+    or its file_id."""
+
+    __tablename__ = "request_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str] = mapped_column(String(8))  # user | staff
+    staff_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # document | photo
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    source_chat_id: Mapped[int] = mapped_column(BigInteger)
+    source_message_id: Mapped[int] = mapped_column(Integer)
+    copy_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    copy_message_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # pending | relayed | failed
+
+
 class AnswerTemplate(Base):
     """A staff answer template: a name and one text per language (JSON {locale: text})."""
 

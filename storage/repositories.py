@@ -45,6 +45,7 @@ from storage.models import (
     OutboxItem,
     RelayLink,
     Request,
+    RequestAttachment,
     RequestMessage,
     StaffRole,
     User,
@@ -598,6 +599,22 @@ class RequestRepository:
             .on_conflict_do_nothing()
         )
 
+    async def relayed_in(self, chat_id: int, user_id: int) -> list[int]:
+        """Messages in `chat_id` linked to the user's requests, other than their cards: what
+        was relayed there (texts and file copies)."""
+        rows = await self._session.scalars(
+            select(RelayLink.message_id)
+            .join(Request, Request.id == RelayLink.request_id)
+            .where(
+                RelayLink.chat_id == chat_id,
+                Request.user_id == user_id,
+                (Request.card_message_id.is_(None))
+                | (Request.card_message_id != RelayLink.message_id),
+            )
+            .order_by(RelayLink.message_id)
+        )
+        return list(rows)
+
     async def by_message(self, chat_id: int, message_id: int) -> Request | None:
         return await self._session.scalar(
             select(Request)
@@ -785,6 +802,28 @@ class AuditRepository:
         return list((await self._session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
 
 
+class AttachmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, **values: Any) -> RequestAttachment:
+        attachment = RequestAttachment(status="pending", **values)
+        self._session.add(attachment)
+        await self._session.flush()
+        return attachment
+
+    async def get(self, attachment_id: int) -> RequestAttachment | None:
+        return await self._session.get(RequestAttachment, attachment_id, populate_existing=True)
+
+    async def of_request(self, request_id: int) -> list[RequestAttachment]:
+        rows = await self._session.scalars(
+            select(RequestAttachment)
+            .where(RequestAttachment.request_id == request_id)
+            .order_by(RequestAttachment.id)
+        )
+        return list(rows)
+
+
 class RoleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -914,6 +953,7 @@ class Repositories:
         self.disclosures = DisclosureRepository(session)
         self.erasure = ErasureRepository(session)
         self.roles = RoleRepository(session)
+        self.attachments = AttachmentRepository(session)
         self.templates = TemplateRepository(session)
         self.stats = StatsRepository(session)
 

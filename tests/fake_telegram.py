@@ -82,7 +82,7 @@ def plain_text(text: str, parse_mode: str | None) -> str:
 class Event:
     """One thing the bot did that a person would see."""
 
-    kind: str  # "message", "edit", "answer" (callback answer), "document", "photo", "delete"
+    kind: str  # "message", "copy", "edit", "answer", "document", "photo", "delete"
     chat_id: int | None
     message_id: int | None
     text: str
@@ -476,14 +476,40 @@ class FakeTelegram:
         source = self.messages.get((int(params["from_chat_id"]), int(params["message_id"])))
         if source is None:
             raise ApiError(400, "Bad Request: message to copy not found")
+        if source.get("has_protected_content"):
+            raise ApiError(400, "Bad Request: message can't be copied")
         fields = {k: v for k, v in source.items() if k in {"text", "caption", "photo", "document"}}
-        copied = self._new_message(chat, **fields, reply_markup=params.get("reply_markup"))
-        if "reply_to_message_id" in params or "reply_parameters" in params:
-            copied["reply_to"] = params.get("reply_to_message_id") or params["reply_parameters"]
-        self.events.append(
-            Event("message", chat["id"], copied["message_id"], copied.get("text") or "", raw=params)
+        if "caption" in params and "text" not in fields:
+            fields["caption"] = plain_text(str(params["caption"]), params.get("parse_mode"))
+            if len(fields["caption"]) > MAX_CAPTION:
+                raise ApiError(400, "Bad Request: message caption is too long")
+        copied = self._new_message(
+            chat,
+            **fields,
+            reply_markup=params.get("reply_markup"),
+            message_thread_id=_int_or_none(params.get("message_thread_id")),
         )
+        reply = params.get("reply_parameters") or {}
+        if isinstance(reply, dict) and reply.get("message_id"):
+            target = self.messages.get((chat["id"], int(reply["message_id"])))
+            if target is not None:
+                copied["reply_to_message"] = {
+                    k: v for k, v in target.items() if k != "reply_to_message"
+                }
+        text = copied.get("text") or copied.get("caption") or ""
+        self.events.append(Event("copy", chat["id"], copied["message_id"], text, raw=params))
         return {"message_id": copied["message_id"]}
+
+    def _m_editMessageCaption(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        message = self._existing(chat["id"], params)
+        if "text" in message:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        message["caption"] = plain_text(str(params.get("caption", "")), params.get("parse_mode"))
+        self.events.append(
+            Event("edit", chat["id"], message["message_id"], message["caption"], raw=params)
+        )
+        return message
 
     def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._upload(params, "document")

@@ -223,11 +223,41 @@ class Person:
     async def reply_to(self, event: Event, text: str) -> Reply:
         return await self.send(text, reply_to=event)
 
-    async def send_photo(self) -> Reply:
-        photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}]
-        return await self._message(photo=photo)
+    async def send_photo(
+        self, *, size: int = 50_000, caption: str | None = None, reply_to: Event | None = None
+    ) -> Reply:
+        photo = [
+            {"file_id": "p0", "file_unique_id": "u0", "width": 1, "height": 1, "file_size": 90},
+            {"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10, "file_size": size},
+        ]
+        return await self._message(photo=photo, **self._extras(caption, reply_to))
 
-    async def send_sticker(self) -> Reply:
+    async def send_document(
+        self,
+        name: str = "proof.pdf",
+        *,
+        size: int = 120_000,
+        caption: str | None = None,
+        reply_to: Event | None = None,
+        protected: bool = False,
+    ) -> Reply:
+        document = {"file_id": f"d-{name}", "file_unique_id": f"u-{name}", "file_name": name}
+        document["file_size"] = size
+        extras = self._extras(caption, reply_to)
+        if protected:
+            extras["has_protected_content"] = True
+        return await self._message(document=document, **extras)
+
+    def _extras(self, caption: str | None, reply_to: Event | None) -> dict[str, Any]:
+        extras: dict[str, Any] = {}
+        if caption is not None:
+            extras["caption"] = caption
+        if reply_to is not None:
+            assert reply_to.message_id is not None
+            extras["reply_to_message"] = self.h.fake.messages[(self.chat_id, reply_to.message_id)]
+        return extras
+
+    async def send_sticker(self, *, reply_to: Event | None = None) -> Reply:
         sticker = {
             "file_id": "s1",
             "file_unique_id": "su1",
@@ -237,7 +267,7 @@ class Person:
             "is_animated": False,
             "is_video": False,
         }
-        return await self._message(sticker=sticker)
+        return await self._message(sticker=sticker, **self._extras(None, reply_to))
 
     async def send_contact(self, phone: str, *, user_id: int | None = None) -> Reply:
         contact: dict[str, Any] = {"phone_number": phone, "first_name": self.first_name}
@@ -313,4 +343,8 @@ class Person:
     @property
     def inbox(self) -> list[Event]:
         """Every message the bot sent to this chat, oldest first."""
-        return [e for e in self.h.fake.events if e.chat_id == self.chat_id and e.kind == "message"]
+        return [
+            e
+            for e in self.h.fake.events
+            if e.chat_id == self.chat_id and e.kind in ("message", "copy")
+        ]
