@@ -134,6 +134,11 @@ class KeyRing:
         self._keys: dict[int, bytes] = {}
         self._destroyed: set[int] = set()
 
+    def remember(self, owner: int, wrapped_by: str, wrapped: bytes) -> None:
+        """A wrapped key read along with other rows: unwrap it now, no lookup needed later."""
+        if owner not in self._destroyed:
+            self._keys[owner] = self.master.unwrap(owner, wrapped_by, wrapped)
+
     def key(self, connection: Connection, owner: int, *, create: bool) -> bytes | None:
         cached = self._keys.get(owner)
         if cached is not None:

@@ -51,7 +51,7 @@ from storage.models import (
     User,
     UTCDateTime,
 )
-from storage.sealing import ring_of
+from storage.sealing import OPEN_LATER, open_loaded, ring_of
 
 
 class UserRepository:
@@ -78,12 +78,21 @@ class UserRepository:
                     FsmRecord.state,
                     FsmRecord.data,
                     represents.label("represents"),
+                    DataKey.wrapped_by,
+                    DataKey.wrapped,
                 )
                 .select_from(probe)
                 .outerjoin(User, User.id == probe.c.uid)
                 .outerjoin(FsmRecord, FsmRecord.key == fsm_key)
+                .outerjoin(DataKey, DataKey.owner_id == probe.c.uid),
+                execution_options={OPEN_LATER: True},
             )
         ).one()
+        # Their data key came in the same statement: opening their fields needs no lookup.
+        if row.wrapped is not None:
+            ring_of(self._session.sync_session).remember(user_id, row.wrapped_by, row.wrapped)
+        if row[0] is not None:
+            await self._session.run_sync(open_loaded, row[0])
         fsm = NO_ROW if row.key is None else FsmRow(row.state, row.data)
         return row[0], fsm, bool(row.represents)
 

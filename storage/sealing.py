@@ -18,6 +18,9 @@ from storage.models import Base, Personal, Request, Sealed, Unopened
 
 RING = "keyring"
 MASTER = "master_keys"
+# Execution option: leave the loaded rows' personal fields sealed; the caller fetched the data
+# key in the same statement and calls `open_loaded` (saves a statement per update).
+OPEN_LATER = "sealing_open_later"
 
 
 def ring_of(session: Session) -> KeyRing:
@@ -80,7 +83,14 @@ def _open(target: Any, context: Any) -> None:
         set_committed_value(target, name, ring.open(connection, token))
 
 
+def open_loaded(_session: Session, target: Any) -> None:
+    """Open a row loaded with OPEN_LATER (run through `AsyncSession.run_sync`)."""
+    _open(target, None)
+
+
 def _on_load(target: Any, context: Any) -> None:
+    if context.execution_options.get(OPEN_LATER):
+        return
     _open(target, context)
 
 

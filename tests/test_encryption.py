@@ -94,25 +94,35 @@ async def test_no_plain_personal_data_in_the_files_at_any_time(bot: Harness) -> 
         assert all(v.startswith("p1.") for v in sealed_values(bot.db_path, table, column))
 
 
-async def test_data_keys_are_unwrapped_once_per_update_and_not_kept(bot: Harness) -> None:
+async def test_data_keys_are_unwrapped_once_per_update_and_not_kept(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ann = await onboarded(bot, "Annelore")
     await file_erasure(bot, ann, "Forget me")
     await bot.settle()
+    unwraps: list[int] = []
     lookups: list[str] = []
+    real_unwrap = Keys.unwrap
+
+    def unwrap(self: Keys, owner: int, wrapped_by: str, blob: bytes) -> bytes:
+        unwraps.append(owner)
+        return real_unwrap(self, owner, wrapped_by, blob)
 
     def count(*args: object) -> None:
         if "FROM data_keys" in str(args[2]):
             lookups.append(str(args[2]))
 
+    monkeypatch.setattr(Keys, "unwrap", unwrap)
     event.listen(bot.app.engine.sync_engine, "before_cursor_execute", count)
     try:
         await ann.send("/export")  # opens her profile, request details and messages
-        first = len(lookups)
+        first = len(unwraps)
         await ann.send("/export")
     finally:
         event.remove(bot.app.engine.sync_engine, "before_cursor_execute", count)
     assert last_export(bot, ann)["profile"]["first_name"] == "Annelore"  # type: ignore[index]
-    assert (first, len(lookups)) == (1, 2)  # cached within an update, never across updates
+    assert (first, unwraps) == (1, [ann.id, ann.id])  # cached within an update, not across
+    assert lookups == []  # the sender's key comes with their profile, in the same statement
     assert current_ring() is None
 
 
