@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from html import escape
+from typing import Any
 
-from bot.attachments import Attachment, fit_caption
+from bot.attachments import Attachment, Kind, fit_caption
 from bot.clock import Clock
 from bot.deadlines import due_at
 from bot.i18n import translator
@@ -25,6 +27,20 @@ from storage.models import AnswerTemplate, Request, User
 from storage.repositories import Repositories
 
 MAX_TEXT = 1000
+MAX_FLOW_FILES = 10  # files a user may add while filing one request
+
+
+def kept_file(
+    file: Attachment, chat_id: int, message_id: int, caption: str | None
+) -> dict[str, Any]:
+    """A file sent while filing, as kept in the conversation state until the request is sent."""
+    return {
+        "kind": file.kind,
+        "size": file.size,
+        "chat": chat_id,
+        "message": message_id,
+        "caption": caption or "",
+    }
 
 
 class Status(StrEnum):
@@ -123,8 +139,15 @@ class Desk:
         user.phone_verified_at = self._clock.now()
         await self._repo.commit()
 
-    async def file(self, user: User, kind: RequestType, answers: dict[str, str]) -> Request:
-        """Store the request and queue its card, before the user is told anything."""
+    async def file(
+        self,
+        user: User,
+        kind: RequestType,
+        answers: dict[str, str],
+        files: Sequence[Mapping[str, Any]] = (),
+    ) -> Request:
+        """Store the request and queue its card (then the files sent while filing, as kept by
+        `kept_file`), before the user is told anything."""
         now = self._clock.now()
         verification = "telegram_id+phone" if needs_phone(self._pack, kind) else "telegram_id"
         request = await self._repo.requests.add(
@@ -137,8 +160,16 @@ class Desk:
             due_at=self.due(kind, now),
         )
         await self._repo.outbox.add(kind="card", request_id=request.id, now=now)
+        for kept in files:
+            file = Attachment(Kind(kept["kind"]), kept["size"])
+            await self._attach(request, file, kept["chat"], kept["message"], kept["caption"])
         await self._repo.commit()
         return request
+
+    async def remember(self, chat_id: int, message_id: int, request: Request) -> None:
+        """A message about the request in the user's chat: a reply to it belongs to the request."""
+        await self._repo.requests.link(chat_id, message_id, request.id)
+        await self._repo.commit()
 
     async def frozen_until(self, user_id: int) -> datetime | None:
         """The end of a legal hold on the user's data, if one is in force."""
@@ -306,9 +337,15 @@ class Desk:
     async def user_attachment(
         self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
     ) -> None:
+        await self._from_user(request, self._clock.now())
+        await self._attach(request, file, chat_id, message_id, caption)
+        await self._repo.commit()
+
+    async def _attach(
+        self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
+    ) -> None:
         """A user's file: recorded (where, type, size) and queued to be copied under the card."""
         now = self._clock.now()
-        await self._from_user(request, now)
         attachment = await self._repo.attachments.add(
             request_id=request.id,
             at=now,
@@ -326,7 +363,6 @@ class Desk:
             text=json.dumps(payload, ensure_ascii=False),
             now=now,
         )
-        await self._repo.commit()
 
     async def staff_attachment(
         self,

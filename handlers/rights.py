@@ -25,11 +25,13 @@ from bot.render import access_report, contact_line, fmt_date
 from bot.requests import (
     FIELD_CHOICES,
     FILED,
+    MAX_FLOW_FILES,
     MAX_TEXT,
     OPEN,
     QUESTIONS,
     Desk,
     Status,
+    kept_file,
     needs_phone,
     objection_choices,
     offered,
@@ -160,7 +162,8 @@ async def rights_button(
         return
     if action is RightsAction.SUBMIT and current == RightsFlow.confirm:
         await state.clear()  # before filing: a double tap finds no flow and files nothing
-        await submit(bot, user, kind, dict(data["answers"]), t, pack, desk, consents, repo)
+        answers, files = dict(data["answers"]), list(data.get("files", []))
+        await submit(bot, user, kind, answers, files, t, pack, desk, consents, repo)
         outbox.wake()
         return
     if current != RightsFlow.answer or step >= len(questions):
@@ -187,6 +190,7 @@ async def submit(
     user: User,
     kind: RequestType,
     answers: dict[str, str],
+    files: list[dict[str, Any]],
     t: Translator,
     pack: PolicyPack,
     desk: Desk,
@@ -209,11 +213,12 @@ async def submit(
         request = await desk.object_to_marketing(user, answers)
         await bot.send_message(user.id, t("requests.objection_marketing", id=request.id))
         return
-    request = await desk.file(user, kind, answers)
+    request = await desk.file(user, kind, answers, files)
     due = fmt_date(request.due_at, t, pack.zone)
-    await bot.send_message(
+    received = await bot.send_message(
         user.id, t("flow.received", id=request.id, type=t(f"rights.{kind}"), due=due)
     )
+    await desk.remember(user.id, received.message_id, request)
     if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
         await send_export(bot, user, t, pack, repo, desk, report=kind is RequestType.ACCESS)
 
@@ -437,6 +442,21 @@ async def attachment(
     await message.answer(t("attach.sent", id=request.id))
 
 
+async def flow_file(message: Message, state: FSMContext, t: Translator) -> None:
+    """A document or photo sent while filing: kept, and sent with the request."""
+    found = attachment_of(message)
+    if isinstance(found, Refusal):
+        await message.answer(t(f"attach.refused_{found}", limit=MAX_BYTES // 1024 // 1024))
+        return
+    files = list((await state.get_data()).get("files", []))
+    if len(files) >= MAX_FLOW_FILES:
+        await message.answer(t("attach.flow_full", limit=MAX_FLOW_FILES))
+        return
+    files.append(kept_file(found, message.chat.id, message.message_id, message.caption))
+    await state.update_data(files=files)
+    await message.answer(t("attach.flow_kept", count=len(files)))
+
+
 def router() -> Router:
     r = Router(name="rights")
     r.message.register(rights_command, Command("rights"))
@@ -446,6 +466,9 @@ def router() -> Router:
     r.message.register(contact_shared, RightsFlow.contact, F.contact)
     r.message.register(contact_expected, RightsFlow.contact, ~F.text.startswith("/"))
     r.message.register(answer_text, RightsFlow.answer, F.text, ~F.text.startswith("/"))
+    r.message.register(
+        flow_file, StateFilter(RightsFlow.answer, RightsFlow.confirm), F.photo | F.document
+    )
     r.message.register(followup, StateFilter(None), F.text, OnRequest())
     r.message.register(attachment, StateFilter(None), OnRequest())
     return r

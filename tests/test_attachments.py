@@ -160,3 +160,33 @@ async def test_erasure_removes_relayed_files_from_the_group(
     leftover = [e for e in fake.events if "Telegram не дал удалить 1 сообщение" in e.text]
     assert leftover and str(first.message_id) in leftover[0].text
     assert await attachments(bot) == []
+
+
+async def test_files_sent_while_filing_go_with_the_request(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("🗑 Erase my data")
+    if ann.last.find("share your contact"):
+        await ann.send_contact("+375291234567", user_id=ann.id)
+    await ann.send_document("contract.pdf", caption="the contract")
+    ann.expect("📎 The file is added and goes with the request (1 file so far).")
+    await ann.send("I cancelled the contract")
+    ann.expect("You can add documents or photos now")
+    await ann.send_photo()
+    ann.expect("(2 files so far)")
+    await ann.tap("✅ Send the request")
+    received = ann.expect("Request #1 received")
+    await bot.settle()
+    [card] = bot.cards()
+    first, second = copies(bot, ADMIN_CHAT_ID)
+    assert first.text == "📎 Ann по заявлению №1: документ, 0.1 МБ\nthe contract"
+    assert first.raw["reply_parameters"]["message_id"] == card.message_id
+    assert first.message_id > card.message_id and second.message_id > first.message_id
+
+    await ann.send_document("more.pdf", reply_to=received)  # a reply to "received" attaches
+    ann.expect("📎 The file is with the operator, with request #1.")
+    await bot.settle()
+    assert len(copies(bot, ADMIN_CHAT_ID)) == 3
+    await ann.send_document("lost.pdf")  # nothing waits and it answers nothing: not kept
+    ann.expect_not("with the operator")
+    assert len(await attachments(bot)) == 3

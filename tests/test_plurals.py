@@ -114,3 +114,13 @@ async def test_missing_keys_are_reported_once_at_start(
     await bot.stop()
     reports = [r.getMessage() for r in caplog.records if "falls back" in r.getMessage()]
     assert reports == ["Locale de lacks 2 keys (falls back to ru): common.back, menu.title"]
+
+
+def test_russian_ages() -> None:
+    t = translator("ru")
+    assert t("age.adult", age=16) == "16 лет или старше"
+    assert t("age.adult", age=21) == "21 год или старше"
+    assert t("age.adult", age=22) == "22 года или старше"
+    assert t("age.minor", age=21) == "Младше 21 года"
+    assert t("age.minor", age=16) == "Младше 16 лет"
+    assert t("guardian.too_young", age=18).endswith("старше 18 лет. Ничего не записано.")

@@ -18,7 +18,7 @@ from bot.policy import (
 )
 from bot.render import notice_text
 
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
+PLACEHOLDER = re.compile(r"\{\s*\$?(\w+)\s*(?:\}|->)")  # {name}, {$name}, { $name -> ...
 
 
 def test_shipped_packs() -> None:

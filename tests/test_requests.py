@@ -190,8 +190,8 @@ async def test_back_cancel_and_limits(bot: Harness) -> None:
     await ann.tap("Last name")
     await ann.send("x" * 1001)
     ann.expect("That is 1001 characters; the limit is 1000")
-    await ann.send_photo()
-    ann.expect("only read text")
+    await ann.send_photo()  # a file while filing goes with the request
+    ann.expect("The file is added")
     await ann.send("Ann Smith")
     await ann.tap("✖ Cancel")
     ann.expect("No request was sent")
