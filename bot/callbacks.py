@@ -81,7 +81,10 @@ class RequestAction(StrEnum):
     TAKE = "take"
     DONE = "done"
     REFUSE = "refuse"
-    ASK = "ask"
+    UNFOUNDED = "unfounded"  # refuse as manifestly unfounded or excessive
+    QUESTION = "ask"  # a question: the due date stays
+    CLARIFY = "clarify"  # identity or scope: the due date restarts or pauses (pack)
+    EXTEND = "extend"  # GDPR art. 12(3): two further months, once
     BLOCK = "block"
     LIFT = "lift"  # lift a restriction that staff approved
     TEMPLATE = "tpl"  # pick an answer template

@@ -6,9 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from html import escape
 
 from bot.clock import Clock
-from bot.policy import PolicyPack, Purpose
+from bot.filing import add_request
+from bot.i18n import translator
+from bot.policy import PolicyPack, Purpose, RequestType
+from bot.render import fmt_date
 from storage.models import ConsentEvent, ConsentState
 from storage.repositories import LostRace, Repositories
 
@@ -127,12 +131,36 @@ class Consents:
             return Outcome.UNCHANGED
         if not changed:
             return Outcome.UNCHANGED
+        if not granted and purpose.withdrawal_task:
+            await self._file_withdrawal_task(user_id, purpose)
         if notify is not None:
             await self._repo.outbox.add(
                 kind="to_user", user_id=user_id, text=notify, now=self._clock.now()
             )
         await self._repo.commit()
         return Outcome.CHANGED
+
+    async def _file_withdrawal_task(self, user_id: int, purpose: Purpose) -> None:
+        """The ledger changed at once; processing beyond messages (training, transfer) must also
+        stop and its data be deleted or anonymised within the pack's term (Law 99-Z art. 10):
+        a card for staff, and the user is told its number and date."""
+        now = self._clock.now()
+        task = await add_request(
+            self._repo, self._pack, user_id, RequestType.WITHDRAWAL, {"purpose": purpose.id}, now
+        )
+        user = await self._repo.users.get(user_id)
+        if user is None:
+            return
+        t = translator(user.language)
+        text = t(
+            "requests.notify_withdrawal_task",
+            id=task.id,
+            purpose=escape(purpose.title.get(t.locale)),
+            due=fmt_date(task.due_at, t, self._pack.zone),
+        )
+        await self._repo.outbox.add(
+            kind="to_user", user_id=user_id, request_id=task.id, text=text, now=now
+        )
 
     def now(self) -> datetime:
         return self._clock.now()

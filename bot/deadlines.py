@@ -8,6 +8,7 @@ working day and the swapped weekday does not.
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -61,9 +62,5 @@ def add_months(moment: datetime, months: int) -> datetime:
     (31 January + 1 month = 28 or 29 February)."""
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
-    for day in range(moment.day, 27, -1):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    return moment.replace(year=year, month=month, day=28)
+    last = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last))

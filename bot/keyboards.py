@@ -203,7 +203,7 @@ def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def card(request: Request, t: Translator) -> InlineKeyboardMarkup | None:
+def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyboardMarkup | None:
     """Buttons for what can still be done with the request; none once it is closed."""
     if request.type == "restriction" and request.status == "done" and request.hold_until:
         lift = RequestCb(id=request.id, action=RequestAction.LIFT)
@@ -215,18 +215,28 @@ def card(request: Request, t: Translator) -> InlineKeyboardMarkup | None:
     if request.status not in {"received", "in_progress", "waiting_user"}:
         return None
     builder = InlineKeyboardBuilder()
-    actions = [RequestAction.DONE, RequestAction.REFUSE, RequestAction.ASK, RequestAction.BLOCK]
+    actions = [
+        RequestAction.DONE,
+        RequestAction.REFUSE,
+        RequestAction.UNFOUNDED,
+        RequestAction.QUESTION,
+        RequestAction.CLARIFY,
+        RequestAction.BLOCK,
+    ]
     if request.status == "received":
         actions.insert(0, RequestAction.TAKE)
+    if extend:
+        actions.append(RequestAction.EXTEND)
     for action in actions:
         builder.button(
-            text=t(f"card.button_{action}"), callback_data=RequestCb(id=request.id, action=action)
+            text=t(f"card.button_{action.name.lower()}"),
+            callback_data=RequestCb(id=request.id, action=action),
         )
     builder.button(
         text=t("templates.button"),
         callback_data=RequestCb(id=request.id, action=RequestAction.TEMPLATE),
     )
-    builder.adjust(len(actions) - 2, 2, 1)
+    builder.adjust(3)
     return builder.as_markup()
 
 

@@ -29,6 +29,7 @@ from bot import keyboards
 from bot.admin_chat import AdminChat
 from bot.attachments import fit_caption, megabytes
 from bot.clock import Clock
+from bot.filing import extension_refusal
 from bot.i18n import translator
 from bot.policy import PolicyPack
 from bot.render import card_text
@@ -323,7 +324,8 @@ class Outbox:
     ) -> tuple[str, InlineKeyboardMarkup | None]:
         user = await repo.users.get(request.user_id)
         text = card_text(request, user, self._pack, self._t)
-        return text, keyboards.card(request, self._t)
+        extend = await extension_refusal(repo, self._pack, request, self._clock.now()) is None
+        return text, keyboards.card(request, self._t, extend=extend)
 
     async def _thread(self, bot: Bot, repo: Repositories, kind: str) -> int | None:
         """The forum topic for this request type, created on first use; None in plain groups."""

@@ -7,13 +7,15 @@ import io
 import json
 from datetime import date, datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.consents import ConsentView
 from bot.i18n import Translator
 from bot.policy import Contacts, PolicyPack, Purpose, RequestType
 from storage.models import ConsentEvent, Request, User
+
+if TYPE_CHECKING:
+    from bot.consents import ConsentView
 
 
 def fmt_date(value: date | datetime, t: Translator, zone: ZoneInfo) -> str:
@@ -288,7 +290,7 @@ def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translat
     ]
     for key, value in json.loads(request.details).items():
         label = t(f"card.detail_{key}")
-        if key == "processing" and (purpose := pack.purpose(value)) is not None:
+        if key in ("processing", "purpose") and (purpose := pack.purpose(value)) is not None:
             value = purpose.title.get(t.locale)
         lines.append(f"{label}: {escape(str(value))}")
     if request.reason:

@@ -18,10 +18,12 @@ from typing import Any
 
 from bot.attachments import Attachment, Kind, fit_caption
 from bot.clock import Clock
-from bot.deadlines import due_at
+from bot.deadlines import add_months, due_at
+from bot.filing import OPEN, NoExtension, Status, add_request, extension_refusal
+from bot.filing import needs_phone as needs_phone  # re-exported for the handlers
 from bot.i18n import translator
-from bot.policy import LegalBasis, PolicyPack, RequestType
-from bot.render import fmt_date
+from bot.policy import ClarifyRule, LegalBasis, PolicyPack, RequestType
+from bot.render import complaint_text, fmt_date
 from bot.templates import REQUIRED, render
 from storage.models import AnswerTemplate, Request, User
 from storage.repositories import Repositories
@@ -42,17 +44,6 @@ def kept_file(
         "caption": caption or "",
     }
 
-
-class Status(StrEnum):
-    RECEIVED = "received"
-    IN_PROGRESS = "in_progress"
-    WAITING = "waiting_user"
-    DONE = "done"
-    REFUSED = "refused"
-    BLOCKED = "blocked"
-
-
-OPEN = frozenset({Status.RECEIVED, Status.IN_PROGRESS, Status.WAITING})
 
 # Request types that go to the admin desk; withdrawal leads to /consents, complaint is information.
 FILED = (
@@ -99,10 +90,6 @@ def offered(pack: PolicyPack) -> list[RequestType]:
     return [r for r in pack.rights if r is not RequestType.DISCLOSURES]
 
 
-def needs_phone(pack: PolicyPack, kind: RequestType) -> bool:
-    return kind in pack.phone_verified
-
-
 def normalize_phone(raw: str) -> str:
     digits = re.sub(r"\D", "", raw)
     return f"+{digits}"
@@ -115,6 +102,15 @@ def details_of(request: Request) -> dict[str, str]:
 class Outcome(StrEnum):
     OK = "ok"
     CLOSED = "closed"  # the request no longer accepts this action
+
+
+@dataclass(frozen=True)
+class ClarifyEffect:
+    """What a clarification does to the due date, shown to staff before they confirm."""
+
+    rule: ClarifyRule
+    due: datetime  # the due date now
+    if_answered_now: datetime  # the due date if the user answered at once
 
 
 class Desk:
@@ -148,23 +144,16 @@ class Desk:
     ) -> Request:
         """Store the request and queue its card (then the files sent while filing, as kept by
         `kept_file`), before the user is told anything."""
-        now = self._clock.now()
-        verification = "telegram_id+phone" if needs_phone(self._pack, kind) else "telegram_id"
-        request = await self._repo.requests.add(
-            user_id=user.id,
-            type=kind,
-            details=json.dumps(answers, ensure_ascii=False),
-            status=Status.RECEIVED,
-            verification=verification,
-            received_at=now,
-            due_at=self.due(kind, now),
-        )
-        await self._repo.outbox.add(kind="card", request_id=request.id, now=now)
+        request = await add_request(self._repo, self._pack, user.id, kind, answers, self.now())
         for kept in files:
             file = Attachment(Kind(kept["kind"]), kept["size"])
             await self._attach(request, file, kept["chat"], kept["message"], kept["caption"])
         await self._repo.commit()
         return request
+
+    async def open_of_type(self, user_id: int, kind: RequestType) -> Request | None:
+        """An open request of this type: a second one shows it instead of filing a duplicate."""
+        return await self._repo.requests.open_of_type(user_id, kind, OPEN)
 
     async def remember(self, chat_id: int, message_id: int, request: Request) -> None:
         """A message about the request in the user's chat: a reply to it belongs to the request."""
@@ -216,7 +205,8 @@ class Desk:
         )
 
     async def complete(self, request: Request, staff_id: int) -> Outcome:
-        return await self._staff_change(request, staff_id, Status.DONE, notify="done")
+        event = "done_withdrawal" if request.type == RequestType.WITHDRAWAL else "done"
+        return await self._staff_change(request, staff_id, Status.DONE, notify=event)
 
     async def correct(self, request: Request, staff_id: int) -> Outcome:
         """Approve a correction: the new value replaces the old one in the bot's own data.
@@ -273,20 +263,59 @@ class Desk:
         await self._repo.commit()
         return request
 
-    async def refuse(self, request: Request, staff_id: int, reason: str) -> Outcome:
+    async def refuse(
+        self, request: Request, staff_id: int, reason: str, *, unfounded: bool = False
+    ) -> Outcome:
+        """A refusal with its reason; `unfounded`: manifestly unfounded or excessive (GDPR art.
+        12(5)), its own reason. Every refusal tells where to complain (art. 12(4); 99-Z art. 15)."""
         return await self._staff_change(
             request,
             staff_id,
             Status.REFUSED,
             say=reason,
-            kind="refusal",
-            notify="refused",
+            kind="refusal_unfounded" if unfounded else "refusal",
+            notify="refused_unfounded" if unfounded else "refused",
             reason=reason,
         )
 
-    async def ask(self, request: Request, staff_id: int, question: str) -> Outcome:
+    async def question(self, request: Request, staff_id: int, question: str) -> Outcome:
+        """A question: the user answers, the due date stays."""
         return await self._staff_change(
-            request, staff_id, Status.WAITING, say=question, kind="question", notify="ask"
+            request, staff_id, Status.WAITING, say=question, kind="question", notify="question"
+        )
+
+    def clarify_effect(self, request: Request) -> ClarifyEffect:
+        rule = self._pack.requests.clarify
+        now = self.now()
+        if rule is ClarifyRule.RESTART:
+            return ClarifyEffect(rule, request.due_at, self.due(request.type, now))
+        return ClarifyEffect(rule, request.due_at, request.due_at)
+
+    async def clarify(self, request: Request, staff_id: int, reason: str) -> Outcome:
+        """A clarification of identity or scope, with its reason shown to the user: the due date
+        restarts from the answer (99-Z seed ch. 7) or pauses until it (GDPR)."""
+        rule = self._pack.requests.clarify
+        return await self._staff_change(
+            request, staff_id, Status.WAITING, say=reason, kind="clarify", notify=f"clarify_{rule}"
+        )
+
+    async def extension_refusal(self, request: Request) -> NoExtension | None:
+        return await extension_refusal(self._repo, self._pack, request, self.now())
+
+    async def extend(self, request: Request, staff_id: int, reason: str) -> Outcome | NoExtension:
+        """Up to two further months, once, before the original due date, with a reason; the user
+        is told the new date and the reason at once."""
+        if (refusal := await self.extension_refusal(request)) is not None:
+            return refusal
+        new_due = add_months(request.due_at, self._pack.requests.extension_months)
+        return await self._staff_change(
+            request,
+            staff_id,
+            Status(request.status),
+            say=reason,
+            kind="extension",
+            notify="extended",
+            due_at=new_due,
         )
 
     async def block(self, request: Request, staff_id: int, until: datetime, reason: str) -> Outcome:
@@ -318,12 +347,18 @@ class Desk:
     # --- user side -------------------------------------------------------------------------
 
     async def _from_user(self, request: Request, now: datetime) -> str:
-        """While staff wait for a clarification, what the user sends is the answer and the
-        clock restarts from it; otherwise it is a follow-up."""
+        """While staff wait, what the user sends is the answer; otherwise a follow-up. After a
+        question the due date stays; after a clarification it restarts (99-Z seed ch. 7) or
+        resumes with the time waited added (GDPR), as the pack says."""
         if request.status != Status.WAITING:
             return "followup"
         request.status = Status.IN_PROGRESS if request.handled_by else Status.RECEIVED
-        request.due_at = self.due(request.type, now)
+        asked = await self._repo.requests.last_staff_ask(request.id)
+        if asked is not None and asked.kind == "clarify":
+            if self._pack.requests.clarify is ClarifyRule.RESTART:
+                request.due_at = self.due(request.type, now)
+            else:  # paused since the clarification was asked
+                request.due_at = request.due_at + (now - asked.at)
         await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
         return "answer"
 
@@ -405,6 +440,7 @@ class Desk:
         if user is None:
             return
         t = translator(user.language)
+        purpose = self._pack.purpose(details_of(request).get("purpose", ""))
         text = t(
             f"requests.notify_{event}",
             id=request.id,
@@ -412,6 +448,8 @@ class Desk:
             reason=reason,
             due=fmt_date(request.due_at, t, self._pack.zone),
             until=fmt_date(request.hold_until, t, self._pack.zone) if request.hold_until else "",
+            complaint=complaint_text(self._pack, t),
+            purpose=escape(purpose.title.get(t.locale)) if purpose else "",
         )
         await self._repo.outbox.add(
             kind="to_user",

@@ -16,20 +16,26 @@ from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, Message
 from bot.attachments import MAX_BYTES, Refusal, attachment_of
 from bot.callbacks import RequestAction, RequestCb
 from bot.clock import Clock
+from bot.deadlines import add_months
 from bot.erasure import ErasureService
+from bot.filing import NoExtension
 from bot.i18n import Translator
 from bot.outbox import Outbox
 from bot.policy import PolicyPack, RequestType
-from bot.render import due_report, fmt_datetime, register_csv
+from bot.render import due_report, fmt_date, fmt_datetime, register_csv
 from bot.requests import OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
 from handlers.templates import show_picker
 from handlers.views import staff_or_alert, staff_or_refuse
+from storage.models import Request
 from storage.repositories import Repositories
 
 NEEDS_TEXT = {
     RequestAction.REFUSE,
-    RequestAction.ASK,
+    RequestAction.UNFOUNDED,
+    RequestAction.QUESTION,
+    RequestAction.CLARIFY,
+    RequestAction.EXTEND,
     RequestAction.BLOCK,
     RequestAction.RESTRICT,
 }
@@ -50,6 +56,7 @@ async def card_button(
     outbox: Outbox,
     staff: StaffDirectory,
     erasure: ErasureService,
+    pack: PolicyPack,
     repo: Repositories,
 ) -> None:
     action, request_id = callback_data.action, callback_data.id
@@ -79,6 +86,9 @@ async def card_button(
         return
     if action is RequestAction.DONE and request.type == RequestType.RESTRICTION:
         action = RequestAction.RESTRICT  # ask until when
+    if action is RequestAction.EXTEND and (refusal := await desk.extension_refusal(request)):
+        await query.answer(t(f"card.extend_{refusal}", id=request.id), show_alert=True)
+        return
     if action in NEEDS_TEXT:
         await state.set_state(StaffInput.text)
         await state.set_data({"id": request.id, "action": action})
@@ -88,7 +98,7 @@ async def card_button(
         )
         await bot.send_message(
             query.message.chat.id if query.message else 0,
-            t(f"card.prompt_{action}", staff=who, id=request.id),
+            prompt_text(action, request, who, t, pack, desk),
             reply_markup=ForceReply(selective=True),
         )
         return
@@ -100,6 +110,21 @@ async def card_button(
         outcome = await desk.complete(request, query.from_user.id)
     outbox.wake()
     await query.answer(t("card.closed", id=request.id) if outcome is Outcome.CLOSED else None)
+
+
+def prompt_text(
+    action: RequestAction, request: Request, who: str, t: Translator, pack: PolicyPack, desk: Desk
+) -> str:
+    """What staff are asked for; for date-changing actions, the effect on the due date first."""
+    due = fmt_date(request.due_at, t, pack.zone)
+    key, new_due = f"card.prompt_{action.name.lower()}", due
+    if action is RequestAction.CLARIFY:
+        effect = desk.clarify_effect(request)
+        key = f"card.prompt_clarify_{effect.rule}"
+        new_due = fmt_date(effect.if_answered_now, t, pack.zone)
+    elif action is RequestAction.EXTEND:
+        new_due = fmt_date(add_months(request.due_at, pack.requests.extension_months), t, pack.zone)
+    return t(key, staff=who, id=request.id, due=due, new_due=new_due)
 
 
 UNTIL_LIFTED = datetime(9999, 12, 31, tzinfo=UTC)
@@ -171,12 +196,19 @@ async def staff_text(
             await message.reply(t("card.bad_until"), reply_markup=ForceReply(selective=True))
             return
         outcome = await desk.restrict(request, message.from_user.id, until)
-    elif action is RequestAction.REFUSE:
-        outcome = await desk.refuse(request, message.from_user.id, text)
+    elif action in (RequestAction.REFUSE, RequestAction.UNFOUNDED):
+        unfounded = action is RequestAction.UNFOUNDED
+        outcome = await desk.refuse(request, message.from_user.id, text, unfounded=unfounded)
+    elif action is RequestAction.CLARIFY:
+        outcome = await desk.clarify(request, message.from_user.id, text)
+    elif action is RequestAction.EXTEND:
+        outcome = await desk.extend(request, message.from_user.id, text)
     else:
-        outcome = await desk.ask(request, message.from_user.id, text)
+        outcome = await desk.question(request, message.from_user.id, text)
     outbox.wake()
-    if outcome is Outcome.CLOSED:
+    if isinstance(outcome, NoExtension):
+        await message.reply(t(f"card.extend_{outcome}", id=request.id))
+    elif outcome is Outcome.CLOSED:
         await message.reply(t("card.closed", id=request.id))
 
 

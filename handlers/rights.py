@@ -213,6 +213,8 @@ async def submit(
         request = await desk.object_to_marketing(user, answers)
         await bot.send_message(user.id, t("requests.objection_marketing", id=request.id))
         return
+    if await show_open(bot, user, kind, t, pack, desk):
+        return  # filed meanwhile (another tap, another device)
     request = await desk.file(user, kind, answers, files)
     due = fmt_date(request.due_at, t, pack.zone)
     received = await bot.send_message(
@@ -263,6 +265,24 @@ async def export_command(
     await send_export(bot, user, t, pack, repo, desk, report=False)
 
 
+async def show_open(
+    bot: Bot, user: User, kind: RequestType, t: Translator, pack: PolicyPack, desk: Desk
+) -> bool:
+    """A second request of a type while one is open: show the open one, file nothing."""
+    request = await desk.open_of_type(user.id, kind)
+    if request is None:
+        return False
+    text = t(
+        "requests.duplicate",
+        id=request.id,
+        type=t(f"rights.{kind}"),
+        due=fmt_date(request.due_at, t, pack.zone),
+        status=t(f"requests.status_{request.status}"),
+    )
+    await bot.send_message(user.id, text)
+    return True
+
+
 async def pick(
     query: CallbackQuery,
     value: str,
@@ -289,6 +309,8 @@ async def pick(
         return
     if kind not in FILED:
         return  # withdrawal: the caller shows /consents
+    if await show_open(bot, user, kind, t, pack, desk):
+        return
     await state.set_data({"type": kind, "step": 0, "answers": {}})
     if needs_phone(pack, kind) and user.phone_verified_at is None:
         await state.set_state(RightsFlow.contact)

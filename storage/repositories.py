@@ -562,6 +562,37 @@ class RequestRepository:
         )
         return list(rows)
 
+    async def open_of_type(
+        self, user_id: int, kind: str, statuses: frozenset[str]
+    ) -> Request | None:
+        return await self._session.scalar(
+            select(Request)
+            .where(Request.user_id == user_id, Request.type == kind, Request.status.in_(statuses))
+            .order_by(Request.id)
+            .limit(1)
+        )
+
+    async def said(self, request_id: int, kind: str) -> bool:
+        """Whether a message of this kind was recorded on the request (e.g. an extension)."""
+        found = await self._session.scalar(
+            select(RequestMessage.id)
+            .where(RequestMessage.request_id == request_id, RequestMessage.kind == kind)
+            .limit(1)
+        )
+        return found is not None
+
+    async def last_staff_ask(self, request_id: int) -> RequestMessage | None:
+        """The latest question or clarification staff asked on the request."""
+        return await self._session.scalar(
+            select(RequestMessage)
+            .where(
+                RequestMessage.request_id == request_id,
+                RequestMessage.kind.in_(("question", "clarify")),
+            )
+            .order_by(RequestMessage.id.desc())
+            .limit(1)
+        )
+
     async def of_user(self, user_id: int) -> list[Request]:
         rows = await self._session.scalars(
             select(Request).where(Request.user_id == user_id).order_by(Request.id.desc())

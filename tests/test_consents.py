@@ -341,3 +341,42 @@ async def test_staff_record_a_written_request(bot: Harness) -> None:
     await ann.send("/consents")
     await ann.tap("📜 History")
     ann.expect("Marketing messages: given (by staff on your written request)")
+
+
+async def test_withdrawing_model_training_files_a_task(bot: Harness) -> None:
+    ann = await onboarded(bot)
+    staff = bot.staff("Sam")
+    await ann.send("/consents")
+    for title in ("Marketing messages", "Training models on personal data"):
+        await ann.tap(f"⬜ {title}")
+        info = ann.expect(f"Consent: {title}")
+        # Each screen says how to withdraw it; only marketing mentions Unsubscribe.
+        assert ("Unsubscribe" in info.text) == (title == "Marketing messages")
+        await ann.tap("✅ I agree")
+    await ann.tap("✅ Marketing messages")  # messages only: no task
+    await ann.tap("✅ Training models on personal data")
+    ann.expect("Consent to “Training models on personal data” withdrawn")
+    assert await states(bot, ann.id) == {"marketing": False, "model_training": False}
+    await bot.settle()
+    [card] = bot.cards()
+    assert "Заявление №1 — отзыв согласия" in card.text
+    assert "Отозвано согласие: прекратить эту обработку" in card.text
+    assert "Обучение моделей на персональных данных" in card.text
+    assert "Срок: 08.12.2026 (15 календарных дней)" in card.text  # Law 99-Z art. 10
+    told = ann.inbox[-1].text
+    assert "Request #1 was filed for staff to stop it everywhere" in told and "08 Dec 2026" in told
+
+    await staff.tap("✅ Выполнено")
+    await bot.settle()
+    assert "processing for “Training models on personal data” has stopped" in ann.inbox[-1].text
+
+
+async def test_a_withdrawal_task_in_russian(bot: Harness) -> None:
+    boris = await onboarded(bot, "Борис", lang="ru")
+    await boris.send("/consents")
+    await boris.tap("⬜ Трансграничная передача")
+    await boris.tap("✅ Согласен(на)")
+    await boris.tap("✅ Трансграничная передача")
+    await bot.settle()
+    assert "Заявление №1 передано сотрудникам" in boris.inbox[-1].text
+    assert "до 08.12.2026" in boris.inbox[-1].text

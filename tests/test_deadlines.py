@@ -82,3 +82,4 @@ def test_hours_run_from_the_moment() -> None:
 def test_months_end_on_the_last_day_when_the_day_is_missing() -> None:
     assert add_months(datetime(2027, 12, 31, tzinfo=UTC), 2) == datetime(2028, 2, 29, tzinfo=UTC)
     assert add_months(datetime(2026, 11, 30, tzinfo=UTC), 2) == datetime(2027, 1, 30, tzinfo=UTC)
+    assert add_months(datetime(2026, 12, 23, tzinfo=UTC), 2) == datetime(2027, 2, 23, tzinfo=UTC)

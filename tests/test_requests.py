@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
-from storage.models import AuditEntry, OutboxItem, Request, User
+from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_consents import onboarded
@@ -86,6 +86,11 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     ann.expect("Request #2 received: correction")
 
     assert await file_erasure(bot, ann, reason=None) == 3  # phone already verified: no question
+    # A second erasure while this one is open: the open one is shown, nothing is filed.
+    await ann.send("/rights")
+    await ann.tap("🗑 Erase my data")
+    ann.expect("You already have an open request #3 (erasure), due by 08 Dec 2026")
+    ann.expect_not("Please check your request")
 
     await ann.send("/rights")
     await ann.tap("⏸ Restrict processing")
@@ -132,10 +137,12 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
         "🙋 Взять",
         "✅ Выполнено",
         "⛔ Отказать",
-        "❓ Уточнить",
+        "🚫 Необоснованное/чрезмерное",
+        "❓ Вопрос",
+        "🪪 Уточнить",
         "🔒 Заблокировать",
         "📋 Шаблон",
-    ]
+    ]  # no Extend: Law 99-Z gives none
     await ann.send("/requests")
     listing = ann.expect("Your requests")
     assert "#3 erasure — received, due 08 Dec 2026" in listing.text
@@ -222,19 +229,34 @@ async def test_staff_handle_a_request_from_the_card(bot: Harness, clock: FrozenC
     assert "Статус: 🔧 в работе" in bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
     assert f"Request #{number} (erasure) is now being handled" in ann.inbox[-1].text
 
-    await staff.tap("❓ Уточнить")
+    await staff.tap("❓ Вопрос")  # a question leaves the due date alone
     prompt = staff.expect("ответьте на это сообщение вопросом по заявлению")
+    assert "Срок не меняется: 08.12.2026" in prompt.text
     assert prompt.markup == {"force_reply": True, "selective": True}
-    clock.advance(timedelta(days=10))
+    clock.advance(timedelta(days=8))
     await staff.reply_to(prompt, "Which account: the app or the website?")
     await bot.settle()
     question = ann.inbox[-1]
     assert "The operator asks about request #1 (erasure):" in question.text
-    assert "Which account: the app or the website?" in question.text
+    assert "The answer is still due by 08 Dec 2026" in question.text
     assert (await stored(bot, number)).status == "waiting_user"
-
-    clock.advance(timedelta(days=2))  # the user answers on 5 Dec: the clock restarts
+    clock.advance(timedelta(days=2))
     await ann.reply_to(question, "The app")
+    ann.expect("Request #1 is now due by 08 Dec 2026")
+
+    # A clarification of identity or scope restarts the term from the answer (seed ch. 7),
+    # and the prompt shows the effect before staff confirm.
+    await staff.tap("🪪 Уточнить")
+    prompt = staff.expect("Влияние на срок: срок (сейчас 08.12.2026) начнётся заново")
+    assert "при ответе сегодня — до 18.12.2026" in prompt.text
+    await staff.reply_to(prompt, "Please confirm the phone number of the account")
+    await bot.settle()
+    clarify = ann.inbox[-1]
+    assert "needs you to clarify your identity or what you ask" in clarify.text
+    assert "Please confirm the phone number of the account" in clarify.text
+    assert "starts again from your reply" in clarify.text
+    clock.advance(timedelta(days=2))  # the user answers on 5 Dec: the clock restarts
+    await ann.reply_to(clarify, "The app")
     ann.expect("Request #1 is now due by 20 Dec 2026")
     request = await stored(bot, number)
     assert request.status == "in_progress"
@@ -257,8 +279,9 @@ async def test_staff_handle_a_request_from_the_card(bot: Harness, clock: FrozenC
 async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock) -> None:
     ann = await onboarded(bot, "Ann")
     staff = bot.staff("Sam")
+    bob = await onboarded(bot, "Bob")
     first = await file_erasure(bot, ann)
-    second = await file_erasure(bot, ann, "Second")
+    second = await file_erasure(bot, bob, "Second")
     await bot.settle()
     cards = bot.cards()
 
@@ -268,7 +291,11 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
     prompt = staff.expect("причиной отказа")
     await staff.reply_to(prompt, "We must keep contract data for 3 years")
     await bot.settle()
-    assert "was refused. Reason: We must keep contract data for 3 years" in ann.inbox[-1].text
+    refusal = ann.inbox[-1].text
+    assert "was refused. Reason: We must keep contract data for 3 years" in refusal
+    # Where to complain, with contacts, and the court (Law 99-Z art. 15).
+    assert "Where to complain: National Personal Data Protection Center" in refusal
+    assert "https://cpd.by" in refusal and "or a court of the Republic of Belarus" in refusal
     assert (await stored(bot, first)).status == "refused"
 
     await staff.tap_data(
@@ -281,7 +308,7 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
     staff.expect("Начните с будущей даты")
     await staff.send("31.12.2027 tax records")
     await bot.settle()
-    assert "keeping your data until 31 Dec 2027 (tax records)" in ann.inbox[-1].text
+    assert "keeping your data until 31 Dec 2027 (tax records)" in bob.inbox[-1].text
     request = await stored(bot, second)
     assert request.status == "blocked" and request.reason == "tax records"
     card = bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]["text"]
@@ -401,7 +428,7 @@ async def test_forum_groups_get_a_topic_per_request_type(
     try:
         ann = await onboarded(harness, "Ann")
         await file_erasure(harness, ann)
-        await file_erasure(harness, ann, "again")
+        await file_erasure(harness, await onboarded(harness, "Bob"), "again")
         await ann.send("/rights")
         await ann.tap("🔎 What do you hold about me?")
         await ann.tap("✅ Send the request")
@@ -439,13 +466,13 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
     staff = bot.staff("Sam")
     first = await file_erasure(bot, ann)  # due 8 Dec
     clock.advance(timedelta(days=10))
-    second = await file_erasure(bot, ann, "later")  # due 18 Dec
+    second = await file_erasure(bot, await onboarded(bot, "Bob"), "later")  # due 18 Dec
     await bot.settle()
     await staff.tap_data(
         f"v1req:{second}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[1].message_id)]
     )
     await staff.reply_to(staff.expect("причиной отказа"), "Nothing to erase")
-    third = await file_erasure(bot, ann, "third")
+    third = await file_erasure(bot, await onboarded(bot, "Carl"), "third")
     clock.advance(timedelta(days=13))  # 16 Dec: first overdue, third due on 18 Dec
 
     await staff.send("/due")
@@ -539,3 +566,75 @@ async def test_staff_list_is_refreshed_when_membership_changes(bot: Harness) -> 
     )
     await newcomer.tap_data(f"v1req:{number}:take", card_message)
     assert (await stored(bot, number)).status == "in_progress"
+
+
+async def test_unfounded_or_excessive_is_its_own_refusal(gdpr_bot: Harness) -> None:
+    boris = await onboarded(gdpr_bot, "Борис", lang="ru")
+    staff = gdpr_bot.staff("Sam")
+    await boris.send("/rights")
+    await boris.tap("📦 Выгрузить мои данные")
+    await boris.tap("✅ Отправить заявление")
+    await gdpr_bot.settle()
+    await staff.tap("🚫 Необоснованное/чрезмерное")
+    prompt = staff.expect("явно необоснованное или чрезмерное")
+    await staff.reply_to(prompt, "Пятый одинаковый запрос за неделю")
+    await gdpr_bot.settle()
+    told = boris.inbox[-1].text
+    assert "отказано как в явно необоснованном или чрезмерном" in told
+    assert "Пояснение: Пятый одинаковый запрос за неделю" in told
+    assert "Куда жаловаться: Надзорный орган государства — члена ЕС" in told
+    assert "или суд (ст. 79 GDPR)" in told
+    async with gdpr_bot.app.sessions() as session:
+        kinds = list(await session.scalars(select(RequestMessage.kind)))
+    assert kinds == ["refusal_unfounded"]
+
+
+async def test_gdpr_clarification_pauses_the_clock(gdpr_bot: Harness, clock: FrozenClock) -> None:
+    ann = await onboarded(gdpr_bot, "Ann")
+    staff = gdpr_bot.staff("Sam")
+    number = await file_erasure(gdpr_bot, ann)  # 23 Nov + 30 days: 23 Dec
+    await gdpr_bot.settle()
+    clock.advance(timedelta(days=10))  # 3 Dec
+    await staff.tap("🪪 Уточнить")
+    prompt = staff.expect("срок (сейчас 23.12.2026) приостанавливается до его ответа")
+    await staff.reply_to(prompt, "Which of your two accounts?")
+    await gdpr_bot.settle()
+    clarify = ann.inbox[-1]
+    assert "is paused until your reply and then continues" in clarify.text
+    clock.advance(timedelta(days=10))  # answered on 13 Dec: ten days waited are added
+    await ann.reply_to(clarify, "The older one")
+    ann.expect(f"Request #{number} is now due by 02 Jan 2027")
+
+
+async def test_gdpr_extension_once_and_only_before_the_due_date(
+    gdpr_bot: Harness, clock: FrozenClock
+) -> None:
+    ann = await onboarded(gdpr_bot, "Ann")
+    bob = await onboarded(gdpr_bot, "Bob")
+    staff = gdpr_bot.staff("Sam")
+    first = await file_erasure(gdpr_bot, ann)  # due 23 Dec 2026
+    second = await file_erasure(gdpr_bot, bob)
+    await gdpr_bot.settle()
+    cards = gdpr_bot.cards()
+    assert "⏳ Продлить" in [b["text"] for b in cards[0].buttons()]
+
+    card = gdpr_bot.fake.messages[(ADMIN_CHAT_ID, cards[0].message_id)]
+    await staff.tap_data(f"v1req:{first}:extend", card)
+    prompt = staff.expect("Влияние на срок: 23.12.2026 → 23.02.2027")
+    await staff.reply_to(prompt, "Data from three archived systems must be gathered")
+    await gdpr_bot.settle()
+    told = ann.inbox[-1].text
+    assert "extended the term for the answer to 23 Feb 2027" in told
+    assert "Reason: Data from three archived systems must be gathered" in told
+    assert (await stored(gdpr_bot, first)).due_at.astimezone(gdpr_bot.pack.zone).month == 2
+    edited = gdpr_bot.fake.messages[(ADMIN_CHAT_ID, cards[0].message_id)]
+    assert "⏳ Продлить" not in str(edited.get("reply_markup"))
+    await staff.tap_data(f"v1req:{first}:extend", card)  # an old button: once only
+    assert staff.expect("уже продлевалось").show_alert
+
+    clock.advance(timedelta(days=31))  # past the second request's due date
+    await staff.tap_data(
+        f"v1req:{second}:extend", gdpr_bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]
+    )
+    assert staff.expect("продлить можно только до него").show_alert
+    assert (await stored(gdpr_bot, second)).due_at.astimezone(gdpr_bot.pack.zone).day == 23
