@@ -10,6 +10,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.deadlines import add_months
 from bot.i18n import Translator
 from bot.policy import Contacts, PolicyPack, Purpose, RequestType
 from storage.models import ConsentEvent, Request, User
@@ -375,25 +376,30 @@ def access_report(
         "",
         t("access.purposes"),
     ]
+    current = {c["purpose"]: c for c in export["consents"]["current"]}
     for purpose in pack.purposes:
-        source = purpose.source.get(loc) if purpose.source else t("access.source_default")
-        info.append(
-            t(
-                "access.purpose_line",
-                title=escape(purpose.title.get(loc)),
-                basis=t(f"basis.{purpose.legal_basis}"),
-                data="; ".join(escape(c.get(loc)) for c in purpose.data_categories),
-                source=escape(source),
-                retention=escape(purpose.retention.get(loc)),
+        state = current.get(purpose.id)
+        if purpose.requires_consent and not (state and state["granted"]):
+            # Not processed for this purpose: only its state (withdrawn on …, never given).
+            line = (
+                t(
+                    "access.consent_withdrawn",
+                    title=escape(purpose.title.get(loc)),
+                    when=fmt_date(datetime.fromisoformat(state["since"]), t, pack.zone),
+                )
+                if state
+                else t("access.consent_never", title=escape(purpose.title.get(loc)))
             )
-        )
-        if purpose.processors:
-            processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
-            info.append(t("access.processors", text=processors))
-        if purpose.cross_border:
-            info.append(t("access.cross_border", text=escape(purpose.cross_border.get(loc))))
-        if purpose.methods:
-            info.append(t("access.methods", text=escape(purpose.methods.get(loc))))
+            info.append(line)
+            continue
+        info += purpose_lines(purpose, pack, t, state)
+    if pack.automated_decisions is not None:
+        info += ["", t("access.automated", text=escape(pack.automated_decisions.get(loc)))]
+    info += [
+        "",
+        t("access.rights", rights=right_names(pack.rights, t)),
+        complaint_text(pack, t),
+    ]
 
     held = [t("access.held_title"), ""]
     profile = export["profile"]
@@ -445,9 +451,46 @@ def access_report(
     return [chunk for part in (info, held) for chunk in split_message("\n".join(part))]
 
 
+def purpose_lines(
+    purpose: Purpose, pack: PolicyPack, t: Translator, state: dict[str, Any] | None
+) -> list[str]:
+    """One purpose of the access answer: basis (with the consent's date or the interest
+    pursued), data, source, period, processors and recipients, transfer, methods."""
+    loc = t.locale
+    source = purpose.source.get(loc) if purpose.source else t("access.source_default")
+    basis = t(f"basis.{purpose.legal_basis}")
+    if state is not None:
+        since = fmt_date(datetime.fromisoformat(state["since"]), t, pack.zone)
+        basis = t("access.consent_on", basis=basis, when=since)
+    lines = [
+        t(
+            "access.purpose_line",
+            title=escape(purpose.title.get(loc)),
+            basis=basis,
+            data="; ".join(escape(c.get(loc)) for c in purpose.data_categories),
+            source=escape(source),
+            retention=escape(purpose.retention.get(loc)),
+        )
+    ]
+    if purpose.interest is not None:
+        lines.append(t("access.interest", text=escape(purpose.interest.get(loc))))
+    if purpose.processors:
+        processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
+        lines.append(t("access.processors", text=processors))
+    if purpose.recipients:
+        recipients = "; ".join(escape(p.get(loc)) for p in purpose.recipients)
+        lines.append(t("access.recipients", text=recipients))
+    if purpose.cross_border:
+        lines.append(t("access.cross_border", text=escape(purpose.cross_border.get(loc))))
+    if purpose.methods:
+        lines.append(t("access.methods", text=escape(purpose.methods.get(loc))))
+    return lines
+
+
 def _year_ago(export: dict[str, Any]) -> str:
+    """A year before the export (29 February -> 28 February of the year before)."""
     generated = datetime.fromisoformat(str(export["generated_at"]))
-    return generated.replace(year=generated.year - 1).isoformat()
+    return add_months(generated, -12).isoformat()
 
 
 def split_message(text: str, limit: int = 4000) -> list[str]:

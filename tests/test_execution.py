@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,7 +56,14 @@ async def test_access_is_answered_at_once_with_the_export(bot: Harness, clock: F
         "What we process about you",
         "Operator: EVDELIKS LLC, Dolgobrodskaya St. 16",
         "We confirm that we process your personal data",
-        "Marketing messages (consent): Telegram ID, name, language. Source: from you",
+        "Marketing messages (consent, given on 23 Nov 2026): Telegram ID, name, language. "
+        "Source: from you",
+        "Training models on personal data: consent never given; not processed",
+        "Legitimate interest pursued: security of the Service",
+        "Recipients: state bodies, including law-enforcement",
+        "Automated decisions: No decisions with legal effects",
+        "Your rights: access, correction",
+        "Where to complain: National Personal Data Protection Center",
         "Processors: payment systems",
         "Transfer abroad: EU/EEA: countries with adequate protection",
         "What this bot holds about you",
@@ -79,6 +86,33 @@ async def test_access_is_answered_at_once_with_the_export(bot: Harness, clock: F
 
     await ann.send("/export")  # one step
     VALIDATOR.validate(last_export(bot, ann))
+
+
+async def test_the_access_answer_in_russian_on_29_february(
+    gdpr_bot: Harness, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2028, 2, 28, 9, 0, tzinfo=UTC))
+    boris = await onboarded(gdpr_bot, "Борис", lang="ru")
+    await boris.send("/consents")
+    await boris.tap("⬜ Рассылки")
+    await boris.tap("✅ Согласен(на)")
+    await boris.tap("✅ Рассылки")  # withdrawn on 28 February
+    clock.set(datetime(2028, 2, 29, 9, 0, tzinfo=UTC))  # a leap day: "a year ago" exists
+    await boris.send("/rights")
+    await boris.tap("🔎 Какие данные обо мне есть?")
+    await boris.tap("✅ Отправить заявление")
+    report = "\n".join(boris.last.texts)
+    for part in (
+        "Цели, правовые основания, данные и источники, которые относятся к вам",
+        "Рассылки: согласие отозвано 28.02.2028; для этой цели данные не обрабатываются.",
+        "Законный интерес: совершенствовать наши услуги",
+        "Получатели: правоохранительные и иные компетентные государственные органы",
+        "Автоматизированные решения: ActiveCloud не принимает в отношении вас решений",
+        "Куда жаловаться: Надзорный орган государства — члена ЕС",
+        "Предоставление данных третьим лицам за последний год",
+    ):
+        assert part in report, part
+    last_export(gdpr_bot, boris)
 
 
 async def test_portability_and_export_in_russian(gdpr_bot: Harness) -> None:
