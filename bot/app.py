@@ -124,7 +124,7 @@ def create_dispatcher(
     )
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
-        LocaleMiddleware(settings.default_locale, settings.staff_locale)
+        LocaleMiddleware(settings.default_locale, settings.staff_locale, clock)
     )
     dispatcher.include_routers(*get_routers())
     return dispatcher

@@ -118,3 +118,15 @@ class RightsAction(StrEnum):
 class RightsCb(CallbackData, prefix="v1rights"):
     action: RightsAction
     value: str = "-"
+
+
+class BreachAction(StrEnum):
+    NOTIFIED = "notified"  # staff sent the notice to the authority
+    TELL = "tell"  # preview the notice to the affected users
+    SEND = "send"  # confirmed: tell them
+    BACK = "back"
+
+
+class BreachCb(CallbackData, prefix="v1breach"):
+    id: int
+    action: BreachAction

@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keyboards
 from bot.admin_chat import AdminChat
+from bot.breaches import BREACH
 from bot.clock import Clock
 from bot.consents import Consents
 from bot.i18n import translator
 from bot.policy import PolicyPack
-from bot.render import campaign_text, policy_update_text
+from bot.render import breach_notice_text, campaign_text, policy_update_text
 from storage.models import Campaign, User
 from storage.repositories import Repositories
 
@@ -187,6 +188,8 @@ class CampaignRunner:
 
     async def _eligible(self, repo: Repositories, campaign: Campaign, user: User) -> bool:
         now = self._clock.now()
+        if campaign.kind == BREACH:
+            return True  # restricted users and legal holds are told too (GDPR art. 34)
         if user.blocked_bot or (user.restricted_until is not None and user.restricted_until > now):
             return False
         if await repo.requests.hold_until(user.id, now) is not None:
@@ -199,8 +202,12 @@ class CampaignRunner:
 
     async def _render(
         self, repo: Repositories, campaign: Campaign, user: User
-    ) -> tuple[str, InlineKeyboardMarkup]:
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
         t = translator(user.language)
+        if campaign.kind == BREACH:
+            breach = await repo.breaches.by_campaign(campaign.id)
+            assert breach is not None
+            return breach_notice_text(breach, self._pack, t), None
         if campaign.kind == POLICY:
             views = await Consents(repo, self._clock, self._pack).views(user.id)
             reconfirm = any(v.needs_reconfirm for v in views)

@@ -12,6 +12,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
     AgeCb,
+    BreachAction,
+    BreachCb,
     CampaignAction,
     CampaignCb,
     ConsentAction,
@@ -299,3 +301,35 @@ def share_contact(t: Translator) -> ReplyKeyboardMarkup:
         resize_keyboard=True,
         one_time_keyboard=True,
     )
+
+
+def breach(
+    breach_id: int, t: Translator, *, notified: bool, told: bool, affected: int
+) -> InlineKeyboardMarkup | None:
+    """What is still to do about a breach: notify the authority, tell the affected users."""
+    builder = InlineKeyboardBuilder()
+    if not notified:
+        builder.button(
+            text=t("breach.button_notified"),
+            callback_data=BreachCb(id=breach_id, action=BreachAction.NOTIFIED),
+        )
+    if not told and affected:
+        builder.button(
+            text=t("breach.button_tell", count=affected),
+            callback_data=BreachCb(id=breach_id, action=BreachAction.TELL),
+        )
+    builder.adjust(1)
+    return builder.as_markup() if not (notified and (told or not affected)) else None
+
+
+def breach_confirm(breach_id: int, t: Translator, affected: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("breach.button_send", count=affected),
+        callback_data=BreachCb(id=breach_id, action=BreachAction.SEND),
+    )
+    builder.button(
+        text=t("common.back"), callback_data=BreachCb(id=breach_id, action=BreachAction.BACK)
+    )
+    builder.adjust(1)
+    return builder.as_markup()

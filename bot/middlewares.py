@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -87,18 +88,26 @@ class DbSessionMiddleware(BaseMiddleware):
             return result
 
 
-class LocaleMiddleware(BaseMiddleware):
-    """Picks the language the sender reads (the sender was loaded, never created, above)."""
+SEEN_EVERY = timedelta(hours=12)  # last_seen_at is kept to this precision: few writes
 
-    def __init__(self, default_locale: str, staff_locale: str) -> None:
+
+class LocaleMiddleware(BaseMiddleware):
+    """Notes that the sender was here (storage limitation) and picks the language they read
+    (the sender was loaded, never created, above)."""
+
+    def __init__(self, default_locale: str, staff_locale: str, clock: Clock) -> None:
         self._default = default_locale
         self._staff = staff_locale
+        self._clock = clock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         admin_chat: AdminChat = data["admin_chat"]
         user: User | None = data.get("user")
+        now = self._clock.now()
+        if user is not None and (user.last_seen_at is None or now - user.last_seen_at > SEEN_EVERY):
+            user.last_seen_at = now  # committed with the update's session (twice a day at most)
         if chat is not None and chat.id == admin_chat.id:
             locale = self._staff
         elif user is not None:

@@ -58,8 +58,9 @@ class Reminders:
                 await session.rollback()
                 return False
             requests = await repo.requests.open_by_due(OPEN)
-            if requests:
-                text = due_report(requests, now, self._pack, self._t)
+            breaches = await repo.breaches.authority_open()
+            if requests or breaches:
+                text = due_report(requests, now, self._pack, self._t, breaches)
                 await repo.outbox.add(kind="to_admin", text=text, now=now)
             await repo.commit()
         self._outbox.wake()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.deadlines import add_months
 from bot.i18n import Translator
 from bot.policy import Contacts, PolicyPack, Purpose, RequestType
-from storage.models import ConsentEvent, Request, User
+from storage.models import Breach, ConsentEvent, Delivery, Request, User
 
 if TYPE_CHECKING:
     from bot.consents import ConsentView
@@ -304,10 +304,27 @@ def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translat
     return "\n".join(lines)
 
 
-def due_report(requests: list[Request], now: datetime, pack: PolicyPack, t: Translator) -> str:
-    """Open requests by due date: overdue, due within 3 days, later."""
-    if not requests:
+def due_report(
+    requests: list[Request],
+    now: datetime,
+    pack: PolicyPack,
+    t: Translator,
+    breaches: list[Breach] | None = None,
+    extra: list[str] | None = None,
+) -> str:
+    """Breaches the authority must still be told of, then open requests by due date: overdue,
+    due within 3 days, later; `extra` lines close the report (e.g. the retention job's counts)."""
+    breaches = breaches or []
+    if not requests and not breaches and not extra:
         return t("card.due_none")
+    lines: list[str] = []
+    if breaches:
+        lines += [t("breach.due_title", count=len(breaches))]
+        for breach in breaches:
+            key = "breach.due_overdue" if breach.authority_due_at < now else "breach.due_line"
+            when = fmt_datetime(breach.authority_due_at, t, pack.zone)
+            lines.append(t(key, id=breach.id, due=when))
+        lines.append("")
     groups: dict[str, list[str]] = {"due_overdue": [], "due_soon": [], "due_later": []}
     for request in requests:
         left = request.due_at - now
@@ -325,11 +342,127 @@ def due_report(requests: list[Request], now: datetime, pack: PolicyPack, t: Tran
                 status=t(f"requests.status_{request.status}"),
             )
         )
-    lines = [t("card.due_title", count=len(requests))]
+    lines.append(t("card.due_title", count=len(requests)) if requests else t("card.due_none"))
     for group, entries in groups.items():
         if entries:
             lines += ["", t(f"card.{group}"), *entries]
+    if extra:
+        lines += ["", *extra]
     return "\n".join(lines)
+
+
+def breach_facts(breach: Breach, pack: PolicyPack, t: Translator) -> list[str]:
+    return [
+        t("breach.fact_known", when=fmt_datetime(breach.known_at, t, pack.zone)),
+        t("breach.fact_what", text=escape(breach.what)),
+        t("breach.fact_data", text=escape(breach.categories)),
+        t("breach.fact_consequences", text=escape(breach.consequences)),
+        t("breach.fact_measures", text=escape(breach.measures)),
+    ]
+
+
+def breach_notice_text(breach: Breach, pack: PolicyPack, t: Translator) -> str:
+    """What an affected user is told (GDPR art. 34(2)): what happened, likely consequences,
+    measures, whom to contact, and where to complain."""
+    op = pack.operator
+    lines = [t("breach.user_title", operator=operator_name(pack, t.locale)), ""]
+    lines += breach_facts(breach, pack, t)
+    lines += [
+        t("breach.user_contact", contact=contact_line(op.contacts, t.locale)),
+        "",
+        complaint_text(pack, t),
+    ]
+    return "\n".join(lines)
+
+
+def breach_staff_text(breach: Breach, pack: PolicyPack, t: Translator, affected: int) -> str:
+    """The record, the authority's deadline and the draft notice to the authority."""
+    loc, op = t.locale, pack.operator
+    rule = pack.breach.authority
+    lines = [
+        t("breach.recorded", id=breach.id),
+        t(
+            "breach.deadline",
+            due=fmt_datetime(breach.authority_due_at, t, pack.zone),
+            days=rule.days,
+            kind=t(f"card.days_{rule.kind}"),
+            law=escape(pack.law.get(loc)),
+        ),
+        t("breach.affected", count=affected, who=escape(breach.affected)),
+        "",
+        t(
+            "breach.draft_title",
+            authority=escape(op.authority.name.get(loc)),
+            contact=contact_line(op.authority.contacts, loc),
+        ),
+        t(
+            "breach.draft_operator",
+            name=operator_name(pack, loc),
+            registration=escape(op.registration_number or ""),
+            address=escape(op.address.get(loc)),
+            contact=contact_line(op.contacts, loc),
+        ),
+        *breach_facts(breach, pack, t),
+        t("breach.draft_affected", count=affected),
+    ]
+    if breach.authority_notified_at is not None:
+        lines += [
+            "",
+            t("breach.notified", when=fmt_datetime(breach.authority_notified_at, t, pack.zone)),
+        ]
+    if breach.users_told_at is not None:
+        lines.append(t("breach.told", when=fmt_datetime(breach.users_told_at, t, pack.zone)))
+    return "\n".join(lines)
+
+
+def breaches_csv(rows: list[tuple[Breach, list[Delivery]]]) -> bytes:
+    """The breach register: one row per user told (or one row without users), UTC times."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "breach",
+            "known",
+            "recorded",
+            "what",
+            "data",
+            "consequences",
+            "measures",
+            "affected",
+            "authority_due",
+            "authority_notified",
+            "users_told",
+            "user_id",
+            "delivery",
+            "sent",
+        ]
+    )
+    for breach, deliveries in rows:
+        head = [
+            breach.id,
+            breach.known_at.isoformat(),
+            breach.created_at.isoformat(),
+            breach.what,
+            breach.categories,
+            breach.consequences,
+            breach.measures,
+            breach.affected,
+            breach.authority_due_at.isoformat(),
+            breach.authority_notified_at.isoformat() if breach.authority_notified_at else "",
+            breach.users_told_at.isoformat() if breach.users_told_at else "",
+        ]
+        for d in deliveries or [None]:
+            tail = (
+                ["", "", ""]
+                if d is None
+                else [
+                    d.user_id,
+                    d.status,
+                    d.sent_at.isoformat() if d.sent_at else "",
+                ]
+            )
+            writer.writerow(head + tail)
+    return buffer.getvalue().encode("utf-8")
 
 
 def register_csv(requests: list[Request]) -> bytes:

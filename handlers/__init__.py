@@ -7,6 +7,7 @@ from aiogram import F, Router
 from bot.admin_chat import InAdminChat
 from handlers import (
     admin,
+    breaches,
     campaigns,
     common,
     consents,
@@ -54,6 +55,7 @@ def get_routers() -> list[Router]:
         roles.router(),
         templates.router(),
         reports.router(),
+        breaches.router(),
     )
 
     return [errors.router(), private, staff, fallback.stale_buttons()]

@@ -268,7 +268,8 @@ async def due_command(
     if not await staff_or_refuse(message, bot, t, staff, repo, "requests.due", None):
         return
     requests = await repo.requests.open_by_due(OPEN)
-    await message.answer(due_report(requests, clock.now(), pack, t))
+    breaches = await repo.breaches.authority_open()
+    await message.answer(due_report(requests, clock.now(), pack, t, breaches))
 
 
 async def register_command(

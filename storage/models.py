@@ -112,6 +112,8 @@ class User(Base):
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restricted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last update from this person (storage limitation: idle accounts are erased).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class GuardianLink(Base):
@@ -404,3 +406,26 @@ class AnswerTemplate(Base):
     texts: Mapped[str] = mapped_column(Text)
     created_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Breach(Base):
+    """A breach of personal-data protection, recorded by staff with /breach: the facts, the
+    authority's deadline, when the authority was notified and when the users were told (the
+    users told and when are the deliveries of `campaign_id`)."""
+
+    __tablename__ = "breaches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    known_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    what: Mapped[str] = mapped_column(Text)
+    categories: Mapped[str] = mapped_column(Text)
+    measures: Mapped[str] = mapped_column(Text)
+    consequences: Mapped[str] = mapped_column(Text)
+    affected: Mapped[str] = mapped_column(Text)  # all | consent:<purpose> | ids:1,2,3
+    authority_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    authority_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    authority_notified_by: Mapped[int | None] = mapped_column(BigInteger)
+    users_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))

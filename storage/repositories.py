@@ -31,6 +31,7 @@ from storage.models import (
     AnswerTemplate,
     AuditEntry,
     BotState,
+    Breach,
     Campaign,
     ConsentEvent,
     ConsentState,
@@ -977,6 +978,65 @@ class StatsRepository:
         return int(await self._session.scalar(query) or 0)
 
 
+class BreachRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, **values: Any) -> Breach:
+        breach = Breach(**values)
+        self._session.add(breach)
+        await self._session.flush()
+        return breach
+
+    async def get(self, breach_id: int) -> Breach | None:
+        return await self._session.get(Breach, breach_id, populate_existing=True)
+
+    async def every(self) -> list[Breach]:
+        return list((await self._session.scalars(select(Breach).order_by(Breach.id))).all())
+
+    async def by_campaign(self, campaign_id: int) -> Breach | None:
+        return await self._session.scalar(select(Breach).where(Breach.campaign_id == campaign_id))
+
+    async def authority_open(self) -> list[Breach]:
+        """Breaches whose authority notice is not yet marked sent, by deadline."""
+        rows = await self._session.scalars(
+            select(Breach)
+            .where(Breach.authority_notified_at.is_(None))
+            .order_by(Breach.authority_due_at, Breach.id)
+        )
+        return list(rows)
+
+    async def mark_notified(self, breach_id: int, staff_id: int, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(Breach)
+            .where(Breach.id == breach_id, Breach.authority_notified_at.is_(None))
+            .values(authority_notified_at=now, authority_notified_by=staff_id)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def claim_telling(self, breach_id: int, campaign_id: int, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(Breach)
+            .where(Breach.id == breach_id, Breach.users_told_at.is_(None))
+            .values(users_told_at=now, campaign_id=campaign_id)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def existing_users(self, ids: list[int] | None) -> list[int]:
+        query = select(User.id).order_by(User.id)
+        if ids is not None:
+            query = query.where(User.id.in_(ids))
+        return list(await self._session.scalars(query))
+
+    async def consent_holders(self, purpose: str) -> list[int]:
+        rows = await self._session.scalars(
+            select(ConsentState.user_id)
+            .where(ConsentState.purpose == purpose, ConsentState.granted.is_(True))
+            .order_by(ConsentState.user_id)
+        )
+        return list(rows)
+
+
 class Repositories:
     """Everything a handler may touch in the database, over one session (one per update)."""
 
@@ -992,6 +1052,7 @@ class Repositories:
         self.outbox = OutboxRepository(session)
         self.disclosures = DisclosureRepository(session)
         self.erasure = ErasureRepository(session)
+        self.breaches = BreachRepository(session)
         self.roles = RoleRepository(session)
         self.attachments = AttachmentRepository(session)
         self.templates = TemplateRepository(session)

@@ -1,0 +1,138 @@
+"""Breach duty: /breach records the facts, the authority's deadline from the pack (Law 99-Z: 3
+working days; GDPR: 72 hours) in /due and the daily reminder until marked, the draft notice,
+telling the affected users at the broadcast rate, and the /breaches register."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from storage.models import Breach, User
+from tests.kit import ADMIN_CHAT_ID, Harness
+from tests.test_campaigns import subscriber
+from tests.test_consents import onboarded
+
+FACTS = """/breach
+известно: 27.11.2026 16:00
+что: a backup copy was left on a public server for six hours
+данные: Telegram IDs, names, consent states
+последствия: unwanted messages, phishing attempts
+меры: the copy was deleted and access keys replaced
+кого: {who}"""
+
+
+async def stored_breach(bot: Harness) -> Breach:
+    async with bot.app.sessions() as session:
+        breach = await session.scalar(select(Breach))
+    assert breach is not None
+    return breach
+
+
+async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 17:00 in Minsk
+    ann = await subscriber(bot, "Ann")  # consented to marketing
+    boris = await onboarded(bot, "Борис", lang="ru")
+    carl = await subscriber(bot, "Carl")
+    dora = await subscriber(bot, "Dora")
+    async with bot.app.sessions() as session:  # Carl restricted processing: he is told too
+        user = await session.get(User, carl.id)
+        assert user is not None
+        user.restricted_until = datetime(2027, 1, 1, tzinfo=UTC)
+        await session.commit()
+    await bot.app.erasure.execute(bot.app.bot, dora.id, cause="test", notice="requests.erased")
+    dpo = bot.staff("Dana")
+    agent = bot.staff("Alex", status="member")
+
+    await agent.send(FACTS.format(who="все"))
+    agent.expect("Попытка записана")  # a breach needs the data-protection officer
+    await dpo.send("/breach something happened")
+    dpo.expect("Запишите нарушение одним сообщением")
+    await dpo.send(FACTS.format(who="согласие marketing"))
+    # Known on Friday 27 Nov: Mon 30 (1), Tue 1 Dec (2), Wed 2 Dec (3) — Law 99-Z art. 16.
+    record = dpo.expect("Нарушение №1 записано")
+    assert "Уведомить уполномоченный орган до 02.12.2026 23:59" in record.text
+    assert "срок — рабочих дней: 3" in record.text
+    assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
+    assert "Оператор: ООО «ЕВДЕЛИКС» УНП 193688628" in record.text
+    assert "Что произошло: a backup copy was left on a public server" in record.text
+    assert "Затронуто субъектов персональных данных: 2." in record.text  # Ann, Carl
+    breach = await stored_breach(bot)
+    assert breach.affected == "consent:marketing"
+
+    clock.set(datetime(2026, 11, 30, 6, 0, tzinfo=UTC))  # Monday 09:00: the daily list
+    assert await bot.app.reminders.tick()
+    await bot.settle()
+    reminder = bot.fake.events[-1].text
+    assert "Нарушения: уведомить орган (1)" in reminder
+    assert "Нарушение №1 — уведомить до 02.12.2026" in reminder
+
+    await dpo.tap("📣 Уведомить затронутых (2)")
+    preview = dpo.expect("Предпросмотр того, что получат 2 пользователей")
+    assert "Уведомление о нарушении защиты персональных данных" in preview.text
+    await dpo.tap("📣 Отправить 2 пользователям")
+    await bot.settle()
+    told = ann.inbox[-1].text
+    for part in (
+        "Notice of a personal data breach at EVDELIKS LLC",
+        "What happened: a backup copy was left on a public server",
+        "Likely consequences: unwanted messages",
+        "Measures taken: the copy was deleted",
+        "Questions: admin@gybry.com",
+        "Where to complain: National Personal Data Protection Center",
+    ):
+        assert part in told, part
+    assert "Notice of a personal data breach" in carl.inbox[-1].text
+    assert not any("breach" in e.text for e in boris.inbox)  # not affected
+    await dpo.tap_data("v1breach:1:send")  # once only
+    dpo.expect("Уже сделано")
+
+    await dpo.tap("✅ Орган уведомлён")
+    await dpo.send("/due")
+    dpo.expect_not("Нарушения: уведомить орган")
+
+    await dpo.send("/breaches")
+    document = next(e for e in reversed(bot.fake.events) if e.kind == "document")
+    assert "Реестр нарушений: 1" in document.text
+    rows = list(csv.DictReader(io.StringIO(document.raw["content"].decode())))
+    assert sorted(int(r["user_id"]) for r in rows) == sorted([ann.id, carl.id])
+    assert all(r["delivery"] == "sent" and r["sent"] for r in rows)
+    assert rows[0]["authority_notified"]
+
+
+async def test_gdpr_breach_deadline_is_72_hours_across_a_weekend(
+    gdpr_bot: Harness, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))
+    ann = await onboarded(gdpr_bot, "Ann")
+    dpo = gdpr_bot.staff("Dana")
+    await dpo.send(FACTS.format(who=f"id {ann.id} 999"))
+    # Known at 16:00 Minsk (13:00 UTC) on Friday: 72 hours, weekend included (GDPR art. 33).
+    record = dpo.expect("Уведомить уполномоченный орган до 30.11.2026 16:00")
+    assert "срок — часов: 72" in record.text
+    assert "Затронуто субъектов персональных данных: 1." in record.text  # 999 is unknown
+    assert (await stored_breach(gdpr_bot)).authority_due_at == datetime(
+        2026, 11, 30, 13, 0, tzinfo=UTC
+    )
+    clock.advance(timedelta(days=4))
+    await dpo.send("/due")
+    dpo.expect("⛔ Нарушение №1 — срок уведомления истёк 30.11.2026 16:00")
+
+
+async def test_a_breach_in_the_future_or_with_unknown_affected_is_refused(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    dpo = bot.staff("Dana")
+    await dpo.send(FACTS.format(who="согласие nonsense"))
+    dpo.expect("Запишите нарушение")
+    clock.set(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))  # before the stated moment
+    await dpo.send(FACTS.format(who="все"))
+    dpo.expect("Запишите нарушение")
+    async with bot.app.sessions() as session:
+        assert await session.scalar(select(Breach)) is None
+    assert ADMIN_CHAT_ID
