@@ -104,8 +104,11 @@ class ErasureService:
         self._compact = partial(compact, engine)
         self._checkpoint = partial(checkpoint, engine)
 
-    async def execute(self, bot: Bot, user_id: int, *, cause: str, notice: str) -> str | None:
-        """`notice` is the locale key of what the user is told before their data goes."""
+    async def execute(
+        self, bot: Bot, user_id: int, *, cause: str, notice: str, compact: bool = True
+    ) -> str | None:
+        """`notice` is the locale key of what the user is told before their data goes;
+        `compact=False` leaves the compaction to the caller (one for a batch)."""
         async with self._sessions() as session:
             repo = Repositories(session)
             user = await repo.users.get(user_id)
@@ -121,7 +124,8 @@ class ErasureService:
             )
             await repo.state.set(COMPACT_PENDING, "1")
             await repo.commit()
-        await self.compact_if_pending()
+        if compact:
+            await self.compact_if_pending()
         for message_id in cards:
             if message_id is not None:
                 with contextlib.suppress(TelegramAPIError):

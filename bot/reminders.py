@@ -1,6 +1,7 @@
 """Scheduled work. Every morning (REMINDER_TIME, operator's time zone) the admin group gets the
 open requests by due date; the day of the last reminder is stored, so a restart sends no second
-one. Legal holds whose date has come are released, which erases the data."""
+one. Legal holds whose date has come are released, which erases the data; the storage-limitation
+job erases idle accounts once a day before the list, which shows its counts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.render import due_report
 from bot.requests import OPEN
+from bot.retention import COUNTS_KEY, Retention, RetentionCounts
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,10 @@ class Reminders:
         self._t = translator(staff_locale)
         self._at = at
         self._task: asyncio.Task[None] | None = None
+        self.retention = Retention(sessions, clock, pack, erasure)
+
+    def due_now(self) -> bool:
+        return self._clock.now().astimezone(self._pack.zone).time() >= self._at
 
     async def tick(self) -> bool:
         """Queue today's reminder if its time has come and nobody has queued it yet."""
@@ -59,8 +65,14 @@ class Reminders:
                 return False
             requests = await repo.requests.open_by_due(OPEN)
             breaches = await repo.breaches.authority_open()
-            if requests or breaches:
-                text = due_report(requests, now, self._pack, self._t, breaches)
+            counts = RetentionCounts.decode(await repo.state.get(COUNTS_KEY))
+            extra = []
+            if counts is not None and counts.day == local.date().isoformat():
+                extra.append(
+                    self._t("retention.counts", erased=counts.erased, records=counts.records)
+                )
+            if requests or breaches or extra:
+                text = due_report(requests, now, self._pack, self._t, breaches, extra)
                 await repo.outbox.add(kind="to_admin", text=text, now=now)
             await repo.commit()
         self._outbox.wake()
@@ -72,6 +84,8 @@ class Reminders:
     async def _loop(self, bot: Bot) -> None:
         while True:
             try:
+                if self.due_now():
+                    await self.retention.run(bot)  # first: its counts go into the daily list
                 await self.tick()
                 await self._erasure.release_holds(bot)
                 await self._erasure.compact_if_pending()

@@ -97,6 +97,31 @@ class UserRepository:
         fsm = NO_ROW if row.key is None else FsmRow(row.state, row.data)
         return row[0], fsm, bool(row.represents)
 
+    async def idle(
+        self, before: datetime, now: datetime, open_statuses: frozenset[str]
+    ) -> list[int]:
+        """People last seen before `before` with nothing open, no legal hold, no restriction
+        in force and no consent on: the storage-limitation job erases them."""
+        busy = select(Request.id).where(
+            Request.user_id == User.id,
+            Request.status.in_(open_statuses)
+            | ((Request.status == "blocked") & (Request.hold_until > now)),
+        )
+        consenting = select(ConsentState.user_id).where(
+            ConsentState.user_id == User.id, ConsentState.granted.is_(True)
+        )
+        rows = await self._session.scalars(
+            select(User.id)
+            .where(
+                func.coalesce(User.last_seen_at, User.created_at) < before,
+                User.restricted_until.is_(None) | (User.restricted_until <= now),
+                ~busy.exists(),
+                ~consenting.exists(),
+            )
+            .order_by(User.id)
+        )
+        return list(rows)
+
     async def not_told_of(self, version: str) -> list[int]:
         """Onboarded, reachable users who last saw an older policy version."""
         rows = await self._session.scalars(
@@ -750,6 +775,10 @@ class ErasureRepository:
             )
         )
         await self._session.flush()
+
+    async def delete_records_before(self, cutoff: datetime) -> int:
+        result = await self._session.execute(delete(ErasureRecord).where(ErasureRecord.at < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def records(self, pseudonym: str) -> list[ErasureRecord]:
         rows = await self._session.scalars(

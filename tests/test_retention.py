@@ -1,0 +1,53 @@
+"""Storage limitation: idle accounts with nothing open and no consent are erased once a day;
+old pseudonymous erasure records are deleted; staff see the counts in the daily list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.clock import FrozenClock
+from storage.models import ErasureRecord, User
+from tests.kit import Harness
+from tests.test_campaigns import subscriber
+from tests.test_consents import onboarded
+from tests.test_requests import file_erasure
+
+
+async def user_ids(bot: Harness) -> set[int]:
+    async with bot.app.sessions() as session:
+        return set(await session.scalars(select(User.id)))
+
+
+async def test_the_retention_job_erases_only_the_inactive(bot: Harness, clock: FrozenClock) -> None:
+    ann = await onboarded(bot, "Ann")  # idle, nothing open, no consent: erased
+    boris = await onboarded(bot, "Борис", lang="ru")  # the same, told in Russian
+    carl = await subscriber(bot, "Carl")  # a consent on: kept
+    dora = await onboarded(bot, "Dora")
+    await file_erasure(bot, dora)  # an open request: kept
+    eve = await onboarded(bot, "Eve")
+    async with bot.app.sessions() as session:  # an old pseudonymous record, and a recent one
+        session.add(ErasureRecord(pseudonym="p" * 64, kind="request", at=clock.now(), detail="{}"))
+        old = clock.now() - timedelta(days=1100)
+        session.add(ErasureRecord(pseudonym="q" * 64, kind="request", at=old, detail="{}"))
+        await session.commit()
+
+    clock.advance(timedelta(days=700))
+    await eve.send("/help")  # Eve was here 30 days before the run: kept
+    clock.advance(timedelta(days=31))  # 731 days after the others' last interaction
+    clock.set(clock.now().replace(hour=6, minute=0))  # 09:00 in Minsk
+    counts = await bot.app.reminders.retention.run(bot.app.bot)
+    assert counts is not None and (counts.erased, counts.records) == (2, 1)
+    assert await user_ids(bot) == {carl.id, dora.id, eve.id}
+    assert "your data is erased now" in ann.inbox[-1].text
+    assert "ваши данные сейчас удаляются" in boris.inbox[-1].text
+    async with bot.app.sessions() as session:
+        kept = await session.scalar(select(func.count()).select_from(ErasureRecord))
+    assert kept == 1 + 2  # the recent record and the two new erasures
+    assert await bot.app.reminders.retention.run(bot.app.bot) is None  # claimed for today
+
+    assert await bot.app.reminders.tick()
+    await bot.settle()
+    daily = bot.fake.events[-1].text
+    assert "Ограничение хранения сегодня: удалено неактивных учётных записей — 2" in daily
