@@ -148,6 +148,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     clock = clock or SystemClock()
     i18n.set_fallback(settings.default_locale)
     report_missing_keys()
+    pack = pack.in_force(clock.now().astimezone(pack.zone).date())  # an announced version's day
     master = settings.master_keys()
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:
@@ -204,7 +205,14 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         staff,
         outbox,
         Reminders(
-            sessions, clock, pack, outbox, erasure, settings.staff_locale, settings.reminder_time
+            sessions,
+            clock,
+            pack,
+            outbox,
+            erasure,
+            settings.staff_locale,
+            settings.reminder_time,
+            campaigns,
         ),
         erasure,
     )

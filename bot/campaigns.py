@@ -32,7 +32,12 @@ from bot.clock import Clock
 from bot.consents import Consents
 from bot.i18n import translator
 from bot.policy import PolicyPack
-from bot.render import breach_notice_text, campaign_text, policy_update_text
+from bot.render import (
+    breach_notice_text,
+    campaign_text,
+    policy_next_text,
+    policy_update_text,
+)
 from storage.models import Campaign, User
 from storage.repositories import Repositories
 
@@ -40,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MARKETING = "marketing"
 POLICY = "policy"
+POLICY_NEXT = "policy_next"  # the next version, announced before its date (seed 002, 8.3)
 MAX_ATTEMPTS = 5
 PROGRESS_EVERY_SECONDS = 2.0
 
@@ -196,6 +202,8 @@ class CampaignRunner:
             return False  # a legal hold: nothing but storage
         if campaign.kind == POLICY:
             return user.notice_version != self._pack.policy.version
+        if campaign.kind == POLICY_NEXT:
+            return True
         marketing = self._pack.marketing
         consents = Consents(repo, self._clock, self._pack)
         return marketing is not None and await consents.effective(user.id, marketing.purpose)
@@ -208,6 +216,8 @@ class CampaignRunner:
             breach = await repo.breaches.by_campaign(campaign.id)
             assert breach is not None
             return breach_notice_text(breach, self._pack, t), None
+        if campaign.kind == POLICY_NEXT:
+            return policy_next_text(self._pack, t), keyboards.next_policy(t, self._pack)
         if campaign.kind == POLICY:
             views = await Consents(repo, self._clock, self._pack).views(user.id)
             reconfirm = any(v.needs_reconfirm for v in views)

@@ -60,6 +60,14 @@ def notice(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def next_policy(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup | None:
+    upcoming = pack.next_policy
+    if upcoming is None:
+        return None
+    button = InlineKeyboardButton(text=t("notice.full_text"), url=upcoming.url)
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
 def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=t("menu.rights"), callback_data=MenuCb(action=MenuAction.RIGHTS))

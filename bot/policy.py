@@ -273,6 +273,27 @@ class PolicyPack(_Model):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def in_force(self, day: date) -> PolicyPack:
+        """The pack as of `day`: once the announced next version's date has come, it is the
+        current policy and the old one joins the history (its users are told at their next
+        interaction, and consents needing confirmation are asked again)."""
+        upcoming = self.next_policy
+        if upcoming is None or day < upcoming.effective_date:
+            return self
+        old = PreviousPolicy(
+            version=self.policy.version,
+            effective_date=self.policy.effective_date,
+            url=self.policy.url,
+        )
+        policy = PolicyInfo(
+            version=upcoming.version,
+            effective_date=upcoming.effective_date,
+            url=upcoming.url,
+            changes=upcoming.changes,
+            history=[*self.policy.history, old],
+        )
+        return self.model_copy(update={"policy": policy, "next_policy": None})
+
     def valid_consent_versions(self, purpose: Purpose) -> set[str]:
         """Policy versions under which a consent to `purpose` still covers the current terms."""
         versions = self.policy.versions

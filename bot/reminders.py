@@ -13,12 +13,13 @@ from datetime import time
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.campaigns import POLICY_NEXT, CampaignRunner
 from bot.clock import Clock
 from bot.erasure import ErasureService
 from bot.i18n import translator
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
-from bot.render import due_report
+from bot.render import due_report, fmt_date
 from bot.requests import OPEN
 from bot.retention import COUNTS_KEY, Retention, RetentionCounts
 from storage.repositories import Repositories
@@ -38,6 +39,7 @@ class Reminders:
         erasure: ErasureService,
         staff_locale: str,
         at: time,
+        campaigns: CampaignRunner,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -48,6 +50,7 @@ class Reminders:
         self._at = at
         self._task: asyncio.Task[None] | None = None
         self.retention = Retention(sessions, clock, pack, erasure)
+        self._campaigns = campaigns
 
     def due_now(self) -> bool:
         return self._clock.now().astimezone(self._pack.zone).time() >= self._at
@@ -78,6 +81,33 @@ class Reminders:
         self._outbox.wake()
         return True
 
+    async def announce(self, bot: Bot) -> int | None:
+        """Once per version: tell every user of the announced next version before its date.
+        Returns the campaign ID; None when there is nothing to announce or it was announced."""
+        upcoming = self._pack.next_policy
+        now = self._clock.now()
+        if upcoming is None or now.astimezone(self._pack.zone).date() >= upcoming.effective_date:
+            return None
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            if not await repo.state.claim(f"policy_next:{upcoming.version}", "announced"):
+                await session.rollback()
+                return None
+            campaign = await repo.campaigns.create(kind=POLICY_NEXT, body="", created_by=0, now=now)
+            users = await repo.users.not_told_of(upcoming.version)
+            await repo.campaigns.start(campaign.id, users, now=now, progress_message_id=None)
+            text = self._t(
+                "policy_next.staff",
+                version=upcoming.version,
+                date=fmt_date(upcoming.effective_date, self._t, self._pack.zone),
+                count=len(users),
+            )
+            await repo.outbox.add(kind="to_admin", text=text, now=now)
+            await repo.commit()
+        self._campaigns.start(bot, campaign.id)
+        self._outbox.wake()
+        return campaign.id
+
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")
 
@@ -87,6 +117,7 @@ class Reminders:
                 if self.due_now():
                     await self.retention.run(bot)  # first: its counts go into the daily list
                 await self.tick()
+                await self.announce(bot)
                 await self._erasure.release_holds(bot)
                 await self._erasure.compact_if_pending()
             except Exception:

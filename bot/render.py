@@ -94,6 +94,17 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
             contact=contact_line(op.contacts, loc),
         ),
         complaint_text(pack, t),
+    ]
+    if (upcoming := pack.next_policy) is not None:
+        lines.append(
+            t(
+                "policy_next.in_notice",
+                version=escape(upcoming.version),
+                date=fmt_date(upcoming.effective_date, t, pack.zone),
+                changes=escape(upcoming.changes.get(loc)),
+            )
+        )
+    lines += [
         "",
         t(
             "notice.version",
@@ -241,6 +252,24 @@ def policy_update_text(pack: PolicyPack, t: Translator, *, reconfirm: bool) -> s
     if reconfirm:
         lines.append(t("policy_update.reconfirm"))
     return "\n\n".join(lines)
+
+
+def policy_next_text(pack: PolicyPack, t: Translator) -> str:
+    """The advance notice of the next version: when, what changes, and that a user who
+    disagrees may stop using the service and exercise their rights (seed 002, 8.3)."""
+    upcoming = pack.next_policy
+    assert upcoming is not None
+    return "\n\n".join(
+        [
+            t(
+                "policy_next.title",
+                version=escape(upcoming.version),
+                date=fmt_date(upcoming.effective_date, t, pack.zone),
+            ),
+            t("policy_update.changes", changes=escape(upcoming.changes.get(t.locale))),
+            t("policy_next.disagree"),
+        ]
+    )
 
 
 def campaign_text(reason: str, body_html: str) -> str:

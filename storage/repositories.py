@@ -498,7 +498,12 @@ class CampaignRepository:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def start(
-        self, campaign_id: int, user_ids: list[int], *, now: datetime, progress_message_id: int
+        self,
+        campaign_id: int,
+        user_ids: list[int],
+        *,
+        now: datetime,
+        progress_message_id: int | None,
     ) -> bool:
         """Draft -> sending with one pending delivery per recipient; False if not a draft."""
         if not await self._move(

@@ -125,3 +125,65 @@ async def test_terms_version_must_be_a_known_version(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="terms_version"):
         load_pack(str(path))
+
+
+def announced(tmp_path: Path) -> Path:
+    """Version 1.0 with version 1.1 announced for 15 December 2026."""
+    source = SHIPPED.read_text("utf-8").replace(
+        "[age]\n",
+        "[next_policy]\n"
+        'version = "1.1"\n'
+        "effective_date = 2026-12-15\n"
+        'url = "https://gybry.com/privacy/1.1"\n'
+        'changes = { ru = "Добавлен новый обработчик рассылок.", '
+        'en = "A new mailing processor is added." }\n\n'
+        "[age]\n",
+    )
+    path = tmp_path / "announced.toml"
+    path.write_text(source, "utf-8")
+    return path
+
+
+async def test_the_next_version_is_announced_before_it_takes_effect(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
+) -> None:
+    before = Harness(fake, tmp_path, clock=clock)
+    await before.start()
+    ann = await onboarded(before, "Ann")
+    boris = await onboarded(before, "Борис", lang="ru")
+    await before.stop()
+
+    bot = Harness(fake, tmp_path, clock=clock, pack=str(announced(tmp_path)))
+    await bot.start()
+    try:
+        ann.h = boris.h = bot
+        assert bot.app.pack.policy.version == "1.0"  # 23 Nov: not yet in force
+        await bot.app.reminders.announce(bot.app.bot)  # or the scheduler was first
+        assert await bot.app.reminders.announce(bot.app.bot) is None  # once per version
+        await bot.settle()
+        told = ann.inbox[-1]
+        assert "version 1.1 takes effect on 15 Dec 2026" in told.text
+        assert "What changed: A new mailing processor is added." in told.text
+        assert "you may stop using the service and exercise your rights" in told.text
+        assert told.buttons()[0]["url"] == "https://gybry.com/privacy/1.1"
+        assert "версия 1.1 вступает в силу 15.12.2026" in boris.inbox[-1].text
+        assert "вправе прекратить пользоваться сервисом" in boris.inbox[-1].text
+        await ann.send("/help")
+        ann.expect_not("The privacy policy has changed")  # 1.0 is still the policy
+        carl = await onboarded(bot, "Carl")  # joins after the announcement: the notice says it
+        carl.expect("Version 1.1 takes effect on 15 Dec 2026: A new mailing processor")
+    finally:
+        await bot.stop()
+
+    clock.set(clock.now().replace(month=12, day=15))
+    bot = Harness(fake, tmp_path, clock=clock, pack=str(announced(tmp_path)))
+    await bot.start()
+    try:
+        assert bot.app.pack.policy.version == "1.1"
+        assert bot.app.pack.policy.history[-1].version == "1.0"
+        assert await bot.app.reminders.announce(bot.app.bot) is None
+        ann.h = bot
+        await ann.send("/help")
+        ann.expect("The privacy policy has changed: version 1.1 of 15 Dec 2026.")
+    finally:
+        await bot.stop()
