@@ -45,6 +45,10 @@ UNCOPIABLE = ("message to copy not found", "can't be copied", "message_id_invali
 POLL_SECONDS = 1.0
 
 
+# Requests whose outcome each recipient of a disclosure must be told of (GDPR art. 19).
+TELL_RECIPIENTS = frozenset({"erasure", "rectification", "restriction"})
+
+
 class _Later(Exception):
     """Not deliverable yet (e.g. a reply whose card has not been posted); try again later."""
 
@@ -323,7 +327,11 @@ class Outbox:
         self, repo: Repositories, request: Request
     ) -> tuple[str, InlineKeyboardMarkup | None]:
         user = await repo.users.get(request.user_id)
-        text = card_text(request, user, self._pack, self._t)
+        recipients: list[str] = []
+        if user is not None and request.type in TELL_RECIPIENTS:
+            disclosed = await repo.disclosures.of_user(user.id)
+            recipients = list(dict.fromkeys(d.recipient for d in disclosed))
+        text = card_text(request, user, self._pack, self._t, recipients)
         extend = await extension_refusal(repo, self._pack, request, self._clock.now()) is None
         return text, keyboards.card(request, self._t, extend=extend)
 

@@ -277,8 +277,15 @@ def campaign_text(reason: str, body_html: str) -> str:
     return f"<i>{escape(reason)}</i>\n\n{body_html}"
 
 
-def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translator) -> str:
-    """The staff card of a request, always rendered from the current state."""
+def card_text(
+    request: Request,
+    user: User | None,
+    pack: PolicyPack,
+    t: Translator,
+    recipients: list[str] | None = None,
+) -> str:
+    """The staff card of a request, always rendered from the current state. `recipients`: whom
+    the user's data was disclosed to, to be told of an erasure, correction or restriction."""
     zone = pack.zone
     deadline = pack.deadlines[RequestType(request.type)]
     lines = [
@@ -328,6 +335,8 @@ def card_text(request: Request, user: User | None, pack: PolicyPack, t: Translat
     if request.hold_until is not None:
         key = "card.restricted_until" if request.type == "restriction" else "card.hold_until"
         lines.append(t(key, when=fmt_date(request.hold_until, t, zone)))
+    if recipients:
+        lines.append(t("card.tell_recipients", recipients=escape("; ".join(recipients))))
     if request.user_unreachable:
         lines.append(t("card.unreachable"))
     return "\n".join(lines)

@@ -638,3 +638,15 @@ async def test_gdpr_extension_once_and_only_before_the_due_date(
     )
     assert staff.expect("продлить можно только до него").show_alert
     assert (await stored(gdpr_bot, second)).due_at.astimezone(gdpr_bot.pack.zone).day == 23
+
+
+async def test_an_erasure_card_lists_the_recipients_to_tell(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await staff.send(f'/disclose {ann.id} "Tax office" "name" "legal obligation"')
+    await staff.send(f'/disclose {ann.id} "Bank" "name" "contract"')
+    await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    assert "Сообщить об удалении, исправлении или ограничении" in card.text
+    assert "Tax office; Bank" in card.text
