@@ -423,7 +423,7 @@ def breach_staff_text(breach: Breach, pack: PolicyPack, t: Translator, affected:
             "breach.deadline",
             due=fmt_datetime(breach.authority_due_at, t, pack.zone),
             days=rule.days,
-            kind=t(f"card.days_{rule.kind}"),
+            kind=t(f"card.days_{rule.kind}", days=rule.days),
             law=escape(pack.law.get(loc)),
         ),
         t("breach.affected", count=affected, who=escape(breach.affected)),

@@ -77,7 +77,8 @@ class Retention:
             cutoff = now - timedelta(days=rules.erasure_records_days)
             records = await repo.erasure.delete_records_before(cutoff)
             counts = RetentionCounts(day, erased, records)
-            await repo.state.set(COUNTS_KEY, counts.encode())
+            if erased or records:  # the daily list reports them; nothing done, nothing written
+                await repo.state.set(COUNTS_KEY, counts.encode())
             await repo.commit()
         await self._erasure.compact_if_pending()
         if erased or records:

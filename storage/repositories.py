@@ -153,6 +153,7 @@ class UserRepository:
             last_name=last_name,
             blocked_bot=False,
             created_at=now,
+            last_seen_at=now,
         )
         self._session.add(user)
         await self._session.flush()
