@@ -86,7 +86,10 @@ class Reminders:
         Returns the campaign ID; None when there is nothing to announce or it was announced."""
         upcoming = self._pack.next_policy
         now = self._clock.now()
-        if upcoming is None or now.astimezone(self._pack.zone).date() >= upcoming.effective_date:
+        if upcoming is None:
+            return None
+        if now.astimezone(self._pack.zone).date() >= upcoming.effective_date:
+            await self._ask_restart(upcoming.version)
             return None
         async with self._sessions() as session:
             repo = Repositories(session)
@@ -107,6 +110,19 @@ class Reminders:
         self._campaigns.start(bot, campaign.id)
         self._outbox.wake()
         return campaign.id
+
+    async def _ask_restart(self, version: str) -> None:
+        """The announced version is in force today but this process started before: once,
+        staff are asked to restart it (a restart applies the new version)."""
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            if not await repo.state.claim(f"policy_due:{version}", "asked"):
+                await session.rollback()
+                return
+            text = self._t("policy_next.restart", version=version)
+            await repo.outbox.add(kind="to_admin", text=text, now=self._clock.now())
+            await repo.commit()
+        self._outbox.wake()
 
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")

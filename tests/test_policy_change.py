@@ -172,6 +172,11 @@ async def test_the_next_version_is_announced_before_it_takes_effect(
         ann.expect_not("The privacy policy has changed")  # 1.0 is still the policy
         carl = await onboarded(bot, "Carl")  # joins after the announcement: the notice says it
         carl.expect("Version 1.1 takes effect on 15 Dec 2026: A new mailing processor")
+        clock.set(clock.now().replace(month=12, day=15))  # this process started before the day
+        assert await bot.app.reminders.announce(bot.app.bot) is None
+        await bot.settle()
+        assert "Версия политики 1.1 действует с сегодняшнего дня" in bot.fake.events[-1].text
+        clock.set(clock.now().replace(month=11, day=23))
     finally:
         await bot.stop()
 
