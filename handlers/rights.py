@@ -300,10 +300,12 @@ async def pick(
     kind = RequestType(value)
     if kind is RequestType.COMPLAINT:
         authority = pack.operator.authority
+        court = authority.court.get(t.locale) if authority.court else t("common.court_default")
         text = t(
             "flow.complaint",
             authority=escape(authority.name.get(t.locale)),
             contacts=contact_line(authority.contacts, t.locale),
+            court=escape(court),
         )
         await bot.send_message(user.id, text)
         return

@@ -117,6 +117,7 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     await ann.send("/rights")
     await ann.tap("⚖️ Complain to the authority")
     ann.expect("National Personal Data Protection Center of the Republic of Belarus")
+    ann.expect("You may also go to a court of the Republic of Belarus")  # Law 99-Z art. 15
 
     await bot.settle()
     cards = bot.cards()
