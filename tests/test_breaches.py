@@ -38,7 +38,7 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 17:00 in Minsk
     ann = await subscriber(bot, "Ann")  # consented to marketing
     boris = await onboarded(bot, "Борис", lang="ru")
-    carl = await subscriber(bot, "Carl")
+    carl = await subscriber(bot, "Карл", lang="ru")
     dora = await subscriber(bot, "Dora")
     async with bot.app.sessions() as session:  # Carl restricted processing: he is told too
         user = await session.get(User, carl.id)
@@ -87,7 +87,10 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
         "Where to complain: National Personal Data Protection Center",
     ):
         assert part in told, part
-    assert "Notice of a personal data breach" in carl.inbox[-1].text
+    told_ru = carl.inbox[-1].text
+    assert "Уведомление о нарушении защиты персональных данных: ООО «ЕВДЕЛИКС»" in told_ru
+    assert "Возможные последствия: unwanted messages" in told_ru
+    assert "Куда жаловаться: Национальный центр защиты персональных данных" in told_ru
     assert not any("breach" in e.text for e in boris.inbox)  # not affected
     await dpo.tap_data("v1breach:1:send")  # once only
     dpo.expect("Уже сделано")
