@@ -1,15 +1,15 @@
 """breaches register; when each user last interacted (storage limitation)
 
-Revision ID: 0007_breaches_last_seen
-Revises: 0006_encryption_at_rest
+Revision ID: 0008_breaches_last_seen
+Revises: 0007_request_attachments
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_breaches_last_seen"
-down_revision = "0006_encryption_at_rest"
+revision = "0008_breaches_last_seen"
+down_revision = "0007_request_attachments"
 branch_labels = None
 depends_on = None
 
