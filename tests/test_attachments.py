@@ -36,7 +36,7 @@ async def file_in_russian(person: Person) -> None:
 
 async def asked(bot: Harness, staff: Person, person: Person, question: str) -> Event:
     """Staff ask for a clarification; the question as the user received it."""
-    await staff.tap("❓ Уточнить")
+    await staff.tap("❓ Вопрос")
     prompt = staff.expect("ответьте на это сообщение вопросом")
     await staff.reply_to(prompt, question)
     await bot.settle()
