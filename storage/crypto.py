@@ -133,10 +133,15 @@ class KeyRing:
         self.master = master
         self._keys: dict[int, bytes] = {}
         self._destroyed: set[int] = set()
+        self._absent: set[int] = set()  # seen without a key in this unit of work
 
-    def remember(self, owner: int, wrapped_by: str, wrapped: bytes) -> None:
-        """A wrapped key read along with other rows: unwrap it now, no lookup needed later."""
-        if owner not in self._destroyed:
+    def remember(self, owner: int, wrapped_by: str | None, wrapped: bytes | None) -> None:
+        """A wrapped key (or its absence) read along with other rows: no lookup needed later."""
+        if owner in self._destroyed:
+            return
+        if wrapped_by is None or wrapped is None:
+            self._absent.add(owner)
+        else:
             self._keys[owner] = self.master.unwrap(owner, wrapped_by, wrapped)
 
     def key(self, connection: Connection, owner: int, *, create: bool) -> bytes | None:
@@ -145,9 +150,11 @@ class KeyRing:
             return cached
         if owner in self._destroyed:
             raise DataKeyGone(f"the data key of owner {owner} was destroyed in this transaction")
-        row = connection.execute(
-            select(DataKey.wrapped_by, DataKey.wrapped).where(DataKey.owner_id == owner)
-        ).first()
+        row = None
+        if owner not in self._absent or not create:
+            row = connection.execute(
+                select(DataKey.wrapped_by, DataKey.wrapped).where(DataKey.owner_id == owner)
+            ).first()
         if row is not None:
             key = self.master.unwrap(owner, row.wrapped_by, row.wrapped)
         elif create:
@@ -168,11 +175,13 @@ class KeyRing:
         # Insert-if-absent in portable SQL: a concurrent writer may have created it first.
         columns = list(values)
         source = select(*(literal(values[c], DataKey.__table__.c[c].type) for c in columns))
-        connection.execute(
+        created = connection.execute(
             insert(DataKey).from_select(
                 columns, source.where(~exists().where(DataKey.owner_id == owner))
             )
         )
+        if created.rowcount == 1:
+            return key
         row = connection.execute(
             select(DataKey.wrapped_by, DataKey.wrapped).where(DataKey.owner_id == owner)
         ).one()

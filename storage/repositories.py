@@ -89,9 +89,8 @@ class UserRepository:
                 execution_options={OPEN_LATER: True},
             )
         ).one()
-        # Their data key came in the same statement: opening their fields needs no lookup.
-        if row.wrapped is not None:
-            ring_of(self._session.sync_session).remember(user_id, row.wrapped_by, row.wrapped)
+        # Their data key (or its absence) came in the same statement: no lookup of its own.
+        ring_of(self._session.sync_session).remember(user_id, row.wrapped_by, row.wrapped)
         if row[0] is not None:
             await self._session.run_sync(open_loaded, row[0])
         fsm = NO_ROW if row.key is None else FsmRow(row.state, row.data)

@@ -109,8 +109,9 @@ async def test_data_keys_are_unwrapped_once_per_update_and_not_kept(
         return real_unwrap(self, owner, wrapped_by, blob)
 
     def count(*args: object) -> None:
-        if "FROM data_keys" in str(args[2]):
-            lookups.append(str(args[2]))
+        statement = str(args[2])
+        if "data_keys" in statement and "JOIN data_keys" not in statement:
+            lookups.append(statement)
 
     monkeypatch.setattr(Keys, "unwrap", unwrap)
     event.listen(bot.app.engine.sync_engine, "before_cursor_execute", count)
@@ -118,11 +119,17 @@ async def test_data_keys_are_unwrapped_once_per_update_and_not_kept(
         await ann.send("/export")  # opens her profile, request details and messages
         first = len(unwraps)
         await ann.send("/export")
+        after_exports = list(lookups)
+        newcomer = bot.user("Newcomer")
+        await newcomer.send("/start")
+        await newcomer.tap("16 or older")
     finally:
         event.remove(bot.app.engine.sync_engine, "before_cursor_execute", count)
     assert last_export(bot, ann)["profile"]["first_name"] == "Annelore"  # type: ignore[index]
-    assert (first, unwraps) == (1, [ann.id, ann.id])  # cached within an update, not across
-    assert lookups == []  # the sender's key comes with their profile, in the same statement
+    assert (first, unwraps[:2]) == (1, [ann.id, ann.id])  # cached within an update, not across
+    assert after_exports == []  # the sender's key comes with their profile, in the same statement
+    # A newcomer's key: known absent from that statement, so one INSERT creates it, no lookups.
+    assert [s.split(" (")[0] for s in lookups] == ["INSERT INTO data_keys"]
     assert current_ring() is None
 
 
