@@ -13,7 +13,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot import maintenance
 from bot.app import run
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, check_writable, load_settings
 from bot.logs import setup_logging
 from bot.policy import load_pack
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv:
             print(_operator_command(settings, argv))
             return 0
+        check_writable(settings)
         pack = load_pack(settings.policy_pack)
         asyncio.run(maintenance.check_key(settings))
     except ConfigError as error:
@@ -55,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print("Configuration error: BOT_TOKEN was rejected by the Bot API (401)", file=sys.stderr)
         return EXIT_CONFIG
     except TelegramNetworkError as error:
-        print(
-            f"Cannot reach the Bot API at {settings.telegram_api_url}: {error.message}",
-            file=sys.stderr,
-        )
+        # aiohttp's message may carry the request URL, and with it `bot<TOKEN>`.
+        reason = error.message.replace(settings.bot_token.get_secret_value(), "<token>")
+        print(f"Cannot reach the Bot API at {settings.telegram_api_url}: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -176,6 +176,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         admin_chat,
         settings.staff_locale,
         engine,
+        outbox,
     )
     await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
     dispatcher = create_dispatcher(
@@ -323,7 +324,18 @@ async def prepare(app: App) -> None:
     await app.reminders.start(app.bot)
 
 
+async def check_token(settings: Settings) -> None:
+    """Ask the Bot API who we are before anything else (migrations, workers): an unreachable
+    API or a rejected token ends the start with one line (see bot.__main__)."""
+    bot = create_bot(settings)
+    try:
+        await bot.get_me()
+    finally:
+        await bot.session.close()
+
+
 async def run(settings: Settings, pack: PolicyPack) -> None:
+    await check_token(settings)
     app = await build_app(settings, pack)
     try:
         await prepare(app)

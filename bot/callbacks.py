@@ -5,10 +5,17 @@ sender (Telegram authenticates `from_user`) and the database."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 from bot.onboarding import AgeGroup
+
+# Any number a client sends is bounded before it reaches the database: a forged 20-digit ID
+# fails to unpack (the button is then treated as stale) instead of overflowing SQLite's integer.
+MAX_ID = 2**53 - 1  # Telegram IDs have at most 52 significant bits
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class AgeCb(CallbackData, prefix="v1age"):
@@ -60,11 +67,11 @@ class ConsentCb(CallbackData, prefix="v1con"):
 
     action: ConsentAction
     purpose: str = "-"
-    minor: int = 0
+    minor: Id = 0
 
 
 class UnsubCb(CallbackData, prefix="v1unsub"):
-    campaign: int
+    campaign: Id
 
 
 class CampaignAction(StrEnum):
@@ -73,7 +80,7 @@ class CampaignAction(StrEnum):
 
 
 class CampaignCb(CallbackData, prefix="v1camp"):
-    id: int
+    id: Id
     action: CampaignAction
 
 
@@ -94,7 +101,7 @@ class RequestAction(StrEnum):
 class RequestCb(CallbackData, prefix="v1req"):
     """A card button. The request ID is only trusted after the staff check."""
 
-    id: int
+    id: Id
     action: RequestAction
 
 
@@ -130,3 +137,11 @@ class BreachAction(StrEnum):
 class BreachCb(CallbackData, prefix="v1breach"):
     id: int
     action: BreachAction
+
+
+def parse_id(text: str) -> int | None:
+    """A decimal ID typed by a person (ASCII digits only: '²³'.isdigit() is true), in range."""
+    if not text or len(text) > 16 or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None

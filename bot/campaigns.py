@@ -145,22 +145,30 @@ class CampaignRunner:
         await self._progress(bot, campaign_id, final=True)
 
     async def _deliver_next(self, bot: Bot, campaign_id: int) -> bool:
-        """Deliver one pending message; False when none is left."""
+        """Claim and deliver one pending message; False when none is left."""
         async with self._sessions() as session:
             repo = Repositories(session)
-            campaign = await repo.campaigns.get(campaign_id)
-            delivery = await repo.campaigns.next_pending(campaign_id)
-            if campaign is None or delivery is None:
+            # Claimed first (`pending` -> `sending`, one conditional UPDATE): no other worker or
+            # process can take it, and it is durable before Telegram is called, so a crash
+            # never leads to a second copy (at most once).
+            delivery = await repo.campaigns.claim_next(campaign_id)
+            if delivery is None:
+                await repo.commit()
                 return False
+            campaign = await repo.campaigns.get(campaign_id)
             user = await repo.users.get(delivery.user_id)
-            if user is None or not await self._eligible(repo, campaign, user):
+            eligible = (
+                campaign is not None
+                and user is not None
+                and await self._eligible(repo, campaign, user)
+            )
+            if not eligible:
                 delivery.status = "skipped"
                 await repo.commit()
                 return True
-            delivery.status = "sending"
-            delivery.attempts += 1
-            await repo.commit()  # written before Telegram is called: never a second copy
+            assert campaign is not None and user is not None
             text, markup = await self._render(repo, campaign, user)
+            await repo.commit()
 
             outcome = "sent"
             message_id: int | None = None
@@ -175,7 +183,7 @@ class CampaignRunner:
                 outcome = "blocked"
                 user.blocked_bot = True
             except TelegramBadRequest as error:
-                log.warning("Campaign %s: user %s: %s", campaign_id, user.id, error.message)
+                log.warning("Campaign %s: delivery %s: %s", campaign_id, delivery.id, error.message)
                 outcome = "failed"
             except (TelegramNetworkError, TelegramServerError) as error:
                 retry = delivery.attempts < MAX_ATTEMPTS

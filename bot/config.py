@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from yarl import URL
 
 from bot.i18n import LOCALES
 from bot.roles import Role
@@ -19,6 +21,8 @@ from storage.crypto import KeyProblem, MasterKeys, parse_master_key
 Locale = str  # a language with a catalog in locales/ (see bot.i18n.LOCALES)
 TELEGRAM_API = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
+PLACEHOLDER_SECRET = "replace-with-a-long-random-string"  # the value in .env.example
+MAX_CHAT_ID = 2**52  # Telegram: chat IDs have at most 52 significant bits
 
 
 class Settings(BaseSettings):
@@ -53,6 +57,23 @@ class Settings(BaseSettings):
         if not _TOKEN_RE.match(value.get_secret_value()):
             # Never echo the value: it is a secret.
             raise ValueError("does not look like a token from @BotFather (digits:letters)")
+        return value
+
+    @field_validator("pseudonym_secret")
+    @classmethod
+    def _real_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if not secret.strip():
+            raise ValueError("is only whitespace; set a long random string")
+        if secret.strip() == PLACEHOLDER_SECRET:
+            raise ValueError("is the example's placeholder; set a long random string")
+        return value
+
+    @field_validator("admin_chat_id")
+    @classmethod
+    def _chat_id_range(cls, value: int) -> int:
+        if value == 0 or abs(value) >= MAX_CHAT_ID:
+            raise ValueError("is not a Telegram chat ID (e.g. -1001234567890)")
         return value
 
     @field_validator("staff_ids", mode="before")
@@ -93,8 +114,17 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_url")
     @classmethod
     def _url_shape(cls, value: str) -> str:
+        """Checked here, where the token is not yet part of it: aiohttp's own error would
+        print the whole request URL, `bot<TOKEN>` included."""
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        try:
+            url = URL(value)
+            valid = bool(url.host) and url.port is not None and not url.query_string
+        except ValueError:
+            valid = False
+        if not valid or any(c.isspace() for c in value):
+            raise ValueError("is not a valid URL (e.g. https://api.telegram.org)")
         return value.rstrip("/")
 
     @field_validator("database_url")
@@ -106,8 +136,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "is not a database URL (e.g. sqlite+aiosqlite:///data/bot.db)"
             ) from None
-        if url.get_dialect().is_async is False and url.drivername == "sqlite":
+        try:
+            dialect = url.get_dialect()
+            dialect.import_dbapi()
+        except (ArgumentError, ImportError) as error:
+            name = getattr(error, "name", None) or url.drivername
+            raise ValueError(f"needs the driver {name}, which is not installed") from None
+        if dialect.is_async is False and url.drivername == "sqlite":
             raise ValueError("needs an async driver: use sqlite+aiosqlite:///...")
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("is an in-memory database: everything would be lost at exit")
+        if url.get_backend_name() == "sqlite" and "mode=memory" in str(url.query):
+            raise ValueError("is an in-memory database: everything would be lost at exit")
         return value
 
     def master_keys(self) -> MasterKeys:
@@ -155,6 +195,23 @@ def _read_key(value: SecretStr | None, path: Path | None, name: str) -> bytes | 
     if value is not None:
         return parse_master_key(value.get_secret_value(), name)
     return None
+
+
+def check_writable(settings: Settings) -> None:
+    """The SQLite file's directory must be creatable and writable (checked before anything
+    else runs, so the operator gets one line instead of a traceback from deep inside)."""
+    path = settings.sqlite_path()
+    if path is None:
+        return
+    target = path.resolve()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    usable = (
+        os.access(existing, os.W_OK)
+        if existing == target
+        else existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    )
+    if not usable:
+        raise ConfigError(f"Configuration error: DATABASE_URL {path} is not writable")
 
 
 class ConfigError(Exception):

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.admin_chat import AdminChat
 from bot.clock import Clock
 from bot.i18n import translator
+from bot.outbox import Kind, Outbox
 from bot.policy import PolicyPack
 from storage.db import checkpoint, compact
 from storage.repositories import Repositories
@@ -38,7 +40,8 @@ class Eraser:
         self._secret = secret
 
     async def erase(self, user_id: int, *, cause: str) -> str:
-        """Erase one person in one transaction; returns the pseudonym their records keep."""
+        """Erase one person within the caller's transaction; returns the pseudonym their
+        records keep."""
         key = pseudonym(self._secret, user_id)
         now = self._clock.now()
         for request in await self._repo.requests.of_user(user_id):
@@ -73,7 +76,6 @@ class Eraser:
                 )
         await self._repo.erasure.keep(key, "erased", now, {"cause": cause})
         await self._repo.erasure.erase(user_id, key)
-        await self._repo.commit()
         return key
 
 
@@ -81,9 +83,14 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+Claim = Callable[[Repositories], Awaitable[bool]]
+
+
 class ErasureService:
-    """Carries out an erasure end to end: tell the user first, erase in one transaction,
-    compact the database files, and redact the person's cards in the admin group."""
+    """Carries out an erasure end to end. One transaction erases the person and stores what is
+    to be redacted in the admin group (cards and relayed messages) as outbox items, so a crash
+    cannot leave a card unredacted. Only once it is committed is the person told; that notice
+    is sent once, not queued, because queueing it would keep their chat ID after the erasure."""
 
     def __init__(
         self,
@@ -94,6 +101,7 @@ class ErasureService:
         admin_chat: AdminChat,
         staff_locale: str,
         engine: AsyncEngine,
+        outbox: Outbox,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -103,39 +111,54 @@ class ErasureService:
         self._t = translator(staff_locale)
         self._compact = partial(compact, engine)
         self._checkpoint = partial(checkpoint, engine)
+        self._outbox = outbox
 
     async def execute(
-        self, bot: Bot, user_id: int, *, cause: str, notice: str, compact: bool = True
+        self,
+        bot: Bot,
+        user_id: int,
+        *,
+        cause: str,
+        notice: str,
+        claim: Claim | None = None,
+        compact: bool = True,
     ) -> str | None:
-        """`notice` is the locale key of what the user is told before their data goes;
+        """`notice` is the locale key of what the user is told once their data is gone;
+        `claim` takes the triggering work for this worker alone (False: someone else did);
         `compact=False` leaves the compaction to the caller (one for a batch)."""
         async with self._sessions() as session:
             repo = Repositories(session)
+            if claim is not None and not await claim(repo):
+                await session.rollback()
+                return None
             user = await repo.users.get(user_id)
             if user is None:
+                await session.rollback()
                 return None
+            admin = self._admin_chat.id
+            told = translator(user.language)(notice)
+            # Cards are stored to be redacted (edited) by the outbox, so a crash cannot leave
+            # one behind; what was relayed under them is deleted right after the commit.
             cards = [r.card_message_id for r in await repo.requests.of_user(user_id)]
-            relayed = await repo.requests.relayed_in(self._admin_chat.id, user_id)
-            t = translator(user.language)
-            with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
-                await bot.send_message(user_id, t(notice))
+            relayed = await repo.requests.relayed_in(admin, user_id)
             key = await Eraser(repo, self._clock, self._pack, self._secret).erase(
                 user_id, cause=cause
             )
+            now = self._clock.now()
+            redacted = self._t("card.erased", key=key[:12])
+            for message_id in filter(None, cards):
+                await repo.outbox.add(
+                    kind=Kind.REDACT, chat_id=admin, message_id=message_id, text=redacted, now=now
+                )
             await repo.state.set(COMPACT_PENDING, "1")
             await repo.commit()
+        log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
+        with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
+            await bot.send_message(user_id, told)
         if compact:
             await self.compact_if_pending()
-        for message_id in cards:
-            if message_id is not None:
-                with contextlib.suppress(TelegramAPIError):
-                    await bot.edit_message_text(
-                        self._t("card.erased", key=key[:12]),
-                        chat_id=self._admin_chat.id,
-                        message_id=message_id,
-                    )
+        self._outbox.wake()  # the cards
         await self._redact(bot, relayed, key)
-        log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
         return key
 
     async def _redact(self, bot: Bot, message_ids: list[int], key: str) -> None:
@@ -177,17 +200,20 @@ class ErasureService:
         return True
 
     async def release_holds(self, bot: Bot) -> int:
-        """Legal holds whose date has come: the data is erased now, and the user told."""
+        """Legal holds whose date has come: the data is erased now, and the user told. Each
+        hold is claimed in the erasure's own transaction, so two workers never both act."""
         async with self._sessions() as session:
             expired = await Repositories(session).requests.expired_holds(self._clock.now())
             people = sorted({(r.user_id, r.id) for r in expired})
         done = 0
         for user_id, request_id in people:
+            now = self._clock.now()
             if await self.execute(
                 bot,
                 user_id,
                 cause=f"hold of request {request_id} ended",
                 notice="requests.hold_ended",
+                claim=lambda repo, rid=request_id, at=now: repo.requests.claim_release(rid, at),
             ):
                 done += 1
         return done

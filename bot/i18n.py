@@ -24,12 +24,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fluent.runtime import FluentBundle
+from fluent.runtime import FluentBundle, resolver
 from fluent.runtime.types import fluent_number
 from fluent.syntax import FluentParser
 from fluent.syntax import ast as ftl
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+# fluent.runtime refuses a placeable longer than 2500 characters (a guard against runaway
+# recursion). Ours are bounded by Telegram's 4096 visible characters (a staff reply may be 3500,
+# a campaign preview nearly 4000), and HTML escaping (&quot; for ") can make that six times
+# longer in the source: allow a whole message, no more.
+resolver.MAX_PART_LENGTH = 4096 * 8
 DEFAULT_FALLBACK = "ru"
 # Telegram languages read in Russian when there is no catalog of their own.
 READ_IN_RUSSIAN = frozenset({"be", "uk", "kk"})

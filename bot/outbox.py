@@ -1,8 +1,17 @@
 """Delivers what the database says must be delivered: request cards to the admin group (into a
-topic per request type when the group is a forum), card edits, and messages to users and staff.
+topic per request type when the group is a forum), card edits, messages to users and staff, the
+daily list, redactions after an erasure.
 
-Items are retried with backoff until they go through, also after a restart. An item is marked
-`sending` before the call to Telegram, so a crash never produces a second copy.
+Guarantees (README, "Delivery guarantees"):
+- An item is claimed with one conditional UPDATE, so any number of workers and processes on one
+  database never send it twice at the same time.
+- Lanes: items to one user, about one card, or to one other chat keep their order; a waiting or
+  failed item never holds another lane.
+- Errors are decided: network trouble, 5xx and 429 are retried with a capped backoff; an error
+  Telegram would repeat (a 400, a 403 in the admin group) ends the item as `failed` at once, is
+  logged with the item ID and shown to staff.
+- At least once: an item a crash left `sending` is sent again after the lease, marked as a
+  possible repeat; a card sent again is the card from then on (its new message ID is recorded).
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from html import escape
 
 from aiogram import Bot
@@ -20,7 +30,9 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,31 +42,79 @@ from bot.admin_chat import AdminChat
 from bot.attachments import fit_caption, megabytes
 from bot.clock import Clock
 from bot.filing import extension_refusal
-from bot.i18n import translator
+from bot.i18n import Translator, translator
 from bot.policy import PolicyPack
-from bot.render import card_text
+from bot.render import card_text, due_page
+from bot.requests import OPEN
 from storage.models import OutboxItem, Request, RequestAttachment
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
+BASE_DELAY = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(minutes=15)
-TO_USER = frozenset({"to_user", "copy_user"})  # items delivered into a user's chat
-COPIES = frozenset({"copy_user", "copy_staff"})  # files copied with copyMessage
 # Telegram's answers when a message cannot be copied at all (deleted, protected, invalid).
 UNCOPIABLE = ("message to copy not found", "can't be copied", "message_id_invalid")
+# 5 s * 2**8 already exceeds the cap: the exponent is capped before anything is computed.
+MAX_EXPONENT = 8
 POLL_SECONDS = 1.0
+# An item still `sending` this long after its claim was interrupted (longer than any request
+# to the Bot API may take); it is sent again, marked.
+LEASE = timedelta(minutes=2)
 
 
 # Requests whose outcome each recipient of a disclosure must be told of (GDPR art. 19).
 TELL_RECIPIENTS = frozenset({"erasure", "rectification", "restriction"})
 
 
-class _Later(Exception):
-    """Not deliverable yet (e.g. a reply whose card has not been posted); try again later."""
+class Kind(StrEnum):
+    CARD = "card"  # a request card (admin group)
+    CARD_EDIT = "card_edit"  # the card re-rendered from the request's current state
+    TO_USER = "to_user"  # a message about a request to its user
+    TO_STAFF = "to_staff"  # a user's message relayed under the card
+    TO_ADMIN = "to_admin"  # a text to the admin group
+    NOTICE = "notice"  # the bot's own notice to staff (a failure is never re-announced)
+    DUE_LIST = "due_list"  # the daily list, rendered at delivery with its pages
+    REDACT = "redact"  # after an erasure: a card edited to the redacted text
+    COPY_USER = "copy_user"  # staff's file copied to the user
+    COPY_STAFF = "copy_staff"  # the user's file copied under the card
+
+
+TO_USER = frozenset({Kind.TO_USER, Kind.COPY_USER})  # items delivered into a user's chat
+COPIES = frozenset({Kind.COPY_USER, Kind.COPY_STAFF})  # files copied with copyMessage
+
+
+STAFF_KINDS = frozenset(
+    {
+        Kind.CARD,
+        Kind.CARD_EDIT,
+        Kind.TO_STAFF,
+        Kind.COPY_STAFF,
+        Kind.TO_ADMIN,
+        Kind.NOTICE,
+        Kind.DUE_LIST,
+    }
+)
+MARKED = frozenset({Kind.CARD, Kind.TO_USER, Kind.TO_STAFF, Kind.TO_ADMIN})
+
+
+class Permanent(Exception):
+    """Telegram would answer the same again: the item fails now."""
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=5 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    exponent = min(max(attempts - 1, 0), MAX_EXPONENT)
+    return min(BASE_DELAY * 2**exponent, MAX_BACKOFF)
+
+
+def lane(item: OutboxItem, admin_chat_id: int) -> str:
+    """Items in one lane keep their order: one user's chat, one card, one other chat."""
+    if item.kind in TO_USER:
+        return f"chat:{item.user_id}"
+    if item.kind in (Kind.CARD, Kind.CARD_EDIT, Kind.TO_STAFF, Kind.COPY_STAFF):
+        return f"card:{item.request_id}"
+    if item.kind == Kind.REDACT:
+        return f"message:{item.message_id}"
+    return f"chat:{admin_chat_id}"
 
 
 class Outbox:
@@ -75,16 +135,11 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._forum: bool | None = None
+        self._recovered_at: datetime | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self, bot: Bot) -> None:
-        async with self._sessions() as session:
-            repo = Repositories(session)
-            interrupted = await repo.outbox.mark_interrupted()
-            await repo.commit()
-        if interrupted:
-            log.warning("%s outbox items interrupted mid-call are not repeated", interrupted)
         self._task = asyncio.create_task(self._loop(bot), name="outbox")
 
     async def stop(self) -> None:
@@ -112,65 +167,82 @@ class Outbox:
         while await self.run_once(bot):
             pass
 
+    async def recover(self) -> int:
+        """Items whose worker died mid-call go out again, marked (at least once)."""
+        now = self._clock.now()
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            count = await repo.outbox.recover(now - LEASE)
+            await repo.commit()
+        self._recovered_at = now
+        if count:
+            log.warning("%s outbox items were interrupted mid-call; sending them again", count)
+        return count
+
     # --- one pass --------------------------------------------------------------------------
 
     async def run_once(self, bot: Bot) -> int:
-        """Try every due item once, oldest first; a chat whose item waits holds later ones."""
+        """Try every due item once, oldest first; returns how many reached their end."""
         async with self._lock:
+            now = self._clock.now()
+            if self._recovered_at is None or now - self._recovered_at >= LEASE:
+                await self.recover()
             async with self._sessions() as session:
-                items = await Repositories(session).outbox.pending()
-            delivered = 0
+                items = await Repositories(session).outbox.unfinished()
+            done = 0
             held: set[str] = set()
             for item in items:
-                lane = self._lane(item)
-                if lane in held or item.next_attempt_at > self._clock.now():
-                    held.add(lane)
+                key = lane(item, self._admin_chat.id)
+                if key in held:
                     continue
-                if await self._attempt(bot, item.id):
-                    delivered += 1
+                if item.status != "pending" or item.next_attempt_at > now:
+                    held.add(key)  # someone is sending it, or it waits: later ones wait too
+                    continue
+                outcome = await self._attempt(bot, item.id)
+                if outcome is None:
+                    held.add(key)
                 else:
-                    held.add(lane)
-            return delivered
+                    done += 1
+            return done
 
-    @staticmethod
-    def _lane(item: OutboxItem) -> str:
-        """Items to the same chat keep their order."""
-        return f"user:{item.user_id}" if item.kind in TO_USER else "staff"
-
-    async def _attempt(self, bot: Bot, item_id: int) -> bool:
+    async def _attempt(self, bot: Bot, item_id: int) -> str | None:
+        """Claim and deliver one item; its final status, or None when it waits (or was not
+        ours to take)."""
         async with self._sessions() as session:
             repo = Repositories(session)
+            if not await repo.outbox.claim(item_id, self._clock.now()):
+                await session.rollback()
+                return None
             item = await repo.outbox.get(item_id)
-            if item is None or item.status != "pending":
-                return False
+            assert item is not None
             request = await repo.requests.get(item.request_id) if item.request_id else None
-            item.status = "sending"
-            item.attempts += 1
-            await repo.commit()
+            await repo.commit()  # `sending` is durable before Telegram is called
             try:
                 await self._deliver(bot, repo, item, request)
-            except _Later:
-                self._retry(item, "waiting for the card")
             except TelegramMigrateToChat as migrated:
                 await self._admin_chat.migrate(repo, migrated.migrate_to_chat_id)
-                item.status, item.next_attempt_at = "pending", self._clock.now()
+                self._retry(item, "group migrated", timedelta(0))
             except TelegramRetryAfter as error:
                 self._retry(item, "flood limit", timedelta(seconds=error.retry_after))
+            except (TelegramNetworkError, TelegramServerError) as error:
+                self._retry(item, error.message)
             except TelegramForbiddenError as error:
                 if item.kind in TO_USER:
                     item.status, item.last_error = "blocked", "user blocked the bot"
                     await self._user_unreachable(repo, item, request)
                 else:
-                    self._retry(item, error.message)
+                    await self._failed(repo, item, request, error.message)
             except TelegramBadRequest as error:
                 if item.kind in COPIES and any(s in error.message.lower() for s in UNCOPIABLE):
                     item.status, item.last_error = "failed", error.message[:200]
                     await self._copy_failed(repo, item, request)
-                elif item.kind in TO_USER:
-                    item.status, item.last_error = "failed", error.message[:200]
-                else:  # the admin group is missing or we were removed: wait until it is back
-                    self._retry(item, error.message)
-            except TelegramAPIError as error:
+                elif _group_missing(error) and item.kind in STAFF_KINDS:
+                    self._retry(item, error.message)  # the group is gone: wait until it is back
+                else:
+                    await self._failed(repo, item, request, error.message)
+            except Permanent as error:
+                await self._failed(repo, item, request, str(error))
+            except TelegramAPIError as error:  # 401, 404 of the API itself, unknown: transient
                 self._retry(item, error.message)
             except Exception as error:  # a bug or a broken answer: keep the item, try later
                 log.exception("Outbox item %s (%s) failed", item.id, item.kind)
@@ -179,24 +251,64 @@ class Outbox:
                 item.status = "sent"
                 item.sent_at = self._clock.now()
             await repo.commit()
-            if item.status != "sent":
-                log.info("Outbox item %s (%s): %s", item.id, item.kind, item.last_error)
-            return item.status == "sent"
+            if item.status == "pending":
+                log.info(
+                    "Outbox item %s (%s) retried later: %s", item.id, item.kind, item.last_error
+                )
+                return None
+            if item.confirm_message_id is not None:
+                error = None if item.status == "sent" else item.last_error or item.status
+                await self._confirm(bot, item, request, error)
+            return item.status
 
     def _retry(self, item: OutboxItem, why: str, delay: timedelta | None = None) -> None:
         item.status = "pending"
         item.last_error = why[:200]
-        item.next_attempt_at = self._clock.now() + (delay or backoff(item.attempts))
+        item.next_attempt_at = self._clock.now() + (
+            backoff(item.attempts) if delay is None else delay
+        )
+
+    async def _failed(
+        self, repo: Repositories, item: OutboxItem, request: Request | None, error: str
+    ) -> None:
+        """For good: logged with the item ID, told to staff, shown on the card."""
+        item.status, item.last_error = "failed", error[:200]
+        log.warning("Outbox item %s (%s) failed for good: %s", item.id, item.kind, error)
+        now = self._clock.now()
+        if item.kind != Kind.NOTICE:
+            if request is not None:
+                text = self._t(
+                    "outbox.failed_request", item=item.id, id=request.id, error=escape(error)
+                )
+            else:
+                text = self._t("outbox.failed", item=item.id, error=escape(error))
+            await repo.outbox.add(kind=Kind.NOTICE, text=text, now=now)
+        if item.kind in TO_USER and request is not None:
+            await repo.requests.count_undelivered(request.id)
+            await repo.outbox.add(kind=Kind.CARD_EDIT, request_id=request.id, now=now)
 
     async def _user_unreachable(
         self, repo: Repositories, item: OutboxItem, request: Request | None
     ) -> None:
-        user = await repo.users.get(item.user_id) if item.user_id else None
-        if user is not None:
-            user.blocked_bot = True
+        if item.user_id is not None:
+            await repo.users.set_blocked(item.user_id, True)
         if request is not None and not request.user_unreachable:
             request.user_unreachable = True
-            await repo.outbox.add(kind="card_edit", request_id=request.id, now=self._clock.now())
+            await repo.outbox.add(kind=Kind.CARD_EDIT, request_id=request.id, now=self._clock.now())
+
+    async def _confirm(
+        self, bot: Bot, item: OutboxItem, request: Request | None, error: str | None
+    ) -> None:
+        """Edit staff's "queued" notice once the user has the message (or it failed)."""
+        number = request.id if request is not None else 0
+        if error is None:
+            text = self._t("card.relayed", id=number)
+        else:
+            text = self._t("card.relay_failed", id=number, error=escape(error))
+        with contextlib.suppress(TelegramAPIError):
+            await bot.edit_message_text(
+                text, chat_id=self._admin_chat.id, message_id=item.confirm_message_id
+            )
 
     async def _copy_failed(
         self, repo: Repositories, item: OutboxItem, request: Request | None
@@ -226,61 +338,88 @@ class Outbox:
 
     # --- delivery by kind ------------------------------------------------------------------
 
+    def _marked(self, item: OutboxItem, text: str, t: Translator | None = None) -> str:
+        if item.repeated and item.kind in MARKED:
+            return (t or self._t)("outbox.may_repeat") + "\n\n" + text
+        return text
+
     async def _deliver(
         self, bot: Bot, repo: Repositories, item: OutboxItem, request: Request | None
     ) -> None:
         admin = self._admin_chat.id
-        if item.kind == "to_user":
+        if item.kind == Kind.TO_USER:
             assert item.user_id is not None and item.text is not None
-            sent = await bot.send_message(item.user_id, item.text)
+            user = await repo.users.get(item.user_id)
+            t = translator(user.language) if user is not None else self._t
+            await repo.commit()
+            sent = await bot.send_message(item.user_id, self._marked(item, item.text, t))
             item.message_id = sent.message_id
             if request is not None:
                 await repo.requests.link(item.user_id, sent.message_id, request.id)
             return
-        if item.kind == "to_admin":
+        if item.kind in (Kind.TO_ADMIN, Kind.NOTICE):
             assert item.text is not None
-            sent = await bot.send_message(admin, item.text)
+            sent = await bot.send_message(admin, self._marked(item, item.text))
             item.message_id = sent.message_id
             return
-        assert request is not None
+        if item.kind == Kind.DUE_LIST:
+            requests = await repo.requests.open_by_due(OPEN)
+            breaches = await repo.breaches.authority_open()
+            await repo.commit()
+            now = self._clock.now()
+            text, markup = due_page(requests, now, self._pack, self._t, 0, breaches)
+            sent = await bot.send_message(admin, self._marked(item, text), reply_markup=markup)
+            item.message_id = sent.message_id
+            return
+        if item.kind == Kind.REDACT:
+            assert item.chat_id is not None and item.message_id is not None and item.text
+            try:
+                await bot.edit_message_text(
+                    item.text, chat_id=item.chat_id, message_id=item.message_id
+                )
+            except TelegramBadRequest as error:
+                if not _nothing_to_edit(error):
+                    raise
+            return
+        if request is None:
+            raise Permanent("the request no longer exists")
         if item.kind in COPIES:
             await self._copy(bot, repo, item, request)
             return
-        if item.kind == "card":
+        if item.kind == Kind.CARD:
             thread = await self._thread(bot, repo, request.type)
             text, markup = await self._card(repo, request)
+            await repo.commit()
             sent = await bot.send_message(
-                admin, text, reply_markup=markup, message_thread_id=thread
+                admin, self._marked(item, text), reply_markup=markup, message_thread_id=thread
             )
             request.card_message_id = item.message_id = sent.message_id
             await repo.requests.link(admin, sent.message_id, request.id)
             return
-        if request.card_message_id is None:
-            if item.kind == "card_edit":
-                return  # the card is still queued and will show the current state
-            raise _Later
-        if item.kind == "card_edit":
+        if item.kind == Kind.CARD_EDIT:
+            if request.card_message_id is None:
+                return  # the card is not posted (or failed): nothing to bring up to date
             text, markup = await self._card(repo, request)
+            await repo.commit()
             try:
                 await bot.edit_message_text(
                     text, chat_id=admin, message_id=request.card_message_id, reply_markup=markup
                 )
             except TelegramBadRequest as error:
-                if "not modified" not in error.message and "not found" not in error.message:
+                if not _nothing_to_edit(error):
                     raise
             return
-        assert item.kind == "to_staff" and item.text is not None
+        assert item.kind == Kind.TO_STAFF and item.text is not None
         user = await repo.users.get(request.user_id)
         who = (user.first_name if user else None) or str(request.user_id)
         text = self._t("card.user_wrote", id=request.id, name=escape(who), text=escape(item.text))
         thread = await self._thread(bot, repo, request.type)
+        await repo.commit()
         sent = await bot.send_message(
             admin,
-            text,
+            self._marked(item, text),
             message_thread_id=thread,
-            reply_parameters=ReplyParameters(
-                message_id=request.card_message_id, allow_sending_without_reply=True
-            ),
+            reply_parameters=_under(request),
         )
         item.message_id = sent.message_id
         await repo.requests.link(admin, sent.message_id, request.id)
@@ -297,8 +436,6 @@ class Outbox:
             chat_id = item.user_id
             sent = await bot.copy_message(chat_id, *source, caption=caption)
         else:
-            if request.card_message_id is None:
-                raise _Later
             chat_id = self._admin_chat.id
             user = await repo.users.get(request.user_id)
             who = (user.first_name if user else None) or str(request.user_id)
@@ -314,9 +451,7 @@ class Outbox:
                 *source,
                 caption=fit_caption(header, caption),
                 message_thread_id=await self._thread(bot, repo, request.type),
-                reply_parameters=ReplyParameters(
-                    message_id=request.card_message_id, allow_sending_without_reply=True
-                ),
+                reply_parameters=_under(request),
             )
         attachment.copy_chat_id, attachment.copy_message_id = chat_id, sent.message_id
         attachment.status = "relayed"
@@ -346,6 +481,23 @@ class Outbox:
         stored = await repo.state.get(key)
         if stored is not None:
             return int(stored)
+        await repo.commit()
         topic = await bot.create_forum_topic(self._admin_chat.id, self._t(f"rights.{kind}"))
         await repo.state.set(key, str(topic.message_thread_id))
         return topic.message_thread_id
+
+
+def _under(request: Request) -> ReplyParameters | None:
+    """Threaded under the card, when the card was posted (the card's lane comes first)."""
+    if request.card_message_id is None:
+        return None
+    return ReplyParameters(message_id=request.card_message_id, allow_sending_without_reply=True)
+
+
+def _nothing_to_edit(error: TelegramBadRequest) -> bool:
+    """An edit that is already done, or whose message is gone, has nothing left to do."""
+    return "not modified" in error.message or "message to edit not found" in error.message
+
+
+def _group_missing(error: TelegramBadRequest) -> bool:
+    return "chat not found" in error.message

@@ -17,9 +17,9 @@ from bot.campaigns import POLICY_NEXT, CampaignRunner
 from bot.clock import Clock
 from bot.erasure import ErasureService
 from bot.i18n import translator
-from bot.outbox import Outbox
+from bot.outbox import Kind, Outbox
 from bot.policy import PolicyPack
-from bot.render import due_report, fmt_date
+from bot.render import fmt_date
 from bot.requests import OPEN
 from bot.retention import COUNTS_KEY, Retention, RetentionCounts
 from storage.repositories import Repositories
@@ -69,14 +69,12 @@ class Reminders:
             requests = await repo.requests.open_by_due(OPEN)
             breaches = await repo.breaches.authority_open()
             counts = RetentionCounts.decode(await repo.state.get(COUNTS_KEY))
-            extra = []
+            if requests or breaches:
+                # Rendered when delivered, in pages that each fit a message.
+                await repo.outbox.add(kind=Kind.DUE_LIST, now=now)
             if counts is not None and counts.day == local.date().isoformat():
-                extra.append(
-                    self._t("retention.counts", erased=counts.erased, records=counts.records)
-                )
-            if requests or breaches or extra:
-                text = due_report(requests, now, self._pack, self._t, breaches, extra)
-                await repo.outbox.add(kind="to_admin", text=text, now=now)
+                text = self._t("retention.counts", erased=counts.erased, records=counts.records)
+                await repo.outbox.add(kind=Kind.TO_ADMIN, text=text, now=now)
             await repo.commit()
         self._outbox.wake()
         return True

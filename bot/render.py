@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from aiogram.types import InlineKeyboardMarkup
+
+from bot.consents import ConsentView
 from bot.deadlines import add_months
 from bot.i18n import Translator
+from bot.paging import PagedList, footer, page_of, pager
 from bot.policy import Contacts, PolicyPack, Purpose, RequestType
 from storage.models import Breach, ConsentEvent, Delivery, Request, User
 
@@ -339,30 +344,28 @@ def card_text(
         lines.append(t("card.tell_recipients", recipients=escape("; ".join(recipients))))
     if request.user_unreachable:
         lines.append(t("card.unreachable"))
+    if request.undelivered:
+        lines.append(t("card.undelivered", count=request.undelivered))
     return "\n".join(lines)
 
 
-def due_report(
-    requests: list[Request],
-    now: datetime,
-    pack: PolicyPack,
-    t: Translator,
-    breaches: list[Breach] | None = None,
-    extra: list[str] | None = None,
-) -> str:
-    """Breaches the authority must still be told of, then open requests by due date: overdue,
-    due within 3 days, later; `extra` lines close the report (e.g. the retention job's counts)."""
-    breaches = breaches or []
-    if not requests and not breaches and not extra:
-        return t("card.due_none")
-    lines: list[str] = []
-    if breaches:
-        lines += [t("breach.due_title", count=len(breaches))]
-        for breach in breaches:
-            key = "breach.due_overdue" if breach.authority_due_at < now else "breach.due_line"
-            when = fmt_datetime(breach.authority_due_at, t, pack.zone)
-            lines.append(t(key, id=breach.id, due=when))
-        lines.append("")
+def _breach_lines(
+    breaches: list[Breach], now: datetime, pack: PolicyPack, t: Translator
+) -> list[str]:
+    if not breaches:
+        return []
+    lines = [t("breach.due_title", count=len(breaches))]
+    for breach in breaches:
+        key = "breach.due_overdue" if breach.authority_due_at < now else "breach.due_line"
+        when = fmt_datetime(breach.authority_due_at, t, pack.zone)
+        lines.append(t(key, id=breach.id, due=when))
+    return [*lines, ""]
+
+
+def _request_lines(
+    requests: Sequence[Request], total: int, now: datetime, pack: PolicyPack, t: Translator
+) -> list[str]:
+    """Open requests by due date: overdue, due within 3 days, later."""
     groups: dict[str, list[str]] = {"due_overdue": [], "due_soon": [], "due_later": []}
     for request in requests:
         left = request.due_at - now
@@ -380,13 +383,75 @@ def due_report(
                 status=t(f"requests.status_{request.status}"),
             )
         )
-    lines.append(t("card.due_title", count=len(requests)) if requests else t("card.due_none"))
+    lines = [t("card.due_title", count=total) if total else t("card.due_none")]
     for group, entries in groups.items():
         if entries:
             lines += ["", t(f"card.{group}"), *entries]
+    return lines
+
+
+def due_report(
+    requests: list[Request],
+    now: datetime,
+    pack: PolicyPack,
+    t: Translator,
+    breaches: list[Breach] | None = None,
+    extra: list[str] | None = None,
+) -> str:
+    """Breaches the authority must still be told of, then open requests by due date; `extra`
+    lines close the report (e.g. the retention job's counts). Unpaged: for short lists."""
+    breaches = breaches or []
+    if not requests and not breaches and not extra:
+        return t("card.due_none")
+    lines = _breach_lines(breaches, now, pack, t)
+    lines += _request_lines(requests, len(requests), now, pack, t)
     if extra:
         lines += ["", *extra]
     return "\n".join(lines)
+
+
+def due_page(
+    requests: list[Request],
+    now: datetime,
+    pack: PolicyPack,
+    t: Translator,
+    number: int,
+    breaches: list[Breach] | None = None,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of the open requests by due date (breaches the authority must still be told
+    of come first on every page), with the count and Previous/Next for more than one page."""
+    breaches = breaches or []
+    if not requests and not breaches:
+        return t("card.due_none"), None
+    page = page_of(requests, number)
+    lines = _breach_lines(breaches, now, pack, t)
+    lines += _request_lines(page.items, len(requests), now, pack, t)
+    if page.pages > 1:
+        lines += ["", footer(page, t)]
+    return "\n".join(lines), pager(page, t, PagedList.DUE)
+
+
+def requests_page(
+    requests: list[Request], pack: PolicyPack, t: Translator, number: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of a user's requests, newest first, with Previous/Next."""
+    if not requests:
+        return t("requests.list_empty"), None
+    page = page_of(requests, number)
+    lines = [t("requests.list_title"), ""]
+    for request in page.items:
+        lines.append(
+            t(
+                "requests.list_line",
+                id=request.id,
+                type=t(f"rights.{request.type}"),
+                status=t(f"requests.status_{request.status}"),
+                due=fmt_date(request.due_at, t, pack.zone),
+            )
+        )
+    if page.pages > 1:
+        lines += ["", footer(page, t)]
+    return "\n".join(lines), pager(page, t, PagedList.REQUESTS)
 
 
 def breach_facts(breach: Breach, pack: PolicyPack, t: Translator) -> list[str]:

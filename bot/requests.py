@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +29,13 @@ from storage.models import AnswerTemplate, Request, User
 from storage.repositories import Repositories
 
 MAX_TEXT = 1000
+# What staff may write to a user in one message (a reply, a reason, a question): it is sent inside
+# a short template, and the whole must fit Telegram's 4096 characters (tests check the margin).
+MAX_STAFF_TEXT = 3500
+# A reason, question or hold is also shown on the card, next to the user's answers (each at most
+# MAX_TEXT): together they must fit one message.
+MAX_REASON = 1000
+
 MAX_FLOW_FILES = 10  # files a user may add while filing one request
 
 
@@ -102,6 +109,10 @@ def details_of(request: Request) -> dict[str, str]:
 class Outcome(StrEnum):
     OK = "ok"
     CLOSED = "closed"  # the request no longer accepts this action
+    DECIDED = "decided"  # another staff member decided it a moment earlier
+
+
+Effect = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -176,24 +187,51 @@ class Desk:
         say: str | None = None,
         kind: str | None = None,
         notify: str,
+        effect: Effect | None = None,
         **values: object,
     ) -> Outcome:
-        if request.status not in allowed_from:
+        """Compare-and-set on the status the staff member saw: of two decisions taken at once,
+        one wins; the other gets DECIDED and `request` shows who decided."""
+        seen = Status(request.status)
+        if seen not in allowed_from:
             return Outcome.CLOSED
         now = self._clock.now()
-        request.status = status
-        request.handled_by = staff_id
-        request.handled_at = now
-        if status not in OPEN:
-            request.closed_at = now
-        for name, value in values.items():
+        closed = {"closed_at": now} if status not in OPEN else {}
+        if not await self._repo.requests.decide(
+            request.id, seen, status=status, handled_by=staff_id, handled_at=now, **closed
+        ):
+            await self._repo.requests.get(request.id)  # refreshed: who decided, and how
+            return Outcome.DECIDED
+        await self._repo.requests.get(request.id)
+        for name, value in values.items():  # through the ORM: personal fields are sealed
             setattr(request, name, value)
+        if effect is not None:
+            await effect()
         if say is not None and kind is not None:
             await self._repo.requests.say(request.id, now, "staff", kind, say, staff_id)
         await self._notify_user(request, notify, reason=escape(say or ""))
         await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
         await self._repo.commit()
         return Outcome.OK
+
+    def erasure_claim(
+        self, request: Request, staff_id: int
+    ) -> Callable[[Repositories], Awaitable[bool]]:
+        """Staff completed an erasure request: the decision is a compare-and-set on the status
+        they saw, taken inside the erasure's own transaction (ErasureService.execute)."""
+        now, request_id, seen = self._clock.now(), request.id, request.status
+
+        async def claim(repo: Repositories) -> bool:
+            return await repo.requests.decide(
+                request_id,
+                seen,
+                status=Status.DONE,
+                handled_by=staff_id,
+                handled_at=now,
+                closed_at=now,
+            )
+
+        return claim
 
     async def take(self, request: Request, staff_id: int) -> Outcome:
         return await self._staff_change(
@@ -211,32 +249,34 @@ class Desk:
     async def correct(self, request: Request, staff_id: int) -> Outcome:
         """Approve a correction: the new value replaces the old one in the bot's own data.
         The audit log names the field, never a value."""
-        if request.status not in OPEN:
-            return Outcome.CLOSED
         answers = details_of(request)
         field = answers.get("field")
-        user = await self._repo.users.get(request.user_id)
-        if user is not None and field in CORRECTABLE and answers.get("value"):
-            value = answers["value"]
-            setattr(user, field, normalize_phone(value) if field == "phone" else value[:128])
-            await self._repo.audit.add(
-                at=self._clock.now(),
-                actor_id=staff_id,
-                action="data.corrected",
-                subject=f"request:{request.id}:{field}",
-                allowed=True,
-            )
-        return await self.complete(request, staff_id)
+
+        async def apply() -> None:
+            user = await self._repo.users.get(request.user_id)
+            if user is not None and field in CORRECTABLE and answers.get("value"):
+                value = answers["value"]
+                setattr(user, field, normalize_phone(value) if field == "phone" else value[:128])
+                await self._repo.audit.add(
+                    at=self._clock.now(),
+                    actor_id=staff_id,
+                    action="data.corrected",
+                    subject=f"request:{request.id}:{field}",
+                    allowed=True,
+                )
+
+        return await self._staff_change(request, staff_id, Status.DONE, notify="done", effect=apply)
 
     async def restrict(self, request: Request, staff_id: int, until: datetime) -> Outcome:
         """Approve a restriction: until `until`, nothing but storage reaches the user."""
-        if request.status not in OPEN:
-            return Outcome.CLOSED
-        user = await self._repo.users.get(request.user_id)
-        if user is not None:
-            user.restricted_until = until
+
+        async def apply() -> None:
+            user = await self._repo.users.get(request.user_id)
+            if user is not None:
+                user.restricted_until = until
+
         return await self._staff_change(
-            request, staff_id, Status.DONE, notify="restricted", hold_until=until
+            request, staff_id, Status.DONE, notify="restricted", effect=apply, hold_until=until
         )
 
     async def lift(self, request: Request, staff_id: int) -> Outcome:
@@ -330,10 +370,16 @@ class Desk:
             hold_until=until,
         )
 
-    async def staff_reply(self, request: Request, staff_id: int, text: str) -> None:
+    async def staff_reply(
+        self, request: Request, staff_id: int, text: str, *, confirm_message_id: int | None = None
+    ) -> None:
+        """Queue a staff reply for the user; `confirm_message_id` is staff's "queued" notice,
+        edited to "sent" (or why not) once the user has it."""
         now = self._clock.now()
         await self._repo.requests.say(request.id, now, "staff", "reply", text, staff_id)
-        await self._notify_user(request, "reply", reason=escape(text))
+        await self._notify_user(
+            request, "reply", reason=escape(text), confirm_message_id=confirm_message_id
+        )
         await self._repo.commit()
 
     async def send_template(
@@ -407,6 +453,8 @@ class Desk:
         chat_id: int,
         message_id: int,
         caption: str | None,
+        *,
+        confirm_message_id: int | None = None,
     ) -> None:
         """A staff member's file for the user, captioned in the user's language."""
         user = await self._repo.users.get(request.user_id)
@@ -432,10 +480,13 @@ class Desk:
             request_id=request.id,
             text=json.dumps(payload, ensure_ascii=False),
             now=now,
+            confirm_message_id=confirm_message_id,
         )
         await self._repo.commit()
 
-    async def _notify_user(self, request: Request, event: str, *, reason: str) -> None:
+    async def _notify_user(
+        self, request: Request, event: str, *, reason: str, confirm_message_id: int | None = None
+    ) -> None:
         user = await self._repo.users.get(request.user_id)
         if user is None:
             return
@@ -457,4 +508,5 @@ class Desk:
             request_id=request.id,
             text=text,
             now=self._clock.now(),
+            confirm_message_id=confirm_message_id,
         )

@@ -15,6 +15,7 @@ from handlers import (
     errors,
     fallback,
     guardian,
+    membership,
     onboarding,
     reports,
     rights,
@@ -58,4 +59,4 @@ def get_routers() -> list[Router]:
         breaches.router(),
     )
 
-    return [errors.router(), private, staff, fallback.stale_buttons()]
+    return [errors.router(), membership.router(), private, staff, fallback.stale_buttons()]

@@ -12,7 +12,7 @@ from bot import keyboards
 from bot.callbacks import CampaignAction, CampaignCb
 from bot.campaigns import MARKETING, POLICY, CampaignRunner
 from bot.clock import Clock
-from bot.i18n import Translator
+from bot.i18n import LOCALES, Translator
 from bot.policy import PolicyPack
 from bot.render import campaign_text, fmt_date
 from bot.roles import Need
@@ -20,7 +20,10 @@ from bot.staff import StaffDirectory
 from handlers.views import edit, staff_or_alert, staff_or_refuse
 from storage.repositories import Repositories
 
-MAX_TEXT = 4096
+# The message itself must fit 4096 characters, and so must the preview staff see first (the
+# same text under a two-line header): the header's room is kept free.
+PREVIEW_ROOM = 120
+MAX_TEXT = 4096 - PREVIEW_ROOM
 
 
 def campaign_body(message: Message, command: CommandObject) -> tuple[str, int]:
@@ -64,7 +67,8 @@ async def campaign_command(
         await message.reply(t("staff.campaign_usage"))
         return
     reason = pack.marketing.reason.get(t.locale)
-    total = len(reason) + 2 + length
+    # Each recipient gets the opening line in their own language: the longest one must fit.
+    total = max(len(pack.marketing.reason.get(code)) for code in LOCALES) + 2 + length
     if total > MAX_TEXT:
         await message.reply(t("staff.campaign_too_long", length=total, limit=MAX_TEXT))
         return

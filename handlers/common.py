@@ -16,7 +16,7 @@ from bot.policy import PolicyPack
 from bot.render import help_text
 from bot.requests import offered
 from handlers.consents import consent_screen
-from handlers.rights import requests_text
+from handlers.rights import requests_screen
 from handlers.views import (
     menu_screen,
     send_guardian_link,
@@ -92,8 +92,8 @@ async def menu_button(
         case MenuAction.RIGHTS:
             await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
         case MenuAction.REQUESTS:
-            text = await requests_text(user, t, pack, repo)
-            await show_screen(query, bot, text, keyboards.back_to_menu(t))
+            text, markup = await requests_screen(user, t, pack, repo)
+            await show_screen(query, bot, text, markup)
         case MenuAction.CONSENTS:
             text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
             await show_screen(query, bot, text, markup)

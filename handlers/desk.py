@@ -14,19 +14,20 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, Message
 
 from bot.attachments import MAX_BYTES, Refusal, attachment_of
-from bot.callbacks import RequestAction, RequestCb
+from bot.callbacks import RequestAction, RequestCb, parse_id
 from bot.clock import Clock
 from bot.deadlines import add_months
 from bot.erasure import ErasureService
 from bot.filing import NoExtension
 from bot.i18n import Translator
 from bot.outbox import Outbox
+from bot.paging import PageCb, PagedList
 from bot.policy import PolicyPack, RequestType
-from bot.render import due_report, fmt_date, fmt_datetime, register_csv
-from bot.requests import OPEN, Desk, Outcome
+from bot.render import due_page, fmt_date, fmt_datetime, register_csv
+from bot.requests import MAX_REASON, MAX_STAFF_TEXT, OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
 from handlers.templates import show_picker
-from handlers.views import staff_or_alert, staff_or_refuse
+from handlers.views import edit, staff_or_alert, staff_or_refuse
 from storage.models import Request
 from storage.repositories import Repositories
 
@@ -39,7 +40,6 @@ NEEDS_TEXT = {
     RequestAction.BLOCK,
     RequestAction.RESTRICT,
 }
-MAX_REASON = 1000
 
 
 class StaffInput(StatesGroup):
@@ -70,19 +70,27 @@ async def card_button(
     if action is RequestAction.LIFT:
         outcome = await desk.lift(request, query.from_user.id)
         outbox.wake()
-        await query.answer(t("card.closed", id=request.id) if outcome is Outcome.CLOSED else None)
+        await query.answer(outcome_note(outcome, request, t), show_alert=outcome is not Outcome.OK)
         return
     if request.status not in OPEN:
-        await query.answer(t("card.closed", id=request.id), show_alert=True)
+        await query.answer(outcome_note(Outcome.CLOSED, request, t), show_alert=True)
         return
     if action is RequestAction.TEMPLATE:
         await show_picker(query, bot, request, t, repo)
         return
     if action is RequestAction.DONE and request.type == RequestType.ERASURE:
-        await query.answer()
-        await erasure.execute(
-            bot, request.user_id, cause=f"request {request.id}", notice="requests.erased"
+        key = await erasure.execute(
+            bot,
+            request.user_id,
+            cause=f"request {request.id}",
+            notice="requests.erased",
+            claim=desk.erasure_claim(request, query.from_user.id),
         )
+        if key is None:
+            request = await repo.requests.get(request_id) or request
+            await query.answer(outcome_note(Outcome.DECIDED, request, t), show_alert=True)
+        else:
+            await query.answer()
         return
     if action is RequestAction.DONE and request.type == RequestType.RESTRICTION:
         action = RequestAction.RESTRICT  # ask until when
@@ -109,7 +117,21 @@ async def card_button(
     else:
         outcome = await desk.complete(request, query.from_user.id)
     outbox.wake()
-    await query.answer(t("card.closed", id=request.id) if outcome is Outcome.CLOSED else None)
+    await query.answer(outcome_note(outcome, request, t), show_alert=outcome is not Outcome.OK)
+
+
+def outcome_note(outcome: Outcome, request: Request, t: Translator) -> str | None:
+    """What a staff member is told when their action did not apply, and why."""
+    if outcome is Outcome.OK:
+        return None
+    if outcome is Outcome.DECIDED or request.handled_by is not None:
+        return t(
+            "card.already_decided",
+            id=request.id,
+            status=t(f"requests.status_{request.status}"),
+            staff=request.handled_by,
+        )
+    return t("card.closed", id=request.id)
 
 
 def prompt_text(
@@ -168,8 +190,11 @@ async def staff_text(
     data = await state.get_data()
     action, request_id = RequestAction(data["action"]), int(data["id"])
     text = (message.text or "").strip()
-    if not text or len(text) > MAX_REASON:
+    if not text:
         await message.reply(t("card.empty"))
+        return
+    if len(text) > MAX_REASON:
+        await message.reply(t("card.too_long", length=len(text), limit=MAX_REASON))
         return
     if not await staff_or_refuse(
         message, bot, t, staff, repo, f"request.{action}", str(request_id)
@@ -208,8 +233,8 @@ async def staff_text(
     outbox.wake()
     if isinstance(outcome, NoExtension):
         await message.reply(t(f"card.extend_{outcome}", id=request.id))
-    elif outcome is Outcome.CLOSED:
-        await message.reply(t("card.closed", id=request.id))
+    elif (note := outcome_note(outcome, request, t)) is not None:
+        await message.reply(note)
 
 
 async def staff_reply(
@@ -236,13 +261,20 @@ async def staff_reply(
     if request.status not in OPEN:
         await message.reply(t("card.closed", id=request.id))
         return
-    if message.text:
-        await desk.staff_reply(request, message.from_user.id, message.text)
+    if message.text and len(message.text) > MAX_STAFF_TEXT:
+        await message.reply(t("card.too_long", length=len(message.text), limit=MAX_STAFF_TEXT))
+        return
+    found = None if message.text else attachment_of(message)
+    if isinstance(found, Refusal):
+        await message.reply(t(f"attach.refused_{found}", limit=MAX_BYTES // 1024 // 1024))
+        return
+    # "Queued" now; the outbox edits it to "Sent to the user" once the user has it.
+    queued = await message.reply(t("card.relay_queued", id=request.id))
+    if found is None:
+        await desk.staff_reply(
+            request, message.from_user.id, message.text or "", confirm_message_id=queued.message_id
+        )
     else:
-        found = attachment_of(message)
-        if isinstance(found, Refusal):
-            await message.reply(t(f"attach.refused_{found}", limit=MAX_BYTES // 1024 // 1024))
-            return
         await desk.staff_attachment(
             request,
             message.from_user.id,
@@ -250,9 +282,9 @@ async def staff_reply(
             message.chat.id,
             message.message_id,
             message.caption,
+            confirm_message_id=queued.message_id,
         )
     outbox.wake()
-    await message.reply(t("card.relayed", id=request.id))
 
 
 async def due_command(
@@ -269,7 +301,27 @@ async def due_command(
         return
     requests = await repo.requests.open_by_due(OPEN)
     breaches = await repo.breaches.authority_open()
-    await message.answer(due_report(requests, clock.now(), pack, t, breaches))
+    text, markup = due_page(requests, clock.now(), pack, t, 0, breaches)
+    await message.answer(text, reply_markup=markup)
+
+
+async def due_page_button(
+    query: CallbackQuery,
+    callback_data: PageCb,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    staff: StaffDirectory,
+    repo: Repositories,
+) -> None:
+    """Previous/Next under /due and the daily list: the same message, another page."""
+    if not await staff_or_alert(query, bot, t, staff, repo, "requests.due", None):
+        return
+    requests = await repo.requests.open_by_due(OPEN)
+    breaches = await repo.breaches.authority_open()
+    await query.answer()
+    await edit(query, *due_page(requests, clock.now(), pack, t, callback_data.page, breaches))
 
 
 async def register_command(
@@ -308,13 +360,14 @@ async def disclose_command(
         parts = shlex.split(command.args or "")
     except ValueError:
         parts = []
-    subject = parts[0] if parts else None
+    subject = parts[0][:20] if parts else None
     if not await staff_or_refuse(message, bot, t, staff, repo, "disclosure.record", subject):
         return
-    if len(parts) != 4 or not parts[0].isdigit() or any(len(p) > 200 for p in parts[1:]):
+    user_id = parse_id(parts[0]) if len(parts) == 4 else None
+    if user_id is None or any(len(p) > 200 for p in parts[1:]):
         await message.reply(t("staff.disclose_usage"))
         return
-    user = await repo.users.get(int(parts[0]))
+    user = await repo.users.get(user_id)
     if user is None:
         await message.reply(t("staff.disclose_unknown"))
         return
@@ -334,6 +387,7 @@ def router() -> Router:
     r = Router(name="desk")
     r.callback_query.register(card_button, RequestCb.filter())
     r.message.register(due_command, Command("due"))
+    r.callback_query.register(due_page_button, PageCb.filter(F.list == PagedList.DUE))
     r.message.register(register_command, Command("register"))
     r.message.register(disclose_command, Command("disclose"))
     r.message.register(staff_text, StaffInput.text, ~F.text.startswith("/"))

@@ -10,7 +10,13 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
 
 from bot import keyboards
 from bot.attachments import MAX_BYTES, Refusal, attachment_of
@@ -20,8 +26,9 @@ from bot.export import build_export, export_bytes
 from bot.i18n import Translator
 from bot.onboarding import Onboarding
 from bot.outbox import Outbox
+from bot.paging import PageCb, PagedList
 from bot.policy import PolicyPack, RequestType
-from bot.render import access_report, contact_line, fmt_date
+from bot.render import access_report, contact_line, fmt_date, requests_page
 from bot.requests import (
     FIELD_CHOICES,
     FILED,
@@ -37,7 +44,7 @@ from bot.requests import (
     offered,
 )
 from handlers.consents import consent_screen
-from handlers.views import send_menu
+from handlers.views import edit, send_menu
 from storage.models import Request, User
 from storage.repositories import Repositories
 
@@ -377,22 +384,13 @@ async def answer_text(
     await ask_step(bot, user, state, t, pack, desk)
 
 
-async def requests_text(user: User, t: Translator, pack: PolicyPack, repo: Repositories) -> str:
-    requests = await repo.requests.of_user(user.id)
-    if not requests:
-        return t("requests.list_empty")
-    lines = [t("requests.list_title"), ""]
-    for request in requests[:30]:
-        lines.append(
-            t(
-                "requests.list_line",
-                id=request.id,
-                type=t(f"rights.{request.type}"),
-                status=t(f"requests.status_{request.status}"),
-                due=fmt_date(request.due_at, t, pack.zone),
-            )
-        )
-    return "\n".join(lines)
+async def requests_screen(
+    user: User, t: Translator, pack: PolicyPack, repo: Repositories, page: int = 0
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The user's requests, a page at a time, with Previous/Next and the way back to the menu."""
+    text, pager = requests_page(await repo.requests.of_user(user.id), pack, t, page)
+    rows = (pager.inline_keyboard if pager else []) + keyboards.back_to_menu(t).inline_keyboard
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def requests_command(
@@ -401,7 +399,24 @@ async def requests_command(
     if user is None:
         await message.answer(t("common.start_first"))
         return
-    await message.answer(await requests_text(user, t, pack, repo))
+    text, markup = await requests_screen(user, t, pack, repo)
+    await message.answer(text, reply_markup=markup)
+
+
+async def requests_page_button(
+    query: CallbackQuery,
+    callback_data: PageCb,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    repo: Repositories,
+) -> None:
+    """Previous/Next under the user's list of requests: the same message, another page."""
+    if user is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return
+    await query.answer()
+    await edit(query, *await requests_screen(user, t, pack, repo, callback_data.page))
 
 
 class OnRequest(Filter):
@@ -487,6 +502,11 @@ def router() -> Router:
     r.message.register(requests_command, Command("requests"))
     r.message.register(export_command, Command("export"))
     r.callback_query.register(rights_button, RightsCb.filter())
+    r.callback_query.register(
+        requests_page_button,
+        PageCb.filter(F.list == PagedList.REQUESTS),
+        F.message.chat.type == "private",
+    )
     r.message.register(contact_shared, RightsFlow.contact, F.contact)
     r.message.register(contact_expected, RightsFlow.contact, ~F.text.startswith("/"))
     r.message.register(answer_text, RightsFlow.answer, F.text, ~F.text.startswith("/"))

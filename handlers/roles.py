@@ -6,6 +6,7 @@ from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.callbacks import parse_id
 from bot.clock import Clock
 from bot.i18n import Translator
 from bot.roles import Need, parse_role
@@ -40,12 +41,13 @@ async def role_command(
     subject = f"{parts[0][:20]}:{role or '?'}"
     if not await staff_or_refuse(message, bot, t, staff, repo, "role.set", subject, Need.DPO):
         return
-    if role is None or not parts[0].isdigit():
+    user_id = parse_id(parts[0])
+    if role is None or user_id is None:
         await message.reply(t("roles.usage"))
         return
-    await repo.roles.set(int(parts[0]), role, set_by=message.from_user.id, now=clock.now())
+    await repo.roles.set(user_id, role, set_by=message.from_user.id, now=clock.now())
     await repo.commit()
-    await message.reply(t("roles.set", user=int(parts[0]), role=t(f"roles.{role}")))
+    await message.reply(t("roles.set", user=user_id, role=t(f"roles.{role}")))
 
 
 def router() -> Router:

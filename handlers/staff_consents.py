@@ -11,6 +11,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.callbacks import parse_id
 from bot.consents import Consents, Outcome, Source
 from bot.i18n import Translator, translator
 from bot.onboarding import needs_guardian
@@ -34,14 +35,15 @@ async def consent_command(
 ) -> None:
     assert message.from_user is not None
     parts = (command.args or "").split()
-    subject = parts[0] if parts else None
+    subject = parts[0][:20] if parts else None
     if not await staff_or_refuse(message, bot, t, staff, repo, "consent.record", subject):
         return
     purposes = ", ".join(p.id for p in pack.consent_purposes)
-    if len(parts) != 3 or not parts[0].isdigit() or parts[2] not in {"on", "off"}:
+    user_id = parse_id(parts[0]) if len(parts) == 3 else None
+    if user_id is None or parts[2] not in {"on", "off"}:
         await message.reply(t("staff.consent_usage", purposes=purposes))
         return
-    user = await repo.users.get(int(parts[0]))
+    user = await repo.users.get(user_id)
     purpose = pack.consent_purpose(parts[1])
     if user is None or purpose is None:
         await message.reply(t("staff.consent_unknown", purposes=purposes))

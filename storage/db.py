@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def private_file(path: Path) -> None:
+    """Create the database's directory (0700) and file (0600) for the owner only, before SQLite
+    opens it; SQLite gives its -wal and -shm files the same permissions as the database."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
     if sqlite_file is not None:
-        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        private_file(sqlite_file)
     options: dict[str, Any] = {}
     if make_url(url).drivername == "sqlite+aiosqlite":
         options["module"] = LeanAiosqlite()  # one thread trip per statement, BEGIN IMMEDIATE
-    engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=8, **options)
+    # hide_parameters: an error never carries the values of a statement (names, texts).
+    engine = create_async_engine(
+        url, pool_size=POOL_SIZE, max_overflow=8, hide_parameters=True, **options
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

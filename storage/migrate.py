@@ -31,8 +31,23 @@ def alembic_config(
 
 
 async def upgrade(engine: AsyncEngine, master: MasterKeys, revision: str = "head") -> None:
+    """SQLite rebuilds tables to alter them; dropping the old copy with foreign keys on would
+    cascade into every child row, so the migration runs with them off (SQLite's documented
+    procedure: the pragma is set outside a transaction) and checks them before turning back."""
+
     def _upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection, master), revision)
 
-    async with engine.begin() as connection:
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        if sqlite:
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         await connection.run_sync(_upgrade)
+        if sqlite:
+            broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                await connection.rollback()
+                raise RuntimeError(f"Migration broke {len(broken)} foreign key references")
+        await connection.commit()
+        if sqlite:
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")

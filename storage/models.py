@@ -260,6 +260,9 @@ class Request(Base):
 
     __tablename__ = "requests"
     __owner__: ClassVar[tuple[str, ...]] = ("user_id",)
+    # Numbers are never reused, also after the newest request was erased (a pseudonymous
+    # erasure record keeps the number): AUTOINCREMENT on SQLite, a sequence elsewhere.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -276,6 +279,7 @@ class Request(Base):
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     card_message_id: Mapped[int | None] = mapped_column(Integer)
     user_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    undelivered: Mapped[int] = mapped_column(Integer, default=0)  # messages that failed for good
 
 
 class RequestMessage(Base):
@@ -310,14 +314,19 @@ class RelayLink(Base):
 
 
 class OutboxItem(Base):
-    """A message to deliver, written in the same transaction as the change it reports."""
+    """A message to deliver, written in the same transaction as the change it reports.
+
+    Claimed with one conditional UPDATE (`pending` -> `sending`, `claimed_at` set); an item
+    still `sending` after the lease was interrupted by a crash and is sent again with
+    `repeated` set, so the reader is told it may be a repeat (at least once). `chat_id` is a
+    chat to edit a message in (redactions after an erasure)."""
 
     __tablename__ = "outbox"
     __owner__: ClassVar[tuple[str, ...]] = ("user_id", "request_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(16))  # card|card_edit|to_user|to_staff|to_admin
+    kind: Mapped[str] = mapped_column(String(16))  # see bot.outbox.Kind
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
@@ -331,6 +340,10 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    repeated: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirm_message_id: Mapped[int | None] = mapped_column(Integer)  # staff's "sent" notice
 
 
 class Disclosure(Base):

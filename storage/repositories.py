@@ -134,6 +134,16 @@ class UserRepository:
         )
         return list(rows)
 
+    async def set_blocked(self, user_id: int, blocked: bool) -> bool:
+        """Reachability from Telegram's own signal; True when it changed."""
+        result = await self._session.execute(
+            update(User)
+            .where(User.id == user_id, User.blocked_bot.is_not(blocked))
+            .values(blocked_bot=blocked)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
     async def create(
         self,
         user_id: int,
@@ -539,13 +549,27 @@ class CampaignRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def next_pending(self, campaign_id: int) -> Delivery | None:
-        return await self._session.scalar(
-            select(Delivery)
-            .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
-            .order_by(Delivery.id)
-            .limit(1)
-        )
+    async def claim_next(self, campaign_id: int) -> Delivery | None:
+        """Take the next pending delivery for this worker alone: `pending` -> `sending` with one
+        conditional UPDATE whose row count says who won; a lost race tries the next one. The
+        one place to make dialect-aware (FOR UPDATE SKIP LOCKED)."""
+        while True:
+            candidate = await self._session.scalar(
+                select(Delivery.id)
+                .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
+                .order_by(Delivery.id)
+                .limit(1)
+            )
+            if candidate is None:
+                return None
+            result = await self._session.execute(
+                update(Delivery)
+                .where(Delivery.id == candidate, Delivery.status == "pending")
+                .values(status="sending", attempts=Delivery.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return await self._session.get(Delivery, candidate, populate_existing=True)
 
     async def counts(self, campaign_id: int) -> dict[str, int]:
         rows = await self._session.execute(
@@ -645,6 +669,36 @@ class RequestRepository:
         )
         return list(rows)
 
+    async def decide(self, request_id: int, expected: str, **values: Any) -> bool:
+        """Compare-and-set: change the request only if its status is still `expected` (what the
+        deciding staff member saw); False when someone else decided first."""
+        result = await self._session.execute(
+            update(Request)
+            .where(Request.id == request_id, Request.status == expected)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def claim_release(self, request_id: int, now: datetime) -> bool:
+        """Take a legal hold whose date has come for this worker alone (its erasure follows in
+        the same transaction); False when another worker took it."""
+        result = await self._session.execute(
+            update(Request)
+            .where(Request.id == request_id, Request.status == "blocked", Request.hold_until <= now)
+            .values(status="done", closed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def count_undelivered(self, request_id: int) -> None:
+        await self._session.execute(
+            update(Request)
+            .where(Request.id == request_id)
+            .values(undelivered=Request.undelivered + 1)
+            .execution_options(synchronize_session=False)
+        )
+
     async def hold_until(self, user_id: int, now: datetime) -> datetime | None:
         return await self._session.scalar(
             select(func.max(Request.hold_until)).where(
@@ -707,6 +761,9 @@ class OutboxRepository:
         user_id: int | None = None,
         request_id: int | None = None,
         text: str | None = None,
+        chat_id: int | None = None,
+        message_id: int | None = None,
+        confirm_message_id: int | None = None,
     ) -> OutboxItem:
         item = OutboxItem(
             created_at=now,
@@ -714,18 +771,24 @@ class OutboxRepository:
             user_id=user_id,
             request_id=request_id,
             text=text,
+            chat_id=chat_id,
+            message_id=message_id,
+            confirm_message_id=confirm_message_id,
             status="pending",
             attempts=0,
+            repeated=False,
             next_attempt_at=now,
         )
         self._session.add(item)
         await self._session.flush()
         return item
 
-    async def pending(self, limit: int = 100) -> list[OutboxItem]:
+    async def unfinished(self, limit: int = 500) -> list[OutboxItem]:
+        """Pending items and those another worker is sending (they hold their lane), oldest
+        first."""
         rows = await self._session.scalars(
             select(OutboxItem)
-            .where(OutboxItem.status == "pending")
+            .where(OutboxItem.status.in_(("pending", "sending")))
             .order_by(OutboxItem.id)
             .limit(limit)
         )
@@ -734,9 +797,29 @@ class OutboxRepository:
     async def get(self, item_id: int) -> OutboxItem | None:
         return await self._session.get(OutboxItem, item_id, populate_existing=True)
 
-    async def mark_interrupted(self) -> int:
+    async def claim(self, item_id: int, now: datetime) -> bool:
+        """Take a due item for this worker alone: one conditional UPDATE `pending` -> `sending`
+        whose row count says who won. The one place to make dialect-aware."""
         result = await self._session.execute(
-            update(OutboxItem).where(OutboxItem.status == "sending").values(status="uncertain")
+            update(OutboxItem)
+            .where(
+                OutboxItem.id == item_id,
+                OutboxItem.status == "pending",
+                OutboxItem.next_attempt_at <= now,
+            )
+            .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def recover(self, before: datetime) -> int:
+        """Items left `sending` by a worker that died mid-call (claimed before `before`): maybe
+        delivered, so they go out again marked as a possible repeat (at least once)."""
+        result = await self._session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.status == "sending", OutboxItem.claimed_at < before)
+            .values(status="pending", repeated=True)
+            .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

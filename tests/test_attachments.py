@@ -64,8 +64,10 @@ async def test_files_both_ways_threaded_under_the_card(bot: Harness) -> None:
     )
 
     await staff.send_photo(caption="Your form, filled in", reply_to=copy)
-    staff.expect("Отправлено пользователю")
+    queued = staff.expect("В очереди для пользователя")
     await bot.settle()
+    confirmation = bot.fake.messages[(ADMIN_CHAT_ID, queued.message_id)]["text"]
+    assert "Отправлено пользователю" in confirmation  # once the user has it
     [to_ann] = copies(bot, ann.id)
     assert to_ann.text.startswith("📎 The operator about request #1 (erasure).")
     assert to_ann.text.endswith("Your form, filled in")

@@ -323,8 +323,11 @@ async def test_relay_both_ways(bot: Harness) -> None:
     await bot.settle()
     [card] = bot.cards()
     await staff.reply_to(card, "Hello, we are on it")
-    staff.expect("Отправлено пользователю")
+    queued = staff.expect("В очереди для пользователя")
     await bot.settle()
+    assert (
+        "Отправлено пользователю" in bot.fake.messages[(ADMIN_CHAT_ID, queued.message_id)]["text"]
+    )
     message = ann.inbox[-1]
     assert "The operator about request #1 (erasure):\nHello, we are on it" in message.text
     await ann.reply_to(message, "Thanks! One more detail")

@@ -76,3 +76,48 @@ async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine)
     await reopened.set_data(key, {})
     async with session_factory(engine, MASTER)() as session:
         assert await session.get(FsmRecord, "fsm:1:42:42") is None  # nothing left behind
+
+
+async def test_request_numbers_migration_keeps_every_row_and_every_number(tmp_path: Path) -> None:
+    """The SQLite rebuild for AUTOINCREMENT must not cascade into child rows, and numbers kept in
+    erasure records before the migration stay taken."""
+    from alembic import command
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db", tmp_path / "old.db")
+
+    def to(revision: str):  # type: ignore[no-untyped-def]
+        return lambda connection: command.upgrade(
+            migrate.alembic_config(connection, MASTER), revision
+        )
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(to("0008_breaches_last_seen"))
+            for statement in (
+                "INSERT INTO users (id, language, blocked_bot, created_at) "
+                "VALUES (1, 'en', 0, '2026-01-01')",
+                "INSERT INTO requests (id, user_id, type, details, status, verification, "
+                "received_at, due_at, user_unreachable) VALUES (3, 1, 'access', '{}', "
+                "'received', 'telegram_id', '2026-01-01', '2026-01-02', 0)",
+                "INSERT INTO relay_links (chat_id, message_id, request_id) VALUES (1, 1, 3)",
+                "INSERT INTO outbox (created_at, kind, request_id, status, attempts, "
+                "next_attempt_at) VALUES ('2026-01-01', 'card', 3, 'uncertain', 1, '2026-01-01')",
+                "INSERT INTO erasure_records (pseudonym, kind, at, detail) "
+                "VALUES ('p', 'request', '2026-01-01', '{\"number\": 7}')",
+            ):
+                await connection.execute(text(statement))
+        await migrate.upgrade(engine, MASTER)
+        async with engine.begin() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM relay_links")) == 1
+            outbox = (await connection.execute(text("SELECT status, repeated FROM outbox"))).one()
+            assert tuple(outbox) == ("pending", 1)  # sent again, marked
+            await connection.execute(
+                text(
+                    "INSERT INTO requests (user_id, type, details, status, verification, "
+                    "received_at, due_at, user_unreachable) VALUES (1, 'access', '{}', "
+                    "'received', 'telegram_id', '2026-01-01', '2026-01-02', 0)"
+                )
+            )
+            assert await connection.scalar(text("SELECT max(id) FROM requests")) == 8
+    finally:
+        await engine.dispose()

@@ -1,0 +1,25 @@
+"""Telegram's own signal that a user blocked or unblocked the bot (a private `my_chat_member`):
+their reachability changes at once, so no campaign is attempted while they block it, and they are
+reachable again without writing /start."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatMemberStatus
+from aiogram.types import ChatMemberUpdated
+
+from storage.repositories import Repositories
+
+GONE = frozenset({ChatMemberStatus.KICKED, ChatMemberStatus.LEFT})
+
+
+async def reachability(event: ChatMemberUpdated, repo: Repositories) -> None:
+    blocked = event.new_chat_member.status in GONE
+    if await repo.users.set_blocked(event.chat.id, blocked):
+        await repo.commit()
+
+
+def router() -> Router:
+    r = Router(name="membership")
+    r.my_chat_member.register(reachability, F.chat.type == "private")
+    return r

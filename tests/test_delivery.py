@@ -1,0 +1,388 @@
+"""The desk never stalls, loses or doubles: lanes, permanent errors, outages, crashes, claims
+shared by two full bot instances, compare-and-set decisions, numbers never reused, pages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from bot.outbox import LEASE, MAX_BACKOFF, backoff
+from bot.policy import RequestType
+from bot.requests import MAX_STAFF_TEXT, Desk, Outcome
+from storage.models import ErasureRecord, OutboxItem
+from storage.repositories import Repositories
+from tests.fake_telegram import MAX_TEXT, FakeTelegram
+from tests.kit import ADMIN_CHAT_ID, Harness, Person
+from tests.test_campaigns import campaign_messages, start_campaign, subscriber
+from tests.test_consents import onboarded
+from tests.test_requests import file_erasure, stored
+
+
+def card_numbers(bot: Harness) -> Counter[int]:
+    """How many cards were posted for each request number."""
+    numbers: Counter[int] = Counter()
+    for event in bot.cards():
+        head = event.text.split("\n", 2)
+        title = next(line for line in head if "№" in line or "#" in line)
+        numbers[int(title.split("№" if "№" in title else "#")[1].split()[0])] += 1
+    return numbers
+
+
+async def file_directly(
+    bot: Harness,
+    person: Person,
+    count: int,
+    kind: RequestType = RequestType.ERASURE,
+    answers: dict[str, str] | None = None,
+) -> list[int]:
+    """Requests filed through the desk itself (what the flow ends in), for volume."""
+    numbers = []
+    async with bot.app.sessions() as session:
+        repo = Repositories(session)
+        desk = Desk(repo, bot.app.clock, bot.pack)
+        user = await repo.users.get(person.id)
+        assert user is not None
+        for _ in range(count):
+            request = await desk.file(user, kind, answers or {"reason": "volume"})
+            numbers.append(request.id)
+    return numbers
+
+
+async def test_backoff_is_capped_before_it_is_computed() -> None:
+    assert backoff(1) == timedelta(seconds=5)
+    assert backoff(10_000) == MAX_BACKOFF  # no OverflowError, however long the outage
+
+
+async def test_a_permanent_error_fails_one_item_and_holds_nothing(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    bot.fake.fail(
+        "sendMessage",
+        chat_id=ADMIN_CHAT_ID,
+        status=400,
+        description="Bad Request: message is too long",
+    )
+    first = await file_erasure(bot, ann, "first")
+    second = await file_erasure(bot, ann, "second")
+    await bot.settle()
+    assert card_numbers(bot) == {second: 1}  # the next card arrived at once
+    async with bot.app.sessions() as session:
+        items = list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+    failed = next(i for i in items if i.request_id == first and i.kind == "card")
+    assert failed.status == "failed" and failed.attempts == 1  # never retried
+    notice = next(e for e in bot.fake.events if "не доставлено" in e.text)
+    assert f"заявлению №{first}" in notice.text and f"очереди {failed.id}" in notice.text
+
+    # A message to the user that Telegram refuses for good: staff are told, the card says so.
+    staff = bot.staff("Sam")
+    [card] = [e for e in bot.cards() if f"№{second}" in e.text]
+    bot.fake.fail("sendMessage", chat_id=ann.id, status=400, description="Bad Request: nope")
+    await staff.reply_to(card, "A reply the user will not get")
+    queued = staff.expect("В очереди")
+    await bot.settle()
+    assert (
+        "Не доставлено пользователю"
+        in bot.fake.messages[(ADMIN_CHAT_ID, queued.message_id)]["text"]
+    )
+    card_now = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+    assert "Не доставлено пользователю сообщений: 1" in card_now
+    await staff.reply_to(card, "A reply the user gets")
+    await bot.settle()
+    assert "A reply the user gets" in ann.inbox[-1].text  # their lane was not held either
+
+
+async def test_lanes_per_chat_and_card(bot: Harness, clock: FrozenClock) -> None:
+    ann = await onboarded(bot, "Ann")
+    ben = await onboarded(bot, "Ben")
+    staff = bot.staff("Sam")
+    one = await file_erasure(bot, ann, "one")
+    two = await file_erasure(bot, ben, "two")
+    await bot.settle()
+    cards = {n: e for e in bot.cards() for n in card_numbers(bot) if f"№{n}" in e.text}
+    bot.fake.fail("sendMessage", chat_id=ann.id, status=502, description="Bad Gateway")
+    await staff.reply_to(cards[one], "to Ann")
+    await staff.reply_to(cards[two], "to Ben")
+    await bot.settle()
+    assert "to Ben" in ben.inbox[-1].text  # Ann's retry does not hold Ben's lane
+    assert not any("to Ann" in e.text for e in ann.inbox)
+    clock.advance(timedelta(minutes=1))
+    await bot.settle()
+    assert "to Ann" in ann.inbox[-1].text
+
+
+async def test_a_48_hour_outage_then_every_card_arrives(
+    bot: Harness, clock: FrozenClock, fake: FakeTelegram
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    fake.fail(
+        "sendMessage", chat_id=ADMIN_CHAT_ID, status=502, description="Bad Gateway", times=10**9
+    )
+    numbers = [await file_erasure(bot, ann, f"reason {i}") for i in range(3)]
+    for _ in range(48):
+        clock.advance(timedelta(hours=1))
+        await bot.app.outbox.run_once(bot.app.bot)
+    assert bot.cards() == []
+    fake.failures.clear()  # Telegram is back
+    clock.advance(MAX_BACKOFF)
+    await bot.settle()
+    assert card_numbers(bot) == dict.fromkeys(numbers, 1)
+
+
+async def test_a_crash_mid_card_delivers_it_again_marked_and_it_keeps_updating(
+    bot: Harness, clock: FrozenClock, fake: FakeTelegram
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    release = fake.hold(ADMIN_CHAT_ID)
+    number = await file_erasure(bot, ann)
+    async with asyncio.timeout(10):
+        while ADMIN_CHAT_ID not in fake.held:  # noqa: ASYNC110 - the worker is a background task
+            await asyncio.sleep(0.01)
+    await bot.restart()  # the process dies while the card is on its way
+    release.set()  # ... and Telegram posts it after all
+    async with asyncio.timeout(10):
+        while not bot.cards():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await bot.settle()
+    assert len(bot.cards()) == 1  # not yet: the interrupted worker might still be at it
+    clock.advance(LEASE + timedelta(seconds=1))
+    await bot.settle()
+    first, second = bot.cards()
+    assert "может повторять" in second.text and "может повторять" not in first.text
+    assert (await stored(bot, number)).card_message_id == second.message_id
+    await staff.tap_data(
+        f"v1req:{number}:take", bot.fake.messages[(ADMIN_CHAT_ID, second.message_id)]
+    )
+    await bot.settle()
+    edits = [e for e in fake.events if e.kind == "edit" and e.chat_id == ADMIN_CHAT_ID]
+    assert edits and edits[-1].message_id == second.message_id and "в работе" in edits[-1].text
+    assert "Your request #" in ann.inbox[-1].text or "#" in ann.inbox[-1].text
+
+
+@pytest.fixture
+async def twin(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock, bot: Harness
+) -> AsyncIterator[Harness]:
+    """A second full bot instance (dispatcher and workers) on the same database file."""
+    other = Harness(fake, tmp_path, clock=clock)
+    await other.start()
+    yield other
+    await other.stop()
+
+
+def on(harness: Harness, person: Person) -> Person:
+    """The same person, writing to another instance."""
+    return Person(harness, person.id, person.first_name, person.username, person.lang)
+
+
+async def test_two_instances_on_one_database_send_nothing_twice(
+    bot: Harness, twin: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    staff = bot.staff("Sam")
+    people = [await subscriber(bot, f"P{i}") for i in range(8)]
+    numbers = []
+    for i, person in enumerate(people[:6]):
+        numbers.append(await file_erasure(bot, on(twin, person) if i % 2 else person, f"r{i}"))
+    await start_campaign(bot, staff)
+    [campaign_id] = await bot_campaigns(bot)
+    twin.app.campaigns.start(twin.app.bot, campaign_id)  # the other instance joins in
+    for _ in range(3):
+        await asyncio.gather(bot.settle(), twin.settle())
+    assert card_numbers(bot) == dict.fromkeys(numbers, 1)
+    for person in people:
+        assert len(campaign_messages(person)) == 1, person.first_name
+    assert "Traceback" not in caplog.text and "failed" not in caplog.text.lower()
+
+
+async def bot_campaigns(bot: Harness) -> list[int]:
+    from storage.models import Campaign
+
+    async with bot.app.sessions() as session:
+        return list(await session.scalars(select(Campaign.id)))
+
+
+async def test_the_daily_reminder_and_a_hold_release_are_taken_once(
+    bot: Harness, twin: Harness, clock: FrozenClock
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    await staff.tap_data(f"v1req:{number}:block", bot.fake.messages[(ADMIN_CHAT_ID, 1)])
+    await staff.reply_to(staff.expect("ответьте датой"), "31.12.2026 accounting records")
+    await bot.settle()
+    clock.set(datetime(2027, 1, 1, 9, 30, tzinfo=bot.pack.zone))
+    ticks = await asyncio.gather(bot.app.reminders.tick(), twin.app.reminders.tick())
+    assert sorted(ticks) == [False, True]
+    released = await asyncio.gather(
+        bot.app.erasure.release_holds(bot.app.bot), twin.app.erasure.release_holds(twin.app.bot)
+    )
+    assert sorted(released) == [0, 1]
+    assert sum("legal hold on your data has ended" in e.text for e in ann.inbox) == 1
+
+
+async def test_two_staff_deciding_at_once_give_one_decision(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    sam, kim = bot.staff("Sam"), bot.staff("Kim")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    async with bot.app.sessions() as one, bot.app.sessions() as two:
+        desks = [Desk(Repositories(s), bot.app.clock, bot.pack) for s in (one, two)]
+        seen = [await Repositories(s).requests.get(number) for s in (one, two)]
+        await one.commit()
+        await two.commit()
+        assert seen[0] is not None and seen[1] is not None
+        done = await desks[0].take(seen[0], sam.id)
+        refused = await desks[1].refuse(seen[1], kim.id, "No")
+    assert (done, refused) == (Outcome.OK, Outcome.DECIDED)
+    request = await stored(bot, number)
+    assert (request.status, request.handled_by) == ("in_progress", sam.id)
+
+    # Through the card: Kim starts a refusal, Sam completes first; Kim is told who decided.
+    [number] = await file_directly(
+        bot, ann, 1, RequestType.RECTIFICATION, {"field": "other", "value": "x"}
+    )
+    await bot.settle()
+    card = bot.cards()[-1]
+    await kim.tap_data(
+        f"v1req:{number}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    prompt = kim.expect("причиной отказа")
+    await sam.tap_data(f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)])
+    await kim.reply_to(prompt, "Too late")
+    kim.expect(f"уже принято решение (выполнено), сотрудник {sam.id}")
+    assert (await stored(bot, number)).status == "done"
+
+
+async def test_request_numbers_are_never_reused(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    first = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.tap_data(f"v1req:{first}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)])
+    await bot.settle()
+    assert "Данные заявления удалены" in bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+    ben = await onboarded(bot, "Ben")
+    second = await file_erasure(bot, ben)
+    assert second > first
+    await bot.settle()
+    await staff.tap_data(
+        f"v1req:{second}:done", bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[-1].message_id)]
+    )
+    async with bot.app.sessions() as session:
+        kept = await session.scalars(select(ErasureRecord).where(ErasureRecord.kind == "request"))
+        kept_numbers = [json.loads(r.detail)["number"] for r in kept]
+    assert sorted(kept_numbers) == [first, second]
+
+
+async def test_two_hundred_open_requests_page_and_cards_keep_flowing(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    numbers = await file_directly(bot, ann, 200)
+    await bot.settle()
+    assert len(bot.cards()) == 200
+
+    await staff.send("/due")
+    first = staff.expect("Открытые заявления по сроку: 200 заявлений")
+    assert "Страница 1 из 10 · всего 200" in first.text and len(first.text) <= MAX_TEXT
+    assert f"№{numbers[0]} " in first.text and f"№{numbers[20]} " not in first.text
+    await staff.tap("Далее ›")
+    page = bot.fake.messages[(ADMIN_CHAT_ID, first.message_id)]  # edited in place
+    assert "Страница 2 из 10" in page["text"] and f"№{numbers[20]} " in page["text"]
+    await staff.tap("‹ Назад")
+    assert "Страница 1 из 10" in bot.fake.messages[(ADMIN_CHAT_ID, first.message_id)]["text"]
+
+    clock.set(datetime(2026, 11, 24, 9, 30, tzinfo=bot.pack.zone))
+    assert await bot.app.reminders.tick()
+    another = await file_erasure(bot, ann, "while the list goes out")
+    await bot.settle()
+    daily = next(e for e in reversed(bot.fake.events) if "по сроку: 20" in e.text)
+    assert daily.message_id != first.message_id and len(daily.text) <= MAX_TEXT
+    assert "Страница 1 из " in daily.text and daily.markup
+    assert card_numbers(bot)[another] == 1
+
+    outsider = bot.staff("Eve", status="member")
+    await outsider.tap_data("v1page:due:1", bot.fake.messages[(ADMIN_CHAT_ID, daily.message_id)])
+
+
+async def test_the_users_request_list_pages(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    numbers = await file_directly(bot, ann, 45)
+    await ann.send("/requests")
+    listing = ann.expect("Your requests")
+    assert "Page 1 of 3 · 45 in all" in listing.text
+    assert f"#{numbers[-1]} " in listing.text  # newest first
+    await ann.tap("Next ›")
+    await ann.tap("Next ›")
+    text = bot.fake.messages[(ann.id, listing.message_id)]["text"]
+    assert "Page 3 of 3" in text and f"#{numbers[0]} " in text
+
+
+async def test_long_staff_texts_are_refused_before_anything_is_queued(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.reply_to(card, "x" * 5000)
+    staff.expect(f"5000 символов при пределе {MAX_STAFF_TEXT}")
+    async with bot.app.sessions() as session:
+        queued = list(await session.scalars(select(OutboxItem).where(OutboxItem.user_id == ann.id)))
+    assert queued == []
+    await staff.reply_to(card, "y" * MAX_STAFF_TEXT)  # the longest allowed reply fits
+    await bot.settle()
+    assert "y" * 100 in ann.inbox[-1].text
+    await staff.tap_data(
+        f"v1req:{number}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    await staff.reply_to(staff.expect("причиной отказа"), "z" * 1001)
+    staff.expect("1001 символов при пределе 1000")
+    assert (await stored(bot, number)).status == "received"
+
+
+async def test_the_longest_campaign_text_allowed_fits_its_preview(bot: Harness) -> None:
+    from handlers.campaigns import MAX_TEXT as CAMPAIGN_LIMIT
+
+    staff = bot.staff("Sam")
+    await staff.send("/campaign " + "a" * 5000)
+    staff.expect(f"максимум {CAMPAIGN_LIMIT}")
+    assert bot.pack.marketing is not None
+    opening = max(len(bot.pack.marketing.reason.get(code)) for code in ("ru", "en"))
+    await staff.send("/campaign " + "b" * (CAMPAIGN_LIMIT - opening - 2))
+    preview = staff.expect("предпросмотр")
+    assert len(preview.text) <= MAX_TEXT
+
+
+async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.reply_to(card, "Which account?")
+    await bot.settle()
+    await ann.reply_to(ann.inbox[-1], "The one called Quuxbertina")
+    await bot.settle()
+    relay = next(e for e in bot.fake.events if "Quuxbertina" in e.text)
+    bot.fake.fail("editMessageText", chat_id=ADMIN_CHAT_ID, status=502, times=10)
+    await staff.tap_data(
+        f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    assert "Your erasure request is done" in ann.inbox[-1].text
+    await bot.restart()  # what is to be redacted is in the database, not in memory
+    bot.fake.failures.clear()
+    bot.app.clock.advance(MAX_BACKOFF)  # type: ignore[attr-defined]
+    await bot.settle()
+    text = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+    assert "Данные заявления удалены" in text and "Quuxbertina" not in text
+    assert (ADMIN_CHAT_ID, relay.message_id) not in bot.fake.messages  # the relay is deleted
