@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.consents import ConsentView
 from bot.deadlines import add_months
 from bot.i18n import Translator
 from bot.paging import PagedList, footer, page_of, pager
