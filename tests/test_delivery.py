@@ -69,8 +69,9 @@ async def test_a_permanent_error_fails_one_item_and_holds_nothing(bot: Harness) 
         status=400,
         description="Bad Request: message is too long",
     )
+    ben = await onboarded(bot, "Ben")
     first = await file_erasure(bot, ann, "first")
-    second = await file_erasure(bot, ann, "second")
+    second = await file_erasure(bot, ben, "second")
     await bot.settle()
     assert card_numbers(bot) == {second: 1}  # the next card arrived at once
     async with bot.app.sessions() as session:
@@ -83,7 +84,7 @@ async def test_a_permanent_error_fails_one_item_and_holds_nothing(bot: Harness) 
     # A message to the user that Telegram refuses for good: staff are told, the card says so.
     staff = bot.staff("Sam")
     [card] = [e for e in bot.cards() if f"№{second}" in e.text]
-    bot.fake.fail("sendMessage", chat_id=ann.id, status=400, description="Bad Request: nope")
+    bot.fake.fail("sendMessage", chat_id=ben.id, status=400, description="Bad Request: nope")
     await staff.reply_to(card, "A reply the user will not get")
     queued = staff.expect("В очереди")
     await bot.settle()
@@ -95,7 +96,7 @@ async def test_a_permanent_error_fails_one_item_and_holds_nothing(bot: Harness) 
     assert "Не доставлено пользователю сообщений: 1" in card_now
     await staff.reply_to(card, "A reply the user gets")
     await bot.settle()
-    assert "A reply the user gets" in ann.inbox[-1].text  # their lane was not held either
+    assert "A reply the user gets" in ben.inbox[-1].text  # their lane was not held either
 
 
 async def test_lanes_per_chat_and_card(bot: Harness, clock: FrozenClock) -> None:
@@ -120,11 +121,11 @@ async def test_lanes_per_chat_and_card(bot: Harness, clock: FrozenClock) -> None
 async def test_a_48_hour_outage_then_every_card_arrives(
     bot: Harness, clock: FrozenClock, fake: FakeTelegram
 ) -> None:
-    ann = await onboarded(bot, "Ann")
+    people = [await onboarded(bot, name) for name in ("Ann", "Ben", "Cleo")]
     fake.fail(
         "sendMessage", chat_id=ADMIN_CHAT_ID, status=502, description="Bad Gateway", times=10**9
     )
-    numbers = [await file_erasure(bot, ann, f"reason {i}") for i in range(3)]
+    numbers = [await file_erasure(bot, p, f"reason {i}") for i, p in enumerate(people)]
     for _ in range(48):
         clock.advance(timedelta(hours=1))
         await bot.app.outbox.run_once(bot.app.bot)
@@ -304,7 +305,7 @@ async def test_two_hundred_open_requests_page_and_cards_keep_flowing(
 
     clock.set(datetime(2026, 11, 24, 9, 30, tzinfo=bot.pack.zone))
     assert await bot.app.reminders.tick()
-    another = await file_erasure(bot, ann, "while the list goes out")
+    another = await file_erasure(bot, await onboarded(bot, "Ben"), "while the list goes out")
     await bot.settle()
     daily = next(e for e in reversed(bot.fake.events) if "по сроку: 20" in e.text)
     assert daily.message_id != first.message_id and len(daily.text) <= MAX_TEXT
