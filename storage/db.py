@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,18 +53,37 @@ def session_factory(engine: AsyncEngine, master: MasterKeys) -> async_sessionmak
     return async_sessionmaker(engine, expire_on_commit=False, info={MASTER: master})
 
 
-async def _run_outside_transaction(engine: AsyncEngine, *statements: str) -> None:
+async def _run_outside_transaction(engine: AsyncEngine, *statements: str) -> bool:
+    """Run PRAGMAs/VACUUM outside a transaction; False when a checkpoint could not complete
+    (a reader still needed the WAL)."""
     if engine.dialect.name != "sqlite":
-        return
+        return True
+    complete = True
     async with engine.connect() as connection:
         raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
         for statement in statements:
-            await raw.exec_driver_sql(statement)
+            result = await raw.exec_driver_sql(statement)
+            if statement.startswith("PRAGMA wal_checkpoint"):
+                row = result.first()  # (busy, WAL pages, pages folded)
+                complete = complete and (row is None or not row[0])
+    return complete
 
 
 async def checkpoint(engine: AsyncEngine) -> None:
     """Fold the WAL into the database file and empty it."""
     await _run_outside_transaction(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def scrub(engine: AsyncEngine) -> None:
+    """After an erasure: no deleted bytes stay readable, without rewriting the whole file.
+
+    `secure_delete` zeroes deleted content in the pages as they are written; the old page
+    images live on only in the WAL, which is folded into the file and truncated here. This
+    touches only the pages the WAL holds (a VACUUM rewrote the whole file and held the
+    database for seconds at a million users). Raises OperationalError while a reader still
+    needs the WAL, so the caller retries later."""
+    if not await _run_outside_transaction(engine, "PRAGMA wal_checkpoint(TRUNCATE)"):
+        raise OperationalError("PRAGMA wal_checkpoint(TRUNCATE)", {}, Exception("WAL busy"))
 
 
 async def compact(engine: AsyncEngine) -> None:

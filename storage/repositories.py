@@ -448,6 +448,15 @@ class ConsentRepository:
         async for event in result:
             yield event
 
+    async def timeline(self, user_id: int, purpose: str) -> list[tuple[datetime, bool, str]]:
+        """(at, granted, policy version) of one purpose's events, oldest first."""
+        rows = await self._session.execute(
+            select(ConsentEvent.at, ConsentEvent.granted, ConsentEvent.policy_version)
+            .where(ConsentEvent.user_id == user_id, ConsentEvent.purpose == purpose)
+            .order_by(ConsentEvent.id)
+        )
+        return [(at, granted, version) for at, granted, version in rows.all()]
+
     async def events(self, user_id: int, *, limit: int) -> list[ConsentEvent]:
         rows = await self._session.scalars(
             select(ConsentEvent)
