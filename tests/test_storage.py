@@ -76,3 +76,22 @@ async def test_fsm_storage_round_trips_through_json_and_survives_restart(engine)
     await reopened.set_data(key, {})
     async with session_factory(engine, MASTER)() as session:
         assert await session.get(FsmRecord, "fsm:1:42:42") is None  # nothing left behind
+
+
+ERASURE_LOOKUPS = (
+    "UPDATE consent_events SET actor_id = 0 WHERE actor_id = 1",
+    "SELECT 1 FROM consent_states WHERE event_id = 1",
+    "UPDATE audit_log SET subject = 'x' WHERE subject = '1'",
+    "UPDATE guardian_links SET used_by = NULL WHERE used_by = 1",
+    "SELECT 1 FROM guardian_confirmations WHERE link_id = 1",
+)
+
+
+@pytest.mark.parametrize("sql", ERASURE_LOOKUPS)
+async def test_erasure_lookups_use_an_index(engine, sql: str) -> None:  # type: ignore[no-untyped-def]
+    """An erasure finds a person's rows through indexes, never by scanning a table."""
+    async with engine.connect() as connection:
+        plan = (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "USING" in details and "INDEX" in details, details
+    assert not any(str(row[-1]).startswith("SCAN") for row in plan), details
