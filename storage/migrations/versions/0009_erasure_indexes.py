@@ -1,7 +1,7 @@
 """indexes for the columns an erasure looks people up by
 
-Revision ID: 0007_erasure_indexes
-Revises: 0006_encryption_at_rest
+Revision ID: 0009_erasure_indexes
+Revises: 0008_breaches_last_seen
 Create Date: 2026-11-30
 
 An erasure replaces the person's ID where they acted for others (consent_events.actor_id,
@@ -13,8 +13,8 @@ full table scan: seconds at a million users, with the write lock held.
 
 from alembic import op
 
-revision = "0007_erasure_indexes"
-down_revision = "0006_encryption_at_rest"
+revision = "0009_erasure_indexes"
+down_revision = "0008_breaches_last_seen"
 branch_labels = None
 depends_on = None
 
