@@ -11,7 +11,7 @@ from functools import partial
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
@@ -173,7 +173,7 @@ class ErasureService:
             return False
         try:
             await (self._vacuum if pending == FULL else self._compact)()
-        except OperationalError as error:
+        except DBAPIError as error:
             log.warning("Compaction after an erasure deferred (%s); will retry", error.orig)
             return False
         async with self._sessions() as session:

@@ -19,13 +19,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.dialect import AppendOnlyLifted
+from storage.dialect import insert as upsert
 from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
     AnswerTemplate,
@@ -275,7 +275,7 @@ class BotStateRepository:
         return None if row is None else row.value
 
     async def set(self, key: str, value: str) -> None:
-        statement = sqlite_insert(BotState).values(key=key, value=value)
+        statement = upsert(self._session, BotState).values(key=key, value=value)
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
@@ -285,7 +285,7 @@ class BotStateRepository:
 
     async def claim(self, key: str, value: str) -> bool:
         """Set `key` to `value` unless it already is; True for the one caller that changed it."""
-        statement = sqlite_insert(BotState).values(key=key, value=value)
+        statement = upsert(self._session, BotState).values(key=key, value=value)
         result = await self._session.execute(
             statement.on_conflict_do_update(
                 index_elements=["key"],
@@ -377,7 +377,7 @@ class ConsentRepository:
         values = {"granted": granted, "policy_version": policy_version, "event_id": event_id}
         if current is None:
             result = await self._session.execute(
-                sqlite_insert(ConsentState)
+                upsert(self._session, ConsentState)
                 .values(user_id=user_id, purpose=purpose, updated_at=at, **values)
                 .on_conflict_do_nothing()
             )
@@ -416,7 +416,7 @@ class ConsentRepository:
         if text_id in stored or text_id in self._new_texts:
             return
         await self._session.execute(
-            sqlite_insert(ConsentText)
+            upsert(self._session, ConsentText)
             .values(id=text_id, purpose=purpose, locale=locale, policy_version=version, body=body)
             .on_conflict_do_nothing()
         )
@@ -521,7 +521,7 @@ class CampaignRepository:
             return False
         if user_ids:
             await self._session.execute(
-                sqlite_insert(Delivery),
+                insert(Delivery),
                 [
                     {"campaign_id": campaign_id, "user_id": uid, "status": "pending", "attempts": 0}
                     for uid in user_ids
@@ -674,7 +674,7 @@ class RequestRepository:
 
     async def link(self, chat_id: int, message_id: int, request_id: int) -> None:
         await self._session.execute(
-            sqlite_insert(RelayLink)
+            upsert(self._session, RelayLink)
             .values(chat_id=chat_id, message_id=message_id, request_id=request_id)
             .on_conflict_do_nothing()
         )
@@ -774,6 +774,23 @@ class DisclosureRepository:
 
 
 APPEND_ONLY = ("consent_events", "audit_log")
+# Every table an erasure deletes from or rewrites: compacted afterwards (storage.dialect.compact).
+ERASED_TABLES = (
+    "data_keys",
+    "users",
+    "guardian_links",
+    "guardian_confirmations",
+    "fsm_states",
+    "consent_events",
+    "consent_states",
+    "audit_log",
+    "deliveries",
+    "requests",
+    "request_messages",
+    "relay_links",
+    "outbox",
+    "disclosures",
+)
 
 
 class ErasureRepository:
@@ -833,41 +850,41 @@ class ErasureRepository:
     async def erase(self, user_id: int, pseudonym: str) -> None:
         """Delete every row about the person. Their data key goes first: from then on no copy
         of their sealed fields (a backup, a dump, an old WAL) can be read. The ledger and the
-        audit log refuse UPDATEs, so their triggers are lifted inside this same transaction
-        only (DDL is transactional in SQLite) to replace the person's ID where they acted for
-        someone else."""
+        audit log refuse UPDATEs, so they are opened for this same transaction only, to replace
+        the person's ID where they acted for someone else."""
         run = self._session.execute
         await run(delete(DataKey).where(DataKey.owner_id == user_id))
         ring_of(self._session.sync_session).destroyed(user_id)
-        for table in APPEND_ONLY:
-            await run(text(f"DROP TRIGGER IF EXISTS {table}_append_only"))
-        # Where they acted for others (as a legal representative): the act stays, anonymised.
-        await run(update(ConsentEvent).where(ConsentEvent.actor_id == user_id).values(actor_id=0))
-        await run(
-            update(GuardianConfirmation)
-            .where(GuardianConfirmation.guardian_id == user_id)
-            .values(guardian_id=0)
-        )
-        await run(update(GuardianLink).where(GuardianLink.used_by == user_id).values(used_by=None))
-        await run(
-            update(AuditEntry).where(AuditEntry.subject == str(user_id)).values(subject=pseudonym)
-        )
-        await run(delete(AuditEntry).where(AuditEntry.actor_id == user_id))
-        await run(
-            delete(FsmRecord).where((FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id))
-        )
-        await run(delete(RelayLink).where(RelayLink.chat_id == user_id))
-        await run(delete(OutboxItem).where(OutboxItem.user_id == user_id))
-        # ON DELETE CASCADE removes requests (with their messages, relay links, outbox items),
-        # consent events and state, deliveries, guardian links and confirmations, disclosures.
-        await run(delete(User).where(User.id == user_id))
-        for table in APPEND_ONLY:
+        async with AppendOnlyLifted(self._session, APPEND_ONLY):
+            # Where they acted for others (as a legal representative): the act stays, anonymised.
             await run(
-                text(
-                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                update(ConsentEvent).where(ConsentEvent.actor_id == user_id).values(actor_id=0)
+            )
+            await run(
+                update(GuardianConfirmation)
+                .where(GuardianConfirmation.guardian_id == user_id)
+                .values(guardian_id=0)
+            )
+            await run(
+                update(GuardianLink).where(GuardianLink.used_by == user_id).values(used_by=None)
+            )
+            await run(
+                update(AuditEntry)
+                .where(AuditEntry.subject == str(user_id))
+                .values(subject=pseudonym)
+            )
+            await run(delete(AuditEntry).where(AuditEntry.actor_id == user_id))
+            await run(
+                delete(FsmRecord).where(
+                    (FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id)
                 )
             )
+            await run(delete(RelayLink).where(RelayLink.chat_id == user_id))
+            await run(delete(OutboxItem).where(OutboxItem.user_id == user_id))
+            # ON DELETE CASCADE removes requests (with their messages, relay links, outbox
+            # items), consent events and state, deliveries, guardian links and confirmations,
+            # disclosures.
+            await run(delete(User).where(User.id == user_id))
 
 
 class AuditRepository:
