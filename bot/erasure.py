@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.i18n import translator
 from bot.policy import PolicyPack
 from storage.db import checkpoint, compact, scrub
+from storage.dialect import Space, exclusive
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class ErasureService:
         self._secret = secret
         self._admin_chat = admin_chat
         self._t = translator(staff_locale)
+        self._engine = engine
         self._compact = partial(scrub, engine)
         self._vacuum = partial(compact, engine)
         self._checkpoint = partial(checkpoint, engine)
@@ -190,11 +192,13 @@ class ErasureService:
             people = sorted({(r.user_id, r.id) for r in expired})
         done = 0
         for user_id, request_id in people:
-            if await self.execute(
-                bot,
-                user_id,
-                cause=f"hold of request {request_id} ended",
-                notice="requests.hold_ended",
-            ):
-                done += 1
+            # Every instance runs this check; one of them tells the person and erases.
+            async with exclusive(self._engine, Space.ERASURE, str(user_id)) as mine:
+                if mine and await self.execute(
+                    bot,
+                    user_id,
+                    cause=f"hold of request {request_id} ended",
+                    notice="requests.hold_ended",
+                ):
+                    done += 1
         return done

@@ -43,6 +43,8 @@ COPIES = frozenset({"copy_user", "copy_staff"})  # files copied with copyMessage
 # Telegram's answers when a message cannot be copied at all (deleted, protected, invalid).
 UNCOPIABLE = ("message to copy not found", "can't be copied", "message_id_invalid")
 POLL_SECONDS = 1.0
+# Longer than any Bot API call may take (aiogram gives up after 60 s).
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 # Requests whose outcome each recipient of a disclosure must be told of (GDPR art. 19).
@@ -118,7 +120,11 @@ class Outbox:
         """Try every due item once, oldest first; a chat whose item waits holds later ones."""
         async with self._lock:
             async with self._sessions() as session:
-                items = await Repositories(session).outbox.pending()
+                repo = Repositories(session)
+                # An item claimed long ago belongs to an instance that died mid-call.
+                if await repo.outbox.mark_interrupted(self._clock.now() - CLAIM_LEASE):
+                    await repo.commit()
+                items = await repo.outbox.pending()
             delivered = 0
             held: set[str] = set()
             for item in items:
@@ -126,7 +132,7 @@ class Outbox:
                 if lane in held or item.next_attempt_at > self._clock.now():
                     held.add(lane)
                     continue
-                if await self._attempt(bot, item.id):
+                if await self._attempt(bot, item):
                     delivered += 1
                 else:
                     held.add(lane)
@@ -137,16 +143,18 @@ class Outbox:
         """Items to the same chat keep their order."""
         return f"user:{item.user_id}" if item.kind in TO_USER else "staff"
 
-    async def _attempt(self, bot: Bot, item_id: int) -> bool:
+    async def _attempt(self, bot: Bot, item: OutboxItem) -> bool:
         async with self._sessions() as session:
             repo = Repositories(session)
-            item = await repo.outbox.get(item_id)
-            if item is None or item.status != "pending":
+            claimed = await repo.outbox.claim(
+                item.id, to_user=item.kind == "to_user", user_id=item.user_id, now=self._clock.now()
+            )
+            await repo.commit()  # written before Telegram is called: never a second copy
+            if not claimed:  # another instance has it, or its lane is busy there
                 return False
+            item = await repo.outbox.get(item.id)  # type: ignore[assignment]
+            assert item is not None
             request = await repo.requests.get(item.request_id) if item.request_id else None
-            item.status = "sending"
-            item.attempts += 1
-            await repo.commit()
             try:
                 await self._deliver(bot, repo, item, request)
             except _Later:

@@ -7,7 +7,9 @@ after an erasure. Nothing outside this module checks which engine it runs on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import Select, event, text
@@ -59,6 +61,46 @@ def claimable(query: Select[Any]) -> Select[Any]:
     holds (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time and omits the clause, so the
     claim is the conditional UPDATE that follows (compare-and-set, checked by its rowcount)."""
     return query.with_for_update(skip_locked=True)
+
+
+class Space(IntEnum):
+    """Namespaces of the work that only one instance may do at a time."""
+
+    OUTBOX_LANE = 1
+    CAMPAIGN = 2
+    ERASURE = 3
+
+
+async def lock_for_transaction(session: AsyncSession, space: Space, key: str) -> None:
+    """Serialise this transaction with any other taking the same (space, key) until it ends.
+    PostgreSQL: a transaction-level advisory lock. SQLite: writers are serialised already."""
+    if not is_sqlite(session):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+            {"space": int(space), "key": key},
+        )
+
+
+@asynccontextmanager
+async def exclusive(engine: AsyncEngine, space: Space, key: str) -> AsyncIterator[bool]:
+    """`async with exclusive(engine, space, key) as mine:` tells whether this instance holds
+    (space, key) until the block ends; False when another instance does. PostgreSQL: a
+    session-level advisory lock on a connection of its own, released by the server when the
+    process dies. SQLite serves one process, which always holds it."""
+    if engine.dialect.name == SQLITE:
+        yield True
+        return
+    params = {"space": int(space), "key": key}
+    async with engine.connect() as connection:
+        raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        mine = bool(
+            await raw.scalar(text("SELECT pg_try_advisory_lock(:space, hashtext(:key))"), params)
+        )
+        try:
+            yield mine
+        finally:
+            if mine:
+                await raw.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:key))"), params)
 
 
 # --- the append-only ledger ----------------------------------------------------------------

@@ -22,9 +22,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.dialect import AppendOnlyLifted
+from storage.dialect import AppendOnlyLifted, Space, lock_for_transaction
 from storage.dialect import insert as upsert
 from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
@@ -541,10 +542,13 @@ class CampaignRepository:
         )
         return list(rows)
 
-    async def mark_interrupted(self) -> int:
-        """Deliveries caught mid-call by a crash: maybe delivered, so never sent again."""
+    async def mark_interrupted(self, campaign_id: int) -> int:
+        """Deliveries caught mid-call by a crash: maybe delivered, so never sent again. Called by
+        the one instance that runs the campaign (storage.dialect.exclusive)."""
         result = await self._session.execute(
-            update(Delivery).where(Delivery.status == "sending").values(status="uncertain")
+            update(Delivery)
+            .where(Delivery.campaign_id == campaign_id, Delivery.status == "sending")
+            .values(status="uncertain")
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -743,11 +747,40 @@ class OutboxRepository:
     async def get(self, item_id: int) -> OutboxItem | None:
         return await self._session.get(OutboxItem, item_id, populate_existing=True)
 
-    async def mark_interrupted(self) -> int:
-        result = await self._session.execute(
-            update(OutboxItem).where(OutboxItem.status == "sending").values(status="uncertain")
-        )
+    async def mark_interrupted(self, claimed_before: datetime | None = None) -> int:
+        """Items caught mid-call: maybe delivered, so never sent again. At start every `sending`
+        item; while running, those claimed before `claimed_before` (an instance that died)."""
+        query = update(OutboxItem).where(OutboxItem.status == "sending")
+        if claimed_before is not None:
+            query = query.where(OutboxItem.next_attempt_at < claimed_before)
+        result = await self._session.execute(query.values(status="uncertain"))
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def claim(
+        self, item_id: int, *, to_user: bool, user_id: int | None, now: datetime
+    ) -> bool:
+        """pending -> sending, for one caller only and only while no other item of the same lane
+        (a user's chat, or the admin group) is being sent, by any instance: the lane keeps its
+        order. `next_attempt_at` then records when it was claimed."""
+        lane = f"user:{user_id}" if to_user else "staff"
+        await lock_for_transaction(self._session, Space.OUTBOX_LANE, lane)
+        other = aliased(OutboxItem)
+        same_lane = (
+            (other.kind == "to_user") & (other.user_id == user_id)
+            if to_user
+            else other.kind != "to_user"
+        )
+        result = await self._session.execute(
+            update(OutboxItem)
+            .where(
+                OutboxItem.id == item_id,
+                OutboxItem.status == "pending",
+                ~exists(select(other.id).where(other.status == "sending", same_lane)),
+            )
+            .values(status="sending", attempts=OutboxItem.attempts + 1, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def for_user(self, user_id: int) -> list[OutboxItem]:
         rows = await self._session.scalars(
