@@ -16,6 +16,7 @@ from bot import web
 from bot.clock import FrozenClock
 from bot.config import ConfigError, load_settings
 from bot.metrics import Metrics
+from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.kit import Harness
@@ -132,7 +133,7 @@ async def test_healthz_reports_a_stuck_outbox(served: Served, clock: FrozenClock
 
 async def test_healthz_reports_an_unreachable_database(tmp_path: Path, clock: FrozenClock) -> None:
     broken = create_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
-    metrics = Metrics(session_factory(broken), clock, timedelta(minutes=5))
+    metrics = Metrics(session_factory(broken, MasterKeys(b"k" * 32)), clock, timedelta(minutes=5))
     health = await metrics.health()
     assert not health.ok
     assert health.reason.startswith("database unreachable")
