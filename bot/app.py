@@ -14,7 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatMemberStatus, ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
 from aiogram.fsm.storage.base import BaseEventIsolation
-from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation
 from aiogram.types import (
     BotCommand,
@@ -32,7 +32,7 @@ from bot.config import ConfigError, Settings
 from bot.erasure import ErasureService
 from bot.i18n import LOCALES, translator
 from bot.metrics import Metrics
-from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
+from bot.middlewares import DbSessionMiddleware, IsolationMiddleware, LocaleMiddleware
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.reminders import Reminders
@@ -119,7 +119,7 @@ def create_dispatcher(
     storage = SqlStorage(engine, master)
     dispatcher = Dispatcher(
         storage=storage,
-        events_isolation=isolation,
+        events_isolation=DisabledEventIsolation(),  # IsolationMiddleware locks instead
         settings=settings,
         pack=pack,
         clock=clock,
@@ -130,6 +130,7 @@ def create_dispatcher(
         erasure=erasure,
     )
     dispatcher.update.outer_middleware(metrics.middleware())
+    dispatcher.update.outer_middleware(IsolationMiddleware(isolation, dispatcher.fsm))
     # The session middleware goes before aiogram's FSM middleware: the FSM reads its state
     # through the update's session (one statement with the sender's profile).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)

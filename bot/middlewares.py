@@ -9,6 +9,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +33,25 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 # one writer at a time: more writers in flight only wait on each other's locks (and starve under
 # the busy handler's polling), so further updates wait here, without holding a connection.
 MAX_CONCURRENT_UPDATES = 8
+
+
+class IsolationMiddleware(BaseMiddleware):
+    """Serialises one user's updates in a chat for the whole update, commit included, across
+    every instance sharing `isolation` (Redis) or within this process. aiogram's own FSM
+    middleware would lock only around the handler, inside the session middleware: a second
+    instance could then read the conversation state before the first one committed it. The
+    dispatcher's FSM middleware therefore runs with isolation disabled (bot.app)."""
+
+    def __init__(self, isolation: BaseEventIsolation, fsm: FSMContextMiddleware) -> None:
+        self.isolation = isolation
+        self._fsm = fsm
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = self._fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await handler(event, data)
+        async with self.isolation.lock(context.key):
+            return await handler(event, data)
 
 
 class DbSessionMiddleware(BaseMiddleware):

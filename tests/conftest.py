@@ -53,6 +53,18 @@ async def bot(fake: FakeTelegram, tmp_path: Path, clock: FrozenClock) -> AsyncIt
 
 
 @pytest.fixture
+async def sqlite_bot(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
+) -> AsyncIterator[Harness]:
+    """The bot on an SQLite file whatever the suite's engine (backups, in-place upgrades)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    harness = Harness(fake, tmp_path, clock=clock, database_url=url)
+    await harness.start()
+    yield harness
+    await harness.stop()
+
+
+@pytest.fixture
 async def gdpr_bot(
     fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[Harness]:

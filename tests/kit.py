@@ -61,6 +61,7 @@ class Harness:
         self.fake = fake
         self.clock = clock
         self.db_path = tmp_path / "bot.db"
+        settings.setdefault("database_url", database_url(tmp_path))
         if "data_key_file" not in settings:
             settings.setdefault("data_key", DATA_KEY)
         self.settings = Settings(
@@ -68,7 +69,6 @@ class Harness:
             bot_token=TOKEN,  # type: ignore[arg-type]
             admin_chat_id=ADMIN_CHAT_ID,
             pseudonym_secret=PSEUDONYM_SECRET,  # type: ignore[arg-type]
-            database_url=database_url(tmp_path),
             telegram_api_url=fake.url,
             policy_pack=pack,
             **settings,

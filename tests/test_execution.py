@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -136,8 +137,18 @@ def encodings(user_id: int) -> list[bytes]:
     return found
 
 
-async def scan(bot: Harness, needles: list[bytes]) -> list[tuple[str, bytes]]:
-    """Where the needles sit in the database's files (SQLite or PostgreSQL, tests.engines)."""
+def scan(db: Path, needles: list[bytes]) -> list[tuple[str, bytes]]:
+    """Where the needles sit in an SQLite database's files."""
+    hits = []
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if path.exists():
+            content = path.read_bytes()
+            hits += [(path.name, n) for n in needles if n in content]
+    return hits
+
+
+async def scan_database(bot: Harness, needles: list[bytes]) -> list[tuple[str, bytes]]:
+    """Where the needles sit in the bot's database files (SQLite or PostgreSQL)."""
     files = await stored_files(bot.app.engine, bot.db_path)
     return [(name, n) for name, content in files.items() for n in needles if n in content]
 
@@ -170,7 +181,7 @@ async def test_erasure_leaves_no_trace(bot: Harness, clock: FrozenClock) -> None
 
     needles = [*encodings(zed.id), b"zz_unique_handle", b"Quuxbertina", phone.encode(),
                b"+375291234567", b"375291234567"]  # fmt: skip
-    assert await scan(bot, needles)  # the scan does find them before
+    assert await scan_database(bot, needles)  # the scan does find them before
 
     async def no_vacuum() -> None:
         raise AssertionError("an erasure must not rewrite the whole file (VACUUM)")
@@ -181,7 +192,7 @@ async def test_erasure_leaves_no_trace(bot: Harness, clock: FrozenClock) -> None
     )
     assert "Your erasure request is done" in zed.inbox[-1].text  # told before the data goes
     await bot.settle()
-    assert await scan(bot, needles) == []
+    assert await scan_database(bot, needles) == []
     assert (
         ON_POSTGRESQL
         or not bot.db_path.with_name("bot.db-wal").exists()
@@ -344,7 +355,7 @@ async def test_a_busy_database_defers_compaction_until_it_can(
     monkeypatch.setattr(erasure, "_compact", real)
     assert await erasure.compact_if_pending()  # the scheduler's next try
     assert not await erasure.compact_if_pending()  # nothing left to do
-    assert await scan(bot, encodings(ann.id)) == []
+    assert await scan_database(bot, encodings(ann.id)) == []
 
 
 async def test_a_restriction_ends_at_its_date(bot: Harness, clock: FrozenClock) -> None:

@@ -12,6 +12,7 @@ import pytest
 from aiogram.fsm.storage.redis import RedisEventIsolation
 
 from bot.clock import FrozenClock
+from bot.middlewares import IsolationMiddleware
 from storage.repositories import Repositories
 from tests.engines import TEST_REDIS_URL
 from tests.fake_telegram import FakeTelegram
@@ -38,6 +39,11 @@ async def is_staff(harness: Harness, user_id: int) -> bool:
         return await harness.app.staff.is_staff(harness.app.bot, user_id, Repositories(session))
 
 
+def isolation_of(harness: Harness) -> object:
+    handlers = harness.app.dispatcher.update.outer_middleware
+    return next(m.isolation for m in handlers if isinstance(m, IsolationMiddleware))
+
+
 def calls_to(fake: FakeTelegram, chat_id: int) -> int:
     return sum(1 for method, params in fake.calls if str(params.get("chat_id")) == str(chat_id))
 
@@ -46,7 +52,7 @@ async def test_one_users_updates_never_interleave_across_instances(
     pair: tuple[Harness, Harness],
 ) -> None:
     first, second = pair
-    assert isinstance(first.app.dispatcher.fsm.events_isolation, RedisEventIsolation)
+    assert isinstance(isolation_of(first), RedisEventIsolation)
     ann = first.user("Ann")
     await ann.send("/start")
     await ann.tap("16 or older")

@@ -32,7 +32,7 @@ async def pair(
         await first.stop()
 
 
-async def wait_until(condition, seconds: float = 20) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(condition, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110 - the effect comes from another task
             await asyncio.sleep(0.02)

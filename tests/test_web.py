@@ -142,6 +142,7 @@ async def test_healthz_reports_an_unreachable_database(tmp_path: Path, clock: Fr
 
 async def test_metrics(served: Served, clock: FrozenClock) -> None:
     fake = served.h.fake
+    fake.fail("sendMessage", chat_id=served.h.app.admin_chat.id, times=100)  # the card waits
     await served.post(start_update(fake, 111), SECRET)
     ann = served.h.user("Ann")
     await ann.send("/start")
