@@ -32,7 +32,12 @@ from bot.config import ConfigError, Settings
 from bot.erasure import ErasureService
 from bot.i18n import LOCALES, translator
 from bot.metrics import Metrics
-from bot.middlewares import DbSessionMiddleware, IsolationMiddleware, LocaleMiddleware
+from bot.middlewares import (
+    LOCK_LEASE_SECONDS,
+    DbSessionMiddleware,
+    IsolationMiddleware,
+    LocaleMiddleware,
+)
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.reminders import Reminders
@@ -46,8 +51,6 @@ from storage.fsm import SqlStorage
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
-# How long one user's lock in Redis outlives an instance that died holding it.
-ISOLATION_LOCK_SECONDS = 30
 
 USER_COMMANDS = (
     "start",
@@ -186,7 +189,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     isolation: BaseEventIsolation = (
         SimpleEventIsolation()
         if redis is None
-        else RedisEventIsolation(redis, lock_kwargs={"timeout": ISOLATION_LOCK_SECONDS})
+        else RedisEventIsolation(redis, lock_kwargs={"timeout": LOCK_LEASE_SECONDS})
     )
     shared = None if redis is None else RedisGeneration(redis)
     staff = StaffDirectory(

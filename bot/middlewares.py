@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
+from redis.exceptions import LockNotOwnedError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
@@ -28,6 +30,9 @@ from storage.repositories import Repositories
 from storage.sealing import ring_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+log = logging.getLogger(__name__)
+# How long one user's lock in Redis outlives an instance that died holding it (bot.app).
+LOCK_LEASE_SECONDS = 60
 
 # Updates handled at the same time, each holding at most one database connection. SQLite has
 # one writer at a time: more writers in flight only wait on each other's locks (and starve under
@@ -50,8 +55,12 @@ class IsolationMiddleware(BaseMiddleware):
         context = self._fsm.resolve_event_context(data["bot"], data)
         if context is None:
             return await handler(event, data)
-        async with self.isolation.lock(context.key):
-            return await handler(event, data)
+        try:
+            async with self.isolation.lock(context.key):
+                return await handler(event, data)
+        except LockNotOwnedError:  # raised on release, after the update was handled
+            log.warning("An update outlasted its isolation lease (%s s)", LOCK_LEASE_SECONDS)
+            return None
 
 
 class DbSessionMiddleware(BaseMiddleware):

@@ -40,6 +40,7 @@ class Instance:
     port: int
     log: Path
     process: asyncio.subprocess.Process | None = None
+    ready: bool = False  # healthy since its last start: the load balancer sends it updates
 
     @property
     def url(self) -> str:
@@ -94,6 +95,7 @@ class Cluster:
         await asyncio.gather(*(self.launch(i) for i in self.instances[1:]))
 
     async def launch(self, instance: Instance) -> None:
+        instance.ready = False
         env = {**self.env(), "WEBHOOK_LISTEN": f"127.0.0.1:{instance.port}"}
         log = instance.log.open("ab")
         instance.process = await asyncio.create_subprocess_exec(
@@ -107,6 +109,7 @@ class Cluster:
             try:
                 async with self.http.get(instance.url + "/healthz") as response:
                     if response.status == 200:
+                        instance.ready = True
                         return
             except aiohttp.ClientError:
                 pass
@@ -117,6 +120,7 @@ class Cluster:
         """SIGKILL: no graceful shutdown, like a crash or an OOM kill."""
         assert instance.process is not None
         instance.process.kill()
+        instance.ready = False
 
     async def stop(self) -> None:
         for instance in self.instances:
@@ -143,7 +147,8 @@ class Cluster:
         self.posted += 1
         for attempt in itertools.count():
             instance = self.instances[next(self._turn) % len(self.instances)]
-            if not instance.alive:
+            if not (instance.alive and instance.ready):
+                await asyncio.sleep(0)
                 continue
             try:
                 async with self.http.post(
