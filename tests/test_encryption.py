@@ -160,7 +160,7 @@ async def test_the_key_goes_in_the_erasure_transaction_first(
     finally:
         event.remove(bot.app.engine.sync_engine, "before_cursor_execute", record)
     deletes = [s for s in statements if s.startswith(("DELETE", "UPDATE", "DROP"))]
-    assert deletes[0] == "DELETE FROM data_keys WHERE data_keys.owner_id = ?"
+    assert deletes[0].startswith("DELETE FROM data_keys WHERE data_keys.owner_id = ")
     async with bot.app.sessions() as session:  # nothing happened: one transaction
         assert await session.get(DataKey, ann.id) is not None
         user = await session.get(User, ann.id)
