@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -12,26 +13,35 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatMemberStatus, ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
-from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
 )
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import i18n
+from bot import i18n, web
 from bot.admin_chat import AdminChat
 from bot.campaigns import CampaignRunner
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.erasure import ErasureService
 from bot.i18n import LOCALES, translator
-from bot.middlewares import DbSessionMiddleware, LocaleMiddleware
+from bot.metrics import Metrics
+from bot.middlewares import (
+    LOCK_LEASE_SECONDS,
+    DbSessionMiddleware,
+    IsolationMiddleware,
+    LocaleMiddleware,
+)
 from bot.outbox import Outbox
 from bot.policy import PolicyPack
 from bot.reminders import Reminders
-from bot.staff import StaffDirectory
+from bot.staff import RedisGeneration, StaffDirectory
 from bot.warmup import keep_response_models
 from handlers import get_routers
 from storage import migrate
@@ -70,6 +80,8 @@ class App:
     outbox: Outbox
     reminders: Reminders
     erasure: ErasureService
+    metrics: Metrics
+    redis: Redis | None = None
 
     async def close(self) -> None:
         await self.reminders.stop()
@@ -78,6 +90,8 @@ class App:
         await self.bot.session.close()
         await self.dispatcher.storage.close()
         await self.engine.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def create_bot(settings: Settings) -> Bot:
@@ -102,11 +116,13 @@ def create_dispatcher(
     staff: StaffDirectory,
     outbox: Outbox,
     erasure: ErasureService,
+    metrics: Metrics,
+    isolation: BaseEventIsolation,
 ) -> Dispatcher:
     storage = SqlStorage(engine, master)
     dispatcher = Dispatcher(
         storage=storage,
-        events_isolation=SimpleEventIsolation(),
+        events_isolation=DisabledEventIsolation(),  # IsolationMiddleware locks instead
         settings=settings,
         pack=pack,
         clock=clock,
@@ -116,6 +132,8 @@ def create_dispatcher(
         outbox=outbox,
         erasure=erasure,
     )
+    dispatcher.update.outer_middleware(metrics.middleware())
+    dispatcher.update.outer_middleware(IsolationMiddleware(isolation, dispatcher.fsm))
     # The session middleware goes before aiogram's FSM middleware: the FSM reads its state
     # through the update's session (one statement with the sender's profile).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
@@ -164,8 +182,18 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     campaigns = CampaignRunner(
         sessions, pack, clock, admin_chat, settings.staff_locale, settings.broadcast_rate
     )
+    # With Redis, one user's updates are serialised across instances and every instance learns
+    # when the admin group's membership changed. The FSM stays in the SQL database, so an
+    # erasure remains one transaction.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    isolation: BaseEventIsolation = (
+        SimpleEventIsolation()
+        if redis is None
+        else RedisEventIsolation(redis, lock_kwargs={"timeout": LOCK_LEASE_SECONDS})
+    )
+    shared = None if redis is None else RedisGeneration(redis)
     staff = StaffDirectory(
-        admin_chat, settings.staff_ids, clock, settings.staff_roles, settings.admin_role
+        admin_chat, settings.staff_ids, clock, settings.staff_roles, settings.admin_role, shared
     )
     outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale)
     erasure = ErasureService(
@@ -179,6 +207,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         outbox,
     )
     await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
+    metrics = Metrics(sessions, clock, timedelta(seconds=settings.outbox_stuck_after))
     dispatcher = create_dispatcher(
         engine,
         master,
@@ -191,6 +220,8 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         staff,
         outbox,
         erasure,
+        metrics,
+        isolation,
     )
     bot = create_bot(settings)
     return App(
@@ -216,6 +247,8 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
             campaigns,
         ),
         erasure,
+        metrics,
+        redis,
     )
 
 
@@ -335,12 +368,23 @@ async def check_token(settings: Settings) -> None:
 
 
 async def run(settings: Settings, pack: PolicyPack) -> None:
+    """Long polling by default; webhook mode with WEBHOOK_URL. /healthz and /metrics are served
+    on WEBHOOK_LISTEN in webhook mode, and in polling mode too when it is set."""
     await check_token(settings)
     app = await build_app(settings, pack)
+    server = None
     try:
         await prepare(app)
-        await app.dispatcher.start_polling(
-            app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
-        )
+        if settings.webhook_listen is not None:
+            server = await web.start_server(app, *settings.webhook_host_port)
+        if settings.webhook_url is not None:
+            await web.set_webhook(app)
+            await web.until_stopped()
+        else:
+            await app.dispatcher.start_polling(
+                app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
+            )
     finally:
+        if server is not None:
+            await server.cleanup()
         await app.close()

@@ -23,7 +23,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import InlineKeyboardMarkup
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import keyboards
 from bot.admin_chat import AdminChat
@@ -38,6 +38,7 @@ from bot.render import (
     policy_next_text,
     policy_update_text,
 )
+from storage.dialect import Space, exclusive
 from storage.models import Campaign, User
 from storage.repositories import Repositories
 
@@ -48,6 +49,8 @@ POLICY = "policy"
 POLICY_NEXT = "policy_next"  # the next version, announced before its date (seed 002, 8.3)
 MAX_ATTEMPTS = 5
 PROGRESS_EVERY_SECONDS = 2.0
+# How often an instance looks for campaigns whose instance stopped mid-way.
+TAKE_OVER_SECONDS = 10.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -90,6 +93,8 @@ class CampaignRunner:
         self._interval = 1.0 / rate
         self._sleep = sleep
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._watch: asyncio.Task[None] | None = None
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -101,19 +106,25 @@ class CampaignRunner:
             )
 
     async def resume(self, bot: Bot) -> None:
-        """At start: settle deliveries a crash interrupted, then continue unfinished campaigns."""
+        """At start: continue unfinished campaigns, and keep taking over those whose instance
+        stopped (only one instance runs a campaign at a time, see `_run`)."""
+        await self.take_over(bot)
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watch_loop(bot), name="campaign-watch")
+
+    async def take_over(self, bot: Bot) -> None:
         async with self._sessions() as session:
-            repo = Repositories(session)
-            interrupted = await repo.campaigns.mark_interrupted()
-            unfinished = await repo.campaigns.unfinished()
-            await repo.commit()
-        if interrupted:
-            log.warning(
-                "%s deliveries were interrupted mid-call; they are not repeated", interrupted
-            )
+            unfinished = await Repositories(session).campaigns.unfinished()
         for campaign_id in unfinished:
-            log.info("Resuming campaign %s", campaign_id)
             self.start(bot, campaign_id)
+
+    async def _watch_loop(self, bot: Bot) -> None:
+        while True:
+            await asyncio.sleep(TAKE_OVER_SECONDS)
+            try:
+                await self.take_over(bot)
+            except Exception:  # the watcher must survive anything and try again
+                log.exception("Campaign take-over check failed")
 
     async def drain(self) -> None:
         """Wait until every running campaign has finished (tests, shutdown)."""
@@ -121,16 +132,36 @@ class CampaignRunner:
             await asyncio.gather(*tasks)
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
+        tasks = [*self._tasks.values(), *([self._watch] if self._watch else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks.values():
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._watch = None
 
     # --- delivery --------------------------------------------------------------------------
 
     async def _run(self, bot: Bot, campaign_id: int) -> None:
+        """Deliver the campaign if no other instance does; a crash leaves it to the next one."""
+        async with exclusive(self._engine, Space.CAMPAIGN, str(campaign_id)) as mine:
+            if not mine:
+                return
+            async with self._sessions() as session:
+                repo = Repositories(session)
+                interrupted = await repo.campaigns.mark_interrupted(campaign_id)
+                await repo.commit()
+            if interrupted:
+                log.warning(
+                    "Campaign %s: %s deliveries were interrupted mid-call; they are not repeated",
+                    campaign_id,
+                    interrupted,
+                )
+            log.info("Sending campaign %s", campaign_id)
+            await self._send_all(bot, campaign_id)
+
+    async def _send_all(self, bot: Bot, campaign_id: int) -> None:
         loop = asyncio.get_running_loop()
         last_progress = loop.time()
         while await self._deliver_next(bot, campaign_id):

@@ -8,7 +8,7 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -23,6 +23,8 @@ TELEGRAM_API = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
 PLACEHOLDER_SECRET = "replace-with-a-long-random-string"  # the value in .env.example
 MAX_CHAT_ID = 2**52  # Telegram: chat IDs have at most 52 significant bits
+DEFAULT_LISTEN = "0.0.0.0:8080"
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class Settings(BaseSettings):
@@ -50,6 +52,11 @@ class Settings(BaseSettings):
     data_key_file: Path | None = None
     data_key_previous: SecretStr | None = None
     data_key_previous_file: Path | None = None
+    redis_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str | None = None
+    outbox_stuck_after: Annotated[int, Field(gt=0)] = 600
 
     @field_validator("bot_token")
     @classmethod
@@ -167,6 +174,50 @@ class Settings(BaseSettings):
             )
         return MasterKeys(current, () if previous is None else (previous,))
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be a public https:// URL (Telegram sends webhooks over HTTPS)")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_RE.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters A-Z, a-z, 0-9, _ or - (Telegram's rule)")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET is required with WEBHOOK_URL")
+        if self.webhook_url and self.webhook_listen is None:
+            self.webhook_listen = DEFAULT_LISTEN
+        return self
+
+    @property
+    def webhook_host_port(self) -> tuple[str, int]:
+        host, _, port = (self.webhook_listen or DEFAULT_LISTEN).rpartition(":")
+        return host.strip("[]"), int(port)
+
     @property
     def staff_locale(self) -> Locale:
         return self.admin_locale or self.default_locale
@@ -222,13 +273,13 @@ def describe_validation_error(error: ValidationError, *, env_names: bool) -> str
     """Turn a pydantic error into one line that names each offending field."""
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"]) or "(root)"
+        loc = ".".join(str(p) for p in item["loc"])
         if env_names:
             loc = loc.upper()
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             message = "is required but not set"
-        parts.append(f"{loc} {message}")
+        parts.append(f"{loc} {message}" if loc else message)
     return "; ".join(parts)
 
 

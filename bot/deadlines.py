@@ -9,18 +9,41 @@ working day and the swapped weekday does not.
 from __future__ import annotations
 
 import calendar
+import importlib.util
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from bot.policy import DayKind, Deadline
 
+if TYPE_CHECKING:
+    from holidays import HolidayBase
+
+
+@lru_cache(maxsize=8)
+def _country_calendar(country: str) -> type[HolidayBase]:
+    """The calendar class of one country, loaded on first use and alone: the package's
+    `country_holidays` imports the modules of all ~300 countries (0.3 s of start-up)."""
+    import holidays
+    from holidays.registry import COUNTRIES
+
+    for module, (class_name, *codes) in COUNTRIES.items():
+        if country in codes:
+            path = Path(holidays.__file__).parent / "countries" / f"{module}.py"
+            spec = importlib.util.spec_from_file_location(f"holidays.countries.{module}", path)
+            if spec is None or spec.loader is None:
+                break
+            loaded = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(loaded)
+            return getattr(loaded, class_name)  # type: ignore[no-any-return]
+    return type(holidays.country_holidays(country))
+
 
 @lru_cache(maxsize=32)
-def _calendar(country: str, year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, years=year)
+def _calendar(country: str, year: int) -> HolidayBase:
+    return _country_calendar(country)(years=year)
 
 
 def is_working_day(day: date, country: str) -> bool:

@@ -12,7 +12,7 @@ from functools import partial
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
@@ -20,11 +20,15 @@ from bot.clock import Clock
 from bot.i18n import translator
 from bot.outbox import Kind, Outbox
 from bot.policy import PolicyPack
-from storage.db import checkpoint, compact
+from storage.db import checkpoint, compact, scrub
+from storage.dialect import Space, exclusive
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 COMPACT_PENDING = "erasure:compact_pending"
+# Values of COMPACT_PENDING: a full rewrite (VACUUM, after sealing a plaintext database in place,
+# see migration 0006) or, after an erasure, only folding and truncating the WAL.
+FULL, SCRUB = "1", "scrub"
 
 
 def pseudonym(secret: str, user_id: int) -> str:
@@ -58,20 +62,21 @@ class Eraser:
                     "closed_at": _iso(request.closed_at),
                 },
             )
-        if self._pack.marketing is not None:
-            purpose = self._pack.marketing.purpose
-            ledger = await self._repo.consents.events(user_id, limit=10_000)
-            for campaign_id, sent_at in await self._repo.erasure.sent_marketing(user_id):
-                grants = [e for e in ledger if e.purpose == purpose and e.at <= sent_at]
-                basis = grants[-1] if grants and grants[-1].granted else None
+        sent = await self._repo.erasure.sent_marketing(user_id)
+        if self._pack.marketing is not None and sent:
+            # Only the marketing purpose's events, as plain rows: a long ledger stays cheap.
+            timeline = await self._repo.consents.timeline(user_id, self._pack.marketing.purpose)
+            for campaign_id, sent_at in sent:
+                before = [entry for entry in timeline if entry[0] <= sent_at]
+                basis = before[-1] if before and before[-1][1] else None
                 await self._repo.erasure.keep(
                     key,
                     "marketing_sent",
                     sent_at,
                     {
                         "campaign": campaign_id,
-                        "consent_given_at": _iso(basis.at) if basis else None,
-                        "consent_policy_version": basis.policy_version if basis else None,
+                        "consent_given_at": _iso(basis[0]) if basis else None,
+                        "consent_policy_version": basis[2] if basis else None,
                     },
                 )
         await self._repo.erasure.keep(key, "erased", now, {"cause": cause})
@@ -109,7 +114,9 @@ class ErasureService:
         self._secret = secret
         self._admin_chat = admin_chat
         self._t = translator(staff_locale)
-        self._compact = partial(compact, engine)
+        self._engine = engine
+        self._compact = partial(scrub, engine)
+        self._vacuum = partial(compact, engine)
         self._checkpoint = partial(checkpoint, engine)
         self._outbox = outbox
 
@@ -150,7 +157,8 @@ class ErasureService:
                 await repo.outbox.add(
                     kind=Kind.REDACT, chat_id=admin, message_id=message_id, text=redacted, now=now
                 )
-            await repo.state.set(COMPACT_PENDING, "1")
+            if await repo.state.get(COMPACT_PENDING) is None:
+                await repo.state.set(COMPACT_PENDING, SCRUB)
             await repo.commit()
         log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
         with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
@@ -183,13 +191,14 @@ class ErasureService:
                 )
 
     async def compact_if_pending(self) -> bool:
-        """Rewrite the database files after an erasure; retried by the scheduler while busy."""
+        """Leave no erased bytes in the database files; retried by the scheduler while busy."""
         async with self._sessions() as session:
-            if await Repositories(session).state.get(COMPACT_PENDING) is None:
-                return False
+            pending = await Repositories(session).state.get(COMPACT_PENDING)
+        if pending is None:
+            return False
         try:
-            await self._compact()
-        except OperationalError as error:
+            await (self._vacuum if pending == FULL else self._compact)()
+        except DBAPIError as error:
             log.warning("Compaction after an erasure deferred (%s); will retry", error.orig)
             return False
         async with self._sessions() as session:
@@ -208,12 +217,15 @@ class ErasureService:
         done = 0
         for user_id, request_id in people:
             now = self._clock.now()
-            if await self.execute(
-                bot,
-                user_id,
-                cause=f"hold of request {request_id} ended",
-                notice="requests.hold_ended",
-                claim=lambda repo, rid=request_id, at=now: repo.requests.claim_release(rid, at),
-            ):
-                done += 1
+            # Every instance runs this check: the lock keeps the others from waiting on the same
+            # person, the claim (compare-and-set on the request) lets exactly one of them erase.
+            async with exclusive(self._engine, Space.ERASURE, str(user_id)) as mine:
+                if mine and await self.execute(
+                    bot,
+                    user_id,
+                    cause=f"hold of request {request_id} ended",
+                    notice="requests.hold_ended",
+                    claim=lambda repo, rid=request_id, at=now: repo.requests.claim_release(rid, at),
+                ):
+                    done += 1
         return done

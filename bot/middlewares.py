@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
+from redis.exceptions import LockNotOwnedError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
@@ -27,11 +30,37 @@ from storage.repositories import Repositories
 from storage.sealing import ring_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+log = logging.getLogger(__name__)
+# How long one user's lock in Redis outlives an instance that died holding it (bot.app).
+LOCK_LEASE_SECONDS = 60
 
 # Updates handled at the same time, each holding at most one database connection. SQLite has
 # one writer at a time: more writers in flight only wait on each other's locks (and starve under
 # the busy handler's polling), so further updates wait here, without holding a connection.
 MAX_CONCURRENT_UPDATES = 8
+
+
+class IsolationMiddleware(BaseMiddleware):
+    """Serialises one user's updates in a chat for the whole update, commit included, across
+    every instance sharing `isolation` (Redis) or within this process. aiogram's own FSM
+    middleware would lock only around the handler, inside the session middleware: a second
+    instance could then read the conversation state before the first one committed it. The
+    dispatcher's FSM middleware therefore runs with isolation disabled (bot.app)."""
+
+    def __init__(self, isolation: BaseEventIsolation, fsm: FSMContextMiddleware) -> None:
+        self.isolation = isolation
+        self._fsm = fsm
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = self._fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await handler(event, data)
+        try:
+            async with self.isolation.lock(context.key):
+                return await handler(event, data)
+        except LockNotOwnedError:  # raised on release, after the update was handled
+            log.warning("An update outlasted its isolation lease (%s s)", LOCK_LEASE_SECONDS)
+            return None
 
 
 class DbSessionMiddleware(BaseMiddleware):

@@ -106,17 +106,6 @@ def backoff(attempts: int) -> timedelta:
     return min(BASE_DELAY * 2**exponent, MAX_BACKOFF)
 
 
-def lane(item: OutboxItem, admin_chat_id: int) -> str:
-    """Items in one lane keep their order: one user's chat, one card, one other chat."""
-    if item.kind in TO_USER:
-        return f"chat:{item.user_id}"
-    if item.kind in (Kind.CARD, Kind.CARD_EDIT, Kind.TO_STAFF, Kind.COPY_STAFF):
-        return f"card:{item.request_id}"
-    if item.kind == Kind.REDACT:
-        return f"message:{item.message_id}"
-    return f"chat:{admin_chat_id}"
-
-
 class Outbox:
     def __init__(
         self,
@@ -192,25 +181,25 @@ class Outbox:
             done = 0
             held: set[str] = set()
             for item in items:
-                key = lane(item, self._admin_chat.id)
+                key = item.lane
                 if key in held:
                     continue
                 if item.status != "pending" or item.next_attempt_at > now:
                     held.add(key)  # someone is sending it, or it waits: later ones wait too
                     continue
-                outcome = await self._attempt(bot, item.id)
+                outcome = await self._attempt(bot, item.id, item.lane)
                 if outcome is None:
                     held.add(key)
                 else:
                     done += 1
             return done
 
-    async def _attempt(self, bot: Bot, item_id: int) -> str | None:
+    async def _attempt(self, bot: Bot, item_id: int, lane: str) -> str | None:
         """Claim and deliver one item; its final status, or None when it waits (or was not
         ours to take)."""
         async with self._sessions() as session:
             repo = Repositories(session)
-            if not await repo.outbox.claim(item_id, self._clock.now()):
+            if not await repo.outbox.claim(item_id, lane, self._clock.now()):
                 await session.rollback()
                 return None
             item = await repo.outbox.get(item_id)

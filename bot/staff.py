@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
+from redis.asyncio import Redis
 
 from bot.admin_chat import AdminChat
 from bot.clock import Clock
@@ -45,6 +47,27 @@ class Decision:
         return t(f"roles.refused{suffix}", needed=needed, role=t(f"roles.{self.role}"))
 
 
+class Generation(Protocol):
+    """A counter every instance sees: bumped when the cached list is stale everywhere."""
+
+    async def current(self) -> int: ...
+
+    async def bump(self) -> None: ...
+
+
+class RedisGeneration:
+    KEY = "privacy_desk:staff_generation"
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def current(self) -> int:
+        return int(await self._redis.get(self.KEY) or 0)
+
+    async def bump(self) -> None:
+        await self._redis.incr(self.KEY)
+
+
 class StaffDirectory:
     def __init__(
         self,
@@ -53,21 +76,32 @@ class StaffDirectory:
         clock: Clock,
         roles: dict[int, Role] | None = None,
         admin_role: Role | None = Role.DPO,
+        shared: Generation | None = None,
     ) -> None:
         self._admin_chat = admin_chat
         self._extra = frozenset(staff_ids)
         self._clock = clock
         self._configured = dict(roles or {})
         self._admin_role = admin_role
+        self._shared = shared
         self._admins: frozenset[int] | None = None
         self._fetched_at: datetime | None = None
+        self._generation = 0
 
-    def invalidate(self) -> None:
+    async def invalidate(self) -> None:
+        """Membership changed: fetch afresh here and (with Redis) in every other instance."""
         self._fetched_at = None
+        if self._shared is not None:
+            await self._shared.bump()
 
     async def _administrators(self, bot: Bot) -> frozenset[int]:
         now = self._clock.now()
-        fresh = self._fetched_at is not None and now - self._fetched_at < CACHE_TTL
+        generation = 0 if self._shared is None else await self._shared.current()
+        fresh = (
+            self._fetched_at is not None
+            and now - self._fetched_at < CACHE_TTL
+            and generation == self._generation
+        )
         if self._admins is not None and fresh:
             return self._admins
         try:
@@ -77,6 +111,7 @@ class StaffDirectory:
             return self._admins or frozenset()
         self._admins = frozenset(m.user.id for m in members if not m.user.is_bot)
         self._fetched_at = now
+        self._generation = generation
         return self._admins
 
     async def role(self, bot: Bot, user_id: int, repo: Repositories) -> Role | None:

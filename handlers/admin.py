@@ -18,7 +18,7 @@ async def group_upgraded(message: Message, admin_chat: AdminChat, repo: Reposito
 
 async def membership_changed(event: ChatMemberUpdated, staff: StaffDirectory) -> None:
     """Someone was promoted, demoted, joined or left: fetch the administrators afresh."""
-    staff.invalidate()
+    await staff.invalidate()
 
 
 def router() -> Router:

@@ -44,7 +44,7 @@ from bot.requests import (
     offered,
 )
 from handlers.consents import consent_screen
-from handlers.views import edit, send_menu
+from handlers.views import edit, send_menu, show_screen
 from storage.models import Request, User
 from storage.repositories import Repositories
 
@@ -158,9 +158,7 @@ async def rights_button(
     if action is RightsAction.BACK:
         if step == 0:
             await state.clear()
-            await bot.send_message(
-                user.id, t("flow.title"), reply_markup=keyboards.rights(offered(pack), t)
-            )
+            await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
             return
         answers = dict(data["answers"])
         answers.pop(questions[step - 1].key, None)

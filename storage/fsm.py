@@ -29,10 +29,10 @@ from aiogram.fsm.storage.base import (
     StorageKey,
 )
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.crypto import KeyRing, MasterKeys, current_ring
+from storage.dialect import insert as upsert
 from storage.models import FsmRecord, Sealed, Unopened
 
 EMPTY = "{}"
@@ -112,7 +112,7 @@ async def _write(
         await executor.execute(delete(FsmRecord).where(FsmRecord.key == storage_key))
         return
     values = {"state": row.state, "data": row.data}
-    statement = sqlite_insert(FsmRecord).values(
+    statement = upsert(executor, FsmRecord).values(
         key=storage_key, chat_id=key.chat_id, user_id=key.user_id, **values
     )
     await executor.execute(statement.on_conflict_do_update(index_elements=["key"], set_=values))

@@ -127,7 +127,7 @@ class GuardianLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    used_by: Mapped[int | None] = mapped_column(BigInteger)
+    used_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class GuardianConfirmation(Base):
@@ -138,7 +138,9 @@ class GuardianConfirmation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     minor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     guardian_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("guardian_links.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("guardian_links.id", ondelete="CASCADE"), index=True
+    )
     confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     policy_version: Mapped[str] = mapped_column(String(64))
 
@@ -189,7 +191,7 @@ class ConsentEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     policy_version: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))
-    actor_id: Mapped[int] = mapped_column(BigInteger)
+    actor_id: Mapped[int] = mapped_column(BigInteger, index=True)
     text_id: Mapped[str | None] = mapped_column(ForeignKey("consent_texts.id"))
 
 
@@ -204,7 +206,7 @@ class ConsentState(Base):
     purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
     granted: Mapped[bool] = mapped_column(Boolean, index=True)
     policy_version: Mapped[str] = mapped_column(String(64))
-    event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -217,7 +219,7 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor_id: Mapped[int] = mapped_column(BigInteger, index=True)
     action: Mapped[str] = mapped_column(String(48))
-    subject: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     allowed: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -319,7 +321,8 @@ class OutboxItem(Base):
     Claimed with one conditional UPDATE (`pending` -> `sending`, `claimed_at` set); an item
     still `sending` after the lease was interrupted by a crash and is sent again with
     `repeated` set, so the reader is told it may be a repeat (at least once). `chat_id` is a
-    chat to edit a message in (redactions after an erasure)."""
+    chat to edit a message in (redactions after an erasure). Items of one `lane` go out in
+    order; different lanes never wait for each other."""
 
     __tablename__ = "outbox"
     __owner__: ClassVar[tuple[str, ...]] = ("user_id", "request_id")
@@ -344,6 +347,8 @@ class OutboxItem(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     repeated: Mapped[bool] = mapped_column(Boolean, default=False)
     confirm_message_id: Mapped[int | None] = mapped_column(Integer)  # staff's "sent" notice
+    # Items of one lane keep their order (storage.repositories.outbox_lane).
+    lane: Mapped[str] = mapped_column(String(40), default="staff")
 
 
 class Disclosure(Base):

@@ -19,13 +19,14 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.dialect import AppendOnlyLifted, Space, lock_for_transaction
+from storage.dialect import insert as upsert
 from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
     AnswerTemplate,
@@ -285,7 +286,7 @@ class BotStateRepository:
         return None if row is None else row.value
 
     async def set(self, key: str, value: str) -> None:
-        statement = sqlite_insert(BotState).values(key=key, value=value)
+        statement = upsert(self._session, BotState).values(key=key, value=value)
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
@@ -295,7 +296,7 @@ class BotStateRepository:
 
     async def claim(self, key: str, value: str) -> bool:
         """Set `key` to `value` unless it already is; True for the one caller that changed it."""
-        statement = sqlite_insert(BotState).values(key=key, value=value)
+        statement = upsert(self._session, BotState).values(key=key, value=value)
         result = await self._session.execute(
             statement.on_conflict_do_update(
                 index_elements=["key"],
@@ -387,7 +388,7 @@ class ConsentRepository:
         values = {"granted": granted, "policy_version": policy_version, "event_id": event_id}
         if current is None:
             result = await self._session.execute(
-                sqlite_insert(ConsentState)
+                upsert(self._session, ConsentState)
                 .values(user_id=user_id, purpose=purpose, updated_at=at, **values)
                 .on_conflict_do_nothing()
             )
@@ -426,7 +427,7 @@ class ConsentRepository:
         if text_id in stored or text_id in self._new_texts:
             return
         await self._session.execute(
-            sqlite_insert(ConsentText)
+            upsert(self._session, ConsentText)
             .values(id=text_id, purpose=purpose, locale=locale, policy_version=version, body=body)
             .on_conflict_do_nothing()
         )
@@ -457,6 +458,15 @@ class ConsentRepository:
         result = await self._session.stream_scalars(query.execution_options(yield_per=batch))
         async for event in result:
             yield event
+
+    async def timeline(self, user_id: int, purpose: str) -> list[tuple[datetime, bool, str]]:
+        """(at, granted, policy version) of one purpose's events, oldest first."""
+        rows = await self._session.execute(
+            select(ConsentEvent.at, ConsentEvent.granted, ConsentEvent.policy_version)
+            .where(ConsentEvent.user_id == user_id, ConsentEvent.purpose == purpose)
+            .order_by(ConsentEvent.id)
+        )
+        return [(at, granted, version) for at, granted, version in rows.all()]
 
     async def events(self, user_id: int, *, limit: int) -> list[ConsentEvent]:
         rows = await self._session.scalars(
@@ -522,7 +532,7 @@ class CampaignRepository:
             return False
         if user_ids:
             await self._session.execute(
-                sqlite_insert(Delivery),
+                insert(Delivery),
                 [
                     {"campaign_id": campaign_id, "user_id": uid, "status": "pending", "attempts": 0}
                     for uid in user_ids
@@ -542,10 +552,13 @@ class CampaignRepository:
         )
         return list(rows)
 
-    async def mark_interrupted(self) -> int:
-        """Deliveries caught mid-call by a crash: maybe delivered, so never sent again."""
+    async def mark_interrupted(self, campaign_id: int) -> int:
+        """Deliveries caught mid-call by a crash: maybe delivered, so never sent again. Called by
+        the one instance that runs the campaign (storage.dialect.exclusive)."""
         result = await self._session.execute(
-            update(Delivery).where(Delivery.status == "sending").values(status="uncertain")
+            update(Delivery)
+            .where(Delivery.campaign_id == campaign_id, Delivery.status == "sending")
+            .values(status="uncertain")
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -719,7 +732,7 @@ class RequestRepository:
 
     async def link(self, chat_id: int, message_id: int, request_id: int) -> None:
         await self._session.execute(
-            sqlite_insert(RelayLink)
+            upsert(self._session, RelayLink)
             .values(chat_id=chat_id, message_id=message_id, request_id=request_id)
             .on_conflict_do_nothing()
         )
@@ -749,6 +762,24 @@ class RequestRepository:
         )
 
 
+TO_USER_KINDS = ("to_user", "copy_user")  # bot.outbox.Kind values delivered into a user's chat
+CARD_KINDS = ("card", "card_edit", "to_staff", "copy_staff")  # threaded under one request's card
+
+
+def outbox_lane(
+    kind: str, user_id: int | None, request_id: int | None, message_id: int | None
+) -> str:
+    """The lane an outbox item keeps its order in: one user's chat, one request's card, one
+    message to redact, or the admin group's other messages."""
+    if kind in TO_USER_KINDS:
+        return f"chat:{user_id}"
+    if kind in CARD_KINDS:
+        return f"card:{request_id}"
+    if kind == "redact":
+        return f"message:{message_id}"
+    return "staff"
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -774,6 +805,7 @@ class OutboxRepository:
             chat_id=chat_id,
             message_id=message_id,
             confirm_message_id=confirm_message_id,
+            lane=outbox_lane(kind, user_id, request_id, message_id),
             status="pending",
             attempts=0,
             repeated=False,
@@ -797,15 +829,20 @@ class OutboxRepository:
     async def get(self, item_id: int) -> OutboxItem | None:
         return await self._session.get(OutboxItem, item_id, populate_existing=True)
 
-    async def claim(self, item_id: int, now: datetime) -> bool:
+    async def claim(self, item_id: int, lane: str, now: datetime) -> bool:
         """Take a due item for this worker alone: one conditional UPDATE `pending` -> `sending`
-        whose row count says who won. The one place to make dialect-aware."""
+        whose row count says who won, and only while no other item of its lane is being sent by
+        any instance, so the lane keeps its order (on PostgreSQL the lane is also locked for the
+        transaction, see storage.dialect)."""
+        await lock_for_transaction(self._session, Space.OUTBOX_LANE, lane)
+        other = aliased(OutboxItem)
         result = await self._session.execute(
             update(OutboxItem)
             .where(
                 OutboxItem.id == item_id,
                 OutboxItem.status == "pending",
                 OutboxItem.next_attempt_at <= now,
+                ~exists(select(other.id).where(other.lane == lane, other.status == "sending")),
             )
             .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_at=now)
             .execution_options(synchronize_session=False)
@@ -848,6 +885,23 @@ class DisclosureRepository:
 
 
 APPEND_ONLY = ("consent_events", "audit_log")
+# Every table an erasure deletes from or rewrites: compacted afterwards (storage.dialect.compact).
+ERASED_TABLES = (
+    "data_keys",
+    "users",
+    "guardian_links",
+    "guardian_confirmations",
+    "fsm_states",
+    "consent_events",
+    "consent_states",
+    "audit_log",
+    "deliveries",
+    "requests",
+    "request_messages",
+    "relay_links",
+    "outbox",
+    "disclosures",
+)
 
 
 class ErasureRepository:
@@ -907,41 +961,41 @@ class ErasureRepository:
     async def erase(self, user_id: int, pseudonym: str) -> None:
         """Delete every row about the person. Their data key goes first: from then on no copy
         of their sealed fields (a backup, a dump, an old WAL) can be read. The ledger and the
-        audit log refuse UPDATEs, so their triggers are lifted inside this same transaction
-        only (DDL is transactional in SQLite) to replace the person's ID where they acted for
-        someone else."""
+        audit log refuse UPDATEs, so they are opened for this same transaction only, to replace
+        the person's ID where they acted for someone else."""
         run = self._session.execute
         await run(delete(DataKey).where(DataKey.owner_id == user_id))
         ring_of(self._session.sync_session).destroyed(user_id)
-        for table in APPEND_ONLY:
-            await run(text(f"DROP TRIGGER IF EXISTS {table}_append_only"))
-        # Where they acted for others (as a legal representative): the act stays, anonymised.
-        await run(update(ConsentEvent).where(ConsentEvent.actor_id == user_id).values(actor_id=0))
-        await run(
-            update(GuardianConfirmation)
-            .where(GuardianConfirmation.guardian_id == user_id)
-            .values(guardian_id=0)
-        )
-        await run(update(GuardianLink).where(GuardianLink.used_by == user_id).values(used_by=None))
-        await run(
-            update(AuditEntry).where(AuditEntry.subject == str(user_id)).values(subject=pseudonym)
-        )
-        await run(delete(AuditEntry).where(AuditEntry.actor_id == user_id))
-        await run(
-            delete(FsmRecord).where((FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id))
-        )
-        await run(delete(RelayLink).where(RelayLink.chat_id == user_id))
-        await run(delete(OutboxItem).where(OutboxItem.user_id == user_id))
-        # ON DELETE CASCADE removes requests (with their messages, relay links, outbox items),
-        # consent events and state, deliveries, guardian links and confirmations, disclosures.
-        await run(delete(User).where(User.id == user_id))
-        for table in APPEND_ONLY:
+        async with AppendOnlyLifted(self._session, APPEND_ONLY):
+            # Where they acted for others (as a legal representative): the act stays, anonymised.
             await run(
-                text(
-                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                update(ConsentEvent).where(ConsentEvent.actor_id == user_id).values(actor_id=0)
+            )
+            await run(
+                update(GuardianConfirmation)
+                .where(GuardianConfirmation.guardian_id == user_id)
+                .values(guardian_id=0)
+            )
+            await run(
+                update(GuardianLink).where(GuardianLink.used_by == user_id).values(used_by=None)
+            )
+            await run(
+                update(AuditEntry)
+                .where(AuditEntry.subject == str(user_id))
+                .values(subject=pseudonym)
+            )
+            await run(delete(AuditEntry).where(AuditEntry.actor_id == user_id))
+            await run(
+                delete(FsmRecord).where(
+                    (FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id)
                 )
             )
+            await run(delete(RelayLink).where(RelayLink.chat_id == user_id))
+            await run(delete(OutboxItem).where(OutboxItem.user_id == user_id))
+            # ON DELETE CASCADE removes requests (with their messages, relay links, outbox
+            # items), consent events and state, deliveries, guardian links and confirmations,
+            # disclosures.
+            await run(delete(User).where(User.id == user_id))
 
 
 class AuditRepository:

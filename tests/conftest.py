@@ -7,8 +7,28 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FrozenClock
+from tests import engines
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A configured server that cannot be reached fails the run: it is never skipped."""
+    if problems := engines.check_servers():
+        pytest.exit("Test servers unreachable: " + "; ".join(problems), returncode=3)
+
+
+def pytest_report_header() -> list[str]:
+    database = "PostgreSQL (TEST_DATABASE_URL)" if engines.ON_POSTGRESQL else "SQLite"
+    redis = "Redis (TEST_REDIS_URL)" if engines.TEST_REDIS_URL else "no Redis"
+    return [f"database engine: {database}; {redis}"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_servers() -> None:
+    """Each test starts on an empty PostgreSQL schema and Redis database, when configured."""
+    if engines.ON_POSTGRESQL or engines.TEST_REDIS_URL:
+        engines.reset_servers()
 
 
 @pytest.fixture
@@ -27,6 +47,18 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def bot(fake: FakeTelegram, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Harness]:
     harness = Harness(fake, tmp_path, clock=clock)
+    await harness.start()
+    yield harness
+    await harness.stop()
+
+
+@pytest.fixture
+async def sqlite_bot(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
+) -> AsyncIterator[Harness]:
+    """The bot on an SQLite file whatever the suite's engine (backups, in-place upgrades)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    harness = Harness(fake, tmp_path, clock=clock, database_url=url)
     await harness.start()
     yield harness
     await harness.stop()

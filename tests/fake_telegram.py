@@ -126,6 +126,7 @@ class FakeTelegram:
         self.holds: dict[int, asyncio.Event] = {}
         self.topics: dict[tuple[int, int], str] = {}
         self.held: set[int] = set()
+        self.webhook: dict[str, Any] | None = None
         self._ids = itertools.count(1000)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._updates: list[dict[str, Any]] = []
@@ -334,6 +335,11 @@ class FakeTelegram:
         return True
 
     def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        return True
+
+    def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = params
         return True
 
     def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:

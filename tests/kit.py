@@ -23,6 +23,7 @@ from bot.app import App, build_app, prepare
 from bot.clock import Clock
 from bot.config import Settings
 from bot.policy import load_pack
+from tests.engines import database_url
 from tests.fake_telegram import TOKEN, Event, FakeTelegram
 
 ADMIN_CHAT_ID = -1001234567890
@@ -60,6 +61,7 @@ class Harness:
         self.fake = fake
         self.clock = clock
         self.db_path = tmp_path / "bot.db"
+        settings.setdefault("database_url", database_url(tmp_path))
         if "data_key_file" not in settings:
             settings.setdefault("data_key", DATA_KEY)
         self.settings = Settings(
@@ -67,7 +69,6 @@ class Harness:
             bot_token=TOKEN,  # type: ignore[arg-type]
             admin_chat_id=ADMIN_CHAT_ID,
             pseudonym_secret=PSEUDONYM_SECRET,  # type: ignore[arg-type]
-            database_url=f"sqlite+aiosqlite:///{self.db_path}",
             telegram_api_url=fake.url,
             policy_pack=pack,
             **settings,
@@ -109,9 +110,11 @@ class Harness:
         return Reply(self.fake.events[start:])
 
     async def settle(self) -> None:
-        """Let the workers deliver everything that is due now (outbox, campaigns)."""
+        """Let the workers do everything that is due now (outbox, campaigns, and the scheduler's
+        compaction after an erasure, which PostgreSQL runs once older transactions ended)."""
         await self.app.outbox.drain(self.app.bot)
         await self.app.campaigns.drain()
+        await self.app.erasure.compact_if_pending()
 
     def cards(self) -> list[Event]:
         """Request cards posted in the admin group, oldest first."""

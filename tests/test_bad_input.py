@@ -14,7 +14,9 @@ TABLES = ("users", "guardian_links", "guardian_confirmations", "fsm_states", "bo
 
 
 async def snapshot(bot: Harness) -> dict[str, list[tuple[object, ...]]]:
-    await bot.app.reminders.tick()  # the daily reminder is background work, not a change
+    # The daily jobs (retention run, reminder) are background work, not a change: run them first.
+    await bot.app.reminders.retention.run(bot.app.bot)
+    await bot.app.reminders.tick()
     async with bot.app.sessions() as session:
         return {
             table: [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table}")))]

@@ -209,7 +209,7 @@ async def test_the_ledger_refuses_updates(bot: Harness) -> None:
     await ann.tap("✅ I agree")
     async with bot.app.sessions() as session:
         with pytest.raises(DBAPIError, match="append-only"):
-            await session.execute(text("UPDATE consent_events SET granted = 0"))
+            await session.execute(text("UPDATE consent_events SET granted = false"))
 
 
 async def test_only_the_representative_grants_a_minors_consent_per_purpose(bot: Harness) -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +86,15 @@ def test_months_end_on_the_last_day_when_the_day_is_missing() -> None:
     assert add_months(datetime(2027, 12, 31, tzinfo=UTC), 2) == datetime(2028, 2, 29, tzinfo=UTC)
     assert add_months(datetime(2026, 11, 30, tzinfo=UTC), 2) == datetime(2027, 1, 30, tzinfo=UTC)
     assert add_months(datetime(2026, 12, 23, tzinfo=UTC), 2) == datetime(2027, 2, 23, tzinfo=UTC)
+
+
+def test_only_the_operators_country_calendar_is_loaded() -> None:
+    """The holidays package would import all ~300 country modules (0.3 s of start-up)."""
+    code = (
+        "import sys; from datetime import date; from bot.deadlines import is_working_day; "
+        "assert not is_working_day(date(2026, 1, 7), 'BY'); "
+        "loaded = [m for m in sys.modules if m.startswith('holidays.countries')]; "
+        "assert loaded == [], loaded"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=120)

@@ -29,23 +29,24 @@ from storage.crypto import (
     parse_master_key,
 )
 from storage.crypto import MasterKeys as Keys
-from storage.db import create_engine
+from storage.db import checkpoint, create_engine
 from storage.fsm import SqlStorage
 from storage.models import DataKey, Disclosure, ErasureRecord, OutboxItem, Request, User
 from storage.repositories import ErasureRepository
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, DATA_KEY, PSEUDONYM_SECRET, Harness
 from tests.test_consents import onboarded
-from tests.test_execution import last_export, scan
+from tests.test_execution import last_export, scan, scan_database
 from tests.test_requests import file_erasure
 
 MASTER = Keys(parse_master_key(DATA_KEY, "DATA_KEY"))
 
 
-def sealed_values(db: Path, table: str, column: str) -> list[str]:
-    with sqlite3.connect(db) as connection:
-        rows = connection.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")
-        return [row[0] for row in rows]
+async def sealed_values(bot: Harness, table: str, column: str) -> list[str]:
+    """The stored (sealed) values of a column, as they are in the database."""
+    async with bot.app.engine.connect() as connection:
+        query = text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")
+        return list((await connection.scalars(query)).all())
 
 
 async def test_no_plain_personal_data_in_the_files_at_any_time(bot: Harness) -> None:
@@ -54,20 +55,20 @@ async def test_no_plain_personal_data_in_the_files_at_any_time(bot: Harness) -> 
     needles = [b"Quuxbertina", b"zz_unique_handle", b"375291234567", b"Flibbertigibbet",
                b"Wobblegong", b"Snorkeldink", b"Grumbleton"]  # fmt: skip
 
-    def assert_clean() -> None:
-        assert scan(bot.db_path, needles) == []
+    async def assert_clean() -> None:
+        assert await scan_database(bot, needles) == []
 
     await zed.send("/start")
     await zed.tap("16 or older")
-    assert_clean()
+    await assert_clean()
     await zed.send("/rights")
     await zed.tap("🗑 Erase my data")
     await zed.send_contact("+375 (29) 123-45-67", user_id=zed.id)
     await zed.send("Forget me, Flibbertigibbet")
-    assert_clean()  # the answer waits in the conversation (FSM data), sealed
+    await assert_clean()  # the answer waits in the conversation (FSM data), sealed
     await zed.tap("✅ Send the request")
     await bot.settle()
-    assert_clean()
+    await assert_clean()
     [card] = bot.cards()
     assert "Quuxbertina" in card.text and "Flibbertigibbet" in card.text  # staff see it all
     await staff.reply_to(card, "Staff answer Wobblegong")
@@ -76,7 +77,7 @@ async def test_no_plain_personal_data_in_the_files_at_any_time(bot: Harness) -> 
     await bot.settle()
     assert "Snorkeldink" in bot.fake.events[-1].text
     await staff.send(f'/disclose {zed.id} "Grumbleton office" "name" "law"')
-    assert_clean()
+    await assert_clean()
 
     await zed.send("/export")  # the export opens everything for its owner
     export = last_export(bot, zed)
@@ -86,12 +87,11 @@ async def test_no_plain_personal_data_in_the_files_at_any_time(bot: Harness) -> 
     texts = [m["text"] for m in request["messages"]]
     assert "Staff answer Wobblegong" in texts and "Thanks from Snorkeldink" in texts
     assert export["disclosures"][0]["recipient"] == "Grumbleton office"  # type: ignore[index]
-    async with bot.app.engine.connect() as connection:
-        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert_clean()
+    await checkpoint(bot.app.engine)
+    await assert_clean()
     for table, column in (("users", "first_name"), ("requests", "details"),
                           ("request_messages", "text"), ("disclosures", "recipient")):  # fmt: skip
-        assert all(v.startswith("p1.") for v in sealed_values(bot.db_path, table, column))
+        assert all(v.startswith("p1.") for v in await sealed_values(bot, table, column))
 
 
 async def test_data_keys_are_unwrapped_once_per_update_and_not_kept(
@@ -160,7 +160,7 @@ async def test_the_key_goes_in_the_erasure_transaction_first(
     finally:
         event.remove(bot.app.engine.sync_engine, "before_cursor_execute", record)
     deletes = [s for s in statements if s.startswith(("DELETE", "UPDATE", "DROP"))]
-    assert deletes[0] == "DELETE FROM data_keys WHERE data_keys.owner_id = ?"
+    assert deletes[0].startswith("DELETE FROM data_keys WHERE data_keys.owner_id = ")
     async with bot.app.sessions() as session:  # nothing happened: one transaction
         assert await session.get(DataKey, ann.id) is not None
         user = await session.get(User, ann.id)
@@ -186,11 +186,12 @@ def operator_env(monkeypatch: pytest.MonkeyPatch, bot: Harness, **extra: str) ->
 
 
 async def test_a_backup_made_before_an_erasure_does_not_open_for_the_erased(
-    bot: Harness,
+    sqlite_bot: Harness,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    bot = sqlite_bot  # backups and restores are of SQLite files (PostgreSQL: pg_dump)
     ann = await onboarded(bot, "Annelore")
     zed = await onboarded(bot, "Quuxbertina")
     await file_erasure(bot, zed, "Forget Flibbertigibbet")
@@ -309,11 +310,10 @@ async def test_rotation_keeps_every_user_readable_without_downtime(
     again = during.user("Person0", user_id=people[0].id)
     await again.send("/export")
     assert last_export(during, again)["profile"]["first_name"] == "Person0"  # type: ignore[index]
-    await during.stop()
-
     new_id = key_id(parse_master_key(new, "new"))
-    with sqlite3.connect(tmp_path / "bot.db") as db:
-        assert {row[0] for row in db.execute("SELECT wrapped_by FROM data_keys")} == {new_id}
+    async with during.app.engine.connect() as connection:
+        assert set((await connection.scalars(select(DataKey.wrapped_by))).all()) == {new_id}
+    await during.stop()
 
     after = Harness(fake, tmp_path, clock=clock, data_key=new)  # the old key is thrown away
     await after.start()
@@ -362,7 +362,7 @@ async def test_the_upgrade_seals_a_plaintext_database_in_place(
                b"Blimpfizzle"]  # fmt: skip
     assert len(scan(path, needles)) == len(needles)
 
-    bot = Harness(fake, tmp_path, clock=clock)
+    bot = Harness(fake, tmp_path, clock=clock, database_url=f"sqlite+aiosqlite:///{path}")
     await bot.start()  # migrates, seals, compacts
     try:
         assert scan(path, needles) == []

@@ -52,3 +52,15 @@ async def test_description_is_set_in_both_languages(bot: Harness) -> None:
     for texts in fake.descriptions.values():
         assert len(texts["description"]) <= 512 and len(texts["short_description"]) <= 120
         assert texts["short_description"]
+
+
+async def test_back_from_the_first_question_returns_to_the_rights_list_in_place(
+    bot: Harness,
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("✋ Object to processing")
+    [question] = sent(ann)
+    await ann.tap("← Back")
+    [rights] = edits(ann)
+    assert rights.message_id == question.message_id and "Your rights" in rights.text

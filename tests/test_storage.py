@@ -6,22 +6,42 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from storage import migrate
 from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
+from storage.dialect import (
+    AppendOnlyLifted,
+    claimable,
+    compact,
+    horizon_passed,
+    transaction_mark,
+)
 from storage.fsm import SqlStorage
-from storage.models import Base, FsmRecord, Personal
+from storage.models import Base, BotState, FsmRecord, Personal
+from storage.repositories import APPEND_ONLY, ERASED_TABLES
+from tests.engines import ON_POSTGRESQL, TEST_DATABASE_URL
 
 MASTER = MasterKeys(b"k" * 32)
 
 
 @pytest.fixture
 async def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = create_engine(
-        f"sqlite+aiosqlite:///{tmp_path}/sub/dir/t.db", tmp_path / "sub/dir/t.db"
-    )
+    """The suite's engine: SQLite, or PostgreSQL with TEST_DATABASE_URL (tests.engines)."""
+    sqlite_file = None if ON_POSTGRESQL else tmp_path / "sub/dir/t.db"
+    url = TEST_DATABASE_URL or f"sqlite+aiosqlite:///{sqlite_file}"
+    engine = create_engine(url, sqlite_file)
+    await migrate.upgrade(engine, MASTER)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/s/t.db", tmp_path / "s/t.db")
     await migrate.upgrade(engine, MASTER)
     yield engine
     await engine.dispose()
@@ -46,8 +66,8 @@ async def test_migrations_create_exactly_the_models(engine) -> None:  # type: ig
     await migrate.upgrade(engine, MASTER)  # a second start is a no-op
 
 
-async def test_sqlite_pragmas(engine) -> None:  # type: ignore[no-untyped-def]
-    async with engine.connect() as connection:
+async def test_sqlite_pragmas(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+    async with sqlite_engine.connect() as connection:
         assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
         assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
         assert await connection.scalar(text("PRAGMA busy_timeout")) == 5000
@@ -92,7 +112,7 @@ async def test_request_numbers_migration_keeps_every_row_and_every_number(tmp_pa
 
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(to("0008_breaches_last_seen"))
+            await connection.run_sync(to("0009_erasure_indexes"))
             for statement in (
                 "INSERT INTO users (id, language, blocked_bot, created_at) "
                 "VALUES (1, 'en', 0, '2026-01-01')",
@@ -121,3 +141,95 @@ async def test_request_numbers_migration_keeps_every_row_and_every_number(tmp_pa
             assert await connection.scalar(text("SELECT max(id) FROM requests")) == 8
     finally:
         await engine.dispose()
+
+
+ERASURE_LOOKUPS = (
+    "UPDATE consent_events SET actor_id = 0 WHERE actor_id = 1",
+    "SELECT 1 FROM consent_states WHERE event_id = 1",
+    "UPDATE audit_log SET subject = 'x' WHERE subject = '1'",
+    "UPDATE guardian_links SET used_by = NULL WHERE used_by = 1",
+    "SELECT 1 FROM guardian_confirmations WHERE link_id = 1",
+)
+
+
+@pytest.mark.parametrize("sql", ERASURE_LOOKUPS)
+async def test_erasure_lookups_use_an_index(sqlite_engine, sql: str) -> None:  # type: ignore[no-untyped-def]
+    """An erasure finds a person's rows through indexes, never by scanning a table."""
+    async with sqlite_engine.connect() as connection:
+        plan = (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "USING" in details and "INDEX" in details, details
+    assert not any(str(row[-1]).startswith("SCAN") for row in plan), details
+
+
+async def _ledger_row(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (id, language, blocked_bot, created_at) "
+                "VALUES (1, 'en', false, CURRENT_TIMESTAMP)"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO consent_events (user_id, purpose, granted, at, policy_version, "
+                "source, actor_id) VALUES (1, 'marketing', true, CURRENT_TIMESTAMP, '1', "
+                "'toggle', 7)"
+            )
+        )
+
+
+async def test_the_ledger_is_append_only_except_inside_an_erasure(engine) -> None:  # type: ignore[no-untyped-def]
+    """On either engine: UPDATE is refused by a trigger; only an erasure's own transaction may
+    rewrite the ledger, and the refusal is back for everyone afterwards."""
+    await _ledger_row(engine)
+    sessions = session_factory(engine, MASTER)
+    async with sessions() as session:
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text("UPDATE consent_events SET actor_id = 0"))
+    async with sessions() as session:
+        async with AppendOnlyLifted(session, APPEND_ONLY):
+            await session.execute(text("UPDATE consent_events SET actor_id = 0"))
+        with pytest.raises(DBAPIError, match="append-only"):  # restored in the same transaction
+            await session.execute(text("UPDATE consent_events SET actor_id = 1"))
+    async with sessions() as session:
+        async with AppendOnlyLifted(session, APPEND_ONLY):
+            await session.execute(text("UPDATE consent_events SET actor_id = 0"))
+        await session.commit()
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT actor_id FROM consent_events")) == 0
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text("UPDATE consent_events SET actor_id = 5"))
+
+
+async def test_compaction_waits_for_older_transactions(engine) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL keeps deleted rows for transactions older than the deleting one, so the mark
+    of an erasure only passes once those ended. SQLite has no such horizon."""
+    sessions = session_factory(engine, MASTER)
+    async with sessions() as older:
+        await older.execute(text("INSERT INTO bot_state (key, value) VALUES ('a', 'b')"))
+        async with sessions() as erasing:
+            mark = await transaction_mark(erasing)
+            await erasing.commit()
+        assert await horizon_passed(engine, mark) is (not ON_POSTGRESQL)
+        await older.commit()
+    assert await horizon_passed(engine, mark)
+    await compact(engine, ERASED_TABLES)  # runs on both engines
+
+
+async def test_claimable_rows_are_skipped_while_another_instance_holds_them(engine) -> None:  # type: ignore[no-untyped-def]
+    """FOR UPDATE SKIP LOCKED on PostgreSQL: a second worker does not wait for, nor take, the
+    rows the first one is claiming. SQLite serialises writers and omits the clause."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO bot_state (key, value) VALUES ('k1', 'v'), ('k2', 'v')")
+        )
+    query = claimable(select(BotState.key).order_by(BotState.key).limit(1))
+    sessions = session_factory(engine, MASTER)
+    async with sessions() as first:
+        assert (await first.scalars(query)).all() == ["k1"]
+        if ON_POSTGRESQL:
+            async with sessions() as second:
+                assert (await second.scalars(query)).all() == ["k2"]
+    assert "SKIP LOCKED" not in str(query.compile(dialect=sqlite.dialect()))
+    assert "FOR UPDATE SKIP LOCKED" in str(query.compile(dialect=postgresql.dialect()))

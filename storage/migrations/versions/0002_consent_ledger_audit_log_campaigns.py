@@ -8,6 +8,8 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
+from storage.dialect import append_only_ddl, drop_append_only_ddl
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -116,16 +118,13 @@ def upgrade() -> None:
     with op.batch_alter_table("consent_states", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_consent_states_granted"), ["granted"], unique=False)
     # The ledger and the audit log are append-only: the database refuses any UPDATE.
-    for table in APPEND_ONLY:
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-        )
+    for statement in append_only_ddl(op.get_bind().dialect.name, APPEND_ONLY):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    for table in APPEND_ONLY:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only")
+    for statement in drop_append_only_ddl(op.get_bind().dialect.name, APPEND_ONLY):
+        op.execute(statement)
 
     with op.batch_alter_table("consent_states", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_states_granted"))

@@ -1,15 +1,15 @@
 """desk delivery: outbox claims and repeats, request numbers never reused
 
-Revision ID: 0009_desk_delivery
-Revises: 0008_breaches_last_seen
+Revision ID: 0010_desk_delivery
+Revises: 0009_erasure_indexes
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_desk_delivery"
-down_revision = "0008_breaches_last_seen"
+revision = "0010_desk_delivery"
+down_revision = "0009_erasure_indexes"
 branch_labels = None
 depends_on = None
 
@@ -22,6 +22,19 @@ def upgrade() -> None:
             sa.Column("repeated", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("confirm_message_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("lane", sa.String(40), nullable=False, server_default="staff")
+        )
+    # Lanes as storage.repositories.outbox_lane draws them: one user's chat, one card, one
+    # message to redact, the rest of the admin group.
+    op.execute(
+        "UPDATE outbox SET lane = CASE "
+        "WHEN kind IN ('to_user', 'copy_user') THEN 'chat:' || CAST(user_id AS VARCHAR(20)) "
+        "WHEN kind IN ('card', 'card_edit', 'to_staff', 'copy_staff') "
+        "THEN 'card:' || CAST(request_id AS VARCHAR(20)) "
+        "WHEN kind = 'redact' THEN 'message:' || CAST(message_id AS VARCHAR(20)) "
+        "ELSE 'staff' END"
+    )
     # Items a crash interrupted used to be given up as `uncertain`; they are now sent again,
     # marked as a possible repeat (at least once).
     op.execute("UPDATE outbox SET status = 'pending', repeated = true WHERE status = 'uncertain'")
@@ -53,6 +66,7 @@ def downgrade() -> None:
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.drop_column("undelivered")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("lane")
         batch_op.drop_column("confirm_message_id")
         batch_op.drop_column("repeated")
         batch_op.drop_column("claimed_at")

@@ -1,0 +1,271 @@
+"""Everything that differs between SQLite and PostgreSQL, in one place.
+
+The rest of `storage/` writes portable SQLAlchemy and asks this module for the few things the
+engines do differently: upserts, the append-only triggers, claiming work, and rewriting tables
+after an erasure. Nothing outside this module checks which engine it runs on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import Select, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from storage.sqlite_driver import LeanAiosqlite
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+# PostgreSQL: every append-only table shares one trigger function. An erasure may rewrite the
+# ledger (it replaces the ID of a person who acted for someone else) by setting this variable for
+# its own transaction only (SET LOCAL): no DDL, so no table lock that would stall other instances.
+_ERASURE_FLAG = "privacy_desk.erasure"
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('{_ERASURE_FLAG}', true), '') = 'on' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END $$
+"""
+
+Target = AsyncSession | AsyncConnection | AsyncEngine | Connection
+
+
+def dialect_of(target: Target) -> Dialect:
+    if isinstance(target, AsyncSession):
+        return target.get_bind().dialect
+    return target.dialect
+
+
+def is_sqlite(target: Target) -> bool:
+    return dialect_of(target).name == SQLITE
+
+
+def insert(target: Target, model: Any) -> Any:
+    """An INSERT with `on_conflict_do_update` / `on_conflict_do_nothing` for this engine (both
+    engines spell them the same way)."""
+    module = sqlite if is_sqlite(target) else postgresql
+    return module.insert(model)
+
+
+def claimable(query: Select[Any]) -> Select[Any]:
+    """Rows a worker is about to claim. PostgreSQL locks them and skips rows another instance
+    holds (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time and omits the clause, so the
+    claim is the conditional UPDATE that follows (compare-and-set, checked by its rowcount)."""
+    return query.with_for_update(skip_locked=True)
+
+
+class Space(IntEnum):
+    """Namespaces of the work that only one instance may do at a time."""
+
+    OUTBOX_LANE = 1
+    CAMPAIGN = 2
+    ERASURE = 3
+
+
+async def lock_for_transaction(session: AsyncSession, space: Space, key: str) -> None:
+    """Serialise this transaction with any other taking the same (space, key) until it ends.
+    PostgreSQL: a transaction-level advisory lock. SQLite: writers are serialised already."""
+    if not is_sqlite(session):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+            {"space": int(space), "key": key},
+        )
+
+
+@asynccontextmanager
+async def exclusive(engine: AsyncEngine, space: Space, key: str) -> AsyncIterator[bool]:
+    """`async with exclusive(engine, space, key) as mine:` tells whether this instance holds
+    (space, key) until the block ends; False when another instance does. PostgreSQL: a
+    session-level advisory lock on a connection of its own, released by the server when the
+    process dies. SQLite serves one process, which always holds it."""
+    if engine.dialect.name == SQLITE:
+        yield True
+        return
+    params = {"space": int(space), "key": key}
+    async with engine.connect() as connection:
+        raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        mine = bool(
+            await raw.scalar(text("SELECT pg_try_advisory_lock(:space, hashtext(:key))"), params)
+        )
+        try:
+            yield mine
+        finally:
+            if mine:
+                await raw.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:key))"), params)
+
+
+# --- the append-only ledger ----------------------------------------------------------------
+
+
+def append_only_ddl(dialect_name: str, tables: Iterable[str]) -> list[str]:
+    """Statements that make `tables` refuse UPDATE (used by the migrations)."""
+    if dialect_name == SQLITE:
+        return [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            for table in tables
+        ]
+    return [_PG_FUNCTION] + [
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION refuse_update()"
+        for table in tables
+    ]
+
+
+def drop_append_only_ddl(dialect_name: str, tables: Iterable[str]) -> list[str]:
+    if dialect_name == SQLITE:
+        return [f"DROP TRIGGER IF EXISTS {table}_append_only" for table in tables]
+    return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in tables] + [
+        "DROP FUNCTION IF EXISTS refuse_update()"
+    ]
+
+
+class AppendOnlyLifted:
+    """`async with AppendOnlyLifted(session, tables):` lets this transaction (and only it) update
+    the append-only tables. SQLite drops the triggers and recreates them before leaving (DDL is
+    transactional there); PostgreSQL sets a transaction-local flag the trigger function reads."""
+
+    def __init__(self, session: AsyncSession, tables: Sequence[str]) -> None:
+        self._session = session
+        self._tables = tables
+        self._name = dialect_of(session).name
+
+    async def __aenter__(self) -> None:
+        if self._name == SQLITE:
+            for table in self._tables:
+                await self._session.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only"))
+        else:
+            await self._session.execute(
+                text("SELECT set_config(:name, 'on', true)"), {"name": _ERASURE_FLAG}
+            )
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._name == SQLITE:
+            for statement in append_only_ddl(SQLITE, self._tables):
+                await self._session.execute(text(statement))
+        else:
+            await self._session.execute(
+                text("SELECT set_config(:name, 'off', true)"), {"name": _ERASURE_FLAG}
+            )
+
+
+# --- files on disk after an erasure --------------------------------------------------------
+
+
+async def _autocommit(
+    engine: AsyncEngine, statements: Iterable[str], *, finally_: str | None = None
+) -> None:
+    async with engine.connect() as connection:
+        raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            for statement in statements:
+                await raw.exec_driver_sql(statement)
+        finally:
+            if finally_ is not None:
+                await raw.exec_driver_sql(finally_)
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """SQLite: fold the WAL into the database file and empty it. PostgreSQL manages its own WAL."""
+    if engine.dialect.name == SQLITE:
+        await _autocommit(engine, ["PRAGMA wal_checkpoint(TRUNCATE)"])
+
+
+async def transaction_mark(session: AsyncSession) -> str:
+    """Identifies the current (erasing) transaction, for `horizon_passed` later."""
+    if is_sqlite(session):
+        return "1"
+    return str(await session.scalar(text("SELECT pg_current_xact_id()::text")))
+
+
+async def horizon_passed(engine: AsyncEngine, mark: str) -> bool:
+    """Whether every transaction that began before the one marked `mark` has ended. Until then
+    PostgreSQL keeps the rows it deleted for them (even VACUUM FULL copies such "recently dead"
+    rows), so a compaction would leave the data in place. SQLite: always."""
+    if engine.dialect.name == SQLITE:
+        return True
+    async with engine.connect() as connection:
+        oldest = await connection.scalar(
+            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        )
+    return int(str(oldest)) > int(mark)
+
+
+# PostgreSQL: how long a compaction waits for a table lock before it gives up (and is retried
+# by the scheduler) rather than queueing every instance's updates behind it.
+COMPACT_LOCK_TIMEOUT = "2s"
+
+
+async def compact(engine: AsyncEngine, tables: Sequence[str]) -> None:
+    """Leave no deleted bytes behind in the database files.
+
+    SQLite: fold the WAL into the file, rebuild the file (secure_delete has already zeroed freed
+    pages), empty the WAL. PostgreSQL: a plain VACUUM only marks dead tuples reusable, their
+    bytes stay in the pages, so `tables` are rewritten with VACUUM FULL (new files; the old ones
+    are truncated at commit). It takes a short exclusive lock per table and gives up after
+    COMPACT_LOCK_TIMEOUT, raising an OperationalError the caller retries later.
+    """
+    if engine.dialect.name == SQLITE:
+        await _autocommit(
+            engine,
+            ["PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"],
+        )
+        return
+    await _autocommit(
+        engine,
+        [
+            f"SET lock_timeout = '{COMPACT_LOCK_TIMEOUT}'",
+            *(f"VACUUM (FULL, ANALYZE) {table}" for table in tables),
+        ],
+        finally_="RESET lock_timeout",
+    )
+
+
+# --- connections ---------------------------------------------------------------------------
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten with zeros, so an erasure leaves nothing in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+# Each update holds one connection and the FSM storage briefly takes a second one, so a pool
+# must hold twice the updates allowed at once (bot.middlewares.MAX_CONCURRENT_UPDATES) plus the
+# workers (outbox, campaigns, reminders). PostgreSQL serves every instance from one
+# max_connections (100 by default), so each instance keeps fewer connections open there.
+POOL = {
+    SQLITE: {"pool_size": 24, "max_overflow": 8},
+    POSTGRESQL: {"pool_size": 20, "max_overflow": 4},
+}
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Arguments for create_async_engine on this URL's engine."""
+    name = SQLITE if url.startswith(SQLITE) else POSTGRESQL
+    options: dict[str, Any] = dict(POOL[name])
+    if make_url(url).drivername == "sqlite+aiosqlite":
+        options["module"] = LeanAiosqlite()  # one thread trip per statement, BEGIN IMMEDIATE
+    return options
+
+
+def configure(engine: AsyncEngine) -> None:
+    """Per-connection settings: SQLite in WAL mode, busy timeout, foreign keys, secure delete."""
+    if engine.dialect.name == SQLITE:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
