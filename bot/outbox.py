@@ -47,7 +47,7 @@ from bot.policy import PolicyPack
 from bot.render import card_text, due_page
 from bot.requests import OPEN
 from storage.models import OutboxItem, Request, RequestAttachment
-from storage.repositories import Repositories
+from storage.repositories import TO_USER_KINDS, Repositories
 
 log = logging.getLogger(__name__)
 BASE_DELAY = timedelta(seconds=5)
@@ -79,7 +79,7 @@ class Kind(StrEnum):
     COPY_STAFF = "copy_staff"  # the user's file copied under the card
 
 
-TO_USER = frozenset({Kind.TO_USER, Kind.COPY_USER})  # items delivered into a user's chat
+TO_USER = frozenset(map(Kind, TO_USER_KINDS))  # items delivered into a user's chat
 COPIES = frozenset({Kind.COPY_USER, Kind.COPY_STAFF})  # files copied with copyMessage
 
 

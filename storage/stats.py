@@ -10,8 +10,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Campaign, Delivery, OutboxItem, Request
+from storage.repositories import TO_USER_KINDS
 
-STAFF_KINDS = ("card", "card_edit", "to_staff", "to_admin")
 FAILED = ("failed", "blocked")
 
 
@@ -38,7 +38,7 @@ class StatsRepository:
         """When the oldest undelivered message to the admin group was written."""
         return await self._session.scalar(
             select(func.min(OutboxItem.created_at)).where(
-                OutboxItem.status == "pending", OutboxItem.kind.in_(STAFF_KINDS)
+                OutboxItem.status == "pending", OutboxItem.kind.not_in(TO_USER_KINDS)
             )
         )
 
