@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -244,7 +245,11 @@ class Delivery(Base):
     crash never leads to a second copy: such rows become `uncertain`, never `pending` again."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("campaign_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "user_id"),
+        # The next pending deliveries of a campaign, in order, without sorting a million rows.
+        Index("ix_deliveries_queue", "campaign_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
