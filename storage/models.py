@@ -298,7 +298,7 @@ class RequestMessage(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     author: Mapped[str] = mapped_column(String(8))  # user | staff
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))  # question | clarify | refusal_unfounded | …
     text: Mapped[str] = mapped_column(Personal)
 
 
