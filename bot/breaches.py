@@ -16,7 +16,7 @@ from bot.clock import Clock
 from bot.deadlines import due_at
 from bot.policy import PolicyPack
 from storage.models import Breach
-from storage.repositories import Repositories
+from storage.repositories import Audience, Repositories
 
 BREACH = "breach"  # the campaign kind that tells affected users
 MAX_FIELD = 1000
@@ -126,14 +126,17 @@ class Breaches:
         await self._repo.commit()
         return done
 
-    async def recipients(self, breach: Breach) -> list[int]:
-        """Who is affected and still known: erased people are gone from the users table;
-        restricted users and users under a legal hold are told too."""
+    def recipients(self, breach: Breach) -> Audience:
+        """Who is affected and still known (a query): erased people are gone from the users
+        table; restricted users and users under a legal hold are told too."""
         kind, _, value = breach.affected.partition(":")
         if kind == "consent":
-            return await self._repo.breaches.consent_holders(value)
+            return self._repo.breaches.consent_holders(value)
         ids = [int(v) for v in value.split(",")] if kind == "ids" else None
-        return await self._repo.breaches.existing_users(ids)
+        return self._repo.breaches.existing_users(ids)
+
+    async def affected(self, breach: Breach) -> int:
+        return await self._repo.campaigns.audience_size(self.recipients(breach))
 
     async def tell_users(
         self, breach_id: int, staff_id: int, progress_message_id: int
@@ -149,9 +152,8 @@ class Breaches:
         if not await self._repo.breaches.claim_telling(breach_id, campaign.id, now):
             await self._repo.session.rollback()
             return None
-        users = await self.recipients(breach)
         await self._repo.campaigns.start(
-            campaign.id, users, now=now, progress_message_id=progress_message_id
+            campaign.id, self.recipients(breach), now=now, progress_message_id=progress_message_id
         )
         await self._repo.commit()
         return campaign.id

@@ -95,13 +95,15 @@ class Reminders:
                 await session.rollback()
                 return None
             campaign = await repo.campaigns.create(kind=POLICY_NEXT, body="", created_by=0, now=now)
-            users = await repo.users.not_told_of(upcoming.version)
-            await repo.campaigns.start(campaign.id, users, now=now, progress_message_id=None)
+            audience = repo.users.not_told_of(upcoming.version)
+            queued = await repo.campaigns.start(
+                campaign.id, audience, now=now, progress_message_id=None
+            )
             text = self._t(
                 "policy_next.staff",
                 version=upcoming.version,
                 date=fmt_date(upcoming.effective_date, self._t, self._pack.zone),
-                count=len(users),
+                count=queued or 0,
             )
             await repo.outbox.add(kind="to_admin", text=text, now=now)
             await repo.commit()

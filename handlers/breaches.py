@@ -25,7 +25,7 @@ from storage.repositories import Repositories
 async def _screen(
     breach: Breach, breaches: Breaches, t: Translator, pack: PolicyPack
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    affected = len(await breaches.recipients(breach))
+    affected = await breaches.affected(breach)
     text = breach_staff_text(breach, pack, t, affected)
     markup = keyboards.breach(
         breach.id,
@@ -84,7 +84,7 @@ async def breach_button(
     elif action is BreachAction.TELL:
         await query.answer()
         if breach.users_told_at is None:
-            affected = len(await breaches.recipients(breach))
+            affected = await breaches.affected(breach)
             preview = (
                 t("breach.preview", count=affected) + "\n\n" + breach_notice_text(breach, pack, t)
             )

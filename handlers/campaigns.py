@@ -18,7 +18,7 @@ from bot.render import campaign_text, fmt_date
 from bot.roles import Need
 from bot.staff import StaffDirectory
 from handlers.views import edit, staff_or_alert, staff_or_refuse
-from storage.repositories import Repositories
+from storage.repositories import Audience, Repositories
 
 # The message itself must fit 4096 characters, and so must the preview staff see first (the
 # same text under a two-line header): the header's room is kept free.
@@ -37,13 +37,14 @@ def campaign_body(message: Message, command: CommandObject) -> tuple[str, int]:
     return "", 0
 
 
-async def recipients(repo: Repositories, pack: PolicyPack, kind: str) -> list[int]:
+def recipients(repo: Repositories, pack: PolicyPack, kind: str) -> Audience:
+    """Who a campaign of `kind` goes to, as a query (counted, or queued in the database)."""
     if kind == POLICY:
-        return await repo.users.not_told_of(pack.policy.version)
+        return repo.users.not_told_of(pack.policy.version)
     assert pack.marketing is not None
     purpose = pack.consent_purpose(pack.marketing.purpose)
     assert purpose is not None
-    return await repo.consents.holders(purpose.id, pack.valid_consent_versions(purpose))
+    return repo.consents.holders(purpose.id, pack.valid_consent_versions(purpose))
 
 
 async def campaign_command(
@@ -75,7 +76,7 @@ async def campaign_command(
     campaign = await repo.campaigns.create(
         kind=MARKETING, body=body, created_by=message.from_user.id, now=clock.now()
     )
-    count = len(await recipients(repo, pack, MARKETING))
+    count = await repo.campaigns.audience_size(recipients(repo, pack, MARKETING))
     await repo.commit()
     preview = t(
         "staff.campaign_preview", id=campaign.id, count=count, text=campaign_text(reason, body)
@@ -101,7 +102,7 @@ async def notify_policy_command(
     campaign = await repo.campaigns.create(
         kind=POLICY, body="", created_by=message.from_user.id, now=clock.now()
     )
-    count = len(await recipients(repo, pack, POLICY))
+    count = await repo.campaigns.audience_size(recipients(repo, pack, POLICY))
     await repo.commit()
     preview = t("staff.notify_preview", id=campaign.id, count=count, version=pack.policy.version)
     preview += "\n\n" + fmt_date(pack.policy.effective_date, t, pack.zone)
@@ -136,17 +137,19 @@ async def campaign_button(
         await query.answer()
         await edit(query, t("staff.campaign_cancelled", id=campaign.id))
         return
-    users = await recipients(repo, pack, campaign.kind)
-    started = await repo.campaigns.start(
-        campaign.id, users, now=clock.now(), progress_message_id=query.message.message_id
+    queued = await repo.campaigns.start(
+        campaign.id,
+        recipients(repo, pack, campaign.kind),
+        now=clock.now(),
+        progress_message_id=query.message.message_id,
     )
-    if not started:  # a double tap, or another staff member was faster
+    if queued is None:  # a double tap, or another staff member was faster
         await query.answer(t("staff.campaign_already", id=campaign.id, status=campaign.status))
         return
     await repo.commit()
     await query.answer()
     progress = t(
-        "staff.campaign_progress", id=campaign.id, sent=0, skipped=0, failed=0, left=len(users)
+        "staff.campaign_progress", id=campaign.id, sent=0, skipped=0, failed=0, left=queued
     )
     await edit(query, progress)
     campaigns.start(bot, campaign.id)

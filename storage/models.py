@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -244,7 +245,11 @@ class Delivery(Base):
     crash never leads to a second copy: such rows become `uncertain`, never `pending` again."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("campaign_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "user_id"),
+        # The next pending deliveries of a campaign, in order, without sorting a million rows.
+        Index("ix_deliveries_queue", "campaign_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -297,7 +302,7 @@ class RequestMessage(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     author: Mapped[str] = mapped_column(String(8))  # user | staff
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))  # question | clarify | refusal_unfounded | …
     text: Mapped[str] = mapped_column(Personal)
 
 

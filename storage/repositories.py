@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -11,7 +12,12 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
+    Integer,
+    Select,
     String,
+    and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -54,6 +60,10 @@ from storage.models import (
     UTCDateTime,
 )
 from storage.sealing import OPEN_LATER, open_loaded, ring_of
+
+# Who a campaign goes to: a query of user IDs, counted or queued inside the database (a
+# campaign to a million users never holds their IDs in memory).
+Audience = Select[tuple[int]]
 
 
 class UserRepository:
@@ -122,18 +132,13 @@ class UserRepository:
         )
         return list(rows)
 
-    async def not_told_of(self, version: str) -> list[int]:
-        """Onboarded, reachable users who last saw an older policy version."""
-        rows = await self._session.scalars(
-            select(User.id)
-            .where(
-                User.notice_version.is_not(None),
-                User.notice_version != version,
-                User.blocked_bot.is_(False),
-            )
-            .order_by(User.id)
+    def not_told_of(self, version: str) -> Audience:
+        """Onboarded, reachable users who last saw an older policy version (a query)."""
+        return select(User.id).where(
+            User.notice_version.is_not(None),
+            User.notice_version != version,
+            User.blocked_bot.is_(False),
         )
-        return list(rows)
 
     async def set_blocked(self, user_id: int, blocked: bool) -> bool:
         """Reachability from Telegram's own signal; True when it changed."""
@@ -477,9 +482,9 @@ class ConsentRepository:
         )
         return list(reversed(rows.all()))
 
-    async def holders(self, purpose: str, versions: set[str]) -> list[int]:
-        """Users who hold a consent to `purpose` given under one of `versions`."""
-        rows = await self._session.scalars(
+    def holders(self, purpose: str, versions: set[str]) -> Audience:
+        """Users who hold a consent to `purpose` given under one of `versions` (a query)."""
+        return (
             select(ConsentState.user_id)
             .join(User, User.id == ConsentState.user_id)
             .where(
@@ -488,9 +493,65 @@ class ConsentRepository:
                 ConsentState.policy_version.in_(versions),
                 User.blocked_bot.is_(False),
             )
-            .order_by(ConsentState.user_id)
         )
-        return list(rows)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Who may receive a campaign message at the moment it is sent. `screened`: reachable (has
+    not blocked the bot), not restricted, not under a legal hold (a breach notice skips these
+    checks: GDPR art. 34). Then either holding the consent (`purpose` under one of `versions`)
+    or, with `notice_version`, not yet told of that policy version."""
+
+    screened: bool = True
+    purpose: str | None = None
+    versions: frozenset[str] = frozenset()
+    notice_version: str | None = None
+
+    def of_user(self, now: datetime) -> ColumnElement[bool]:
+        rules: list[ColumnElement[bool]] = []
+        if self.screened:
+            rules += [
+                User.blocked_bot.is_(False),
+                or_(User.restricted_until.is_(None), User.restricted_until <= now),
+                ~exists().where(
+                    Request.user_id == User.id,
+                    Request.status == "blocked",
+                    Request.hold_until > now,
+                ),
+            ]
+        if self.notice_version is not None:
+            rules.append(
+                or_(User.notice_version.is_(None), User.notice_version != self.notice_version)
+            )
+        if self.purpose is not None:
+            rules.append(
+                exists().where(
+                    ConsentState.user_id == User.id,
+                    ConsentState.purpose == self.purpose,
+                    ConsentState.granted.is_(True),
+                    ConsentState.policy_version.in_(self.versions),
+                )
+            )
+        return and_(User.id.is_not(None), *rules)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    user_id: int
+    attempts: int
+    language: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a campaign's deliveries: those now `sending` (to be sent by the claimer),
+    how many became `skipped`, and how many pending rows were looked at (0: none left)."""
+
+    claimed: list[Claimed]
+    skipped: int
+    seen: int
 
 
 class CampaignRepository:
@@ -520,25 +581,127 @@ class CampaignRepository:
     async def start(
         self,
         campaign_id: int,
-        user_ids: list[int],
+        audience: Audience,
         *,
         now: datetime,
         progress_message_id: int | None,
-    ) -> bool:
-        """Draft -> sending with one pending delivery per recipient; False if not a draft."""
+    ) -> int | None:
+        """Draft -> sending with one pending delivery per recipient, queued by one INSERT ...
+        SELECT inside the database; the number queued, or None if not a draft."""
         if not await self._move(
             campaign_id, "draft", "sending", started_at=now, progress_message_id=progress_message_id
         ):
-            return False
-        if user_ids:
+            return None
+        recipients = audience.subquery()
+        result = await self._session.execute(
+            insert(Delivery).from_select(
+                ["campaign_id", "user_id", "status", "attempts"],
+                select(
+                    literal(campaign_id, Integer),
+                    recipients.c[0],
+                    literal("pending", String),
+                    literal(0, Integer),
+                ),
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def audience_size(self, audience: Audience) -> int:
+        query = select(func.count()).select_from(audience.subquery())
+        return int(await self._session.scalar(query) or 0)
+
+    async def claim(
+        self, campaign_id: int, limit: int, rules: Eligibility, *, now: datetime
+    ) -> Claim:
+        """Take up to `limit` pending deliveries at once: those whose recipient may receive the
+        message now become `sending` (checked here, per recipient, just before their send), the
+        others `skipped`. Each row moves by compare-and-set on `pending` (a conditional UPDATE),
+        so a second process never takes the same delivery; it may see fewer than it looked at.
+        The one place a delivery is claimed (a SKIP LOCKED variant belongs here)."""
+        ids = list(
+            await self._session.scalars(
+                select(Delivery.id)
+                .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
+                .order_by(Delivery.id)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return Claim([], 0, 0)
+        eligible = exists().where(User.id == Delivery.user_id, rules.of_user(now))
+        rows = (
             await self._session.execute(
-                insert(Delivery),
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == "pending", eligible)
+                .values(status="sending", attempts=Delivery.attempts + 1)
+                .returning(Delivery.id, Delivery.user_id, Delivery.attempts)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        skipped = await self._session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == "pending")
+            .values(status="skipped")
+            .execution_options(synchronize_session=False)
+        )
+        languages: dict[int, str] = {}
+        if rows:
+            found = await self._session.execute(
+                select(User.id, User.language).where(User.id.in_([r.user_id for r in rows]))
+            )
+            languages = {uid: language for uid, language in found.all()}
+        claimed = [
+            Claimed(r.id, r.user_id, r.attempts, languages.get(r.user_id, ""))
+            for r in sorted(rows, key=lambda r: r.id)
+        ]
+        return Claim(claimed, int(skipped.rowcount), len(ids))  # type: ignore[attr-defined]
+
+    async def record_outcomes(
+        self,
+        outcomes: Sequence[tuple[int, str, int | None, datetime | None]],
+        *,
+        blocked: Sequence[int],
+        told: Sequence[int],
+        notice_version: str | None,
+        now: datetime,
+    ) -> None:
+        """Write a batch of delivery outcomes (id, status, message id, sent at) of deliveries
+        this process claimed, mark users who blocked the bot, and those told of a policy
+        version."""
+        table = Delivery.__table__
+        if outcomes:
+            await self._session.execute(
+                update(table)
+                .where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
+                .values(
+                    status=bindparam("new_status"),
+                    message_id=bindparam("new_message_id"),
+                    sent_at=bindparam("new_sent_at"),
+                ),
                 [
-                    {"campaign_id": campaign_id, "user_id": uid, "status": "pending", "attempts": 0}
-                    for uid in user_ids
+                    {
+                        "delivery_id": delivery_id,
+                        "new_status": status,
+                        "new_message_id": message_id,
+                        "new_sent_at": sent_at,
+                    }
+                    for delivery_id, status, message_id, sent_at in outcomes
                 ],
             )
-        return True
+        if blocked:
+            await self._session.execute(
+                update(User)
+                .where(User.id.in_(blocked))
+                .values(blocked_bot=True)
+                .execution_options(synchronize_session=False)
+            )
+        if told and notice_version is not None:
+            await self._session.execute(
+                update(User)
+                .where(User.id.in_(told))
+                .values(notice_version=notice_version, notice_shown_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
     async def cancel(self, campaign_id: int) -> bool:
         return await self._move(campaign_id, "draft", "cancelled")
@@ -561,28 +724,6 @@ class CampaignRepository:
             .values(status="uncertain")
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def claim_next(self, campaign_id: int) -> Delivery | None:
-        """Take the next pending delivery for this worker alone: `pending` -> `sending` with one
-        conditional UPDATE whose row count says who won; a lost race tries the next one. The
-        one place to make dialect-aware (FOR UPDATE SKIP LOCKED)."""
-        while True:
-            candidate = await self._session.scalar(
-                select(Delivery.id)
-                .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
-                .order_by(Delivery.id)
-                .limit(1)
-            )
-            if candidate is None:
-                return None
-            result = await self._session.execute(
-                update(Delivery)
-                .where(Delivery.id == candidate, Delivery.status == "pending")
-                .values(status="sending", attempts=Delivery.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                return await self._session.get(Delivery, candidate, populate_existing=True)
 
     async def counts(self, campaign_id: int) -> dict[str, int]:
         rows = await self._session.execute(
@@ -1193,19 +1334,16 @@ class BreachRepository:
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    async def existing_users(self, ids: list[int] | None) -> list[int]:
-        query = select(User.id).order_by(User.id)
+    def existing_users(self, ids: list[int] | None) -> Audience:
+        query = select(User.id)
         if ids is not None:
             query = query.where(User.id.in_(ids))
-        return list(await self._session.scalars(query))
+        return query
 
-    async def consent_holders(self, purpose: str) -> list[int]:
-        rows = await self._session.scalars(
-            select(ConsentState.user_id)
-            .where(ConsentState.purpose == purpose, ConsentState.granted.is_(True))
-            .order_by(ConsentState.user_id)
+    def consent_holders(self, purpose: str) -> Audience:
+        return select(ConsentState.user_id).where(
+            ConsentState.purpose == purpose, ConsentState.granted.is_(True)
         )
-        return list(rows)
 
 
 class Repositories:

@@ -94,6 +94,13 @@ async def test_unsubscribing_mid_campaign_stops_further_messages(bot: Harness) -
     ann = await subscriber(bot, "Ann")
     ben = await subscriber(bot, "Ben")
     release = bot.fake.hold(ann.id)
+
+    async def paced(seconds: float) -> None:  # Ben's moment comes when the test says so
+        await release.wait()
+
+    bot.app.campaigns.sleep = paced
+    bot.app.campaigns.monotonic = lambda: 0.0  # time stands still: Ben's slot is ahead
+    bot.app.campaigns.rate = 5  # one claim per send: Ben is checked when his moment comes
     staff = bot.staff("Sam")
     await start_campaign(bot, staff)
     async with asyncio.timeout(10):

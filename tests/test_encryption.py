@@ -31,7 +31,15 @@ from storage.crypto import (
 from storage.crypto import MasterKeys as Keys
 from storage.db import checkpoint, create_engine
 from storage.fsm import SqlStorage
-from storage.models import DataKey, Disclosure, ErasureRecord, OutboxItem, Request, User
+from storage.models import (
+    DataKey,
+    Disclosure,
+    ErasureRecord,
+    OutboxItem,
+    Request,
+    RequestMessage,
+    User,
+)
 from storage.repositories import ErasureRepository
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, DATA_KEY, PSEUDONYM_SECRET, Harness
@@ -375,6 +383,8 @@ async def test_the_upgrade_seals_a_plaintext_database_in_place(
         assert user is not None and (user.first_name, user.username, user.phone) == (
             "Quuxbertina", "zz_old_handle", "+375291234567")  # fmt: skip
         assert request is not None and request.reason == "Grumbleton"
+        said = await session.get(RequestMessage, 1)  # kept through 0010's rebuild of its table
+        assert said is not None and (said.kind, said.text) == ("reply", "Snorkeldink speaking")
         assert item is not None and item.text == "Wobblegong"  # sealed for the request's user
         assert disclosure is not None and disclosure.recipient == "Tax office Zorblat"
         assert owners == {42}

@@ -112,7 +112,7 @@ async def test_request_numbers_migration_keeps_every_row_and_every_number(tmp_pa
 
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(to("0009_erasure_indexes"))
+            await connection.run_sync(to("0011_request_message_kind"))
             for statement in (
                 "INSERT INTO users (id, language, blocked_bot, created_at) "
                 "VALUES (1, 'en', 0, '2026-01-01')",

@@ -1,15 +1,15 @@
 """desk delivery: outbox claims and repeats, request numbers never reused
 
-Revision ID: 0010_desk_delivery
-Revises: 0009_erasure_indexes
+Revision ID: 0012_desk_delivery
+Revises: 0011_request_message_kind
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_desk_delivery"
-down_revision = "0009_erasure_indexes"
+revision = "0012_desk_delivery"
+down_revision = "0011_request_message_kind"
 branch_labels = None
 depends_on = None
 
