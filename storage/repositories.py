@@ -828,8 +828,28 @@ class RequestRepository:
         )
         return list(rows)
 
-    async def every(self) -> list[Request]:
-        return list((await self._session.scalars(select(Request).order_by(Request.id))).all())
+    async def count(self) -> int:
+        return int(await self._session.scalar(select(func.count(Request.id))) or 0)
+
+    async def register(self, *, batch: int = 500) -> AsyncIterator[tuple[Any, ...]]:
+        """Every request's register columns (none of them personal, so nothing is decrypted),
+        oldest first, fetched `batch` rows at a time: a register of any size streams."""
+        query = (
+            select(
+                Request.id,
+                Request.type,
+                Request.user_id,
+                Request.received_at,
+                Request.due_at,
+                Request.status,
+                Request.closed_at,
+                Request.handled_by,
+            )
+            .order_by(Request.id)
+            .execution_options(yield_per=batch)
+        )
+        async for row in await self._session.stream(query):
+            yield tuple(row)
 
     async def link(self, chat_id: int, message_id: int, request_id: int) -> None:
         await self._session.execute(
