@@ -17,7 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
+    case,
     delete,
     exists,
     func,
@@ -658,25 +658,29 @@ class CampaignRepository:
         """Write a batch of delivery outcomes (id, status, message id, sent at) of deliveries
         this process claimed, mark users who blocked the bot, and those told of a policy
         version."""
-        table = Delivery.__table__
         if outcomes:
+            # One statement for the batch (an executemany was one round trip per row).
+            def by_id(column: Any, values: dict[int, Any], kind: Any) -> Any:
+                whens = {key: literal(value, kind) for key, value in values.items()}
+                return case(whens, value=Delivery.id, else_=column) if whens else column
+
             await self._session.execute(
-                update(table)
-                .where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
+                update(Delivery)
+                .where(Delivery.id.in_([o[0] for o in outcomes]), Delivery.status == "sending")
                 .values(
-                    status=bindparam("new_status"),
-                    message_id=bindparam("new_message_id"),
-                    sent_at=bindparam("new_sent_at"),
-                ),
-                [
-                    {
-                        "delivery_id": delivery_id,
-                        "new_status": status,
-                        "new_message_id": message_id,
-                        "new_sent_at": sent_at,
-                    }
-                    for delivery_id, status, message_id, sent_at in outcomes
-                ],
+                    status=by_id(Delivery.status, {o[0]: o[1] for o in outcomes}, String),
+                    message_id=by_id(
+                        Delivery.message_id,
+                        {o[0]: o[2] for o in outcomes if o[2] is not None},
+                        Integer,
+                    ),
+                    sent_at=by_id(
+                        Delivery.sent_at,
+                        {o[0]: o[3] for o in outcomes if o[3] is not None},
+                        UTCDateTime,
+                    ),
+                )
+                .execution_options(synchronize_session=False)
             )
         if blocked:
             await self._session.execute(
