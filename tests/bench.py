@@ -519,6 +519,7 @@ async def campaign_run(
         audience = recipients(repo, app.pack, "marketing")
         await repo.campaigns.start(campaign.id, audience, now=now, progress_message_id=0)
         await repo.commit()
+    await app.bot.get_me()  # a warm connection, as a running bot has: the first send is not late
     fake.sent_at.clear()
     runner.start(app.bot, campaign.id)
     if budget is None:
