@@ -509,9 +509,9 @@ async def campaign_run(
     app = harness.app
     fake = harness.fake
     assert isinstance(fake, CountingTelegram)
-    runner = CampaignRunner(
-        app.sessions, app.pack, app.clock, app.admin_chat, "en", rate, asyncio.sleep
-    )
+    # The bot's own runner: a second one would race it for the campaign (its take-over watch).
+    runner: CampaignRunner = app.campaigns
+    runner.rate = rate
     now = app.clock.now()
     async with app.sessions() as session:
         repo = Repositories(session)
