@@ -295,10 +295,14 @@ class _Run:
     async def deliver(self) -> None:
         loop = asyncio.get_running_loop()
         last_progress = loop.time()
+        first = True
         while True:
             async with self._slots:  # a send can start: wait for its moment, then claim
                 await self._pacer.wait()
             claimed, seen = await self._claim()
+            if first:
+                first = False
+                self._pacer.restart()  # the schedule starts at the first send, not before
             if not seen:
                 if not self._sends:
                     return  # nothing pending, nothing in flight (retries were re-queued)
@@ -420,6 +424,10 @@ class Pacer:
         self._now = now
         self._sleep = sleep
         self._next: float | None = None
+
+    def restart(self) -> None:
+        """A send goes now and the later deadlines count from it."""
+        self._next = self._now() + self._interval
 
     def pause(self, seconds: float) -> None:
         self._next = max(self._next or 0.0, self._now() + seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from datetime import date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -389,26 +389,6 @@ def _request_lines(
     return lines
 
 
-def due_report(
-    requests: list[Request],
-    now: datetime,
-    pack: PolicyPack,
-    t: Translator,
-    breaches: list[Breach] | None = None,
-    extra: list[str] | None = None,
-) -> str:
-    """Breaches the authority must still be told of, then open requests by due date; `extra`
-    lines close the report (e.g. the retention job's counts). Unpaged: for short lists."""
-    breaches = breaches or []
-    if not requests and not breaches and not extra:
-        return t("card.due_none")
-    lines = _breach_lines(breaches, now, pack, t)
-    lines += _request_lines(requests, len(requests), now, pack, t)
-    if extra:
-        lines += ["", *extra]
-    return "\n".join(lines)
-
-
 def due_page(
     requests: list[Request],
     now: datetime,
@@ -567,27 +547,33 @@ def breaches_csv(rows: list[tuple[Breach, list[Delivery]]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def register_csv(requests: list[Request]) -> bytes:
+REGISTER_COLUMNS = (
+    "number",
+    "type",
+    "user_id",
+    "received",
+    "due",
+    "status",
+    "closed",
+    "handled_by",
+)
+
+
+async def register_rows(
+    rows: AsyncIterable[tuple[Any, ...]],
+) -> AsyncGenerator[list[Any], None]:
     """The register of all requests, for the operator's accountability (UTC times)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        ["number", "type", "user_id", "received", "due", "status", "closed", "handled_by"]
-    )
-    for r in requests:
-        writer.writerow(
-            [
-                r.id,
-                r.type,
-                r.user_id,
-                r.received_at.isoformat(),
-                r.due_at.isoformat(),
-                r.status,
-                r.closed_at.isoformat() if r.closed_at else "",
-                r.handled_by or "",
-            ]
-        )
-    return buffer.getvalue().encode("utf-8")
+    async for number, kind, user_id, received, due, status, closed, handled_by in rows:
+        yield [
+            number,
+            kind,
+            user_id,
+            received.isoformat(),
+            due.isoformat(),
+            status,
+            closed.isoformat() if closed else "",
+            handled_by or "",
+        ]
 
 
 def access_report(

@@ -11,7 +11,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, Message
+from aiogram.types import CallbackQuery, ForceReply, Message
 
 from bot.attachments import MAX_BYTES, Refusal, attachment_of
 from bot.callbacks import RequestAction, RequestCb, parse_id
@@ -20,10 +20,11 @@ from bot.deadlines import add_months
 from bot.erasure import ErasureService
 from bot.filing import NoExtension
 from bot.i18n import Translator
+from bot.ledger import CsvStream
 from bot.outbox import Outbox
 from bot.paging import PageCb, PagedList
 from bot.policy import PolicyPack, RequestType
-from bot.render import due_page, fmt_date, fmt_datetime, register_csv
+from bot.render import REGISTER_COLUMNS, due_page, fmt_date, fmt_datetime, register_rows
 from bot.requests import MAX_REASON, MAX_STAFF_TEXT, OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
 from handlers.templates import show_picker
@@ -336,12 +337,15 @@ async def register_command(
     assert message.from_user is not None
     if not await staff_or_refuse(message, bot, t, staff, repo, "requests.register", None):
         return
-    requests = await repo.requests.every()
+    count = await repo.requests.count()
     now = clock.now()
-    document = BufferedInputFile(
-        register_csv(requests), filename=f"requests-{now.strftime('%Y%m%d-%H%M')}.csv"
+    # Streamed from the database in chunks while it is uploaded: a register of any size.
+    document = CsvStream(
+        REGISTER_COLUMNS,
+        register_rows(repo.requests.register()),
+        filename=f"requests-{now.strftime('%Y%m%d-%H%M')}.csv",
     )
-    caption = t("card.register_caption", count=len(requests), when=fmt_datetime(now, t, pack.zone))
+    caption = t("card.register_caption", count=count, when=fmt_datetime(now, t, pack.zone))
     await message.answer_document(document, caption=caption)
 
 

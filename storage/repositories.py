@@ -17,7 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
+    case,
     delete,
     exists,
     func,
@@ -473,6 +473,23 @@ class ConsentRepository:
         )
         return [(at, granted, version) for at, granted, version in rows.all()]
 
+    async def ledger_of(self, user_id: int) -> list[tuple[Any, ...]]:
+        """One person's ledger as plain rows (purpose, granted, at, policy version, source,
+        text ID), oldest first: no ORM objects, so 10,000 events read in tens of milliseconds."""
+        rows = await self._session.execute(
+            select(
+                ConsentEvent.purpose,
+                ConsentEvent.granted,
+                ConsentEvent.at,
+                ConsentEvent.policy_version,
+                ConsentEvent.source,
+                ConsentEvent.text_id,
+            )
+            .where(ConsentEvent.user_id == user_id)
+            .order_by(ConsentEvent.id)
+        )
+        return [tuple(row) for row in rows.all()]
+
     async def events(self, user_id: int, *, limit: int) -> list[ConsentEvent]:
         rows = await self._session.scalars(
             select(ConsentEvent)
@@ -668,25 +685,29 @@ class CampaignRepository:
         """Write a batch of delivery outcomes (id, status, message id, sent at) of deliveries
         this process claimed, mark users who blocked the bot, and those told of a policy
         version."""
-        table = Delivery.__table__
         if outcomes:
+            # One statement for the batch (an executemany was one round trip per row).
+            def by_id(column: Any, values: dict[int, Any], kind: Any) -> Any:
+                whens = {key: literal(value, kind) for key, value in values.items()}
+                return case(whens, value=Delivery.id, else_=column) if whens else column
+
             await self._session.execute(
-                update(table)
-                .where(table.c.id == bindparam("delivery_id"), table.c.status == "sending")
+                update(Delivery)
+                .where(Delivery.id.in_([o[0] for o in outcomes]), Delivery.status == "sending")
                 .values(
-                    status=bindparam("new_status"),
-                    message_id=bindparam("new_message_id"),
-                    sent_at=bindparam("new_sent_at"),
-                ),
-                [
-                    {
-                        "delivery_id": delivery_id,
-                        "new_status": status,
-                        "new_message_id": message_id,
-                        "new_sent_at": sent_at,
-                    }
-                    for delivery_id, status, message_id, sent_at in outcomes
-                ],
+                    status=by_id(Delivery.status, {o[0]: o[1] for o in outcomes}, String),
+                    message_id=by_id(
+                        Delivery.message_id,
+                        {o[0]: o[2] for o in outcomes if o[2] is not None},
+                        Integer,
+                    ),
+                    sent_at=by_id(
+                        Delivery.sent_at,
+                        {o[0]: o[3] for o in outcomes if o[3] is not None},
+                        UTCDateTime,
+                    ),
+                )
+                .execution_options(synchronize_session=False)
             )
         if blocked:
             await self._session.execute(
@@ -868,8 +889,28 @@ class RequestRepository:
         )
         return list(rows)
 
-    async def every(self) -> list[Request]:
-        return list((await self._session.scalars(select(Request).order_by(Request.id))).all())
+    async def count(self) -> int:
+        return int(await self._session.scalar(select(func.count(Request.id))) or 0)
+
+    async def register(self, *, batch: int = 500) -> AsyncIterator[tuple[Any, ...]]:
+        """Every request's register columns (none of them personal, so nothing is decrypted),
+        oldest first, fetched `batch` rows at a time: a register of any size streams."""
+        query = (
+            select(
+                Request.id,
+                Request.type,
+                Request.user_id,
+                Request.received_at,
+                Request.due_at,
+                Request.status,
+                Request.closed_at,
+                Request.handled_by,
+            )
+            .order_by(Request.id)
+            .execution_options(yield_per=batch)
+        )
+        async for row in await self._session.stream(query):
+            yield tuple(row)
 
     async def link(self, chat_id: int, message_id: int, request_id: int) -> None:
         await self._session.execute(

@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
+from bot.ledger import CsvStream
+from bot.render import REGISTER_COLUMNS, register_rows
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
+from storage.repositories import Repositories
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_consents import onboarded
@@ -510,6 +513,12 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
     assert [r[0] for r in rows[1:]] == [str(first), str(second), str(third)]
     assert rows[2][5] == "refused" and rows[2][7] == str(staff.id) and rows[2][6]
     assert rows[1][2] == str(ann.id)
+    # The file is streamed from the database: fetched a batch at a time, uploaded in chunks.
+    async with bot.app.sessions() as session:
+        rows_stream = register_rows(Repositories(session).requests.register(batch=1))
+        stream = CsvStream(REGISTER_COLUMNS, rows_stream, "r.csv", chunk_size=16)
+        chunks = [chunk async for chunk in stream.read(bot.app.bot)]
+    assert len(chunks) > 3 and b"".join(chunks) == document.raw["content"]
 
     outsider = bot.staff("Eve", status="member")
     await outsider.send("/register")
