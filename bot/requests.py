@@ -190,15 +190,23 @@ class Desk:
         effect: Effect | None = None,
         **values: object,
     ) -> Outcome:
-        """Compare-and-set on the status the staff member saw: of two decisions taken at once,
-        one wins; the other gets DECIDED and `request` shows who decided."""
+        """Compare-and-set on the status the staff member saw (and on the due date when the
+        change moves it): of two decisions taken at once, one wins; the other gets DECIDED and
+        `request` shows who decided."""
         seen = Status(request.status)
         if seen not in allowed_from:
             return Outcome.CLOSED
         now = self._clock.now()
         closed = {"closed_at": now} if status not in OPEN else {}
+        due_seen = request.due_at if "due_at" in values else None
         if not await self._repo.requests.decide(
-            request.id, seen, status=status, handled_by=staff_id, handled_at=now, **closed
+            request.id,
+            seen,
+            due_seen=due_seen,
+            status=status,
+            handled_by=staff_id,
+            handled_at=now,
+            **closed,
         ):
             await self._repo.requests.get(request.id)  # refreshed: who decided, and how
             return Outcome.DECIDED

@@ -844,12 +844,17 @@ class RequestRepository:
         )
         return list(rows)
 
-    async def decide(self, request_id: int, expected: str, **values: Any) -> bool:
+    async def decide(
+        self, request_id: int, expected: str, *, due_seen: datetime | None = None, **values: Any
+    ) -> bool:
         """Compare-and-set: change the request only if its status is still `expected` (what the
-        deciding staff member saw); False when someone else decided first."""
+        deciding staff member saw) and, with `due_seen`, its due date too (a change that keeps
+        the status, like an extension); False when someone else decided first."""
+        query = update(Request).where(Request.id == request_id, Request.status == expected)
+        if due_seen is not None:
+            query = query.where(Request.due_at == due_seen)
         result = await self._session.execute(
-            update(Request)
-            .where(Request.id == request_id, Request.status == expected)
+            query
             .values(**values)
             .execution_options(synchronize_session=False)
         )

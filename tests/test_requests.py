@@ -7,11 +7,13 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import AsyncMock
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
+from bot.requests import Desk, Outcome
 from bot.ledger import CsvStream
 from bot.render import REGISTER_COLUMNS, register_rows
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
@@ -651,6 +653,31 @@ async def test_gdpr_extension_once_and_only_before_the_due_date(
     )
     assert staff.expect("продлить можно только до него").show_alert
     assert (await stored(gdpr_bot, second)).due_at.astimezone(gdpr_bot.pack.zone).day == 23
+
+
+async def test_two_extensions_at_once_give_one(gdpr_bot: Harness) -> None:
+    """Both staff members passed the once-only check before either committed (two instances):
+    the compare-and-set on the due date they saw lets one extension through."""
+    ann = await onboarded(gdpr_bot, "Ann")
+    number = await file_erasure(gdpr_bot, ann)
+    await gdpr_bot.settle()
+    sessions = gdpr_bot.app.sessions
+    async with sessions() as first, sessions() as second:
+        desks = [Desk(Repositories(s), gdpr_bot.clock, gdpr_bot.pack) for s in (first, second)]
+        seen = [await s.get(Request, number) for s in (first, second)]
+        assert seen[0] is not None and seen[1] is not None
+        assert await desks[1].extension_refusal(seen[1]) is None  # checked before the other
+        assert await desks[0].extend(seen[0], 1, "Three archived systems") is Outcome.OK
+        desks[1].extension_refusal = AsyncMock(return_value=None)  # type: ignore[method-assign]
+        assert await desks[1].extend(seen[1], 2, "Another reason") is Outcome.DECIDED
+    async with sessions() as session:
+        kinds = list(
+            await session.scalars(
+                select(RequestMessage.kind).where(RequestMessage.request_id == number)
+            )
+        )
+    assert kinds.count("extension") == 1
+    assert (await stored(gdpr_bot, number)).handled_by == 1
 
 
 async def test_an_erasure_card_lists_the_recipients_to_tell(bot: Harness) -> None:
