@@ -166,7 +166,9 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
     clock = clock or SystemClock()
     i18n.set_fallback(settings.default_locale)
     report_missing_keys()
-    pack = pack.in_force(clock.now().astimezone(pack.zone).date())  # an announced version's day
+    # The app's own copy (it advances in place at an announced version's day, see
+    # PolicyPack.advance), already current if that day has come.
+    pack = pack.in_force(clock.now().astimezone(pack.zone).date()).model_copy()
     master = settings.master_keys()
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:

@@ -87,6 +87,7 @@ class DbSessionMiddleware(BaseMiddleware):
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self._pack.advance(self._clock.now())  # an announced version's day: it applies at once
         async with self._slots, self._sessions() as session:
             # Data keys unwrapped for this update, shared with the FSM storage, then dropped.
             ring = use_ring(ring_of(session))

@@ -8,7 +8,7 @@ the deadline of each request type. Operators write their own pack without touchi
 from __future__ import annotations
 
 import tomllib
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -293,6 +293,19 @@ class PolicyPack(_Model):
             history=[*self.policy.history, old],
         )
         return self.model_copy(update={"policy": policy, "next_policy": None})
+
+    def advance(self, now: datetime) -> bool:
+        """On the announced next version's day, become it in place, so a running process
+        applies it without a restart: every service of the app holds this one object (build_app
+        gives the app a copy of its own). The one change a pack ever undergoes; True when it
+        happened now."""
+        upcoming = self.next_policy
+        if upcoming is None or now.astimezone(self.zone).date() < upcoming.effective_date:
+            return False
+        current = self.in_force(upcoming.effective_date)
+        for name in ("policy", "next_policy"):
+            object.__setattr__(self, name, getattr(current, name))  # frozen for everyone else
+        return True
 
     def valid_consent_versions(self, purpose: Purpose) -> set[str]:
         """Policy versions under which a consent to `purpose` still covers the current terms."""

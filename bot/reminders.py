@@ -51,6 +51,7 @@ class Reminders:
         self._task: asyncio.Task[None] | None = None
         self.retention = Retention(sessions, clock, pack, erasure)
         self._campaigns = campaigns
+        self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
 
     def due_now(self) -> bool:
         return self._clock.now().astimezone(self._pack.zone).time() >= self._at
@@ -81,13 +82,13 @@ class Reminders:
 
     async def announce(self, bot: Bot) -> int | None:
         """Once per version: tell every user of the announced next version before its date.
-        Returns the campaign ID; None when there is nothing to announce or it was announced."""
-        upcoming = self._pack.next_policy
+        Returns the campaign ID; None when there is nothing to announce or it was announced.
+        On its date the version becomes current in this running process (and staff are told)."""
         now = self._clock.now()
+        self._pack.advance(now)
+        upcoming = self._pack.next_policy
         if upcoming is None:
-            return None
-        if now.astimezone(self._pack.zone).date() >= upcoming.effective_date:
-            await self._ask_restart(upcoming.version)
+            await self._tell_in_force()
             return None
         async with self._sessions() as session:
             repo = Repositories(session)
@@ -111,15 +112,21 @@ class Reminders:
         self._outbox.wake()
         return campaign.id
 
-    async def _ask_restart(self, version: str) -> None:
-        """The announced version is in force today but this process started before: once,
-        staff are asked to restart it (a restart applies the new version)."""
+    async def _tell_in_force(self) -> None:
+        """Once per version, when a version announced in advance has become current (in this
+        process, another instance, or at a start on or after its date): staff are told that it
+        applies now and what follows."""
+        version = self._pack.policy.version
+        if self._checked_in_force == version:
+            return
+        self._checked_in_force = version
         async with self._sessions() as session:
             repo = Repositories(session)
-            if not await repo.state.claim(f"policy_due:{version}", "asked"):
+            announced = await repo.state.get(f"policy_next:{version}") is not None
+            if not announced or not await repo.state.claim(f"policy_due:{version}", "told"):
                 await session.rollback()
                 return
-            text = self._t("policy_next.restart", version=version)
+            text = self._t("policy_next.in_force", version=version)
             await repo.outbox.add(kind="to_admin", text=text, now=self._clock.now())
             await repo.commit()
         self._outbox.wake()

@@ -854,9 +854,7 @@ class RequestRepository:
         if due_seen is not None:
             query = query.where(Request.due_at == due_seen)
         result = await self._session.execute(
-            query
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            query.values(**values).execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -173,12 +173,23 @@ async def test_the_next_version_is_announced_before_it_takes_effect(
         carl = await onboarded(bot, "Carl")  # joins after the announcement: the notice says it
         carl.expect("Version 1.1 takes effect on 15 Dec 2026: A new mailing processor")
         clock.set(clock.now().replace(month=12, day=15))  # this process started before the day
+        await ann.send("/help")  # the first update of the day applies the new version
+        ann.expect("The privacy policy has changed: version 1.1 of 15 Dec 2026.")
+        assert bot.app.pack.policy.version == "1.1"
+        assert bot.app.pack.policy.history[-1].version == "1.0"
         assert await bot.app.reminders.announce(bot.app.bot) is None
+        assert await bot.app.reminders.announce(bot.app.bot) is None  # staff are told once
         await bot.settle()
-        assert "Версия политики 1.1 действует с сегодняшнего дня" in bot.fake.events[-1].text
+        told = [e.text for e in bot.fake.events if "действует с сегодняшнего дня" in e.text]
+        assert told == [
+            "📢 Версия политики 1.1 действует с сегодняшнего дня, и бот уже применяет её: "
+            "пользователи узнают об изменениях при следующем обращении и при необходимости "
+            "подтвердят согласия снова."
+        ]
         clock.set(clock.now().replace(month=11, day=23))
     finally:
         await bot.stop()
+    assert load_pack(str(announced(tmp_path))).policy.version == "1.0"  # the file's pack stays
 
     clock.set(clock.now().replace(month=12, day=15))
     bot = Harness(fake, tmp_path, clock=clock, pack=str(announced(tmp_path)))
@@ -187,8 +198,10 @@ async def test_the_next_version_is_announced_before_it_takes_effect(
         assert bot.app.pack.policy.version == "1.1"
         assert bot.app.pack.policy.history[-1].version == "1.0"
         assert await bot.app.reminders.announce(bot.app.bot) is None
-        ann.h = bot
-        await ann.send("/help")
-        ann.expect("The privacy policy has changed: version 1.1 of 15 Dec 2026.")
+        await bot.settle()
+        assert len([e for e in bot.fake.events if "действует с сегодняшнего" in e.text]) == 1
+        boris.h = bot
+        await boris.send("/help")
+        boris.expect("Политика конфиденциальности изменилась")
     finally:
         await bot.stop()

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
-from bot.requests import Desk, Outcome
 from bot.ledger import CsvStream
 from bot.render import REGISTER_COLUMNS, register_rows
+from bot.requests import Desk, Outcome
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
 from storage.repositories import Repositories
 from tests.fake_telegram import FakeTelegram
