@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from bot.clock import Clock
 from bot.deadlines import due_at
+from bot.i18n import LOCALES, translator
 from bot.policy import PolicyPack
 from storage.models import Breach
 from storage.repositories import Audience, Repositories
@@ -21,20 +23,15 @@ from storage.repositories import Audience, Repositories
 BREACH = "breach"  # the campaign kind that tells affected users
 MAX_FIELD = 1000
 
-# The lines of a /breach message; Russian staff may write the Russian names.
-FIELDS = {
+# The lines of a /breach message: locale key (breach.words.*) -> field. The words themselves
+# live in locales/, and those of every language are understood.
+FIELD_WORDS = {
     "known": "known",
-    "известно": "known",
     "what": "what",
-    "что": "what",
     "data": "categories",
-    "данные": "categories",
     "measures": "measures",
-    "меры": "measures",
     "consequences": "consequences",
-    "последствия": "consequences",
     "affected": "affected",
-    "кого": "affected",
 }
 REQUIRED = ("known", "what", "categories", "measures", "consequences", "affected")
 
@@ -59,15 +56,31 @@ def parse_moment(text: str, pack: PolicyPack) -> datetime | None:
     return None
 
 
+@cache
+def words(key: str) -> frozenset[str]:
+    """The words for `breach.words.<key>` in every language (lowercase)."""
+    return frozenset(
+        word.lower()
+        for locale in LOCALES
+        for word in translator(locale)(f"breach.words.{key}").split()
+    )
+
+
+@cache
+def fields() -> dict[str, str]:
+    """Every language's name of a /breach line -> the field it fills."""
+    return {word: field for key, field in FIELD_WORDS.items() for word in words(key)}
+
+
 def parse_affected(text: str, pack: PolicyPack) -> str | None:
-    """'all' / 'все', 'consent marketing' / 'согласие marketing', 'ids 1 2 3' / 'id 1 2 3'."""
-    words = re.split(r"[\s,]+", text.strip().lower())
-    if words == ["all"] or words == ["все"]:
+    """'all', 'consent marketing' or 'ids 1 2 3', in any language of locales/."""
+    parts = re.split(r"[\s,]+", text.strip().lower())
+    if len(parts) == 1 and parts[0] in words("all"):
         return "all"
-    if len(words) == 2 and words[0] in ("consent", "согласие"):
-        return f"consent:{words[1]}" if pack.consent_purpose(words[1]) else None
-    if len(words) >= 2 and words[0] in ("ids", "id") and all(w.isdigit() for w in words[1:]):
-        return "ids:" + ",".join(words[1:])
+    if len(parts) == 2 and parts[0] in words("consent"):
+        return f"consent:{parts[1]}" if pack.consent_purpose(parts[1]) else None
+    if len(parts) >= 2 and parts[0] in words("ids") and all(w.isdigit() for w in parts[1:]):
+        return "ids:" + ",".join(parts[1:])
     return None
 
 
@@ -76,7 +89,7 @@ def parse_breach(text: str, pack: PolicyPack, now: datetime) -> BreachInput | No
     values: dict[str, str] = {}
     for line in text.splitlines():
         name, sep, value = line.partition(":")
-        field = FIELDS.get(name.strip().lower())
+        field = fields().get(name.strip().lower())
         if sep and field and value.strip() and len(value.strip()) <= MAX_FIELD:
             values[field] = value.strip()
     if any(field not in values for field in REQUIRED):
