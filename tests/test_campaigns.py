@@ -154,7 +154,7 @@ async def test_restart_mid_campaign_delivers_nobody_twice(bot: Harness) -> None:
     for person in people:
         assert len(campaign_messages(person)) == 1, person.first_name
     async with bot.app.sessions() as session:
-        statuses = [d.status for d in (await session.scalars(select(Delivery))).all()]
+        statuses = list(await session.scalars(select(Delivery.status).order_by(Delivery.id)))
     assert statuses == ["sent", "uncertain", "sent", "sent"]
     report = bot.fake.events[-1].text
     assert "Отправлено 3" in report and "доставка неизвестна, не повторялась): 1" in report

@@ -148,7 +148,9 @@ async def test_the_key_goes_in_the_erasure_transaction_first(
     statements: list[str] = []
 
     def record(*args: object) -> None:
-        statements.append(str(args[2]).split("(")[0].strip())
+        # Only the erasure's own statements: the background workers share the engine.
+        if asyncio.current_task() is erasing:
+            statements.append(str(args[2]).split("(")[0].strip())
 
     real_erase = ErasureRepository.erase
 
@@ -160,6 +162,7 @@ async def test_the_key_goes_in_the_erasure_transaction_first(
     erase = partial(bot.app.erasure.execute, bot.app.bot, ann.id, cause="t", notice=notice)
     monkeypatch.setattr(ErasureRepository, "erase", erase_then_fail)
     event.listen(bot.app.engine.sync_engine, "before_cursor_execute", record)
+    erasing = asyncio.current_task()
     try:
         with pytest.raises(RuntimeError):
             await bot.app.erasure.execute(
