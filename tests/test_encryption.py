@@ -382,11 +382,11 @@ async def test_the_upgrade_seals_a_plaintext_database_in_place(
             request = await session.get(Request, 1)
             item = await session.get(OutboxItem, 1)
             disclosure = await session.get(Disclosure, 1)
+            said = await session.get(RequestMessage, 1)  # kept through 0011's rebuild of its table
             owners = set(await session.scalars(select(DataKey.owner_id)))
         assert user is not None and (user.first_name, user.username, user.phone) == (
             "Quuxbertina", "zz_old_handle", "+375291234567")  # fmt: skip
         assert request is not None and request.reason == "Grumbleton"
-        said = await session.get(RequestMessage, 1)  # kept through 0010's rebuild of its table
         assert said is not None and (said.kind, said.text) == ("reply", "Snorkeldink speaking")
         assert item is not None and item.text == "Wobblegong"  # sealed for the request's user
         assert disclosure is not None and disclosure.recipient == "Tax office Zorblat"
