@@ -13,9 +13,10 @@ from tests.kit import Harness
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """A configured server that cannot be reached fails the run: it is never skipped."""
+    """A configured server that cannot be reached (or a database another run is using) fails
+    the run: it is never skipped."""
     if problems := engines.check_servers():
-        pytest.exit("Test servers unreachable: " + "; ".join(problems), returncode=3)
+        pytest.exit("Test servers unusable: " + "; ".join(problems), returncode=3)
 
 
 def pytest_report_header() -> list[str]:

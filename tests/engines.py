@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,6 +34,37 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 _schema_fresh = False
+# A session-level advisory lock (one bigint key; the bot's locks use two int keys) that one test
+# run holds on its database from start to end.
+_RUN_LOCK = 0x7072697661637921
+
+
+class _RunGuard:
+    """One test run per database. The resets end every other connection to the database and
+    empty its tables, so a second run on it (another checkout, a test started by hand meanwhile)
+    would break this one's tests at random: it is refused at start instead. The lock lives on a
+    connection of its own, in a thread with its own event loop (the tests' loops come and go);
+    the server releases it when this process ends."""
+
+    def __init__(self, url: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="test-run-guard", daemon=True).start()
+        self.pid: int = asyncio.run_coroutine_threadsafe(self._lock(url), self._loop).result(30)
+
+    async def _lock(self, url: str) -> int:
+        import asyncpg
+
+        self._connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+        if not await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", _RUN_LOCK):
+            await self._connection.close()
+            raise RuntimeError(
+                f"another test run is using database {make_url(url).database!r}; "
+                "give each run a database of its own"
+            )
+        return int(await self._connection.fetchval("SELECT pg_backend_pid()"))
+
+
+_guard: _RunGuard | None = None
 
 
 async def _reset_postgresql(url: str) -> None:
@@ -42,12 +74,16 @@ async def _reset_postgresql(url: str) -> None:
     import asyncpg
 
     global _schema_fresh
+    assert _guard is not None
     connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
     try:
-        # A bot process or engine a previous test left behind must not hold a lock.
+        # A test's bot stops and disposes of its engines before the next test, so normally there
+        # is nothing to end here; a crashed bot process or leaked connection must not hold a lock.
+        # The run's own guard connection (see _RunGuard) stays.
         await connection.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1",
+            _guard.pid,
         )
         if not _schema_fresh:
             await connection.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
@@ -83,6 +119,10 @@ async def _reset_redis(url: str) -> None:
 
 def reset_servers() -> None:
     """Empty the test database and the test Redis database (before each test)."""
+
+    global _guard
+    if TEST_DATABASE_URL is not None and _guard is None:
+        _guard = _RunGuard(TEST_DATABASE_URL)
 
     async def reset() -> None:
         if TEST_DATABASE_URL is not None:
