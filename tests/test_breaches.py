@@ -73,7 +73,7 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     assert "Нарушение №1 — уведомить до 02.12.2026" in reminder
 
     await dpo.tap("📣 Уведомить затронутых (2)")
-    preview = dpo.expect("Предпросмотр того, что получат 2 пользователей")
+    preview = dpo.expect("Предпросмотр того, что получат 2 пользователя")
     assert "Уведомление о нарушении защиты персональных данных" in preview.text
     await dpo.tap("📣 Отправить 2 пользователям")
     await bot.settle()

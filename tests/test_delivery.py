@@ -347,7 +347,7 @@ async def test_long_staff_texts_are_refused_before_anything_is_queued(bot: Harne
         f"v1req:{number}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
     )
     await staff.reply_to(staff.expect("причиной отказа"), "z" * 1001)
-    staff.expect("1001 символов при пределе 1000")
+    staff.expect("1001 символ при пределе 1000")  # not "1001 символов"
     assert (await stored(bot, number)).status == "received"
 
 

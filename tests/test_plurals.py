@@ -53,6 +53,37 @@ def test_russian_days_requests_and_users() -> None:
     assert t("stats.median", days=4.5) == "Медиана до закрытия: 4,5 дня"
 
 
+def test_russian_counts_in_staff_messages() -> None:
+    """Every staff text that puts a number before a noun agrees with it (breach notices, the
+    policy announcement, length refusals, the file limit)."""
+    t = translator("ru")
+    cases = {
+        lambda n: t("breach.button_send", count=n): (
+            "пользователю",
+            "пользователям",
+            "пользователям",
+        ),
+        lambda n: t("breach.preview", count=n): ("пользователь", "пользователя", "пользователей"),
+        lambda n: t("policy_next.staff", version="1.1", date="x", count=n): (
+            "пользователю",
+            "пользователям",
+            "пользователям",
+        ),
+        lambda n: t("card.too_long", length=n, limit=1000): ("символ", "символа", "символов"),
+        lambda n: t("attach.flow_full", limit=n): ("файла", "файлов", "файлов"),
+    }
+    for text, forms in cases.items():
+        for number, form in RU_FORMS.items():
+            rendered = text(number)
+            assert re.search(rf"\b{number} {forms[form]}\b", rendered), (number, rendered)
+    assert "получит 21 пользователь" in t("breach.preview", count=21)
+    en = translator("en")
+    assert en("breach.button_send", count=1) == "📣 Send to 1 user"
+    assert "of what 1 user will receive" in en("breach.preview", count=1)
+    assert en("breach.register_caption", count=1, when="x").startswith("Breach register: 1 breach,")
+    assert "announced to 21 users" in en("policy_next.staff", version="1", date="x", count=21)
+
+
 def test_english_plurals_and_numbers_read_as_written() -> None:
     t = translator("en")
     assert t("card.register_caption", count=1, when="x").startswith(
