@@ -58,7 +58,11 @@ def due_date(received: date, deadline: Deadline, country: str) -> date:
     count every day; working days skip days off, and count weekends declared working.
     """
     if deadline.kind is DayKind.CALENDAR:
-        return received + timedelta(days=deadline.days)
+        day = received + timedelta(days=deadline.days)
+        if deadline.at_most_months:
+            cap = add_months(datetime.combine(received, time()), deadline.at_most_months)
+            day = min(day, cap.date())
+        return day
     day, left = received, deadline.days
     while left:
         day += timedelta(days=1)

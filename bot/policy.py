@@ -63,10 +63,13 @@ class DayKind(StrEnum):
 
 
 class Deadline(_Model):
-    """N calendar days, N working days, or N hours (`days` then holds the hours)."""
+    """N calendar days, N working days, or N hours (`days` then holds the hours).
+    `at_most_months`: calendar days that may not end later than that many months (the GDPR's
+    one month against a policy's 30 days: whichever ends first)."""
 
     days: Annotated[int, Field(ge=1, le=366)]
     kind: DayKind
+    at_most_months: Annotated[int, Field(ge=1, le=12)] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -16,7 +16,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.deadlines import add_months
 from bot.i18n import Translator
 from bot.paging import PagedList, footer, page_of, pager
-from bot.policy import Contacts, PolicyPack, Purpose, RequestType
+from bot.policy import Contacts, Deadline, PolicyPack, Purpose, RequestType
 from storage.models import Breach, ConsentEvent, Delivery, Request, User
 
 if TYPE_CHECKING:
@@ -119,6 +119,13 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def months_cap(deadline: Deadline, t: Translator) -> str:
+    """The note ", at most one month" after a term in days that a month may end sooner."""
+    if not deadline.at_most_months:
+        return ""
+    return t("common.at_most_months", months=deadline.at_most_months)
 
 
 def complaint_text(pack: PolicyPack, t: Translator) -> str:
@@ -326,7 +333,7 @@ def card_text(
             "card.due",
             when=fmt_date(request.due_at, t, zone),
             days=deadline.days,
-            kind=t(f"card.days_{deadline.kind}", days=deadline.days),
+            kind=t(f"card.days_{deadline.kind}", days=deadline.days) + months_cap(deadline, t),
         ),
     ]
     for key, value in json.loads(request.details).items():

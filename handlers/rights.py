@@ -28,7 +28,7 @@ from bot.onboarding import Onboarding
 from bot.outbox import Outbox
 from bot.paging import PageCb, PagedList
 from bot.policy import PolicyPack, RequestType
-from bot.render import access_report, contact_line, fmt_date, requests_page
+from bot.render import access_report, contact_line, fmt_date, months_cap, requests_page
 from bot.requests import (
     FIELD_CHOICES,
     FILED,
@@ -103,7 +103,7 @@ async def ask_step(
         details="\n".join(details) or t("flow.no_details"),
         due=fmt_date(desk.due(kind, desk.now()), t, pack.zone),
         days=deadline.days,
-        kind=t(f"flow.days_{deadline.kind}", days=deadline.days),
+        kind=t(f"flow.days_{deadline.kind}", days=deadline.days) + months_cap(deadline, t),
     )
     await bot.send_message(user.id, text, reply_markup=keyboards.flow_confirm(t))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.deadlines import add_months, due_at, due_date, is_working_day
-from bot.policy import DayKind, Deadline, load_pack
+from bot.policy import DayKind, Deadline, RequestType, load_pack
 
 CALENDAR_15 = Deadline(days=15, kind=DayKind.CALENDAR)
 WORKING_15 = Deadline(days=15, kind=DayKind.WORKING)
@@ -72,6 +72,16 @@ def test_a_transferred_working_saturday_counts_and_its_swapped_monday_does_not()
     assert due_date(date(2026, 4, 16), FIVE_WORKING, "BY") == date(2026, 4, 25)
     # Without the transfer the count would end on Monday 27 April.
     assert due_date(date(2026, 4, 16), FIVE_WORKING, "DE") != date(2026, 4, 25)
+
+
+def test_gdpr_terms_end_at_30_days_or_one_month_whichever_is_first() -> None:
+    """GDPR art. 12(3) gives one month, the seed 30 days: the earlier end applies."""
+    term = load_pack("gdpr_hosting").deadlines[RequestType.ACCESS]
+    assert due_date(date(2027, 1, 1), term, "BY") == date(2027, 1, 31)  # 30 days < 1 month
+    assert due_date(date(2027, 2, 1), term, "BY") == date(2027, 3, 1)  # 1 month < 30 days
+    assert due_date(date(2027, 1, 31), term, "BY") == date(2027, 2, 28)  # the month's last day
+    assert due_date(date(2028, 1, 31), term, "BY") == date(2028, 2, 29)
+    assert due_date(date(2026, 11, 23), term, "BY") == date(2026, 12, 23)  # the same
 
 
 def test_hours_run_from_the_moment() -> None:

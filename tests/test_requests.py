@@ -159,7 +159,7 @@ async def test_filing_in_russian_and_the_gdpr_pack(gdpr_bot: Harness) -> None:
     await boris.send("/rights")
     await boris.tap("📦 Выгрузить мои данные")
     confirm = boris.expect("Проверьте заявление")
-    assert "Оператор ответит до 23.12.2026 (30 календарных дней)" in confirm.text
+    assert "ответит до 23.12.2026 (30 календарных дней, но не дольше 1 месяца)" in confirm.text
     await boris.tap("✅ Отправить заявление")
     boris.expect("Заявление №1 принято: переносимость")
     await gdpr_bot.settle()
@@ -468,6 +468,25 @@ async def test_access_term_across_a_holiday_and_a_transferred_saturday(
     await ann.tap(button)
     await ann.tap(send)
     ann.expect(due)
+
+
+async def test_a_gdpr_request_in_february_is_due_within_one_month(
+    gdpr_bot: Harness, clock: FrozenClock
+) -> None:
+    # The seed's 30 days from 1 February 2027 would end on 3 March; GDPR art. 12(3)'s one month
+    # ends on 1 March: the earlier date is the due date, on the screen and on the card.
+    clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
+    ann = await onboarded(gdpr_bot, "Ann")
+    await ann.send("/rights")
+    await ann.tap("🗑 Erase my data")
+    if ann.last.find("share your contact"):
+        await ann.send_contact("+375 (29) 123-45-67", user_id=ann.id)
+    await ann.tap("Skip")
+    ann.expect("The operator answers by 01 Mar 2027 (30 calendar days, at most 1 month)")
+    await ann.tap("✅ Send the request")
+    await gdpr_bot.settle()
+    [card] = gdpr_bot.cards()
+    assert "Срок: 01.03.2027 (30 календарных дней, но не дольше 1 месяца)" in card.text
 
 
 async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> None:
