@@ -315,6 +315,8 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
     await staff.send("31.12.2027 tax records")
     await bot.settle()
     assert "keeping your data until 31 Dec 2027 (tax records)" in bob.inbox[-1].text
+    # Not erasing now is a refusal in part: where to complain comes with it (art. 15).
+    assert "Where to complain: National Personal Data Protection Center" in bob.inbox[-1].text
     request = await stored(bot, second)
     assert request.status == "blocked" and request.reason == "tax records"
     card = bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]["text"]
