@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.ledger import LEDGER_COLUMNS, CsvStream
+from bot.ledger import LEDGER_COLUMNS, CsvStream, ledger_rows
+from storage.repositories import Repositories
 from tests.kit import Harness
 from tests.test_campaigns import subscriber
 
@@ -37,6 +38,12 @@ async def test_ledger_of_everyone_and_of_one_user(bot: Harness) -> None:
     first = rows[0]
     assert first["at_utc"] == "2026-11-23T09:00:00+00:00"
     assert first["policy_version"] and first["text_id"] and first["actor_id"] == str(ann.id)
+    # The file is streamed from the database: a batch of rows at a time, uploaded in chunks.
+    async with bot.app.sessions() as session:
+        events = Repositories(session).consents.ledger(batch=1)
+        stream = CsvStream(LEDGER_COLUMNS, ledger_rows(events), "l.csv", chunk_size=64)
+        chunks = [chunk async for chunk in stream.read(bot.app.bot)]
+    assert len(chunks) > 3 and b"".join(chunks) == document.raw["content"]
 
     await dpo.send(f"/ledger {boris.id}")
     [document] = [e for e in dpo.last.events if e.kind == "document"]
