@@ -54,6 +54,9 @@ def test_law_99z_pack() -> None:
 def test_gdpr_pack() -> None:
     pack = load_pack("gdpr_hosting")
     assert {d.days for d in pack.deadlines.values()} == {30}
+    # GDPR art. 12(3): one month, so the seed's 30 days end no later than a month.
+    assert {d.at_most_months for d in pack.deadlines.values()} == {1}
+    assert all(d.at_most_months is None for d in load_pack("by_99z_sports").deadlines.values())
     assert pack.breach.authority == Deadline(days=72, kind=DayKind.HOURS)
     assert pack.requests.clarify is ClarifyRule.PAUSE and pack.requests.extension_months == 2
     bases = {p.legal_basis for p in pack.purposes}
