@@ -391,12 +391,18 @@ class Desk:
         await self._repo.commit()
 
     async def send_template(
-        self, request: Request, template: AnswerTemplate, staff_id: int
+        self,
+        request: Request,
+        template: AnswerTemplate,
+        staff_id: int,
+        *,
+        confirm_message_id: int | None = None,
     ) -> None:
         """A template, in the user's language with its placeholders filled, as a reply."""
         user = await self._repo.users.get(request.user_id)
         locale = user.language if user is not None else REQUIRED[0]
-        await self.staff_reply(request, staff_id, render(template, request, locale, self._pack))
+        text = render(template, request, locale, self._pack)
+        await self.staff_reply(request, staff_id, text, confirm_message_id=confirm_message_id)
 
     # --- user side -------------------------------------------------------------------------
 

@@ -135,10 +135,12 @@ async def template_button(
     if request.status not in OPEN:
         await query.answer(t("card.closed", id=request.id), show_alert=True)
         return
-    await desk.send_template(request, template, query.from_user.id)
-    outbox.wake()
     await query.answer()
-    await edit(query, t("templates.sent", name=escape(template.name), id=request.id))
+    # "Queued" now; the outbox edits it to "Sent to the user" once the user has it (or why not).
+    await edit(query, t("templates.queued", name=escape(template.name), id=request.id))
+    confirm = query.message.message_id if isinstance(query.message, Message) else None
+    await desk.send_template(request, template, query.from_user.id, confirm_message_id=confirm)
+    outbox.wake()
 
 
 def router() -> Router:

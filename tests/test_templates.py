@@ -54,6 +54,7 @@ async def test_templates_from_the_card_in_each_users_language(bot: Harness) -> N
     listing = sam.expect("Шаблоны ответов")
     assert "№1 Need ID" in listing.text and "en: Request #{number}" in listing.text
 
+    confirmations: list[int] = []
     for card, number in ((cards[0], first), (cards[1], first + 1)):
         card_message = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
         labels = [b["text"] for row in card_message["reply_markup"]["inline_keyboard"] for b in row]
@@ -62,8 +63,12 @@ async def test_templates_from_the_card_in_each_users_language(bot: Harness) -> N
         picker = sam.expect("Какой шаблон отправить")
         assert [b["text"] for b in picker.buttons()] == ["Need ID", "✖ Отмена"]
         await sam.tap("Need ID")
-        sam.expect("Шаблон «Need ID» отправлен")
+        queued = sam.expect("Шаблон «Need ID» в очереди")  # not "sent" before the user has it
+        confirmations.append(queued.message_id)
     await bot.settle()
+    for message_id in confirmations:
+        done = bot.fake.messages[(ADMIN_CHAT_ID, message_id)]["text"]
+        assert "Отправлено пользователю" in done  # once delivered
     assert any(
         "Request #1 (erasure): please send a scan of your ID. Due by 08 Dec 2026" in e.text
         for e in ann.inbox
