@@ -387,3 +387,153 @@ async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Har
     text = bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
     assert "Данные заявления удалены" in text and "Quuxbertina" not in text
     assert (ADMIN_CHAT_ID, relay.message_id) not in bot.fake.messages  # the relay is deleted
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after this point runs, no handler catches it."""
+
+
+BEFORE_CLAIM_COMMIT = "before the claim is committed"
+BEFORE_CALL = "after the claim, before the call"
+BEFORE_COMMIT = "after the call, before its outcome is committed"
+
+
+def crash_at(monkeypatch: pytest.MonkeyPatch, point: str, lane_prefix: str) -> None:
+    """Make the outbox die at `point` the first time it handles an item of these lanes."""
+    from bot.outbox import Outbox
+    from storage.repositories import OutboxRepository
+
+    claim, deliver = OutboxRepository.claim, Outbox._deliver
+    fired: list[bool] = []
+
+    def mine(lane: str) -> bool:
+        if fired or not lane.startswith(lane_prefix):
+            return False
+        fired.append(True)
+        return True
+
+    async def claim_then_die(self, item_id, lane, now):  # type: ignore[no-untyped-def]
+        won = await claim(self, item_id, lane, now)
+        if won and point == BEFORE_CLAIM_COMMIT and mine(lane):
+            raise Crash
+        return won
+
+    async def deliver_and_die(self, bot, repo, item, request):  # type: ignore[no-untyped-def]
+        if point == BEFORE_CALL and mine(item.lane):
+            raise Crash
+        await deliver(self, bot, repo, item, request)
+        if point == BEFORE_COMMIT and mine(item.lane):
+            raise Crash
+
+    monkeypatch.setattr(OutboxRepository, "claim", claim_then_die)
+    monkeypatch.setattr(Outbox, "_deliver", deliver_and_die)
+
+
+async def crash_and_restart(
+    bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(Crash):
+        await bot.app.outbox.run_once(bot.app.bot)
+    monkeypatch.undo()
+    await bot.restart()
+    clock.advance(LEASE + timedelta(seconds=1))  # the lease of the dead worker's claim ends
+    await bot.settle()
+
+
+@pytest.mark.parametrize("point", [BEFORE_CLAIM_COMMIT, BEFORE_CALL, BEFORE_COMMIT])
+async def test_a_crash_at_each_point_of_a_card_delivers_it_at_least_once_marked(
+    bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await bot.app.outbox.stop()  # the test drives the worker
+    crash_at(monkeypatch, point, "card:")
+    number = await file_erasure(bot, ann)
+    await crash_and_restart(bot, clock, monkeypatch)
+    cards = bot.cards()
+    if point == BEFORE_COMMIT:  # Telegram had it: it goes again, marked as a possible repeat
+        first, card = cards
+        assert "может повторять" not in first.text
+    else:
+        [card] = cards
+    marked = "может повторять" in card.text
+    assert marked is (point != BEFORE_CLAIM_COMMIT)  # a claim never committed was never taken
+    assert (await stored(bot, number)).card_message_id == card.message_id
+    await staff.tap_data(
+        f"v1req:{number}:take", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    await bot.settle()
+    assert "в работе" in bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
+
+
+@pytest.mark.parametrize("point", [BEFORE_CLAIM_COMMIT, BEFORE_CALL, BEFORE_COMMIT])
+async def test_a_crash_at_each_point_of_a_reply_delivers_it_at_least_once_marked(
+    bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await bot.app.outbox.stop()
+    crash_at(monkeypatch, point, "chat:")
+    await staff.reply_to(card, "Which account is it?")
+    queued = staff.expect("В очереди")
+    await crash_and_restart(bot, clock, monkeypatch)
+    got = [e.text for e in ann.inbox if "Which account is it?" in e.text]
+    repeat = "This message may repeat an earlier one"  # in the user's language
+    if point == BEFORE_COMMIT:
+        assert len(got) == 2 and repeat not in got[0] and repeat in got[1]
+    else:
+        assert len(got) == 1 and (repeat in got[0]) is (point == BEFORE_CALL)
+    confirmation = bot.fake.messages[(ADMIN_CHAT_ID, queued.message_id)]["text"]
+    assert "Отправлено пользователю" in confirmation  # only now that the user has it
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "retry_after", "permanent"),
+    [
+        (400, "Bad Request: message is too long", None, True),
+        (400, "Bad Request: can't parse entities", None, True),
+        (403, "Forbidden: bot was kicked from the supergroup chat", None, True),
+        (502, "Bad Gateway", None, False),
+        (500, "Internal Server Error", None, False),
+        (429, "Too Many Requests: retry after 7", 7, False),
+    ],
+)
+async def test_errors_are_decided_permanent_at_once_transient_retried(
+    bot: Harness,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    description: str,
+    retry_after: int | None,
+    permanent: bool,
+) -> None:
+    await bot.app.outbox.stop()
+    now = bot.app.clock.now()
+    async with bot.app.sessions() as session:
+        repo = Repositories(session)
+        first = (await repo.outbox.add(kind="to_admin", text="first", now=now)).id
+        await repo.outbox.add(kind="to_admin", text="second, same lane", now=now)
+        await repo.commit()
+    bot.fake.fail(
+        "sendMessage",
+        chat_id=ADMIN_CHAT_ID,
+        status=status,
+        description=description,
+        retry_after=retry_after,
+    )
+    caplog.set_level("INFO")
+    await bot.app.outbox.drain(bot.app.bot)
+    async with bot.app.sessions() as session:
+        item = await Repositories(session).outbox.get(first)
+    assert item is not None and item.attempts == 1
+    texts = [e.text for e in bot.fake.events if e.chat_id == ADMIN_CHAT_ID]
+    if permanent:
+        assert item.status == "failed"
+        assert "second, same lane" in texts  # the failed item holds nothing
+        assert any(f"Сообщение {first} из очереди не доставлено" in t for t in texts)
+        assert f"Outbox item {first} (to_admin) failed for good" in caplog.text
+    else:
+        assert item.status == "pending" and item.next_attempt_at > now
+        assert "second, same lane" not in texts  # order within the lane is kept
