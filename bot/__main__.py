@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(settings.log_level, [settings.bot_token.get_secret_value()])
+    setup_logging(settings.log_level, settings.secrets())
     try:
         asyncio.run(run(settings, pack))
     except ConfigError as error:  # e.g. DATA_KEY does not open the stored data keys

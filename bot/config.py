@@ -58,6 +58,24 @@ class Settings(BaseSettings):
     webhook_listen: str | None = None
     outbox_stuck_after: Annotated[int, Field(gt=0)] = 600
 
+    def secrets(self) -> list[str]:
+        """Values no log line may carry (bot.logs.RedactSecrets): keys, tokens, passwords."""
+        values = [
+            secret.get_secret_value()
+            for secret in (
+                self.bot_token,
+                self.pseudonym_secret,
+                self.data_key,
+                self.data_key_previous,
+                self.webhook_secret,
+            )
+            if secret is not None
+        ]
+        for url in filter(None, (self.database_url, self.redis_url)):
+            parsed = URL(url)  # a password as written and as decoded
+            values += [p for p in (parsed.raw_password, parsed.password) if p]
+        return [value for value in values if value.strip()]
+
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:

@@ -1,8 +1,11 @@
-"""Logging that never carries the bot token (nor, by convention, texts, names or phones)."""
+"""Logging that never carries the bot token or another secret, in a message or in a traceback
+(nor, by convention, texts, names or phones)."""
 
 from __future__ import annotations
 
 import logging
+
+_FORMAT = logging.Formatter()
 
 
 class RedactSecrets(logging.Filter):
@@ -10,12 +13,22 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self._secrets = [s for s in secrets if s]
 
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, None
+            record.msg, record.args = self._redact(message), None
+        # A traceback is text too: an exception's message may carry a URL with `bot<TOKEN>`.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMAT.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
 
 

@@ -537,3 +537,24 @@ async def test_errors_are_decided_permanent_at_once_transient_retried(
     else:
         assert item.status == "pending" and item.next_attempt_at > now
         assert "second, same lane" not in texts  # order within the lane is kept
+
+
+async def test_a_hold_release_is_claimed_by_compare_and_set(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    """Two workers that both read the expired hold: only the first claim wins (the erasure
+    that follows runs in the winner's transaction)."""
+    ann = await onboarded(bot, "Ann")
+    [number] = await file_directly(bot, ann, 1)
+    async with bot.app.sessions() as session:
+        request = await Repositories(session).requests.get(number)
+        assert request is not None
+        request.status, request.hold_until = "blocked", clock.now() - timedelta(days=1)
+        await session.commit()
+    async with bot.app.sessions() as one, bot.app.sessions() as two:
+        seen = [await Repositories(s).requests.expired_holds(clock.now()) for s in (one, two)]
+        assert [len(s) for s in seen] == [1, 1]
+        await two.commit()  # SQLite: end the read so the second can write after the first
+        assert await Repositories(one).requests.claim_release(number, clock.now())
+        await one.commit()
+        assert not await Repositories(two).requests.claim_release(number, clock.now())

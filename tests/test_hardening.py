@@ -231,3 +231,74 @@ async def test_blocking_and_unblocking_the_bot_is_seen_at_once(bot: Harness) -> 
     await start_campaign(bot, staff, "Big sale after unblocking")
     await bot.settle()
     assert len(campaign_messages(ann, "after unblocking")) == 1
+
+
+def test_no_secret_reaches_the_log_not_even_in_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from bot.config import load_settings
+    from bot.logs import RedactSecrets
+
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        **BASE,
+        "DATABASE_URL": "postgresql+asyncpg://bot:db-pass-w0rd@db:5432/bot",
+        "REDIS_URL": "redis://:redis-pass-w0rd@redis:6379/0",
+        "WEBHOOK_URL": "https://bot.example.org/hook",
+        "WEBHOOK_SECRET": "webhook-secret-w0rd",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    secrets = [GOOD_TOKEN, "db-pass-w0rd", "redis-pass-w0rd", "webhook-secret-w0rd"]
+    secrets.append(settings.pseudonym_secret.get_secret_value())
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets(settings.secrets()))
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    try:
+        logger.warning("token %s in a message", GOOD_TOKEN)
+        try:  # what aiohttp says of a malformed URL: the path carries bot<TOKEN>
+            raise ValueError(f"InvalidURL http://[bad/bot{GOOD_TOKEN}/getMe " + " ".join(secrets))
+        except ValueError:
+            logger.exception("Request failed")
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert "Traceback" in written and "<redacted>" in written
+    assert not [secret for secret in secrets if secret in written]
+
+
+async def test_logs_carry_no_names_texts_or_phones(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.kit import ADMIN_CHAT_ID
+    from tests.test_requests import file_erasure
+
+    caplog.set_level(logging.DEBUG)
+    for noisy in ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool"):  # as in production
+        caplog.set_level(logging.WARNING, logger=noisy)
+    ann = await onboarded(bot, "Quuxbertina")
+    ann.username = "zyxwvutson"
+    staff = bot.staff("Sam")
+    await ann.send("/start")  # the @username is stored
+    await file_erasure(bot, ann, "Secret reason Plumbago")
+    await bot.settle()
+    [card] = bot.cards()
+    bot.fake.fail("sendMessage", chat_id=ann.id, status=400, description="Bad Request: nope")
+    await staff.reply_to(card, "Staff text Wisteria")  # fails for good: logged, without it
+    await bot.settle()
+    await ann.reply_to(ann.inbox[-1], "User text Hollyhock")
+    await staff.reply_to(card, "Staff text Foxglove")
+    await bot.settle()
+    await staff.tap_data("v1req:1:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)])
+    await bot.settle()
+    logged = caplog.text + "".join(r.exc_text or "" for r in caplog.records)
+    assert caplog.records  # the bot did log
+    for private in ("Quuxbertina", "Zyxwvutson", "Plumbago", "Wisteria", "Hollyhock",
+                    "Foxglove", "123-45-67", "291234567", TOKEN):  # fmt: skip
+        assert private not in logged, private

@@ -108,6 +108,7 @@ async def test_a_lane_is_sent_one_item_at_a_time_whichever_instance_claims(
         assert item is not None
         item.status = "sent"
         await session.commit()
+    assert not await claim(second, ids[0])  # a sent item is nobody's, whatever one last read
     assert await claim(second, ids[1])  # the lane moves on
 
 
