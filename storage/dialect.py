@@ -7,9 +7,14 @@ after an erasure. Nothing outside this module checks which engine it runs on.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, event, text
@@ -86,9 +91,12 @@ async def exclusive(engine: AsyncEngine, space: Space, key: str) -> AsyncIterato
     """`async with exclusive(engine, space, key) as mine:` tells whether this instance holds
     (space, key) until the block ends; False when another instance does. PostgreSQL: a
     session-level advisory lock on a connection of its own, released by the server when the
-    process dies. SQLite serves one process, which always holds it."""
+    process dies. SQLite: an exclusive `flock` on a file beside the database, held by an open
+    file (so also between two instances in one process) and released by the kernel when the
+    process dies."""
     if engine.dialect.name == SQLITE:
-        yield True
+        async with _file_lock(engine, space, key) as mine:
+            yield mine
         return
     params = {"space": int(space), "key": key}
     async with engine.connect() as connection:
@@ -101,6 +109,36 @@ async def exclusive(engine: AsyncEngine, space: Space, key: str) -> AsyncIterato
         finally:
             if mine:
                 await raw.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:key))"), params)
+
+
+@asynccontextmanager
+async def _file_lock(engine: AsyncEngine, space: Space, key: str) -> AsyncIterator[bool]:
+    """SQLite's `exclusive`: the lock file is named by a hash (no ID on disk) and removed by
+    its holder; a lock taken on a file its holder removed meanwhile is not ours."""
+    database = Path(engine.url.database or "")
+    folder = database.with_name(database.name + ".locks")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    name = hashlib.sha256(f"{int(space)}:{key}".encode()).hexdigest()[:32]
+    path = folder / name
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            mine = False
+        else:
+            try:
+                mine = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                mine = False
+        try:
+            yield mine
+        finally:
+            if mine:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # --- the append-only ledger ----------------------------------------------------------------

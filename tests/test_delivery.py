@@ -17,7 +17,7 @@ from bot.clock import FrozenClock
 from bot.outbox import LEASE, MAX_BACKOFF, backoff
 from bot.policy import RequestType
 from bot.requests import MAX_STAFF_TEXT, Desk, Outcome
-from storage.models import ErasureRecord, OutboxItem
+from storage.models import Delivery, ErasureRecord, OutboxItem
 from storage.repositories import Repositories
 from tests.fake_telegram import MAX_TEXT, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
@@ -191,14 +191,29 @@ async def test_two_instances_on_one_database_send_nothing_twice(
     numbers = []
     for i, person in enumerate(people[:6]):
         numbers.append(await file_erasure(bot, on(twin, person) if i % 2 else person, f"r{i}"))
+    release = bot.fake.hold(people[2].id)
     await start_campaign(bot, staff)
+    async with asyncio.timeout(10):
+        while people[2].id not in bot.fake.held:  # noqa: ASYNC110 - the campaign is a task
+            await asyncio.sleep(0.01)
     [campaign_id] = await bot_campaigns(bot)
-    twin.app.campaigns.start(twin.app.bot, campaign_id)  # the other instance joins in
+    twin.app.campaigns.start(twin.app.bot, campaign_id)  # the other instance joins in mid-call
+    await asyncio.sleep(0.2)
+    release.set()
     for _ in range(3):
         await asyncio.gather(bot.settle(), twin.settle())
     assert card_numbers(bot) == dict.fromkeys(numbers, 1)
     for person in people:
         assert len(campaign_messages(person)) == 1, person.first_name
+    async with bot.app.sessions() as session:
+        statuses = Counter(
+            (
+                await session.scalars(
+                    select(Delivery.status).where(Delivery.campaign_id == campaign_id)
+                )
+            ).all()
+        )
+    assert statuses == {"sent": len(people)}  # none taken from the other instance mid-call
     assert "Traceback" not in caplog.text and "failed" not in caplog.text.lower()
 
 
