@@ -51,8 +51,9 @@ def attachment_of(message: Message) -> Attachment | Refusal:
     return found
 
 
-def megabytes(size: int | None) -> str:
-    return "—" if size is None else f"{size / 1024 / 1024:.1f}"
+def megabytes(size: int | None) -> float | str:
+    """The size in MB, a number the translator writes the language's way (0,1 in Russian)."""
+    return "—" if size is None else round(size / 1024 / 1024, 1)
 
 
 def fit_caption(header: str, caption: str | None) -> str:

@@ -57,7 +57,7 @@ async def test_files_both_ways_threaded_under_the_card(bot: Harness) -> None:
     assert (await stored(bot, number)).status == "in_progress"  # the file is the answer
     await bot.settle()
     [copy] = copies(bot, ADMIN_CHAT_ID)
-    assert copy.text == "📎 Ann по заявлению №1: документ, 0.1 МБ\nmy passport"
+    assert copy.text == "📎 Ann по заявлению №1: документ, 0,1 МБ\nmy passport"
     assert copy.raw["reply_parameters"]["message_id"] == card.message_id  # under the card
     assert bot.fake.messages[(ADMIN_CHAT_ID, copy.message_id)]["document"]["file_name"] == (
         "passport.pdf"
@@ -181,7 +181,7 @@ async def test_files_sent_while_filing_go_with_the_request(bot: Harness) -> None
     await bot.settle()
     [card] = bot.cards()
     first, second = copies(bot, ADMIN_CHAT_ID)
-    assert first.text == "📎 Ann по заявлению №1: документ, 0.1 МБ\nthe contract"
+    assert first.text == "📎 Ann по заявлению №1: документ, 0,1 МБ\nthe contract"
     assert first.raw["reply_parameters"]["message_id"] == card.message_id
     assert first.message_id > card.message_id and second.message_id > first.message_id
 
