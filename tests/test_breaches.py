@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
-from storage.models import Breach, User
+from storage.models import Breach, Request, User
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.test_campaigns import subscriber
 from tests.test_consents import onboarded
+from tests.test_requests import file_erasure
 
 FACTS = """/breach
 известно: 27.11.2026 16:00
@@ -45,6 +46,13 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
         assert user is not None
         user.restricted_until = datetime(2027, 1, 1, tzinfo=UTC)
         await session.commit()
+    eve = await subscriber(bot, "Eve")  # under a legal hold: told too (GDPR art. 34)
+    held = await file_erasure(bot, eve)
+    async with bot.app.sessions() as session:
+        request = await session.get(Request, held)
+        assert request is not None
+        request.status, request.hold_until = "blocked", datetime(2027, 6, 1, tzinfo=UTC)
+        await session.commit()
     await bot.app.erasure.execute(bot.app.bot, dora.id, cause="test", notice="requests.erased")
     dpo = bot.staff("Dana")
     agent = bot.staff("Alex", status="member")
@@ -61,7 +69,7 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
     assert "Оператор: ООО «ЕВДЕЛИКС» УНП 193688628" in record.text
     assert "Что произошло: a backup copy was left on a public server" in record.text
-    assert "Затронуто субъектов персональных данных: 2." in record.text  # Ann, Carl
+    assert "Затронуто субъектов персональных данных: 3." in record.text  # Ann, Carl, Eve
     breach = await stored_breach(bot)
     assert breach.affected == "consent:marketing"
 
@@ -72,10 +80,10 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     assert "Нарушения: уведомить орган (1)" in reminder
     assert "Нарушение №1 — уведомить до 02.12.2026" in reminder
 
-    await dpo.tap("📣 Уведомить затронутых (2)")
-    preview = dpo.expect("Предпросмотр того, что получат 2 пользователя")
+    await dpo.tap("📣 Уведомить затронутых (3)")
+    preview = dpo.expect("Предпросмотр того, что получат 3 пользователя")
     assert "Уведомление о нарушении защиты персональных данных" in preview.text
-    await dpo.tap("📣 Отправить 2 пользователям")
+    await dpo.tap("📣 Отправить 3 пользователям")
     await bot.settle()
     told = ann.inbox[-1].text
     for part in (
@@ -91,6 +99,7 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     assert "Уведомление о нарушении защиты персональных данных: ООО «ЕВДЕЛИКС»" in told_ru
     assert "Возможные последствия: unwanted messages" in told_ru
     assert "Куда жаловаться: Национальный центр защиты персональных данных" in told_ru
+    assert "Notice of a personal data breach" in eve.inbox[-1].text
     assert not any("breach" in e.text for e in boris.inbox)  # not affected
     await dpo.tap_data("v1breach:1:send")  # once only
     dpo.expect("Уже сделано")
@@ -103,7 +112,7 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     document = next(e for e in reversed(bot.fake.events) if e.kind == "document")
     assert "Реестр нарушений: 1" in document.text
     rows = list(csv.DictReader(io.StringIO(document.raw["content"].decode())))
-    assert sorted(int(r["user_id"]) for r in rows) == sorted([ann.id, carl.id])
+    assert sorted(int(r["user_id"]) for r in rows) == sorted([ann.id, carl.id, eve.id])
     assert all(r["delivery"] == "sent" and r["sent"] for r in rows)
     assert rows[0]["authority_notified"]
 
