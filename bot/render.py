@@ -283,6 +283,11 @@ def policy_next_text(pack: PolicyPack, t: Translator) -> str:
     )
 
 
+# What a card or the due list may spend on lists whose length data decides (README, long texts).
+RECIPIENTS_ROOM = 1000
+MAX_BREACH_LINES = 15
+
+
 def campaign_text(reason: str, body_html: str) -> str:
     """A marketing message: the first line says why the user gets it (GDPR pack, mailings)."""
     return f"<i>{escape(reason)}</i>\n\n{body_html}"
@@ -347,7 +352,7 @@ def card_text(
         key = "card.restricted_until" if request.type == "restriction" else "card.hold_until"
         lines.append(t(key, when=fmt_date(request.hold_until, t, zone)))
     if recipients:
-        lines.append(t("card.tell_recipients", recipients=escape("; ".join(recipients))))
+        lines.append(t("card.tell_recipients", recipients=_recipients(recipients, t)))
     if request.user_unreachable:
         lines.append(t("card.unreachable"))
     if request.undelivered:
@@ -355,16 +360,36 @@ def card_text(
     return "\n".join(lines)
 
 
+def _recipients(recipients: list[str], t: Translator) -> str:
+    """Whom the data was disclosed to, as many as fit RECIPIENTS_ROOM (each is at most 200
+    characters, their number is not bounded), then how many more: the card fits one message."""
+    shown: list[str] = []
+    used = 0
+    for recipient in recipients:
+        if shown and used + len(recipient) + 2 > RECIPIENTS_ROOM:
+            break
+        shown.append(recipient)
+        used += len(recipient) + 2
+    text = escape("; ".join(shown))
+    if len(shown) < len(recipients):
+        text += t("card.recipients_more", count=len(recipients) - len(shown))
+    return text
+
+
 def _breach_lines(
     breaches: list[Breach], now: datetime, pack: PolicyPack, t: Translator
 ) -> list[str]:
+    """The most urgent MAX_BREACH_LINES breaches (on every page of the list), then how many
+    more: /breaches has them all."""
     if not breaches:
         return []
     lines = [t("breach.due_title", count=len(breaches))]
-    for breach in breaches:
+    for breach in breaches[:MAX_BREACH_LINES]:
         key = "breach.due_overdue" if breach.authority_due_at < now else "breach.due_line"
         when = fmt_datetime(breach.authority_due_at, t, pack.zone)
         lines.append(t(key, id=breach.id, due=when))
+    if len(breaches) > MAX_BREACH_LINES:
+        lines.append(t("breach.due_more", count=len(breaches) - MAX_BREACH_LINES))
     return [*lines, ""]
 
 

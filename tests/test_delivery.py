@@ -573,3 +573,39 @@ async def test_a_hold_release_is_claimed_by_compare_and_set(
         assert await Repositories(one).requests.claim_release(number, clock.now())
         await one.commit()
         assert not await Repositories(two).requests.claim_release(number, clock.now())
+
+
+async def test_a_card_with_many_disclosures_still_fits_one_message(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    now = bot.app.clock.now()
+    async with bot.app.sessions() as session:
+        repo = Repositories(session)
+        for i in range(40):  # each recipient may be 200 characters; their number is unbounded
+            await repo.disclosures.add(
+                user_id=ann.id, at=now, recipient=f"Recipient {i:02d} " + "r" * 180,
+                data="name", legal_basis="law", staff_id=1,
+            )  # fmt: skip
+        await repo.commit()
+    await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()  # posted, not failed as "message is too long"
+    assert len(card.text) <= MAX_TEXT
+    assert "Recipient 00" in card.text and "Recipient 39" not in card.text
+    assert "… и ещё " in card.text  # how many were left out is said, nothing silently cut
+
+
+async def test_many_open_breaches_still_fit_the_due_list(bot: Harness) -> None:
+    staff = bot.staff("Sam")
+    now = bot.app.clock.now()
+    async with bot.app.sessions() as session:
+        repo = Repositories(session)
+        for _ in range(120):
+            await repo.breaches.add(
+                created_at=now, created_by=staff.id, known_at=now, what="w", categories="c",
+                measures="m", consequences="c", affected="all",
+                authority_due_at=now + timedelta(hours=72),
+            )  # fmt: skip
+        await repo.commit()
+    await staff.send("/due")
+    listing = staff.expect("Нарушения")
+    assert len(listing.text) <= MAX_TEXT and "… и ещё 105: /breaches" in listing.text
