@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -144,8 +145,8 @@ class ErasureService:
                 return None
             admin = self._admin_chat.id
             told = translator(user.language)(notice)
-            # Cards are stored to be redacted (edited) by the outbox, so a crash cannot leave
-            # one behind; what was relayed under them is deleted right after the commit.
+            # Cards to redact (edit) and what was relayed under them to delete are stored as
+            # outbox items in this transaction, so a crash cannot leave one behind.
             cards = [r.card_message_id for r in await repo.requests.of_user(user_id)]
             relayed = await repo.requests.relayed_in(admin, user_id)
             key = await Eraser(repo, self._clock, self._pack, self._secret).erase(
@@ -157,6 +158,11 @@ class ErasureService:
                 await repo.outbox.add(
                     kind=Kind.REDACT, chat_id=admin, message_id=message_id, text=redacted, now=now
                 )
+            blank = json.dumps({"erased": redacted, "key": key[:12]})
+            for message_id in relayed:
+                await repo.outbox.add(
+                    kind=Kind.UNRELAY, chat_id=admin, message_id=message_id, text=blank, now=now
+                )
             if await repo.state.get(COMPACT_PENDING) is None:
                 await repo.state.set(COMPACT_PENDING, SCRUB)
             await repo.commit()
@@ -165,30 +171,8 @@ class ErasureService:
             await bot.send_message(user_id, told)
         if compact:
             await self.compact_if_pending()
-        self._outbox.wake()  # the cards
-        await self._redact(bot, relayed, key)
+        self._outbox.wake()  # the cards and what was relayed under them
         return key
-
-    async def _redact(self, bot: Bot, message_ids: list[int], key: str) -> None:
-        """What was relayed into the admin group (the person's texts and files) is deleted; what
-        Telegram will not let the bot delete is blanked; staff are told what is left to delete."""
-        chat, erased, left = self._admin_chat.id, self._t("card.erased", key=key[:12]), []
-        for message_id in message_ids:
-            try:
-                await bot.delete_message(chat, message_id)
-                continue
-            except TelegramAPIError:
-                pass
-            try:
-                await bot.edit_message_caption(chat_id=chat, message_id=message_id, caption=erased)
-            except TelegramAPIError:
-                left.append(message_id)
-        if left:
-            ids = ", ".join(str(m) for m in left)
-            with contextlib.suppress(TelegramAPIError):
-                await bot.send_message(
-                    chat, self._t("attach.erase_leftover", count=len(left), ids=ids, key=key[:12])
-                )
 
     async def compact_if_pending(self) -> bool:
         """Leave no erased bytes in the database files; retried by the scheduler while busy."""

@@ -75,6 +75,7 @@ class Kind(StrEnum):
     NOTICE = "notice"  # the bot's own notice to staff (a failure is never re-announced)
     DUE_LIST = "due_list"  # the daily list, rendered at delivery with its pages
     REDACT = "redact"  # after an erasure: a card edited to the redacted text
+    UNRELAY = "unrelay"  # after an erasure: a message relayed into the group deleted (or blanked)
     COPY_USER = "copy_user"  # staff's file copied to the user
     COPY_STAFF = "copy_staff"  # the user's file copied under the card
 
@@ -264,7 +265,11 @@ class Outbox:
         item.status, item.last_error = "failed", error[:200]
         log.warning("Outbox item %s (%s) failed for good: %s", item.id, item.kind, error)
         now = self._clock.now()
-        if item.kind != Kind.NOTICE:
+        if item.kind == Kind.UNRELAY:
+            key = str(json.loads(item.text or "{}").get("key", ""))
+            text = self._t("attach.erase_leftover", count=1, ids=str(item.message_id), key=key)
+            await repo.outbox.add(kind=Kind.NOTICE, text=text, now=now)
+        elif item.kind != Kind.NOTICE:
             if request is not None:
                 text = self._t(
                     "outbox.failed_request", item=item.id, id=request.id, error=escape(error)
@@ -360,6 +365,9 @@ class Outbox:
             sent = await bot.send_message(admin, self._marked(item, text), reply_markup=markup)
             item.message_id = sent.message_id
             return
+        if item.kind == Kind.UNRELAY:
+            await self._unrelay(bot, item)
+            return
         if item.kind == Kind.REDACT:
             assert item.chat_id is not None and item.message_id is not None and item.text
             try:
@@ -412,6 +420,31 @@ class Outbox:
         )
         item.message_id = sent.message_id
         await repo.requests.link(admin, sent.message_id, request.id)
+
+    async def _unrelay(self, bot: Bot, item: OutboxItem) -> None:
+        """What an erased person sent, relayed into the admin group, is deleted. Telegram lets a
+        bot delete a message only within 48 hours of its sending: an older one is blanked (its
+        text or caption replaced); one that can be neither is left to staff (`_failed` says so)."""
+        assert item.chat_id is not None and item.message_id is not None
+        chat, message_id = item.chat_id, item.message_id
+        erased = str(json.loads(item.text or "{}").get("erased", ""))
+        try:
+            await bot.delete_message(chat, message_id)
+            return
+        except TelegramBadRequest as error:
+            if "message to delete not found" in error.message:
+                return
+        try:
+            await bot.edit_message_text(erased, chat_id=chat, message_id=message_id)
+            return
+        except TelegramBadRequest as error:
+            if _nothing_to_edit(error):
+                return
+        try:
+            await bot.edit_message_caption(chat_id=chat, message_id=message_id, caption=erased)
+        except TelegramBadRequest as error:
+            if not _nothing_to_edit(error):
+                raise Permanent("neither deleted nor blanked") from error
 
     async def _copy(self, bot: Bot, repo: Repositories, item: OutboxItem, request: Request) -> None:
         """Copy a file: the user's under the card (threaded like texts), staff's to the user."""

@@ -955,12 +955,12 @@ def outbox_lane(
     kind: str, user_id: int | None, request_id: int | None, message_id: int | None
 ) -> str:
     """The lane an outbox item keeps its order in: one user's chat, one request's card, one
-    message to redact, or the admin group's other messages."""
+    message to redact or delete, or the admin group's other messages."""
     if kind in TO_USER_KINDS:
         return f"chat:{user_id}"
     if kind in CARD_KINDS:
         return f"card:{request_id}"
-    if kind == "redact":
+    if kind in ("redact", "unrelay"):
         return f"message:{message_id}"
     return "staff"
 

@@ -413,6 +413,8 @@ class FakeTelegram:
     def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
         message = self._existing(chat["id"], params)
+        if "text" not in message:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         plain = self._text(params)
         markup = params.get("reply_markup")
         self._check_markup(markup)

@@ -391,11 +391,12 @@ async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Har
     await bot.settle()
     relay = next(e for e in bot.fake.events if "Quuxbertina" in e.text)
     bot.fake.fail("editMessageText", chat_id=ADMIN_CHAT_ID, status=502, times=10)
+    bot.fake.fail("deleteMessage", chat_id=ADMIN_CHAT_ID, status=502, times=10)
     await staff.tap_data(
         f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
     )
     assert "Your erasure request is done" in ann.inbox[-1].text
-    await bot.restart()  # what is to be redacted is in the database, not in memory
+    await bot.restart()  # what is to be redacted or deleted is in the database, not in memory
     bot.fake.failures.clear()
     bot.app.clock.advance(MAX_BACKOFF)  # type: ignore[attr-defined]
     await bot.settle()
@@ -609,3 +610,27 @@ async def test_many_open_breaches_still_fit_the_due_list(bot: Harness) -> None:
     await staff.send("/due")
     listing = staff.expect("Нарушения")
     assert len(listing.text) <= MAX_TEXT and "… и ещё 105: /breaches" in listing.text
+
+
+async def test_an_erased_persons_relayed_text_too_old_to_delete_is_blanked(bot: Harness) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.reply_to(card, "Which account?")
+    await bot.settle()
+    await ann.reply_to(ann.inbox[-1], "The one called Quuxbertina")
+    await bot.settle()
+    relay = next(e for e in bot.fake.events if "Quuxbertina" in e.text)
+    # Telegram lets a bot delete a message only within 48 hours of its sending.
+    bot.fake.fail(
+        "deleteMessage", chat_id=ADMIN_CHAT_ID, description="Bad Request: message can't be deleted"
+    )
+    await staff.tap_data(
+        f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+    )
+    await bot.settle()
+    blanked = bot.fake.messages[(ADMIN_CHAT_ID, relay.message_id)]["text"]
+    assert "Quuxbertina" not in blanked and "Данные заявления удалены" in blanked
+    assert not any("Удалите их вручную" in e.text for e in bot.fake.events)
