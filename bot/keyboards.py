@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
     AgeCb,
@@ -37,8 +37,35 @@ from bot.policy import PolicyPack, RequestType
 from storage.models import AnswerTemplate, Request
 
 
+class Buttons:
+    """Inline buttons laid out in rows, like aiogram's InlineKeyboardBuilder without its deep
+    copy of every button on each addition (the largest item of rendering a screen)."""
+
+    WIDTH = 8  # Telegram's widest row, the builder's default layout
+
+    def __init__(self) -> None:
+        self._buttons: list[InlineKeyboardButton] = []
+        self._sizes: tuple[int, ...] = (self.WIDTH,)
+
+    def button(self, *, text: str, callback_data: CallbackData) -> None:
+        self._buttons.append(InlineKeyboardButton(text=text, callback_data=callback_data.pack()))
+
+    def adjust(self, *sizes: int) -> None:
+        """Rows of `sizes` buttons, the last size repeated for the rest."""
+        self._sizes = sizes
+
+    def as_markup(self) -> InlineKeyboardMarkup:
+        rows: list[list[InlineKeyboardButton]] = []
+        index, sizes = 0, list(self._sizes)
+        while index < len(self._buttons):
+            size = sizes.pop(0) if len(sizes) > 1 else sizes[0]
+            rows.append(self._buttons[index : index + size])
+            index += size
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     for answer in answers:
         builder.button(text=t(f"age.{answer}", age=age), callback_data=AgeCb(answer=answer))
     other = "en" if t.locale == "ru" else "ru"
@@ -69,7 +96,7 @@ def next_policy(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup | None:
 
 
 def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(text=t("menu.rights"), callback_data=MenuCb(action=MenuAction.RIGHTS))
     builder.button(text=t("menu.requests"), callback_data=MenuCb(action=MenuAction.REQUESTS))
     builder.button(text=t("menu.consents"), callback_data=MenuCb(action=MenuAction.CONSENTS))
@@ -85,13 +112,13 @@ def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
 
 
 def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
     return builder.as_markup()
 
 
 def languages(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     for code in LOCALES:  # each language named in itself, so a new file brings its own name
         builder.button(text=translator(code)(f"language.{code}"), callback_data=LangCb(code=code))
     builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
@@ -100,7 +127,7 @@ def languages(t: Translator) -> InlineKeyboardMarkup:
 
 
 def guardian_age(t: Translator, age: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("guardian.adult", age=age), callback_data=GuardianCb(action=GuardianAction.ADULT)
     )
@@ -113,7 +140,7 @@ def guardian_age(t: Translator, age: int) -> InlineKeyboardMarkup:
 
 
 def guardian_confirm(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("guardian.confirm"), callback_data=GuardianCb(action=GuardianAction.CONFIRM)
     )
@@ -131,7 +158,7 @@ def consents(
     minors: list[tuple[int, str]] | None = None,
 ) -> InlineKeyboardMarkup:
     """`minor_self`: a minor's own screen (withdraw only); `minor`: a representative's screen."""
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     for view in views:
         title = view.purpose.title.get(t.locale)
         if minor_self and not view.granted:
@@ -164,7 +191,7 @@ def consents(
 
 def minor_consents(t: Translator, minor_id: int, name: str) -> InlineKeyboardMarkup:
     """For the representative: the minor's consents, where each purpose is given one by one."""
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("guardian.open_consents", minor=name),
         callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor_id),
@@ -173,7 +200,7 @@ def minor_consents(t: Translator, minor_id: int, name: str) -> InlineKeyboardMar
 
 
 def consent_info(purpose_id: str, t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("consents.agree"),
         callback_data=ConsentCb(action=ConsentAction.GRANT, purpose=purpose_id, minor=minor),
@@ -186,7 +213,7 @@ def consent_info(purpose_id: str, t: Translator, *, minor: int = 0) -> InlineKey
 
 
 def back_to_consents(t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor)
     )
@@ -195,13 +222,13 @@ def back_to_consents(t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
 
 def unsubscribe(t: Translator, campaign_id: int, *, done: bool = False) -> InlineKeyboardMarkup:
     key = "unsubscribe.done_button" if done else "unsubscribe.button"
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(text=t(key), callback_data=UnsubCb(campaign=campaign_id))
     return builder.as_markup()
 
 
 def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("staff.campaign_send"),
         callback_data=CampaignCb(id=campaign_id, action=CampaignAction.SEND),
@@ -224,7 +251,7 @@ def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyb
         )
     if request.status not in {"received", "in_progress", "waiting_user"}:
         return None
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     actions = [
         RequestAction.DONE,
         RequestAction.REFUSE,
@@ -253,7 +280,7 @@ def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyb
 def template_picker(
     templates: list[AnswerTemplate], request_id: int, t: Translator
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     for template in templates:
         builder.button(
             text=template.name, callback_data=TemplateCb(request=request_id, template=template.id)
@@ -266,7 +293,7 @@ def template_picker(
 
 
 def rights(kinds: list[RequestType], t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     for kind in kinds:
         builder.button(
             text=t(f"rights.button_{kind}"),
@@ -280,7 +307,7 @@ def rights(kinds: list[RequestType], t: Translator) -> InlineKeyboardMarkup:
 def flow_step(
     t: Translator, *, choices: list[tuple[str, str]] | None = None, optional: bool = False
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     for value, label in choices or []:
         builder.button(text=label, callback_data=RightsCb(action=RightsAction.CHOICE, value=value))
     if optional:
@@ -292,7 +319,7 @@ def flow_step(
 
 
 def flow_confirm(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(text=t("flow.submit"), callback_data=RightsCb(action=RightsAction.SUBMIT))
     builder.button(text=t("common.back"), callback_data=RightsCb(action=RightsAction.BACK))
     builder.button(text=t("common.cancel"), callback_data=RightsCb(action=RightsAction.CANCEL))
@@ -315,7 +342,7 @@ def breach(
     breach_id: int, t: Translator, *, notified: bool, told: bool, affected: int
 ) -> InlineKeyboardMarkup | None:
     """What is still to do about a breach: notify the authority, tell the affected users."""
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     if not notified:
         builder.button(
             text=t("breach.button_notified"),
@@ -331,7 +358,7 @@ def breach(
 
 
 def breach_confirm(breach_id: int, t: Translator, affected: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Buttons()
     builder.button(
         text=t("breach.button_send", count=affected),
         callback_data=BreachCb(id=breach_id, action=BreachAction.SEND),
