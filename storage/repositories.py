@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -66,6 +67,34 @@ from storage.sealing import OPEN_LATER, open_loaded, ring_of
 Audience = Select[tuple[int]]
 
 
+def _load_sender() -> Select[Any]:
+    """Built once: constructing this statement cost more than executing it."""
+    probe = select(bindparam("uid", type_=BigInteger).label("uid")).subquery()
+    represents = (
+        select(GuardianConfirmation.id)
+        .where(GuardianConfirmation.guardian_id == probe.c.uid)
+        .exists()
+    )
+    return (
+        select(
+            User,
+            FsmRecord.key,
+            FsmRecord.state,
+            FsmRecord.data,
+            represents.label("represents"),
+            DataKey.wrapped_by,
+            DataKey.wrapped,
+        )
+        .select_from(probe)
+        .outerjoin(User, User.id == probe.c.uid)
+        .outerjoin(FsmRecord, FsmRecord.key == bindparam("fsm_key", type_=String))
+        .outerjoin(DataKey, DataKey.owner_id == probe.c.uid)
+    )
+
+
+_LOAD_SENDER = _load_sender()
+
+
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -76,27 +105,10 @@ class UserRepository:
     async def load(self, user_id: int, fsm_key: str) -> tuple[User | None, FsmRow, bool]:
         """In one statement: the sender's profile, their conversation state (FSM), and whether
         they represent anyone (so the common consent screen skips looking for minors)."""
-        probe = select(literal(user_id, BigInteger).label("uid")).subquery()
-        represents = (
-            select(GuardianConfirmation.id)
-            .where(GuardianConfirmation.guardian_id == probe.c.uid)
-            .exists()
-        )
         row = (
             await self._session.execute(
-                select(
-                    User,
-                    FsmRecord.key,
-                    FsmRecord.state,
-                    FsmRecord.data,
-                    represents.label("represents"),
-                    DataKey.wrapped_by,
-                    DataKey.wrapped,
-                )
-                .select_from(probe)
-                .outerjoin(User, User.id == probe.c.uid)
-                .outerjoin(FsmRecord, FsmRecord.key == fsm_key)
-                .outerjoin(DataKey, DataKey.owner_id == probe.c.uid),
+                _LOAD_SENDER,
+                {"uid": user_id, "fsm_key": fsm_key},
                 execution_options={OPEN_LATER: True},
             )
         ).one()
@@ -321,6 +333,76 @@ class LostRace(Exception):
     event insert holds the write lock until the state is written)."""
 
 
+# The statements of the consent screens and toggles, built once (bind parameters by name):
+# building them per call cost more CPU than running them. The writes are Core statements on the
+# tables: given parameters, an ORM INSERT or UPDATE would be a bulk operation by primary key.
+_EVENTS = ConsentEvent.__table__
+_CONSENT_STATES = ConsentState.__table__
+_STATES = (
+    select(ConsentState)
+    .where(ConsentState.user_id == bindparam("uid"))
+    .execution_options(populate_existing=True)
+)
+_EVENT_COLUMNS = {
+    "user_id": BigInteger,
+    "purpose": String,
+    "granted": Boolean,
+    "at": UTCDateTime,
+    "policy_version": String,
+    "source": String,
+    "actor_id": BigInteger,
+    "text_id": String,
+}
+
+
+def _event_if(still: ColumnElement[bool]) -> Any:
+    """Insert the event only while `still` holds (the compare-and-set of `record`)."""
+    values = [bindparam(f"p_{name}", type_=kind) for name, kind in _EVENT_COLUMNS.items()]
+    return (
+        insert(_EVENTS)
+        .from_select(list(_EVENT_COLUMNS), select(*values).where(still))
+        .returning(_EVENTS.c.id)
+    )
+
+
+_UNCHANGED = select(_CONSENT_STATES.c.event_id).where(
+    _CONSENT_STATES.c.user_id == bindparam("p_user_id"),
+    _CONSENT_STATES.c.purpose == bindparam("p_purpose"),
+)
+_FIRST_EVENT = _event_if(~_UNCHANGED.exists())
+_NEXT_EVENT = _event_if(
+    _UNCHANGED.where(_CONSENT_STATES.c.event_id == bindparam("p_read_event")).exists()
+)
+_STATE_VALUES = {
+    "granted": bindparam("p_granted"),
+    "policy_version": bindparam("p_policy_version"),
+    "event_id": bindparam("p_event_id"),
+    "updated_at": bindparam("p_at", type_=UTCDateTime),
+}
+_NEXT_STATE = (
+    update(_CONSENT_STATES)
+    .where(
+        _CONSENT_STATES.c.user_id == bindparam("p_user_id"),
+        _CONSENT_STATES.c.purpose == bindparam("p_purpose"),
+        _CONSENT_STATES.c.event_id == bindparam("p_read_event"),
+    )
+    .values(**_STATE_VALUES)
+)
+_FIRST_STATES: dict[str, Any] = {}
+
+
+def _first_state(session: AsyncSession) -> Any:
+    """The first state of a purpose, inserted unless a concurrent writer did (per engine)."""
+    name = session.get_bind().dialect.name
+    if name not in _FIRST_STATES:
+        _FIRST_STATES[name] = (
+            upsert(session, _CONSENT_STATES)
+            .values(user_id=bindparam("p_user_id"), purpose=bindparam("p_purpose"), **_STATE_VALUES)
+            .on_conflict_do_nothing()
+        )
+    return _FIRST_STATES[name]
+
+
 class ConsentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -331,11 +413,7 @@ class ConsentRepository:
         """The user's consent states, read once per unit of work and kept current by
         `record`, so a screen drawn after a change does not read them again."""
         if user_id not in self._states:
-            rows = await self._session.scalars(
-                select(ConsentState)
-                .where(ConsentState.user_id == user_id)
-                .execution_options(populate_existing=True)
-            )
+            rows = await self._session.scalars(_STATES, {"uid": user_id})
             self._states[user_id] = {row.purpose: row for row in rows}
         return dict(self._states[user_id])
 
@@ -366,48 +444,32 @@ class ConsentRepository:
             return False
         text_id, locale, body = text
         await self._store_text(text_id, purpose, locale, policy_version, body)
-        unchanged = select(ConsentState.event_id).where(
-            ConsentState.user_id == user_id, ConsentState.purpose == purpose
-        )
-        if current is None:
-            still = ~unchanged.exists()
-        else:
-            still = unchanged.where(ConsentState.event_id == current.event_id).exists()
-        columns = {
-            "user_id": literal(user_id, BigInteger),
-            "purpose": literal(purpose, String),
-            "granted": literal(granted, Boolean),
-            "at": literal(at, UTCDateTime),
-            "policy_version": literal(policy_version, String),
-            "source": literal(source, String),
-            "actor_id": literal(actor_id, BigInteger),
-            "text_id": literal(text_id, String),
+        params = {
+            "p_user_id": user_id,
+            "p_purpose": purpose,
+            "p_granted": granted,
+            "p_at": at,
+            "p_policy_version": policy_version,
+            "p_source": source,
+            "p_actor_id": actor_id,
+            "p_text_id": text_id,
         }
-        event_id = await self._session.scalar(
-            insert(ConsentEvent)
-            .from_select(list(columns), select(*columns.values()).where(still))
-            .returning(ConsentEvent.id)
-        )
+        await self._session.flush()  # Core statements do not autoflush as ORM ones did
+        if current is None:
+            event_id = await self._session.scalar(_FIRST_EVENT, params)
+        else:
+            params["p_read_event"] = current.event_id
+            event_id = await self._session.scalar(_NEXT_EVENT, params)
         if event_id is None:
             return False  # someone else changed it first; nothing was written
         values = {"granted": granted, "policy_version": policy_version, "event_id": event_id}
+        moved = {f"p_{name}": value for name, value in values.items()}
+        moved.update(p_user_id=user_id, p_purpose=purpose, p_at=at)
         if current is None:
-            result = await self._session.execute(
-                upsert(self._session, ConsentState)
-                .values(user_id=user_id, purpose=purpose, updated_at=at, **values)
-                .on_conflict_do_nothing()
-            )
+            result = await self._session.execute(_first_state(self._session), moved)
         else:
-            result = await self._session.execute(
-                update(ConsentState)
-                .where(
-                    ConsentState.user_id == user_id,
-                    ConsentState.purpose == purpose,
-                    ConsentState.event_id == current.event_id,
-                )
-                .values(updated_at=at, **values)
-                .execution_options(synchronize_session=False)
-            )
+            moved["p_read_event"] = current.event_id
+            result = await self._session.execute(_NEXT_STATE, moved)
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise LostRace(f"consent state of {purpose} changed concurrently")
         self._remember(user_id, purpose, current, at=at, **values)
@@ -761,6 +823,13 @@ class CampaignRepository:
         return list(rows)
 
 
+_HOLD_UNTIL = select(func.max(Request.hold_until)).where(
+    Request.user_id == bindparam("uid"),
+    Request.status == "blocked",
+    Request.hold_until > bindparam("now", type_=UTCDateTime),
+)
+
+
 class RequestRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -878,11 +947,7 @@ class RequestRepository:
         )
 
     async def hold_until(self, user_id: int, now: datetime) -> datetime | None:
-        return await self._session.scalar(
-            select(func.max(Request.hold_until)).where(
-                Request.user_id == user_id, Request.status == "blocked", Request.hold_until > now
-            )
-        )
+        return await self._session.scalar(_HOLD_UNTIL, {"uid": user_id, "now": now})
 
     async def expired_holds(self, now: datetime) -> list[Request]:
         rows = await self._session.scalars(
