@@ -168,8 +168,21 @@ class Translator:
             raise ValueError(f"unsupported locale {locale!r}")
         self.locale = locale
         self._directory = directory
+        # Strings without variables in this locale, formatted once (not those read in the
+        # fallback language, which set_fallback may change).
+        self._plain: dict[str, str] = {}
 
     def __call__(self, key: str, /, **values: object) -> str:
+        if values:
+            return self._format(key, values)
+        text = self._plain.get(key)
+        if text is None:
+            text = self._format(key, values)
+            if bundle(self.locale, self._directory).has_message(key):
+                self._plain[key] = text
+        return text
+
+    def _format(self, key: str, values: dict[str, object]) -> str:
         for locale in (self.locale, _fallback):
             compiled = bundle(locale, self._directory)
             if compiled.has_message(key):
