@@ -23,6 +23,7 @@ from handlers import (
     staff_consents,
     templates,
 )
+from handlers.filters import Magic
 from handlers.policy_change import PolicyChangeMiddleware
 
 PRIVATE = "private"
@@ -31,8 +32,8 @@ PRIVATE = "private"
 def get_routers() -> list[Router]:
     """Private-chat features first, then the admin group, then the catch-all for bad input."""
     private = Router(name="private")
-    private.message.filter(F.chat.type == PRIVATE)
-    private.callback_query.filter(F.message.chat.type == PRIVATE)
+    private.message.filter(Magic(F.chat.type == PRIVATE))
+    private.callback_query.filter(Magic(F.message.chat.type == PRIVATE))
     private.message.outer_middleware(PolicyChangeMiddleware())
     private.callback_query.outer_middleware(PolicyChangeMiddleware())
     private.include_routers(

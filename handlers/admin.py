@@ -7,6 +7,7 @@ from aiogram.types import ChatMemberUpdated, Message
 
 from bot.admin_chat import AdminChat
 from bot.staff import StaffDirectory
+from handlers.filters import Magic
 from storage.repositories import Repositories
 
 
@@ -23,6 +24,6 @@ async def membership_changed(event: ChatMemberUpdated, staff: StaffDirectory) ->
 
 def router() -> Router:
     r = Router(name="admin")
-    r.message.register(group_upgraded, F.migrate_to_chat_id)
+    r.message.register(group_upgraded, Magic(F.migrate_to_chat_id))
     r.chat_member.register(membership_changed)
     return r

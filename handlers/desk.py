@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time
 from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, Message
@@ -27,6 +27,7 @@ from bot.policy import PolicyPack, RequestType
 from bot.render import REGISTER_COLUMNS, due_page, fmt_date, fmt_datetime, register_rows
 from bot.requests import MAX_REASON, MAX_STAFF_TEXT, OPEN, Desk, Outcome
 from bot.staff import StaffDirectory
+from handlers.filters import Magic
 from handlers.templates import show_picker
 from handlers.views import edit, staff_or_alert, staff_or_refuse
 from storage.models import Request
@@ -394,6 +395,8 @@ def router() -> Router:
     r.callback_query.register(due_page_button, PageCb.filter(F.list == PagedList.DUE))
     r.message.register(register_command, Command("register"))
     r.message.register(disclose_command, Command("disclose"))
-    r.message.register(staff_text, StaffInput.text, ~F.text.startswith("/"))
-    r.message.register(staff_reply, F.reply_to_message.from_user.is_bot, ~F.text.startswith("/"))
+    r.message.register(staff_text, StateFilter(StaffInput.text), Magic(~F.text.startswith("/")))
+    r.message.register(
+        staff_reply, Magic(F.reply_to_message.from_user.is_bot), Magic(~F.text.startswith("/"))
+    )
     return r

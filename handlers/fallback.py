@@ -7,6 +7,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import Translator
+from handlers.filters import Magic
 from storage.models import User
 
 
@@ -34,8 +35,8 @@ async def unknown_button(query: CallbackQuery, t: Translator) -> None:
 
 def router() -> Router:
     r = Router(name="fallback")
-    r.message.register(unknown_command, F.text.startswith("/"))
-    r.message.register(free_text, F.text)
+    r.message.register(unknown_command, Magic(F.text.startswith("/")))
+    r.message.register(free_text, Magic(F.text))
     r.message.register(not_text)
     return r
 

@@ -6,7 +6,7 @@ import logging
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import CommandObject, CommandStart
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -140,17 +140,17 @@ def router() -> Router:
     r.callback_query.register(cancel, GuardianCb.filter(F.action == GuardianAction.CANCEL))
     r.callback_query.register(
         representative_too_young,
-        RepresentativeFlow.age,
+        StateFilter(RepresentativeFlow.age),
         GuardianCb.filter(F.action == GuardianAction.MINOR),
     )
     r.callback_query.register(
         representative_adult,
-        RepresentativeFlow.age,
+        StateFilter(RepresentativeFlow.age),
         GuardianCb.filter(F.action == GuardianAction.ADULT),
     )
     r.callback_query.register(
         representative_confirms,
-        RepresentativeFlow.confirm,
+        StateFilter(RepresentativeFlow.confirm),
         GuardianCb.filter(F.action == GuardianAction.CONFIRM),
     )
     r.callback_query.register(stale, GuardianCb.filter())

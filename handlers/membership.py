@@ -8,6 +8,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatMemberStatus
 from aiogram.types import ChatMemberUpdated
 
+from handlers.filters import Magic
 from storage.repositories import Repositories
 
 GONE = frozenset({ChatMemberStatus.KICKED, ChatMemberStatus.LEFT})
@@ -21,5 +22,5 @@ async def reachability(event: ChatMemberUpdated, repo: Repositories) -> None:
 
 def router() -> Router:
     r = Router(name="membership")
-    r.my_chat_member.register(reachability, F.chat.type == "private")
+    r.my_chat_member.register(reachability, Magic(F.chat.type == "private"))
     return r

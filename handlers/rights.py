@@ -44,6 +44,7 @@ from bot.requests import (
     offered,
 )
 from handlers.consents import consent_screen
+from handlers.filters import Magic
 from handlers.views import edit, send_menu, show_screen
 from storage.models import Request, User
 from storage.repositories import Repositories
@@ -503,14 +504,18 @@ def router() -> Router:
     r.callback_query.register(
         requests_page_button,
         PageCb.filter(F.list == PagedList.REQUESTS),
-        F.message.chat.type == "private",
+        Magic(F.message.chat.type == "private"),
     )
-    r.message.register(contact_shared, RightsFlow.contact, F.contact)
-    r.message.register(contact_expected, RightsFlow.contact, ~F.text.startswith("/"))
-    r.message.register(answer_text, RightsFlow.answer, F.text, ~F.text.startswith("/"))
+    r.message.register(contact_shared, StateFilter(RightsFlow.contact), Magic(F.contact))
     r.message.register(
-        flow_file, StateFilter(RightsFlow.answer, RightsFlow.confirm), F.photo | F.document
+        contact_expected, StateFilter(RightsFlow.contact), Magic(~F.text.startswith("/"))
     )
-    r.message.register(followup, StateFilter(None), F.text, OnRequest())
+    r.message.register(
+        answer_text, StateFilter(RightsFlow.answer), Magic(F.text), Magic(~F.text.startswith("/"))
+    )
+    r.message.register(
+        flow_file, StateFilter(RightsFlow.answer, RightsFlow.confirm), Magic(F.photo | F.document)
+    )
+    r.message.register(followup, StateFilter(None), Magic(F.text), OnRequest())
     r.message.register(attachment, StateFilter(None), OnRequest())
     return r
