@@ -93,6 +93,8 @@ STAFF_KINDS = frozenset(
         Kind.TO_ADMIN,
         Kind.NOTICE,
         Kind.DUE_LIST,
+        Kind.REDACT,
+        Kind.UNRELAY,
     }
 )
 MARKED = frozenset({Kind.CARD, Kind.TO_USER, Kind.TO_STAFF, Kind.TO_ADMIN})
@@ -434,6 +436,8 @@ class Outbox:
         except TelegramBadRequest as error:
             if "message to delete not found" in error.message:
                 return
+            if _group_missing(error):
+                raise  # the group is gone for now: wait until it is back
         try:
             await bot.edit_message_text(erased, chat_id=chat, message_id=message_id)
             return
