@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import exists, insert, inspect, literal, select, update
+from sqlalchemy import bindparam, exists, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -123,6 +123,20 @@ def open_token(data_key: bytes, token: str) -> Sealed:
     return Sealed(plaintext, token)
 
 
+# Built once (bind parameters by name): building them cost more CPU than running them.
+_KEYS = DataKey.__table__
+_WRAPPED_KEY = select(_KEYS.c.wrapped_by, _KEYS.c.wrapped).where(
+    _KEYS.c.owner_id == bindparam("p_owner_id")
+)
+_KEY_COLUMNS = ("owner_id", "wrapped_by", "wrapped", "created_at")
+_NEW_KEY = insert(_KEYS).from_select(
+    list(_KEY_COLUMNS),
+    select(*(bindparam(f"p_{name}", type_=_KEYS.c[name].type) for name in _KEY_COLUMNS)).where(
+        ~exists().where(_KEYS.c.owner_id == bindparam("p_owner_id"))
+    ),
+)
+
+
 class KeyRing:
     """Unwrapped data keys for one unit of work (one update, one worker step), then dropped.
 
@@ -152,9 +166,7 @@ class KeyRing:
             raise DataKeyGone(f"the data key of owner {owner} was destroyed in this transaction")
         row = None
         if owner not in self._absent or not create:
-            row = connection.execute(
-                select(DataKey.wrapped_by, DataKey.wrapped).where(DataKey.owner_id == owner)
-            ).first()
+            row = connection.execute(_WRAPPED_KEY, {"p_owner_id": owner}).first()
         if row is not None:
             key = self.master.unwrap(owner, row.wrapped_by, row.wrapped)
         elif create:
@@ -173,18 +185,12 @@ class KeyRing:
             "created_at": datetime.now(UTC).replace(tzinfo=None),
         }
         # Insert-if-absent in portable SQL: a concurrent writer may have created it first.
-        columns = list(values)
-        source = select(*(literal(values[c], DataKey.__table__.c[c].type) for c in columns))
         created = connection.execute(
-            insert(DataKey).from_select(
-                columns, source.where(~exists().where(DataKey.owner_id == owner))
-            )
+            _NEW_KEY, {f"p_{name}": value for name, value in values.items()}
         )
         if created.rowcount == 1:
             return key
-        row = connection.execute(
-            select(DataKey.wrapped_by, DataKey.wrapped).where(DataKey.owner_id == owner)
-        ).one()
+        row = connection.execute(_WRAPPED_KEY, {"p_owner_id": owner}).one()
         return self.master.unwrap(owner, row.wrapped_by, row.wrapped)
 
     def seal(self, connection: Connection, owner: int, plaintext: str) -> Sealed:
