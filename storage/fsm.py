@@ -28,10 +28,11 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.crypto import KeyRing, MasterKeys, current_ring
+from storage.dialect import dialect_of
 from storage.dialect import insert as upsert
 from storage.models import FsmRecord, Sealed, Unopened
 
@@ -109,13 +110,34 @@ async def _write(
     executor: AsyncSession | AsyncConnection, storage_key: str, key: StorageKey, row: FsmRow
 ) -> None:
     if row.empty:
-        await executor.execute(delete(FsmRecord).where(FsmRecord.key == storage_key))
+        await executor.execute(_DELETE, {"p_key": storage_key})
         return
-    values = {"state": row.state, "data": row.data}
-    statement = upsert(executor, FsmRecord).values(
-        key=storage_key, chat_id=key.chat_id, user_id=key.user_id, **values
+    values = {"p_state": row.state, "p_data": row.data}
+    await executor.execute(
+        _upsert(executor),
+        {"p_key": storage_key, "p_chat": key.chat_id, "p_user": key.user_id, **values},
     )
-    await executor.execute(statement.on_conflict_do_update(index_elements=["key"], set_=values))
+
+
+# Built once per engine (bind parameters by name); Core statements on the table, so a session
+# does not take the parameters for an ORM bulk operation.
+_TABLE = FsmRecord.__table__
+_DELETE = delete(_TABLE).where(_TABLE.c.key == bindparam("p_key"))
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(executor: AsyncSession | AsyncConnection) -> Any:
+    name = dialect_of(executor).name
+    if name not in _UPSERTS:
+        values = {"state": bindparam("p_state"), "data": bindparam("p_data")}
+        statement = upsert(executor, _TABLE).values(
+            key=bindparam("p_key"),
+            chat_id=bindparam("p_chat"),
+            user_id=bindparam("p_user"),
+            **values,
+        )
+        _UPSERTS[name] = statement.on_conflict_do_update(index_elements=["key"], set_=values)
+    return _UPSERTS[name]
 
 
 class SqlStorage(BaseStorage):
