@@ -9,8 +9,10 @@ updates  (default) The same 5-update user journey (/start, age gate, /consents, 
               before the handler and upserts it after, then commits (stock SQLAlchemy aiosqlite
               engine, SQLite WAL, at most MAX_CONCURRENT_UPDATES in flight like the bot);
            C  the bot itself (production wiring, SQLite file).
-         Prints updates/s (best and median over the rounds), the ratios C/A and C/B, and per
-         update of C: SQL statements, commits, pool checkouts and aiosqlite thread round trips.
+         Prints updates/s (best and median over the rounds), the process CPU time per update
+         (all threads; less sensitive to the other load on the machine), the ratios C/A and
+         C/B, and per update of C: SQL statements, commits, pool checkouts and aiosqlite
+         thread round trips.
 campaign Campaign delivery: paced at BROADCAST_RATE=25, and uncapped (deliveries/s), and the
          resident memory of a campaign to `--recipients` users.
 growth   A synthetic database (1,000,000 users, 10,000,000 consent events by default, built
@@ -302,6 +304,7 @@ class Config:
     name: str
     feed: Feed
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds (all threads) per round
     counts: Counters = field(default_factory=Counters)
     updates: int = 0
 
@@ -315,9 +318,10 @@ async def run_round(config: Config, fake: FakeTelegram, riders: list[Rider], wid
 
     gc.collect()
     before = COUNT.copy()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(r) for r in riders))
     config.times.append(time.perf_counter() - started)
+    config.cpu.append(time.process_time() - cpu)
     config.counts = _add(config.counts, COUNT.minus(before))
     config.updates += len(riders) * UPDATES_PER_USER
 
@@ -395,7 +399,12 @@ async def bench_updates(users: int, rounds: int, width: int) -> dict[str, Any]:
     result: dict[str, Any] = {"users": users, "rounds": rounds, "concurrency": width}
     for config in configs:
         rates = sorted(per_update / t for t in config.times)
-        result[config.name] = {"best": rates[-1], "median": statistics.median(rates)}
+        cpu_ms = [1000 * c / per_update for c in config.cpu]
+        result[config.name] = {
+            "best": rates[-1],
+            "median": statistics.median(rates),
+            "cpu_ms": statistics.median(cpu_ms),
+        }
     c = configs[2]
     result["C_per_update"] = {
         "statements": c.counts.statements / max(c.updates, 1),
@@ -411,14 +420,16 @@ def print_updates(result: dict[str, Any]) -> None:
         f"updates benchmark: {result['users']} users x {UPDATES_PER_USER} updates per round, "
         f"{result['rounds']} rounds interleaved, concurrency {result['concurrency']}"
     )
-    print("| config | best updates/s | median updates/s |")
-    print("|---|---|---|")
+    print("| config | best updates/s | median updates/s | CPU ms per update (median) |")
+    print("|---|---|---|---|")
     for name, label in (("A", "A bare aiogram"), ("B", "B A + session/commit"), ("C", "C the bot")):
-        print(f"| {label} | {result[name]['best']:.0f} | {result[name]['median']:.0f} |")
+        row = result[name]
+        print(f"| {label} | {row['best']:.0f} | {row['median']:.0f} | {row['cpu_ms']:.1f} |")
     for other in ("A", "B"):
         best = result["C"]["best"] / result[other]["best"]
         median = result["C"]["median"] / result[other]["median"]
-        print(f"| C/{other} | {best:.2f} | {median:.2f} |")
+        cpu = result[other]["cpu_ms"] / result["C"]["cpu_ms"]
+        print(f"| C/{other} | {best:.2f} | {median:.2f} | {cpu:.2f} |")
     per = result["C_per_update"]
     print(
         f"C per update: {per['statements']:.2f} statements, {per['commits']:.2f} commits, "
