@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.dialect import AppendOnlyLifted, Space, lock_for_transaction
+from storage.dialect import AppendOnlyLifted, Space, claimable, lock_for_transaction
 from storage.dialect import insert as upsert
 from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
@@ -680,7 +680,7 @@ class CampaignRepository:
                     recipients.c[0],
                     literal("pending", String),
                     literal(0, Integer),
-                ),
+                ).order_by(recipients.c[0]),  # a queue in user ID order, on either engine
             )
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -699,10 +699,12 @@ class CampaignRepository:
         The one place a delivery is claimed (a SKIP LOCKED variant belongs here)."""
         ids = list(
             await self._session.scalars(
-                select(Delivery.id)
-                .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
-                .order_by(Delivery.id)
-                .limit(limit)
+                claimable(  # PostgreSQL: rows another instance is claiming are skipped
+                    select(Delivery.id)
+                    .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
+                    .order_by(Delivery.id)
+                    .limit(limit)
+                )
             )
         )
         if not ids:
