@@ -19,7 +19,7 @@ from bot.policy import RequestType
 from bot.requests import MAX_STAFF_TEXT, Desk, Outcome
 from storage.models import Delivery, ErasureRecord, OutboxItem
 from storage.repositories import Repositories
-from tests.fake_telegram import MAX_TEXT, FakeTelegram
+from tests.fake_telegram import MAX_TEXT, Event, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_campaigns import campaign_messages, start_campaign, subscriber
 from tests.test_consents import onboarded
@@ -379,7 +379,9 @@ async def test_the_longest_campaign_text_allowed_fits_its_preview(bot: Harness) 
     assert len(preview.text) <= MAX_TEXT
 
 
-async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Harness) -> None:
+async def relayed_erasure(bot: Harness) -> tuple[Person, Person, int, Event, Event]:
+    """Ann files an erasure and answers staff's question under its card: (Ann, staff, number,
+    card, the relayed answer in the admin group)."""
     ann = await onboarded(bot, "Ann")
     staff = bot.staff("Sam")
     number = await file_erasure(bot, ann)
@@ -390,6 +392,11 @@ async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Har
     await ann.reply_to(ann.inbox[-1], "The one called Quuxbertina")
     await bot.settle()
     relay = next(e for e in bot.fake.events if "Quuxbertina" in e.text)
+    return ann, staff, number, card, relay
+
+
+async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Harness) -> None:
+    ann, staff, number, card, relay = await relayed_erasure(bot)
     bot.fake.fail("editMessageText", chat_id=ADMIN_CHAT_ID, status=502, times=10)
     bot.fake.fail("deleteMessage", chat_id=ADMIN_CHAT_ID, status=502, times=10)
     await staff.tap_data(
@@ -613,16 +620,7 @@ async def test_many_open_breaches_still_fit_the_due_list(bot: Harness) -> None:
 
 
 async def test_an_erased_persons_relayed_text_too_old_to_delete_is_blanked(bot: Harness) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
-    await staff.reply_to(card, "Which account?")
-    await bot.settle()
-    await ann.reply_to(ann.inbox[-1], "The one called Quuxbertina")
-    await bot.settle()
-    relay = next(e for e in bot.fake.events if "Quuxbertina" in e.text)
+    _, staff, number, card, relay = await relayed_erasure(bot)
     # The group is unreachable for a while; then Telegram lets a bot delete a message only
     # within 48 hours of its sending.
     bot.fake.fail("deleteMessage", chat_id=ADMIN_CHAT_ID, description="Bad Request: chat not found")
