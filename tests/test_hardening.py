@@ -14,14 +14,13 @@ from aiogram.types import Message
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.__main__ import main
 from storage.db import create_engine
 from storage.repositories import Repositories
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.kit import Harness
 from tests.test_campaigns import campaign_messages, start_campaign, subscriber
 from tests.test_consents import onboarded
-from tests.test_settings import BASE, GOOD_TOKEN, SETTINGS
+from tests.test_settings import BASE, GOOD_TOKEN, SETTINGS, start_with
 
 
 async def test_an_unexpected_error_rolls_back_answers_and_logs_one_line(
@@ -147,13 +146,8 @@ def test_start_refuses_with_one_line(
     env: dict[str, str],
     named: str,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("not a directory")
-    for name in SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert main() == 2
+    assert start_with(env, tmp_path, monkeypatch) == 2
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert out == "" and len(lines) == 1, err
@@ -163,12 +157,8 @@ def test_start_refuses_with_one_line(
 def test_an_unreachable_api_ends_with_one_line_before_migrations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {**BASE, "TELEGRAM_API_URL": "http://127.0.0.1:9"}.items():
-        monkeypatch.setenv(name, value)
-    assert main() == 1
+    unreachable = {**BASE, "TELEGRAM_API_URL": "http://127.0.0.1:9"}
+    assert start_with(unreachable, tmp_path, monkeypatch) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert "Cannot reach the Bot API" in err and GOOD_TOKEN not in err

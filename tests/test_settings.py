@@ -64,6 +64,16 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert settings.telegram_api_url == "http://localhost:8081"
 
 
+def start_with(env: dict[str, str], folder: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """`python -m bot`'s main() in `folder` with exactly these settings; its exit code."""
+    monkeypatch.chdir(folder)
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return main()
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -97,12 +107,7 @@ def test_bad_settings_stop_with_one_line(
     env: dict[str, str],
     named: str,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert main() == 2
+    assert start_with(env, tmp_path, monkeypatch) == 2
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.strip().splitlines()
