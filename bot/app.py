@@ -3,6 +3,7 @@ and by the tests, so the tests run exactly the production wiring."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -161,8 +162,11 @@ def report_missing_keys() -> None:
         )
 
 
-async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = None) -> App:
-    """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet."""
+async def build_app(
+    settings: Settings, pack: PolicyPack, clock: Clock | None = None, bot: Bot | None = None
+) -> App:
+    """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet. `bot`:
+    one already made (and used) by the caller; closed with the app."""
     clock = clock or SystemClock()
     i18n.set_fallback(settings.default_locale)
     report_missing_keys()
@@ -225,7 +229,6 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         metrics,
         isolation,
     )
-    bot = create_bot(settings)
     return App(
         settings,
         pack,
@@ -234,7 +237,7 @@ async def build_app(settings: Settings, pack: PolicyPack, clock: Clock | None = 
         sessions,
         admin_chat,
         dispatcher,
-        bot,
+        bot or create_bot(settings),
         campaigns,
         staff,
         outbox,
@@ -342,8 +345,9 @@ async def check_admin_chat(app: App) -> bool:
 
 
 async def prepare(app: App) -> None:
-    """Start-up talk with Telegram: who am I, command menu, admin group check."""
-    me = await app.bot.get_me()
+    """Start-up talk with Telegram (who am I, command menus, profile texts, the admin group
+    check), then the workers."""
+    me = await app.bot.me()  # cached: long polling asks again
     log.info("Running as @%s (id %s) with policy pack %s", me.username, me.id, app.pack.id)
     try:
         await set_commands(app.bot, app.settings.default_locale)
@@ -359,24 +363,34 @@ async def prepare(app: App) -> None:
     await app.reminders.start(app.bot)
 
 
-async def check_token(settings: Settings) -> None:
-    """Ask the Bot API who we are before anything else (migrations, workers): an unreachable
-    API or a rejected token ends the start with one line (see bot.__main__)."""
-    bot = create_bot(settings)
+async def prepare_beside(app: App) -> None:
+    """`prepare` while long polling already serves users: none of it is needed to answer them.
+    A failure is logged, not fatal (each step retries or reports on its own later)."""
     try:
-        await bot.get_me()
-    finally:
-        await bot.session.close()
+        await prepare(app)
+    except Exception:
+        log.exception("Start-up work with Telegram failed")
 
 
 async def run(settings: Settings, pack: PolicyPack) -> None:
     """Long polling by default; webhook mode with WEBHOOK_URL. /healthz and /metrics are served
     on WEBHOOK_LISTEN in webhook mode, and in polling mode too when it is set."""
-    await check_token(settings)
-    app = await build_app(settings, pack)
-    server = None
+    bot = create_bot(settings)
     try:
-        await prepare(app)
+        # Before anything else (migrations, workers): an unreachable API or a rejected token
+        # ends the start with one line (see bot.__main__).
+        await bot.me()
+    except BaseException:
+        await bot.session.close()
+        raise
+    app = await build_app(settings, pack, bot=bot)
+    server = None
+    beside: asyncio.Task[None] | None = None
+    try:
+        if settings.webhook_url is not None:
+            await prepare(app)
+        else:
+            beside = asyncio.create_task(prepare_beside(app), name="prepare")
         if settings.webhook_listen is not None:
             server = await web.start_server(app, *settings.webhook_host_port)
         if settings.webhook_url is not None:
@@ -387,6 +401,9 @@ async def run(settings: Settings, pack: PolicyPack) -> None:
                 app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
             )
     finally:
+        if beside is not None:
+            beside.cancel()
+            await asyncio.gather(beside, return_exceptions=True)
         if server is not None:
             await server.cleanup()
         await app.close()

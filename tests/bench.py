@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import math
 import os
@@ -53,7 +54,6 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from bot.campaigns import CampaignRunner
 from bot.export import build_export, export_bytes
 from bot.middlewares import MAX_CONCURRENT_UPDATES
 from bot.warmup import keep_response_models
@@ -61,7 +61,7 @@ from handlers.campaigns import recipients
 from storage.db import checkpoint
 from storage.repositories import Repositories
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.kit import Harness
+from tests.kit import ADMIN_CHAT_ID, DATA_KEY, PSEUDONYM_SECRET, Harness
 
 JOURNEY: list[tuple[str, str]] = [
     ("send", "/start"),
@@ -491,11 +491,6 @@ async def fill(harness: Harness, users: int, events: int, *, heavy_events: int =
     await checkpoint(harness.app.engine)
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 class CountingTelegram(FakeTelegram):
     """The fake Bot API that keeps no messages of the recipients (a million of them)."""
 
@@ -512,17 +507,10 @@ class CountingTelegram(FakeTelegram):
         return {"message_id": len(self.sent_at), "date": 0, "chat": chat, "text": "x"}
 
 
-async def campaign_run(
-    harness: Harness, rate: float, *, budget: float | None = None
-) -> tuple[int, float]:
-    """Start a marketing campaign to every holder and deliver it at `rate` (stopped after
-    `budget` seconds, if given); returns (sent, deliveries per second)."""
+async def queue_campaign(harness: Harness) -> None:
+    """A marketing campaign to every holder, queued and started in the database; the bot
+    process started next resumes it, as after a restart."""
     app = harness.app
-    fake = harness.fake
-    assert isinstance(fake, CountingTelegram)
-    # The bot's own runner: a second one would race it for the campaign (its take-over watch).
-    runner: CampaignRunner = app.campaigns
-    runner.rate = rate
     now = app.clock.now()
     async with app.sessions() as session:
         repo = Repositories(session)
@@ -530,74 +518,103 @@ async def campaign_run(
         audience = recipients(repo, app.pack, "marketing")
         await repo.campaigns.start(campaign.id, audience, now=now, progress_message_id=0)
         await repo.commit()
-    await app.bot.get_me()  # a warm connection, as a running bot has: the first send is not late
-    fake.sent_at.clear()
-    runner.start(app.bot, campaign.id)
-    if budget is None:
-        await runner.drain()
-    else:
-        await asyncio.sleep(budget)
-        await runner.stop()
+
+
+def child_env(fake: FakeTelegram, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a benchmark child: `python -m bot`'s settings when `database_url`."""
+    keep = {"PATH", "HOME", "LANG", "PYTHONHASHSEED"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env |= {
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": fake.url,
+        "BENCH_CHAT_ID": str(FIRST_ID),
+        "LOG_LEVEL": "ERROR",
+    }
+    if database_url is not None:
+        env |= {
+            "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
+            "PSEUDONYM_SECRET": PSEUDONYM_SECRET,
+            "DATA_KEY": DATA_KEY,
+            "DATABASE_URL": database_url,
+            "POLICY_PACK": "by_99z_sports",  # the Harness's default
+        }
+    return env
+
+
+async def run_child(args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """`python -m tests.bench_child ARGS` in its own process; its last output line (JSON)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.bench_child",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"bench child {args} failed: {err.decode()[-2000:]}")
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+def delivery_rate(fake: CountingTelegram) -> float:
     sent = len(fake.sent_at)
-    span = fake.sent_at[-1] - fake.sent_at[0] if sent > 1 else 1.0
-    return sent, (sent - 1) / span
+    return (sent - 1) / (fake.sent_at[-1] - fake.sent_at[0]) if sent > 1 else 0.0
 
 
 async def bench_campaigns(recipients_n: int) -> dict[str, Any]:
+    """The sender (the bot's campaign runner, or the bare loop) runs in a process of its own,
+    the fake Bot API in this one: neither's CPU nor memory is counted to the other."""
     logging.disable(logging.CRITICAL)
     result: dict[str, Any] = {}
     fake = CountingTelegram()
     await fake.start()
-    # The ceiling on this machine: the same Bot API call, 32 at a time, no database at all.
-    bot = bare_bot(fake)
-    fake.add_private_chat({"id": 42, "is_bot": False, "first_name": "B"})
-    gate = asyncio.Semaphore(32)
-
-    async def bare_send(_: int) -> None:
-        async with gate:
-            await bot.send_message(FIRST_ID, "Sale")
-
-    fake.sent_at.clear()
-    await asyncio.gather(*(bare_send(i) for i in range(5000)))
-    result["bare_send_loop"] = {
-        "recipients": 5000,
-        "sent": len(fake.sent_at),
-        "per_second": (len(fake.sent_at) - 1) / (fake.sent_at[-1] - fake.sent_at[0]),
-        "rss_before_mb": rss_mb(),
-        "rss_after_mb": rss_mb(),
-    }
-    await bot.session.close()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as folder:
+        # The ceiling on this machine: the same Bot API call, 32 at a time, no database at all.
+        fake.sent_at.clear()
+        child = await run_child(["bare-sender", "5000"], child_env(fake), Path(folder))
+        result["bare_send_loop"] = {
+            "recipients": 5000,
+            "sent": len(fake.sent_at),
+            "per_second": delivery_rate(fake),
+            **child,
+        }
     for label, users, rate, budget in (
-        ("paced_25", 250, 25.0, None),
-        ("uncapped", 20_000, math.inf, None),
+        ("paced_25", 250, 25.0, 3600.0),
+        ("uncapped", 20_000, math.inf, 3600.0),
         ("million", recipients_n, math.inf, 20.0),
     ):
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as folder:
             harness = Harness(fake, Path(folder))
             await harness.start()
             await fill(harness, users, users)
-            gc.collect()
-            before = rss_mb()
-            sent, per_second = await campaign_run(harness, rate, budget=budget)
+            await queue_campaign(harness)
+            await harness.stop()
+            fake.sent_at.clear()
+            env = child_env(fake, harness.settings.database_url)
+            child = await run_child(["sender", str(rate), str(budget)], env, Path(folder))
             result[label] = {
                 "recipients": users,
-                "sent": sent,
-                "per_second": per_second,
-                "rss_before_mb": before,
-                "rss_after_mb": rss_mb(),
+                "sent": len(fake.sent_at),
+                "per_second": delivery_rate(fake),
+                **child,
             }
-            await harness.stop()
     await fake.stop()
     return result
 
 
 def print_campaigns(result: dict[str, Any]) -> None:
-    print("campaign benchmark (fake Bot API in the same process):")
+    print("campaign benchmark (the sender in its own process, the fake Bot API in this one):")
     for label, row in result.items():
+        after_start = row.get("rss_after_start_mb")
+        start = f"{after_start:.0f} MB after start-up, " if after_start is not None else ""
         print(
             f"  {label}: {row['sent']} of {row['recipients']} sent, "
-            f"{row['per_second']:.1f} deliveries/s, RSS {row['rss_before_mb']:.0f} -> "
-            f"{row['rss_after_mb']:.0f} MB"
+            f"{row['per_second']:.1f} deliveries/s; sender RSS {start}"
+            f"{row['rss_mb']:.0f} MB at the end, peak {row['peak_mb']:.0f} MB"
         )
 
 
@@ -690,6 +707,78 @@ def print_growth(result: dict[str, Any]) -> None:
 # --- entry point ---------------------------------------------------------------------------
 
 
+# --- start-up ---------------------------------------------------------------------------------
+
+
+class PollWatch(FakeTelegram):
+    """The fake Bot API noting when a bot first asks for updates: it is serving from then on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.polled = asyncio.Event()
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.polled.set()
+        return await super()._m_getUpdates(params)
+
+
+async def time_to_first_poll(
+    fake: PollWatch, args: list[str], env: dict[str, str], cwd: Path
+) -> float:
+    fake.polled.clear()
+    began = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    waiter = asyncio.create_task(fake.polled.wait())
+    exited = asyncio.create_task(process.wait())
+    await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
+    elapsed = time.perf_counter() - began
+    if not waiter.done():
+        assert process.stderr is not None
+        raise RuntimeError(f"{args} exited: {(await process.stderr.read()).decode()[-2000:]}")
+    waiter.cancel()
+    process.terminate()
+    await exited
+    return elapsed
+
+
+async def bench_startup(rounds: int) -> dict[str, Any]:
+    """From spawning the process to its first getUpdates: a bare aiogram bot (`bare-bot`) and
+    `python -m bot` on SQLite, interleaved; the bot's first start migrates a new database, the
+    later ones (a restart, the usual case) find it migrated."""
+    fake = PollWatch()
+    await fake.start()
+    fake.add_group(ADMIN_CHAT_ID, "Privacy staff")
+    times: dict[str, list[float]] = {"bare": [], "bot": []}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as folder:
+        cwd = Path(folder)
+        bot_env = child_env(fake, f"sqlite+aiosqlite:///{cwd / 'bot.db'}")
+        first = await time_to_first_poll(fake, ["-m", "bot"], bot_env, cwd)
+        for _ in range(rounds):
+            bare = ["-m", "tests.bench_child", "bare-bot"]
+            times["bare"].append(await time_to_first_poll(fake, bare, child_env(fake), cwd))
+            times["bot"].append(await time_to_first_poll(fake, ["-m", "bot"], bot_env, cwd))
+    await fake.stop()
+    ratios = [b / a for a, b in zip(times["bare"], times["bot"], strict=True)]
+    return {"first_start": first, **times, "ratios": ratios}
+
+
+def print_startup(result: dict[str, Any]) -> None:
+    print("start-up to the first getUpdates (seconds; the bot on an already migrated database):")
+    for label in ("bare", "bot"):
+        values = result[label]
+        print(f"  {label}: min {min(values):.2f}, median {statistics.median(values):.2f}")
+    ratios = result["ratios"]
+    print(f"  bot/bare per round: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}")
+    print(f"  the bot's first start (migrating a new database): {result['first_start']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument(
@@ -730,6 +819,8 @@ def run(args: argparse.Namespace) -> None:
         print_campaigns(asyncio.run(bench_campaigns(args.recipients)))
     if args.what in ("growth", "all"):
         print_growth(asyncio.run(bench_growth(args.growth_users, args.events)))
+    if args.what in ("startup", "all"):
+        print_startup(asyncio.run(bench_startup(args.rounds)))
 
 
 if __name__ == "__main__":

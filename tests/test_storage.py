@@ -62,8 +62,23 @@ async def test_migrations_create_exactly_the_models(engine) -> None:  # type: ig
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
         version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version is not None
+    assert version == migrate.HEAD
     await migrate.upgrade(engine, MASTER)  # a second start is a no-op
+
+
+async def test_a_start_at_head_does_not_run_alembic(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert head == migrate.HEAD, "a new migration: set storage.migrate.HEAD to its revision"
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("Alembic ran at a start with nothing to migrate")
+
+    monkeypatch.setattr(command, "upgrade", refuse)
+    await migrate.upgrade(engine, MASTER)
+    assert await migrate.current_revision(engine) == head
 
 
 async def test_sqlite_pragmas(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
