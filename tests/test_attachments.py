@@ -96,6 +96,27 @@ async def test_files_both_ways_threaded_under_the_card(bot: Harness) -> None:
     ]
 
 
+async def test_staff_reply_with_a_document_reaches_the_user_as_that_document(
+    bot: Harness,
+) -> None:
+    ann = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    await staff.send_document("answer.pdf", caption="Our answer", reply_to=card)
+    staff.expect("В очереди для пользователя")
+    await bot.settle()
+    [to_ann] = copies(bot, ann.id)
+    assert to_ann.text.startswith("📎 The operator about request #1 (erasure).")
+    assert to_ann.text.endswith("Our answer")
+    sent = bot.fake.messages[(ann.id, to_ann.message_id)]
+    assert sent["document"]["file_name"] == "answer.pdf"
+    assert [(a.author, a.kind, a.size) for a in await attachments(bot)] == [
+        ("staff", "document", 120_000)
+    ]
+
+
 async def test_what_cannot_be_relayed_is_refused(bot: Harness) -> None:
     boris = await onboarded(bot, "Борис", "ru")
     staff = bot.staff("Sam")
