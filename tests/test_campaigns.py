@@ -160,6 +160,57 @@ async def test_restart_mid_campaign_delivers_nobody_twice(bot: Harness) -> None:
     assert "Отправлено 3" in report and "доставка неизвестна, не повторялась): 1" in report
 
 
+class Crash(BaseException):
+    """The process dies here: nothing after this point runs, no handler catches it."""
+
+
+AFTER_CLAIM = "after the claim is committed, before the calls"
+AFTER_CALLS = "after the calls, before their outcomes are committed"
+
+
+@pytest.mark.parametrize("point", [AFTER_CLAIM, AFTER_CALLS])
+async def test_a_crash_at_each_point_sends_nobody_twice_and_counts_the_unknown(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """Campaign messages are delivered at most once: a delivery the dead process had claimed
+    is `uncertain` afterwards (maybe sent, maybe not) and never repeated; the rest go out."""
+    from bot.campaigns import _Run
+
+    people = [await subscriber(bot, name) for name in ("Ann", "Ben", "Cleo", "Dan", "Eve", "Fay")]
+    claim, write = _Run._claim, _Run._write
+
+    async def claim_then_die(self):  # type: ignore[no-untyped-def]
+        claimed = await claim(self)
+        if point == AFTER_CLAIM:
+            raise Crash
+        return claimed
+
+    async def die_before_writing(self, repo):  # type: ignore[no-untyped-def]
+        if point == AFTER_CALLS and self._done:
+            raise Crash
+        return await write(self, repo)
+
+    monkeypatch.setattr(_Run, "_claim", claim_then_die)
+    monkeypatch.setattr(_Run, "_write", die_before_writing)
+    staff = bot.staff("Sam")
+    await start_campaign(bot, staff)
+    with pytest.raises(Crash):
+        await bot.app.campaigns.drain()
+    bot.app.campaigns._tasks.clear()  # the dead process's task went with it
+    monkeypatch.undo()
+    await bot.restart()
+    await bot.app.campaigns.drain()
+
+    async with bot.app.sessions() as session:
+        statuses = list(await session.scalars(select(Delivery.status).order_by(Delivery.id)))
+    got = [len(campaign_messages(person)) for person in people]
+    # The first batch (5 at 25/s) was claimed by the dead process; the sixth was still pending.
+    assert statuses == ["uncertain"] * 5 + ["sent"]
+    assert got == ([0] * 5 if point == AFTER_CLAIM else [1] * 5) + [1]
+    report = bot.fake.events[-1].text
+    assert "Отправлено 1" in report and "доставка неизвестна, не повторялась): 5" in report
+
+
 async def test_only_staff_may_send(bot: Harness, fake: FakeTelegram) -> None:
     await subscriber(bot, "Ann")
     staff = bot.staff("Sam")
