@@ -203,7 +203,10 @@ class ErasureService:
             now = self._clock.now()
             # Every instance runs this check: the lock keeps the others from waiting on the same
             # person, the claim (compare-and-set on the request) lets exactly one of them erase.
-            async with exclusive(self._engine, Space.ERASURE, str(user_id)) as mine:
+            # Keyed by the pseudonym: on SQLite the key names a lock file, and a plain hash of
+            # a Telegram ID could be reversed by trying every ID.
+            key = pseudonym(self._secret, user_id)
+            async with exclusive(self._engine, Space.ERASURE, key) as mine:
                 if mine and await self.execute(
                     bot,
                     user_id,

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from bot import erasure as erasure_module
 from bot.clock import FrozenClock
 from bot.erasure import pseudonym
 from bot.export import SCHEMA_PATH
@@ -218,7 +219,7 @@ async def test_erasure_leaves_no_trace(bot: Harness, clock: FrozenClock) -> None
 
 
 async def test_a_legal_hold_freezes_then_erases_at_its_date(
-    bot: Harness, clock: FrozenClock
+    bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ann = await subscriber(bot, "Ann")
     staff = bot.staff("Sam")
@@ -242,7 +243,17 @@ async def test_a_legal_hold_freezes_then_erases_at_its_date(
 
     assert await bot.app.erasure.release_holds(bot.app.bot) == 0  # not yet
     clock.set(datetime(2027, 1, 1, 0, 0, tzinfo=bot.pack.zone))
+    keys: list[str] = []
+    exclusive = erasure_module.exclusive
+
+    def recorded(engine, space, key):  # type: ignore[no-untyped-def]
+        keys.append(key)
+        return exclusive(engine, space, key)
+
+    monkeypatch.setattr(erasure_module, "exclusive", recorded)
     assert await bot.app.erasure.release_holds(bot.app.bot) == 1
+    # One instance erases; its lock (a file on SQLite) is named by the keyed pseudonym, not the ID.
+    assert keys == [pseudonym(PSEUDONYM_SECRET, ann.id)]
     assert "The legal hold on your data has ended" in ann.inbox[-1].text
     assert await user_row(bot, ann.id) is None
 
