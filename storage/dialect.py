@@ -74,6 +74,7 @@ class Space(IntEnum):
     OUTBOX_LANE = 1
     CAMPAIGN = 2
     ERASURE = 3
+    COMPACTION = 4
 
 
 async def lock_for_transaction(session: AsyncSession, space: Space, key: str) -> None:
@@ -219,23 +220,68 @@ async def checkpoint(engine: AsyncEngine) -> None:
 
 
 async def transaction_mark(session: AsyncSession) -> str:
-    """Identifies the current (erasing) transaction, for `horizon_passed` later."""
+    """Identifies the current (erasing) transaction, for `horizon_passed` later. PostgreSQL: its
+    64-bit transaction ID (xid8: epoch and xid, so it never wraps around). SQLite: "1"."""
     if is_sqlite(session):
         return "1"
     return str(await session.scalar(text("SELECT pg_current_xact_id()::text")))
 
 
+def later_mark(mark: str | None, other: str) -> str:
+    """The later of two marks (both engines' marks are counters): a compaction that waits for
+    it waits for both transactions."""
+    return other if mark is None or int(other) >= int(mark) else mark
+
+
+_XID_SPAN = 2**32
+
+
+def _widen(xid: int, near: int) -> int:
+    """The 64-bit ID of a 32-bit transaction ID (pg_stat_activity, pg_replication_slots show no
+    epoch) that lies within 2^31 of the 64-bit ID `near`, as PostgreSQL keeps every running
+    transaction's (it stops assigning IDs before an older one would wrap around)."""
+    ahead = (xid - near) % _XID_SPAN
+    return near + (ahead - _XID_SPAN if ahead >= _XID_SPAN // 2 else ahead)
+
+
+# Step 1: the oldest transaction ID still running anywhere in the cluster (a writer in another
+# database, or a prepared transaction, older than the erasure holds the horizon back too: the
+# snapshot VACUUM FULL takes for itself starts at it), and a 64-bit reference for step 2.
+_RUNNING = text(
+    "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text FROM pg_current_snapshot() s"
+)
+# Step 2, read after step 1 (a snapshot taken after step 1 cannot start before the erasure
+# unless step 1 saw an older transaction running): the oldest snapshots that other backends of
+# this database hold (a REPEATABLE READ report, a pg_dump, an idle transaction; backends of no
+# database too: a walsender's hot-standby feedback counts for every database), physical
+# replication slots' xmin, and vacuum_defer_cleanup_age (PostgreSQL 15 and older).
+_SNAPSHOTS = text(
+    "SELECT ARRAY("
+    " SELECT backend_xmin::text FROM pg_stat_activity"
+    " WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()"
+    " AND (datname = current_database() OR datname IS NULL)"
+    " UNION ALL SELECT xmin::text FROM pg_replication_slots WHERE xmin IS NOT NULL"
+    "), coalesce(current_setting('vacuum_defer_cleanup_age', true), '0')"
+)
+
+
 async def horizon_passed(engine: AsyncEngine, mark: str) -> bool:
-    """Whether every transaction that began before the one marked `mark` has ended. Until then
-    PostgreSQL keeps the rows it deleted for them (even VACUUM FULL copies such "recently dead"
-    rows), so a compaction would leave the data in place. SQLite: always."""
+    """Whether the rows deleted by the transaction marked `mark` can no longer be seen by anyone.
+
+    Until then PostgreSQL keeps them for the transactions that could (even VACUUM FULL copies
+    such "recently dead" rows), so a compaction would leave the data in place. VACUUM removes a
+    row deleted by transaction X once X precedes its horizon: the oldest of every transaction ID
+    still running in the cluster (its own snapshot starts there), every snapshot held in this
+    database, and replication slots' xmin. This reads the same sources (pg_stat_activity, no
+    privilege needed), except its own connection's. It never waits: the caller retries later.
+    Not covered: logical slots' catalog_xmin (it holds back catalogs only). SQLite: always."""
     if engine.dialect.name == SQLITE:
         return True
     async with engine.connect() as connection:
-        oldest = await connection.scalar(
-            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        )
-    return int(str(oldest)) > int(mark)
+        oldest, reference = (await connection.execute(_RUNNING)).one()
+        xmins, deferred = (await connection.execute(_SNAPSHOTS)).one()
+    horizon = min([int(oldest), *(_widen(int(xmin), int(reference)) for xmin in xmins)])
+    return horizon - int(deferred) > int(mark)
 
 
 # PostgreSQL: how long a compaction waits for a table lock before it gives up (and is retried

@@ -15,6 +15,7 @@ from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
 from storage.dialect import (
     AppendOnlyLifted,
+    _widen,
     claimable,
     compact,
     horizon_passed,
@@ -230,6 +231,32 @@ async def test_compaction_waits_for_older_transactions(engine) -> None:  # type:
         await older.commit()
     assert await horizon_passed(engine, mark)
     await compact(engine, ERASED_TABLES)  # runs on both engines
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite keeps no rows for older transactions")
+async def test_a_reader_older_than_the_erasure_holds_the_horizon(engine) -> None:  # type: ignore[no-untyped-def]
+    """A REPEATABLE READ reader has no transaction ID, only a snapshot taken before the erasure:
+    it can still read the deleted rows, so the horizon waits for it (the oldest running
+    transaction ID alone would say it has passed)."""
+    sessions = session_factory(engine, MASTER)
+    async with engine.connect() as connection:
+        reader = await connection.execution_options(isolation_level="REPEATABLE READ")
+        await reader.scalar(text("SELECT count(*) FROM bot_state"))
+        async with sessions() as erasing:
+            await erasing.execute(text("INSERT INTO bot_state (key, value) VALUES ('a', 'b')"))
+            mark = await transaction_mark(erasing)
+            await erasing.commit()
+        assert not await horizon_passed(engine, mark)
+    assert await horizon_passed(engine, mark)
+
+
+def test_transaction_ids_are_widened_across_wraparound() -> None:
+    """pg_stat_activity shows 32-bit transaction IDs; marks are 64-bit (epoch and ID)."""
+    epoch = 2**32
+    assert _widen(1000, 5 * epoch + 1200) == 5 * epoch + 1000
+    assert _widen(1300, 5 * epoch + 1200) == 5 * epoch + 1300  # a snapshot taken just after
+    assert _widen(epoch - 10, 5 * epoch + 5) == 5 * epoch - 10  # before the wrap
+    assert _widen(3, 5 * epoch - 2) == 5 * epoch + 3  # after it
 
 
 async def test_claimable_rows_are_skipped_while_another_instance_holds_them(engine) -> None:  # type: ignore[no-untyped-def]
