@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -22,14 +23,61 @@ from bot.i18n import translator
 from bot.outbox import Kind, Outbox
 from bot.policy import PolicyPack
 from storage.db import checkpoint, compact, scrub
-from storage.dialect import Space, exclusive
+from storage.dialect import (
+    Space,
+    exclusive,
+    horizon_passed,
+    later_mark,
+    lock_for_transaction,
+    transaction_mark,
+)
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 COMPACT_PENDING = "erasure:compact_pending"
-# Values of COMPACT_PENDING: a full rewrite (VACUUM, after sealing a plaintext database in place,
-# see migration 0006) or, after an erasure, only folding and truncating the WAL.
+# What a pending compaction does: a full rewrite (VACUUM, after sealing a plaintext database in
+# place, see migration 0006) or, after an erasure, only folding and truncating the WAL (SQLite;
+# PostgreSQL rewrites the erased tables either way).
 FULL, SCRUB = "1", "scrub"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The value of COMPACT_PENDING: what to compact (FULL or SCRUB); the mark of the newest
+    erasing transaction (storage.dialect.transaction_mark), whose deleted rows PostgreSQL keeps
+    for older transactions until they end, so the compaction waits for it; and how many erasures
+    wait, so that every erasure changes the value (the compaction clears only the value it saw).
+    Migration 0006 writes a bare FULL: no erasure to wait for."""
+
+    kind: str
+    mark: str | None = None
+    erasures: int = 0
+
+    @classmethod
+    def parse(cls, value: str) -> Pending:
+        kind, *rest = value.split(" ")
+        if len(rest) != 2:  # a bare kind (migration 0006, or written before marks)
+            return cls(kind)
+        return cls(kind, rest[0], int(rest[1]))
+
+    def __str__(self) -> str:
+        return self.kind if self.mark is None else f"{self.kind} {self.mark} {self.erasures}"
+
+    def after_erasure(self, mark: str) -> Pending:
+        """One more erasure, marked `mark`: a full rewrite stays full; the later mark is kept,
+        whichever order the erasures commit in, so the compaction waits for all of them."""
+        return replace(self, mark=later_mark(self.mark, mark), erasures=self.erasures + 1)
+
+
+async def note_erasure(session: AsyncSession) -> None:
+    """Within the erasing transaction, after its deletes: the compaction is due, and must wait
+    for the transactions older than this one. Erasures take turns on the flag (a transaction
+    lock on PostgreSQL; SQLite serialises writers), so none overwrites another's mark."""
+    await lock_for_transaction(session, Space.COMPACTION, COMPACT_PENDING)
+    state = Repositories(session).state
+    value = await state.get(COMPACT_PENDING)
+    pending = Pending(SCRUB) if value is None else Pending.parse(value)
+    await state.set(COMPACT_PENDING, str(pending.after_erasure(await transaction_mark(session))))
 
 
 def pseudonym(secret: str, user_id: int) -> str:
@@ -163,8 +211,7 @@ class ErasureService:
                 await repo.outbox.add(
                     kind=Kind.UNRELAY, chat_id=admin, message_id=message_id, text=blank, now=now
                 )
-            if await repo.state.get(COMPACT_PENDING) is None:
-                await repo.state.set(COMPACT_PENDING, SCRUB)
+            await note_erasure(session)
             await repo.commit()
         log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
         with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
@@ -175,19 +222,27 @@ class ErasureService:
         return key
 
     async def compact_if_pending(self) -> bool:
-        """Leave no erased bytes in the database files; retried by the scheduler while busy."""
+        """Leave no erased bytes in the database files. Not before every transaction older than
+        the erasures has ended (PostgreSQL would copy the erased rows for them), nor while the
+        database is busy: False, and the scheduler tries again (bot.reminders, every
+        CHECK_SECONDS, and after the daily retention run)."""
         async with self._sessions() as session:
-            pending = await Repositories(session).state.get(COMPACT_PENDING)
-        if pending is None:
+            value = await Repositories(session).state.get(COMPACT_PENDING)
+        if value is None:
+            return False
+        pending = Pending.parse(value)
+        if pending.mark is not None and not await horizon_passed(self._engine, pending.mark):
+            log.info("Compaction after an erasure waits for older transactions; will retry")
             return False
         try:
-            await (self._vacuum if pending == FULL else self._compact)()
+            await (self._vacuum if pending.kind == FULL else self._compact)()
         except DBAPIError as error:
             log.warning("Compaction after an erasure deferred (%s); will retry", error.orig)
             return False
         async with self._sessions() as session:
             repo = Repositories(session)
-            await repo.state.delete(COMPACT_PENDING)
+            # Only the value compacted for: an erasure that committed meanwhile keeps its flag.
+            await repo.state.delete_if(COMPACT_PENDING, value)
             await repo.commit()
         await self._checkpoint()  # not even the flag's own change lingers in the WAL
         return True

@@ -308,8 +308,12 @@ class BotStateRepository:
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
 
-    async def delete(self, key: str) -> None:
-        await self._session.execute(delete(BotState).where(BotState.key == key))
+    async def delete_if(self, key: str, value: str) -> bool:
+        """Delete `key` only while it still holds `value` (compare-and-set); True if it did."""
+        result = await self._session.execute(
+            delete(BotState).where(BotState.key == key, BotState.value == value)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def claim(self, key: str, value: str) -> bool:
         """Set `key` to `value` unless it already is; True for the one caller that changed it."""

@@ -11,6 +11,7 @@ aiogram's real HTTP session to the fake server, which records it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from aiogram.types import Update
 from bot.app import App, build_app, prepare
 from bot.clock import Clock
 from bot.config import Settings
+from bot.erasure import COMPACT_PENDING, Pending
 from bot.policy import load_pack
+from storage.repositories import Repositories
 from tests.engines import database_url
 from tests.fake_telegram import TOKEN, Event, FakeTelegram
 
@@ -115,6 +118,23 @@ class Harness:
         await self.app.outbox.drain(self.app.bot)
         await self.app.campaigns.drain()
         await self.app.erasure.compact_if_pending()
+
+    async def pending_compaction(self) -> Pending | None:
+        """The compaction flag an erasure leaves (bot.erasure.COMPACT_PENDING), if any."""
+        async with self.app.sessions() as session:
+            value = await Repositories(session).state.get(COMPACT_PENDING)
+        return None if value is None else Pending.parse(value)
+
+    async def compacted(self) -> None:
+        """The scheduler's compaction, tried again until it has run. PostgreSQL's waits for
+        every transaction older than the erasure that still writes, in any database of the
+        server (other test runs share it): a few tries may be needed, never minutes."""
+        for _ in range(300):
+            await self.app.erasure.compact_if_pending()
+            if await self.pending_compaction() is None:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the compaction after the erasure did not run within 30 s")
 
     def cards(self) -> list[Event]:
         """Request cards posted in the admin group, oldest first."""

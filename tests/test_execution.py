@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from bot import erasure as erasure_module
 from bot.clock import FrozenClock
-from bot.erasure import pseudonym
+from bot.erasure import FULL, SCRUB, Pending, pseudonym
 from bot.export import SCHEMA_PATH
 from storage.models import AuditEntry, ConsentEvent, ErasureRecord, User
 from tests.engines import ON_POSTGRESQL, stored_files
@@ -198,6 +198,7 @@ async def test_erasure_leaves_no_trace(bot: Harness, clock: FrozenClock) -> None
         or (bot.db_path.with_name("bot.db-wal").stat().st_size == 0)
     )
     await bot.settle()  # the stored redactions go out
+    await bot.compacted()
     assert await scan_database(bot, needles) == []
 
     key = pseudonym(PSEUDONYM_SECRET, zed.id)
@@ -367,6 +368,83 @@ async def test_a_busy_database_defers_compaction_until_it_can(
     assert await erasure.compact_if_pending()  # the scheduler's next try
     assert not await erasure.compact_if_pending()  # nothing left to do
     assert await scan_database(bot, encodings(ann.id)) == []
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite keeps no rows for older transactions")
+async def test_the_compaction_waits_for_a_transaction_older_than_the_erasure(bot: Harness) -> None:
+    """A report still open when an erasure commits may read the erased rows, so PostgreSQL keeps
+    them and VACUUM FULL would copy them into the rewritten tables: the compaction waits, its
+    flag stays, and the first try after the report ended leaves nothing behind."""
+    ann = bot.user("Ann", user_id=8_888_888_888)
+    await ann.send("/start")
+    await ann.tap("16 or older")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    [card] = bot.cards()
+    erasure = bot.app.erasure
+    async with bot.app.engine.connect() as connection:
+        report = await connection.execution_options(isolation_level="REPEATABLE READ")
+        # Its snapshot is taken now, before the erasure; it reads a table the compaction does
+        # not rewrite, so only the horizon, not a lock, can hold the compaction back.
+        assert await report.scalar(text("SELECT version_num FROM alembic_version"))
+        await staff.tap_data(
+            f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+        )
+        assert await user_row(bot, ann.id) is None
+        await bot.settle()
+        assert not await erasure.compact_if_pending()  # deferred, however often it is tried
+        pending = await bot.pending_compaction()
+        assert pending is not None and pending.erasures == 1
+        assert await scan_database(bot, encodings(ann.id))  # kept for the report
+    await bot.compacted()  # the scheduler's next try (or the one after, see Harness.compacted)
+    assert await scan_database(bot, encodings(ann.id)) == []
+
+
+async def test_an_erasure_during_the_compaction_is_compacted_by_the_next_try(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compaction clears the flag only if it still holds the value it compacted for."""
+    ann = await onboarded(bot, "Ann")
+    bob = await onboarded(bot, "Bob")
+    erasure = bot.app.erasure
+
+    async def erase(person: Person) -> None:
+        assert await erasure.execute(
+            bot.app.bot, person.id, cause="test", notice="requests.erased", compact=False
+        )
+
+    await erase(ann)
+    first = await bot.pending_compaction()
+    assert first is not None and (first.kind, first.erasures) == (SCRUB, 1)
+    real = erasure._compact
+
+    async def compact_while_bob_is_erased() -> None:
+        await real()
+        await erase(bob)
+
+    monkeypatch.setattr(erasure, "_compact", compact_while_bob_is_erased)
+    assert await erasure.compact_if_pending()
+    second = await bot.pending_compaction()
+    assert second is not None and second.erasures == 2  # Bob's erasure still to compact
+    assert int(second.mark or 0) >= int(first.mark or 0)
+    monkeypatch.setattr(erasure, "_compact", real)
+    await bot.compacted()
+    assert await bot.pending_compaction() is None
+
+
+def test_the_flag_keeps_the_newest_mark_of_all_pending_erasures() -> None:
+    first = Pending(SCRUB).after_erasure("700")
+    assert (str(first), Pending.parse(str(first))) == ("scrub 700 1", first)
+    # An erasure that began before the first but committed after it: the compaction must still
+    # wait for the first one's older transactions.
+    assert first.after_erasure("650") == Pending(SCRUB, "700", 2)
+    assert first.after_erasure("900") == Pending(SCRUB, "900", 2)
+    # Migration 0006's flag (and one written before marks) has nothing to wait for; an erasure
+    # after it keeps the full rewrite.
+    assert Pending.parse(FULL) == Pending(FULL) and Pending.parse("scrub") == Pending(SCRUB)
+    assert str(Pending(FULL)) == FULL
+    assert Pending.parse(FULL).after_erasure("5") == Pending(FULL, "5", 1)
 
 
 async def test_a_restriction_ends_at_its_date(bot: Harness, clock: FrozenClock) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from bot.erasure import COMPACT_PENDING, SCRUB, Pending, note_erasure
 from storage import migrate
 from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
@@ -248,6 +249,26 @@ async def test_a_reader_older_than_the_erasure_holds_the_horizon(engine) -> None
             await erasing.commit()
         assert not await horizon_passed(engine, mark)
     assert await horizon_passed(engine, mark)
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite runs one writing transaction at a time")
+async def test_the_flag_keeps_the_newest_erasure_whichever_commits_first(engine) -> None:  # type: ignore[no-untyped-def]
+    sessions = session_factory(engine, MASTER)
+    async with sessions() as older, sessions() as newer:
+        await older.execute(text("INSERT INTO bot_state (key, value) VALUES ('o', '1')"))
+        older_mark = await transaction_mark(older)
+        await newer.execute(text("INSERT INTO bot_state (key, value) VALUES ('n', '1')"))
+        newer_mark = await transaction_mark(newer)
+        assert int(newer_mark) > int(older_mark)
+        await note_erasure(newer)
+        await newer.commit()
+        await note_erasure(older)
+        await older.commit()
+    async with sessions() as session:
+        value = await session.scalar(
+            text("SELECT value FROM bot_state WHERE key = :key"), {"key": COMPACT_PENDING}
+        )
+    assert Pending.parse(value) == Pending(SCRUB, newer_mark, 2)
 
 
 def test_transaction_ids_are_widened_across_wraparound() -> None:
