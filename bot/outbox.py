@@ -150,8 +150,11 @@ class Outbox:
                 await self.run_once(bot)
             except Exception:  # the worker must survive anything and try again
                 log.exception("Outbox pass failed")
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+            # the wait ends (a wake() just before stop()), and stop() then waits for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def drain(self, bot: Bot) -> None:

@@ -412,6 +412,31 @@ async def test_erasure_redacts_cards_from_stored_ids_and_deletes_relays(bot: Har
     assert (ADMIN_CHAT_ID, relay.message_id) not in bot.fake.messages  # the relay is deleted
 
 
+async def test_the_outbox_stops_even_when_woken_just_before(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wake() right before stop() (a test, or a handler, then shutdown) ends the worker: on
+    Python 3.11 asyncio.wait_for returned the woken result and dropped the cancellation, and
+    stop() waited for ever (the suite hung now and then on the tests that stop the worker)."""
+    outbox = bot.app.outbox
+    await outbox.stop()
+    passes: list[int] = []
+    waiting = asyncio.Event()
+
+    async def one_pass(_bot: object) -> int:
+        passes.append(1)
+        waiting.set()  # the worker goes on to wait for the next wake() without yielding
+        return 0
+
+    monkeypatch.setattr(outbox, "run_once", one_pass)
+    await outbox.start(bot.app.bot)
+    await waiting.wait()
+    outbox.wake()
+    async with asyncio.timeout(10):  # a guard only: the stop returns at once
+        await outbox.stop()
+    assert passes == [1]
+
+
 class Crash(BaseException):
     """The process dies here: nothing after this point runs, no handler catches it."""
 
