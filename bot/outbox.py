@@ -3,10 +3,12 @@ topic per request type when the group is a forum), card edits, messages to users
 daily list, redactions after an erasure.
 
 Guarantees (README, "Delivery guarantees"):
-- An item is claimed with one conditional UPDATE, so any number of workers and processes on one
-  database never send it twice at the same time.
-- Lanes: items to one user, about one card, or to one other chat keep their order; a waiting or
-  failed item never holds another lane.
+- An item is claimed with one conditional UPDATE (PostgreSQL reads the candidate with FOR UPDATE
+  SKIP LOCKED), so any number of workers and processes on one database never send it twice at
+  the same time, nor wait for each other's claims.
+- Lanes: items to one user, about one card, or to one other chat keep their order (only the
+  head of a lane is ever claimed, by any instance); a waiting or failed item never holds
+  another lane.
 - Errors are decided: network trouble, 5xx and 429 are retried with a capped backoff; an error
   Telegram would repeat (a 400, a 403 in the admin group) ends the item as `failed` at once, is
   logged with the item ID and shown to staff.
@@ -57,6 +59,7 @@ UNCOPIABLE = ("message to copy not found", "can't be copied", "message_id_invali
 # 5 s * 2**8 already exceeds the cap: the exponent is capped before anything is computed.
 MAX_EXPONENT = 8
 POLL_SECONDS = 1.0
+PASS_ITEMS = 500  # items one pass claims at most (then the lease recovery runs again)
 # An item still `sending` this long after its claim was interrupted (longer than any request
 # to the Bot API may take); it is sent again, marked.
 LEASE = timedelta(minutes=2)
@@ -177,84 +180,82 @@ class Outbox:
     # --- one pass --------------------------------------------------------------------------
 
     async def run_once(self, bot: Bot) -> int:
-        """Try every due item once, oldest first; returns how many reached their end."""
+        """Claim and deliver due items, oldest first, one at a time, until none is left (at
+        most PASS_ITEMS); returns how many reached their end. A lane whose item waits (a retry)
+        is not claimed from again in this pass."""
         async with self._lock:
             now = self._clock.now()
             if self._recovered_at is None or now - self._recovered_at >= LEASE:
                 await self.recover()
-            async with self._sessions() as session:
-                items = await Repositories(session).outbox.unfinished()
             done = 0
             held: set[str] = set()
-            for item in items:
-                key = item.lane
-                if key in held:
-                    continue
-                if item.status != "pending" or item.next_attempt_at > now:
-                    held.add(key)  # someone is sending it, or it waits: later ones wait too
-                    continue
-                outcome = await self._attempt(bot, item.id, item.lane)
+            for _ in range(PASS_ITEMS):
+                attempt = await self._attempt(bot, held)
+                if attempt is None:
+                    break
+                lane, outcome = attempt
                 if outcome is None:
-                    held.add(key)
+                    held.add(lane)
                 else:
                     done += 1
             return done
 
-    async def _attempt(self, bot: Bot, item_id: int, lane: str) -> str | None:
-        """Claim and deliver one item; its final status, or None when it waits (or was not
-        ours to take)."""
+    async def _attempt(self, bot: Bot, held: set[str]) -> tuple[str, str | None] | None:
+        """Claim the oldest due item heading its lane (not one of `held`) and deliver it; its
+        lane and final status (None when it waits), or None when nothing is due."""
         async with self._sessions() as session:
             repo = Repositories(session)
-            if not await repo.outbox.claim(item_id, lane, self._clock.now()):
+            item = await repo.outbox.claim(self._clock.now(), skip_lanes=held)
+            if item is None:
                 await session.rollback()
                 return None
-            item = await repo.outbox.get(item_id)
-            assert item is not None
-            request = await repo.requests.get(item.request_id) if item.request_id else None
-            await repo.commit()  # `sending` is durable before Telegram is called
-            try:
-                await self._deliver(bot, repo, item, request)
-            except TelegramMigrateToChat as migrated:
-                await self._admin_chat.migrate(repo, migrated.migrate_to_chat_id)
-                self._retry(item, "group migrated", timedelta(0))
-            except TelegramRetryAfter as error:
-                self._retry(item, "flood limit", timedelta(seconds=error.retry_after))
-            except (TelegramNetworkError, TelegramServerError) as error:
-                self._retry(item, error.message)
-            except TelegramForbiddenError as error:
-                if item.kind in TO_USER:
-                    item.status, item.last_error = "blocked", "user blocked the bot"
-                    await self._user_unreachable(repo, item, request)
-                else:
-                    await self._failed(repo, item, request, error.message)
-            except TelegramBadRequest as error:
-                if item.kind in COPIES and any(s in error.message.lower() for s in UNCOPIABLE):
-                    item.status, item.last_error = "failed", error.message[:200]
-                    await self._copy_failed(repo, item, request)
-                elif _group_missing(error) and item.kind in STAFF_KINDS:
-                    self._retry(item, error.message)  # the group is gone: wait until it is back
-                else:
-                    await self._failed(repo, item, request, error.message)
-            except Permanent as error:
-                await self._failed(repo, item, request, str(error))
-            except TelegramAPIError as error:  # 401, 404 of the API itself, unknown: transient
-                self._retry(item, error.message)
-            except Exception as error:  # a bug or a broken answer: keep the item, try later
-                log.exception("Outbox item %s (%s) failed", item.id, item.kind)
-                self._retry(item, type(error).__name__)
+            return item.lane, await self._handle(bot, repo, item)
+
+    async def _handle(self, bot: Bot, repo: Repositories, item: OutboxItem) -> str | None:
+        """Deliver a claimed item; its final status, or None when it waits."""
+        request = await repo.requests.get(item.request_id) if item.request_id else None
+        await repo.commit()  # `sending` is durable before Telegram is called
+        try:
+            await self._deliver(bot, repo, item, request)
+        except TelegramMigrateToChat as migrated:
+            await self._admin_chat.migrate(repo, migrated.migrate_to_chat_id)
+            self._retry(item, "group migrated", timedelta(0))
+        except TelegramRetryAfter as error:
+            self._retry(item, "flood limit", timedelta(seconds=error.retry_after))
+        except (TelegramNetworkError, TelegramServerError) as error:
+            self._retry(item, error.message)
+        except TelegramForbiddenError as error:
+            if item.kind in TO_USER:
+                item.status, item.last_error = "blocked", "user blocked the bot"
+                await self._user_unreachable(repo, item, request)
             else:
-                item.status = "sent"
-                item.sent_at = self._clock.now()
-            await repo.commit()
-            if item.status == "pending":
-                log.info(
-                    "Outbox item %s (%s) retried later: %s", item.id, item.kind, item.last_error
-                )
-                return None
-            if item.confirm_message_id is not None:
-                error = None if item.status == "sent" else item.last_error or item.status
-                await self._confirm(bot, item, request, error)
-            return item.status
+                await self._failed(repo, item, request, error.message)
+        except TelegramBadRequest as error:
+            if item.kind in COPIES and any(s in error.message.lower() for s in UNCOPIABLE):
+                item.status, item.last_error = "failed", error.message[:200]
+                await self._copy_failed(repo, item, request)
+            elif _group_missing(error) and item.kind in STAFF_KINDS:
+                self._retry(item, error.message)  # the group is gone: wait until it is back
+            else:
+                await self._failed(repo, item, request, error.message)
+        except Permanent as error:
+            await self._failed(repo, item, request, str(error))
+        except TelegramAPIError as error:  # 401, 404 of the API itself, unknown: transient
+            self._retry(item, error.message)
+        except Exception as error:  # a bug or a broken answer: keep the item, try later
+            log.exception("Outbox item %s (%s) failed", item.id, item.kind)
+            self._retry(item, type(error).__name__)
+        else:
+            item.status = "sent"
+            item.sent_at = self._clock.now()
+        await repo.commit()
+        if item.status == "pending":
+            log.info("Outbox item %s (%s) retried later: %s", item.id, item.kind, item.last_error)
+            return None
+        if item.confirm_message_id is not None:
+            error = None if item.status == "sent" else item.last_error or item.status
+            await self._confirm(bot, item, request, error)
+        return item.status
 
     def _retry(self, item: OutboxItem, why: str, delay: timedelta | None = None) -> None:
         item.status = "pending"

@@ -65,11 +65,19 @@ class Retention:
                 await session.rollback()
                 return None
             await repo.commit()
-            idle = await repo.users.idle(now - timedelta(days=rules.inactive_days), now, OPEN)
+            before = now - timedelta(days=rules.inactive_days)
+            idle = await repo.users.idle(before, now, OPEN)
         erased = 0
         for user_id in idle:
             key = await self._erasure.execute(
-                bot, user_id, cause="storage limitation", notice="retention.erased", compact=False
+                bot,
+                user_id,
+                cause="storage limitation",
+                notice="retention.erased",
+                # Still idle when the erasure runs (they may have come back meanwhile), and not
+                # being written by another instance (their update in flight).
+                claim=lambda repo, uid=user_id: repo.users.claim_idle(uid, before, now, OPEN),
+                compact=False,
             )
             erased += key is not None
         async with self._sessions() as session:

@@ -69,12 +69,14 @@ def claimable(query: Select[Any]) -> Select[Any]:
 
 
 class Space(IntEnum):
-    """Namespaces of the work that only one instance may do at a time."""
+    """Namespaces of the work that only one instance may do at a time (the numbers are the
+    advisory locks' first key on PostgreSQL: never reuse one; 1 was the outbox lanes', which
+    the claim no longer needs)."""
 
-    OUTBOX_LANE = 1
     CAMPAIGN = 2
     ERASURE = 3
     COMPACTION = 4
+    STATE = 5  # the first claim of a bot_state key (storage.repositories.BotStateRepository)
 
 
 async def lock_for_transaction(session: AsyncSession, space: Space, key: str) -> None:
@@ -85,6 +87,20 @@ async def lock_for_transaction(session: AsyncSession, space: Space, key: str) ->
             text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
             {"space": int(space), "key": key},
         )
+
+
+async def try_lock_for_transaction(session: AsyncSession, space: Space, key: str) -> bool:
+    """Take (space, key) until this transaction ends, without waiting: False when another
+    transaction holds it. PostgreSQL: a transaction-level advisory lock. SQLite: writers are
+    serialised already, always True."""
+    if is_sqlite(session):
+        return True
+    return bool(
+        await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:space, hashtext(:key))"),
+            {"space": int(space), "key": key},
+        )
+    )
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest revision (tests/test_storage.py checks that it is Alembic's head).
-HEAD = "0012_desk_delivery"
+HEAD = "0013_outbox_queue"
 
 
 MASTER_KEYS = "master_keys"

@@ -331,6 +331,12 @@ class OutboxItem(Base):
 
     __tablename__ = "outbox"
     __owner__: ClassVar[tuple[str, ...]] = ("user_id", "request_id")
+    __table_args__ = (
+        # The claim (storage.repositories.OutboxRepository.claim): the oldest pending items, and
+        # each one's lane's unfinished items, found without reading the items already sent.
+        Index("ix_outbox_queue", "status", "id"),
+        Index("ix_outbox_lanes", "lane", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -342,7 +348,7 @@ class OutboxItem(Base):
         ForeignKey("requests.id", ondelete="CASCADE"), index=True
     )
     text: Mapped[str | None] = mapped_column(Personal)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

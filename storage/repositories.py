@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.dialect import AppendOnlyLifted, Space, claimable, lock_for_transaction
+from storage.dialect import AppendOnlyLifted, Space, claimable, try_lock_for_transaction
 from storage.dialect import insert as upsert
 from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
@@ -119,11 +119,8 @@ class UserRepository:
         fsm = NO_ROW if row.key is None else FsmRow(row.state, row.data)
         return row[0], fsm, bool(row.represents)
 
-    async def idle(
-        self, before: datetime, now: datetime, open_statuses: frozenset[str]
-    ) -> list[int]:
-        """People last seen before `before` with nothing open, no legal hold, no restriction
-        in force and no consent on: the storage-limitation job erases them."""
+    @staticmethod
+    def _idle(before: datetime, now: datetime, open_statuses: frozenset[str]) -> Any:
         busy = select(Request.id).where(
             Request.user_id == User.id,
             Request.status.in_(open_statuses)
@@ -132,17 +129,36 @@ class UserRepository:
         consenting = select(ConsentState.user_id).where(
             ConsentState.user_id == User.id, ConsentState.granted.is_(True)
         )
+        return and_(
+            func.coalesce(User.last_seen_at, User.created_at) < before,
+            User.restricted_until.is_(None) | (User.restricted_until <= now),
+            ~busy.exists(),
+            ~consenting.exists(),
+        )
+
+    async def idle(
+        self, before: datetime, now: datetime, open_statuses: frozenset[str]
+    ) -> list[int]:
+        """People last seen before `before` with nothing open, no legal hold, no restriction
+        in force and no consent on: the storage-limitation job erases them."""
         rows = await self._session.scalars(
-            select(User.id)
-            .where(
-                func.coalesce(User.last_seen_at, User.created_at) < before,
-                User.restricted_until.is_(None) | (User.restricted_until <= now),
-                ~busy.exists(),
-                ~consenting.exists(),
-            )
-            .order_by(User.id)
+            select(User.id).where(self._idle(before, now, open_statuses)).order_by(User.id)
         )
         return list(rows)
+
+    async def claim_idle(
+        self, user_id: int, before: datetime, now: datetime, open_statuses: frozenset[str]
+    ) -> bool:
+        """Take an idle person for erasure in this transaction: still idle now (compare-and-set
+        on what `idle` read: they may have come back since) and their row not being written
+        by anyone else (PostgreSQL: FOR UPDATE SKIP LOCKED; one who is busy is left alone,
+        not waited for)."""
+        found = await self._session.scalar(
+            claimable(
+                select(User.id).where(User.id == user_id, self._idle(before, now, open_statuses))
+            )
+        )
+        return found is not None
 
     def not_told_of(self, version: str) -> Audience:
         """Onboarded, reachable users who last saw an older policy version (a query)."""
@@ -316,14 +332,31 @@ class BotStateRepository:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def claim(self, key: str, value: str) -> bool:
-        """Set `key` to `value` unless it already is; True for the one caller that changed it."""
-        statement = upsert(self._session, BotState).values(key=key, value=value)
-        result = await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["key"],
-                set_={"value": value},
-                where=BotState.value != value,
+        """Set `key` to `value` unless it already is; True for the one caller that changed it
+        (a once-a-day or once-a-version job, run by whichever instance gets there first).
+
+        The row is read with FOR UPDATE SKIP LOCKED on PostgreSQL (storage.dialect.claimable)
+        and changed by compare-and-set; a row another instance is claiming is not waited for:
+        that instance decides. The first claim of a key inserts its row, under a transaction
+        lock taken without waiting (storage.dialect.try_lock_for_transaction), so a second
+        instance does not wait for the first's insert either."""
+        held = await self._session.scalar(
+            claimable(select(BotState.value).where(BotState.key == key))
+        )
+        if held is not None:
+            result = await self._session.execute(
+                update(BotState)
+                .where(BotState.key == key, BotState.value != value)
+                .values(value=value)
+                .execution_options(synchronize_session=False)
             )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+        if await self._session.scalar(select(BotState.key).where(BotState.key == key)):
+            return False  # another instance is claiming it
+        if not await try_lock_for_transaction(self._session, Space.STATE, key):
+            return False  # another instance is inserting it
+        result = await self._session.execute(
+            upsert(self._session, BotState).values(key=key, value=value).on_conflict_do_nothing()
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -935,10 +968,18 @@ class RequestRepository:
 
     async def claim_release(self, request_id: int, now: datetime) -> bool:
         """Take a legal hold whose date has come for this worker alone (its erasure follows in
-        the same transaction); False when another worker took it."""
+        the same transaction); False when another worker took it, or is writing the request
+        (PostgreSQL: FOR UPDATE SKIP LOCKED, never waited for; the next check comes back).
+        Compare-and-set: the hold must still be in force and due, whatever the caller read."""
+        due = (Request.status == "blocked", Request.hold_until <= now)
+        mine = await self._session.scalar(
+            claimable(select(Request.id).where(Request.id == request_id, *due))
+        )
+        if mine is None:
+            return False
         result = await self._session.execute(
             update(Request)
-            .where(Request.id == request_id, Request.status == "blocked", Request.hold_until <= now)
+            .where(Request.id == request_id, *due)
             .values(status="done", closed_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -1036,6 +1077,32 @@ def outbox_lane(
     return "staff"
 
 
+def _heads_its_lane(item: Any) -> ColumnElement[bool]:
+    """`item` (the outbox or an alias of it) may be claimed now: `pending`, due, and heading its
+    lane, i.e. no other item of the lane is being sent and none before it waits (an item
+    retried later holds its lane until it is done)."""
+    other = aliased(OutboxItem)
+    return and_(
+        item.status == "pending",
+        item.next_attempt_at <= bindparam("now", type_=UTCDateTime),
+        ~exists().where(
+            other.lane == item.lane,
+            other.id != item.id,
+            other.status.in_(("pending", "sending")),  # the lane's unfinished items (an index)
+            (other.status == "sending") | (other.id < item.id),
+        ),
+    )
+
+
+# The outbox claim, built once: the oldest claimable item (read from an alias, so it is not
+# correlated with the UPDATE around it), and the same condition again as the compare-and-set.
+_CANDIDATE = aliased(OutboxItem)
+_OLDEST_HEAD = (
+    select(_CANDIDATE.id).where(_heads_its_lane(_CANDIDATE)).order_by(_CANDIDATE.id).limit(1)
+)
+_STILL_HEAD = _heads_its_lane(OutboxItem)
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -1085,32 +1152,49 @@ class OutboxRepository:
     async def get(self, item_id: int) -> OutboxItem | None:
         return await self._session.get(OutboxItem, item_id, populate_existing=True)
 
-    async def claim(self, item_id: int, lane: str, now: datetime) -> bool:
-        """Take a due item for this worker alone: one conditional UPDATE `pending` -> `sending`
-        whose row count says who won, and only while no other item of its lane is being sent by
-        any instance, so the lane keeps its order (on PostgreSQL the lane is also locked for the
-        transaction, see storage.dialect)."""
-        await lock_for_transaction(self._session, Space.OUTBOX_LANE, lane)
-        other = aliased(OutboxItem)
-        result = await self._session.execute(
+    async def claim(self, now: datetime, *, skip_lanes: Collection[str] = ()) -> OutboxItem | None:
+        """Take the oldest due item that heads its lane (none of `skip_lanes`) for this worker
+        alone, `pending` -> `sending`; None when there is none.
+
+        One statement: the candidate is read with FOR UPDATE SKIP LOCKED on PostgreSQL
+        (storage.dialect.claimable), so an item another instance is claiming is passed over,
+        never waited for, and the UPDATE around it is the compare-and-set (still `pending`,
+        due, heading its lane) that SQLite, one writer at a time, decides by alone. An item
+        heads its lane when no other item of the lane is being sent and none before it waits:
+        a lane's items go one at a time, in order, whichever instance claims them. No advisory
+        lock per lane is needed for that: the only item of a lane any claim can take is its
+        head, and while one claimer holds the head's row lock another either skips that row
+        (and finds no other head in the lane: the locked one is still `pending` to it) or,
+        after the claim's commit, sees it `sending`."""
+        query = _OLDEST_HEAD
+        if skip_lanes:
+            query = query.where(_CANDIDATE.lane.not_in(list(skip_lanes)))
+        item_id = await self._session.scalar(
             update(OutboxItem)
-            .where(
-                OutboxItem.id == item_id,
-                OutboxItem.status == "pending",
-                OutboxItem.next_attempt_at <= now,
-                ~exists(select(other.id).where(other.lane == lane, other.status == "sending")),
-            )
+            .where(OutboxItem.id == claimable(query).scalar_subquery(), _STILL_HEAD)
             .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_at=now)
-            .execution_options(synchronize_session=False)
+            .returning(OutboxItem.id)
+            .execution_options(synchronize_session=False),
+            {"now": now},
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return None if item_id is None else await self.get(item_id)
 
     async def recover(self, before: datetime) -> int:
         """Items left `sending` by a worker that died mid-call (claimed before `before`): maybe
-        delivered, so they go out again marked as a possible repeat (at least once)."""
+        delivered, so they go out again marked as a possible repeat (at least once). Rows
+        another instance is writing right now (the item's outcome) are skipped, not waited
+        for; the compare-and-set on `sending` leaves an item that ended meanwhile alone."""
+
+        def stale(item: Any) -> tuple[ColumnElement[bool], ...]:
+            return item.status == "sending", item.claimed_at < before
+
+        found = aliased(OutboxItem)  # not correlated with the UPDATE around it
         result = await self._session.execute(
             update(OutboxItem)
-            .where(OutboxItem.status == "sending", OutboxItem.claimed_at < before)
+            .where(
+                OutboxItem.id.in_(claimable(select(found.id).where(*stale(found)))),
+                *stale(OutboxItem),
+            )
             .values(status="pending", repeated=True)
             .execution_options(synchronize_session=False)
         )

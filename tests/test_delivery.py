@@ -460,11 +460,11 @@ def crash_at(monkeypatch: pytest.MonkeyPatch, point: str, lane_prefix: str) -> N
         fired.append(True)
         return True
 
-    async def claim_then_die(self, item_id, lane, now):  # type: ignore[no-untyped-def]
-        won = await claim(self, item_id, lane, now)
-        if won and point == BEFORE_CLAIM_COMMIT and mine(lane):
+    async def claim_then_die(self, now, **kwargs):  # type: ignore[no-untyped-def]
+        item = await claim(self, now, **kwargs)
+        if item is not None and point == BEFORE_CLAIM_COMMIT and mine(item.lane):
             raise Crash
-        return won
+        return item
 
     async def deliver_and_die(self, bot, repo, item, request):  # type: ignore[no-untyped-def]
         if point == BEFORE_CALL and mine(item.lane):

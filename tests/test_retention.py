@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
 from storage.models import ErasureRecord, User
+from storage.repositories import UserRepository
 from tests.kit import Harness
 from tests.test_campaigns import subscriber
 from tests.test_consents import onboarded
@@ -51,3 +53,26 @@ async def test_the_retention_job_erases_only_the_inactive(bot: Harness, clock: F
     await bot.settle()
     daily = bot.fake.events[-1].text
     assert "Ограничение хранения сегодня: удалено неактивных учётных записей — 2" in daily
+
+
+async def test_a_person_who_comes_back_after_the_idle_list_was_read_is_kept(
+    bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list of idle people is read once; each erasure checks again (compare-and-set), so
+    one who came back meanwhile (on this or another instance) is not erased."""
+    ann = await onboarded(bot, "Ann")
+    ben = await onboarded(bot, "Ben")
+    clock.advance(timedelta(days=731))
+    clock.set(clock.now().replace(hour=6, minute=0))
+    idle = UserRepository.idle
+
+    async def read_then_ann_comes_back(self, *args):  # type: ignore[no-untyped-def]
+        found = await idle(self, *args)
+        await ann.send("/help")  # after the read, before her erasure
+        return found
+
+    monkeypatch.setattr(UserRepository, "idle", read_then_ann_comes_back)
+    counts = await bot.app.reminders.retention.run(bot.app.bot)
+    assert counts is not None and counts.erased == 1
+    assert await user_ids(bot) == {ann.id}
+    assert "your data is erased now" in ben.inbox[-1].text

@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FrozenClock
+from bot.filing import OPEN
+from bot.outbox import LEASE
 from storage.models import Delivery
 from storage.repositories import Repositories
 from tests.engines import ON_POSTGRESQL
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
+from tests.test_campaign_pacing import marketing_rules, queue_campaign
 from tests.test_campaigns import campaign_messages, start_campaign, subscriber
 from tests.test_consents import onboarded
+from tests.test_delivery import file_directly
 
 
 @pytest.fixture
@@ -75,45 +81,195 @@ async def test_cards_do_not_wait_for_each_other_across_instances(
     assert len(set(numbers)) == 2  # once each
 
 
+async def queue_items(pair: tuple[Harness, Harness]) -> list[int]:
+    """Two items in the admin group's lane and one in a lane of its own; both instances'
+    outbox workers stopped: the test claims by hand, nothing must race it."""
+    for harness in pair:
+        await harness.app.outbox.stop()
+    first = pair[0]
+    now = first.clock.now()
+    async with first.app.sessions() as session:
+        repo = Repositories(session)
+        items = [
+            await repo.outbox.add(kind="to_admin", text="one", now=now),
+            await repo.outbox.add(kind="to_admin", text="two", now=now),
+            await repo.outbox.add(kind="redact", message_id=5, text="x", now=now),
+        ]
+        await repo.commit()
+    assert items[0].lane == items[1].lane != items[2].lane
+    return [item.id for item in items]
+
+
+async def claim(harness: Harness) -> int | None:
+    """One claim by this instance, committed; the item's ID or None."""
+    async with harness.app.sessions() as session:
+        repo = Repositories(session)
+        await never_wait(session)
+        item = await repo.outbox.claim(harness.clock.now())
+        await repo.commit()
+        return None if item is None else item.id
+
+
+async def never_wait(session: AsyncSession) -> None:
+    """PostgreSQL: from here on, a statement of this transaction that would wait for a lock
+    another instance holds fails instead. A claim must pass over what another instance is
+    claiming, never queue behind it. (SQLite has one writer at a time: nothing to check.)"""
+    if ON_POSTGRESQL:
+        await session.execute(text("SET LOCAL lock_timeout = '1s'"))
+
+
+async def mark_sent(harness: Harness, item_id: int) -> None:
+    async with harness.app.sessions() as session:
+        item = await Repositories(session).outbox.get(item_id)
+        assert item is not None
+        item.status = "sent"
+        await session.commit()
+
+
 async def test_a_lane_is_sent_one_item_at_a_time_whichever_instance_claims(
     pair: tuple[Harness, Harness],
 ) -> None:
     first, second = pair
-    for harness in pair:  # the test claims by hand: the instances' own workers must not race it
-        await harness.app.outbox.stop()
-    now = first.clock.now()
+    one, two, other = await queue_items(pair)
+    assert await claim(first) == one  # the first instance is sending "one"
+    # "two" waits for it, on the other instance too; "one" is nobody else's; another lane
+    # does not wait.
+    assert await claim(second) == other
+    assert await claim(second) is None
+    await mark_sent(first, one)
+    assert await claim(second) == two  # the lane moves on
+    assert await claim(first) is None
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
+async def test_an_outbox_claim_passes_over_what_another_instance_is_claiming(
+    pair: tuple[Harness, Harness],
+) -> None:
+    """FOR UPDATE SKIP LOCKED: while the first instance's claim of "one" is not committed yet,
+    the second neither waits for it nor takes "one", nor "two" behind it in the lane."""
+    first, second = pair
+    one, two, other = await queue_items(pair)
     async with first.app.sessions() as session:
         repo = Repositories(session)
-        ids = [
-            (await repo.outbox.add(kind="to_admin", text="one", now=now)).id,
-            (await repo.outbox.add(kind="to_admin", text="two", now=now)).id,
-            (await repo.outbox.add(kind="redact", message_id=5, text="x", now=now)).id,
-        ]
+        item = await repo.outbox.claim(first.clock.now())
+        assert item is not None and item.id == one  # locked, not committed
+        assert await claim(second) == other
+        assert await claim(second) is None
         await repo.commit()
-    lanes = {}
-    async with first.app.sessions() as session:
-        for item in await Repositories(session).outbox.unfinished():
-            lanes[item.id] = item.lane
-    assert lanes[ids[0]] == lanes[ids[1]] != lanes[ids[2]]
+    assert await claim(second) is None  # "one" is being sent: its lane waits
+    await mark_sent(first, one)
+    assert await claim(second) == two
 
-    async def claim(harness: Harness, item_id: int) -> bool:
-        async with harness.app.sessions() as session:
-            repo = Repositories(session)
-            won = await repo.outbox.claim(item_id, lanes[item_id], now)
-            await repo.commit()
-            return won
 
-    assert await claim(first, ids[0])  # the first instance is sending "one"
-    assert not await claim(second, ids[1])  # "two" waits for it, on the other instance too
-    assert not await claim(second, ids[0])  # and "one" is nobody else's
-    assert await claim(second, ids[2])  # another lane does not wait
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
+async def test_the_lease_recovery_passes_over_an_item_whose_outcome_is_being_written(
+    pair: tuple[Harness, Harness],
+) -> None:
+    first, second = pair
+    one, _two, _other = await queue_items(pair)
+    assert await claim(first) == one
+    later = first.clock.now() + LEASE + timedelta(seconds=1)
     async with first.app.sessions() as session:
-        item = await Repositories(session).outbox.get(ids[0])
+        item = await Repositories(session).outbox.get(one)
         assert item is not None
-        item.status = "sent"
+        item.status = "sent"  # the first instance is recording the outcome, long after
+        await session.flush()
+        async with second.app.sessions() as other_session:
+            await never_wait(other_session)
+            assert await Repositories(other_session).outbox.recover(later) == 0
+            await other_session.commit()
         await session.commit()
-    assert not await claim(second, ids[0])  # a sent item is nobody's, whatever one last read
-    assert await claim(second, ids[1])  # the lane moves on
+    async with second.app.sessions() as session:
+        item = await Repositories(session).outbox.get(one)
+        assert item is not None and (item.status, item.repeated) == ("sent", False)
+        assert await Repositories(session).outbox.recover(later) == 0
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
+async def test_campaign_claims_of_two_instances_pass_over_each_other(
+    pair: tuple[Harness, Harness],
+) -> None:
+    first, second = pair
+    people = [await subscriber(first, name) for name in ("Ann", "Ben", "Cleo", "Dan")]
+    campaign_id = await queue_campaign(first)
+    rules = marketing_rules(first)
+    now = first.clock.now()
+    async with first.app.sessions() as session:
+        mine = await Repositories(session).campaigns.claim(campaign_id, 2, rules, now=now)
+        async with second.app.sessions() as other:
+            await never_wait(other)
+            theirs = await Repositories(other).campaigns.claim(campaign_id, 2, rules, now=now)
+            await other.commit()
+        await session.commit()
+    assert [c.user_id for c in mine.claimed] == [people[0].id, people[1].id]
+    assert [c.user_id for c in theirs.claimed] == [people[2].id, people[3].id]
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
+async def test_a_hold_release_being_claimed_elsewhere_is_passed_over(
+    pair: tuple[Harness, Harness],
+) -> None:
+    first, second = pair
+    ann = await onboarded(first, "Ann")
+    [number] = await file_directly(first, ann, 1)
+    now = first.clock.now()
+    async with first.app.sessions() as session:
+        request = await Repositories(session).requests.get(number)
+        assert request is not None
+        request.status, request.hold_until = "blocked", now - timedelta(days=1)
+        await session.commit()
+    async with first.app.sessions() as session:
+        assert await Repositories(session).requests.claim_release(number, now)
+        async with second.app.sessions() as other:
+            await never_wait(other)
+            assert not await Repositories(other).requests.claim_release(number, now)
+            await other.commit()
+        await session.commit()
+    async with second.app.sessions() as other:
+        assert not await Repositories(other).requests.claim_release(number, now)
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
+async def test_a_daily_claim_being_made_elsewhere_is_passed_over(
+    pair: tuple[Harness, Harness],
+) -> None:
+    """The once-a-day (or once-a-version) jobs: a key's first claim (an insert) and a later
+    one (an update) by one instance; the other neither waits nor claims too."""
+    first, second = pair
+    for day in ("2026-01-01", "2026-01-02"):
+        async with first.app.sessions() as session:
+            assert await Repositories(session).state.claim("job:day", day)
+            async with second.app.sessions() as other:
+                await never_wait(other)
+                assert not await Repositories(other).state.claim("job:day", day)
+                await other.commit()
+            await session.commit()
+        async with second.app.sessions() as other:
+            assert not await Repositories(other).state.claim("job:day", day)
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
+async def test_the_retention_job_passes_over_a_person_whose_update_is_in_flight(
+    pair: tuple[Harness, Harness],
+) -> None:
+    first, second = pair
+    ann = await onboarded(first, "Ann")
+    now = first.clock.now() + timedelta(days=800)
+    before = now - timedelta(days=730)
+    async with second.app.sessions() as session:
+        assert await Repositories(session).users.idle(before, now, OPEN) == [ann.id]
+    async with first.app.sessions() as session:
+        user = await Repositories(session).users.get(ann.id)
+        assert user is not None
+        user.language = "ru"  # her update is being handled on the first instance
+        await session.flush()
+        async with second.app.sessions() as other:
+            await never_wait(other)
+            assert not await Repositories(other).users.claim_idle(ann.id, before, now, OPEN)
+            await other.commit()
+        await session.commit()
+    async with second.app.sessions() as other:
+        assert await Repositories(other).users.claim_idle(ann.id, before, now, OPEN)
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite serves one process; needs PostgreSQL")
