@@ -136,9 +136,56 @@ async def test_a_lane_is_sent_one_item_at_a_time_whichever_instance_claims(
     # does not wait.
     assert await claim(second) == other
     assert await claim(second) is None
-    await mark_sent(first, one)
-    assert await claim(second) == two  # the lane moves on
-    assert await claim(first) is None
+    async with first.app.sessions() as session:  # "one" failed for now: retried in a minute
+        item = await Repositories(session).outbox.get(one)
+        assert item is not None
+        item.status, item.next_attempt_at = "pending", first.clock.now() + timedelta(minutes=1)
+        await session.commit()
+    assert await claim(second) is None  # "two" still waits: "one" goes first
+    first.clock.advance(timedelta(minutes=1))
+    assert await claim(second) == one  # the retry, by whichever instance
+    await mark_sent(second, one)
+    assert await claim(first) == two  # the lane moves on
+    assert await claim(second) is None
+
+
+async def test_two_instances_claiming_at_once_take_each_item_once_and_each_lane_in_order(
+    pair: tuple[Harness, Harness],
+) -> None:
+    for harness in pair:
+        await harness.app.outbox.stop()
+    first = pair[0]
+    now = first.clock.now()
+    async with first.app.sessions() as session:
+        repo = Repositories(session)
+        for n in range(40):
+            await repo.outbox.add(kind="redact", message_id=n % 5, text=str(n), now=now)
+        await repo.commit()
+    in_flight: set[str] = set()
+    taken: list[tuple[str, int]] = []
+
+    async def worker(harness: Harness) -> None:
+        for _ in range(50):  # more than enough for 40 items
+            async with harness.app.sessions() as session:
+                repo = Repositories(session)
+                item = await repo.outbox.claim(harness.clock.now())
+                await repo.commit()
+                if item is None:
+                    return
+                assert item.lane not in in_flight  # one item of a lane at a time
+                in_flight.add(item.lane)
+                taken.append((item.lane, item.id))
+                await asyncio.sleep(0)  # the other instance claims meanwhile
+                item.status = "sent"
+                in_flight.discard(item.lane)
+                await repo.commit()
+
+    await asyncio.gather(*(worker(harness) for harness in pair))
+    assert sorted(i for _, i in taken) == sorted(set(i for _, i in taken))  # each once
+    assert len(taken) == 40
+    for lane in {lane for lane, _ in taken}:
+        ids = [i for each, i in taken if each == lane]
+        assert ids == sorted(ids)  # in order
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer at a time")
