@@ -48,23 +48,13 @@ def session_factory(engine: AsyncEngine, master: MasterKeys) -> async_sessionmak
 
 async def _run_outside_transaction(engine: AsyncEngine, *statements: str) -> bool:
     """Run PRAGMAs/VACUUM outside a transaction; False when a checkpoint could not complete
-    (a reader still needed the WAL)."""
-    if engine.dialect.name != "sqlite":
-        return True
-    complete = True
-    async with engine.connect() as connection:
-        raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        for statement in statements:
-            result = await raw.exec_driver_sql(statement)
-            if statement.startswith("PRAGMA wal_checkpoint"):
-                row = result.first()  # (busy, WAL pages, pages folded)
-                complete = complete and (row is None or not row[0])
-    return complete
+    (a reader still needed the WAL). See storage.dialect.outside_transaction."""
+    return await dialect.outside_transaction(engine, *statements)
 
 
 async def checkpoint(engine: AsyncEngine) -> None:
     """Fold the WAL into the database file and empty it."""
-    await _run_outside_transaction(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
+    await dialect.checkpoint(engine)
 
 
 async def scrub(engine: AsyncEngine) -> None:

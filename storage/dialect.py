@@ -11,11 +11,11 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,6 +42,7 @@ END $$
 """
 
 Target = AsyncSession | AsyncConnection | AsyncEngine | Connection
+T = TypeVar("T")
 
 
 def dialect_of(target: Target) -> Dialect:
@@ -52,6 +53,22 @@ def dialect_of(target: Target) -> Dialect:
 
 def is_sqlite(target: Target) -> bool:
     return dialect_of(target).name == SQLITE
+
+
+class PerEngine(Generic[T]):
+    """A statement the engines spell differently (an upsert), built once per engine on first
+    use with bind parameters: `statement(session)`."""
+
+    def __init__(self, build: Callable[[Target], T]) -> None:
+        self._build = build
+        self._built: dict[str, T] = {}
+
+    def __call__(self, target: Target) -> T:
+        name = dialect_of(target).name
+        built = self._built.get(name)
+        if built is None:
+            built = self._built[name] = self._build(target)
+        return built
 
 
 def insert(target: Target, model: Any) -> Any:
@@ -161,9 +178,14 @@ async def _file_lock(engine: AsyncEngine, space: Space, key: str) -> AsyncIterat
 # --- the append-only ledger ----------------------------------------------------------------
 
 
-def append_only_ddl(dialect_name: str, tables: Iterable[str]) -> list[str]:
-    """Statements that make `tables` refuse UPDATE (used by the migrations)."""
-    if dialect_name == SQLITE:
+def _name(target: Target | str) -> str:
+    return target if isinstance(target, str) else dialect_of(target).name
+
+
+def append_only_ddl(target: Target | str, tables: Iterable[str]) -> list[str]:
+    """Statements that make `tables` refuse UPDATE on `target`'s engine (the migrations pass
+    their connection)."""
+    if _name(target) == SQLITE:
         return [
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
@@ -176,8 +198,8 @@ def append_only_ddl(dialect_name: str, tables: Iterable[str]) -> list[str]:
     ]
 
 
-def drop_append_only_ddl(dialect_name: str, tables: Iterable[str]) -> list[str]:
-    if dialect_name == SQLITE:
+def drop_append_only_ddl(target: Target | str, tables: Iterable[str]) -> list[str]:
+    if _name(target) == SQLITE:
         return [f"DROP TRIGGER IF EXISTS {table}_append_only" for table in tables]
     return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in tables] + [
         "DROP FUNCTION IF EXISTS refuse_update()"
@@ -211,6 +233,94 @@ class AppendOnlyLifted:
             await self._session.execute(
                 text("SELECT set_config(:name, 'off', true)"), {"name": _ERASURE_FLAG}
             )
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def migrating(connection: AsyncConnection) -> AsyncIterator[None]:
+    """Around a schema upgrade on `connection`, which the block commits. SQLite rebuilds a table
+    to alter it, and dropping the old copy with foreign keys on would cascade into every child
+    row: they are off for the block (SQLite's documented procedure: the pragma is set outside a
+    transaction) and on again after it. PostgreSQL alters tables in place: nothing to do."""
+    if not is_sqlite(connection):
+        yield
+        return
+    await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            await connection.rollback()
+        await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+async def broken_references(connection: AsyncConnection) -> int:
+    """Rows whose foreign key points nowhere, checked inside `migrating` before the commit
+    (SQLite, where the migration ran with foreign keys off); PostgreSQL never had them off."""
+    if not is_sqlite(connection):
+        return 0
+    return len((await connection.exec_driver_sql("PRAGMA foreign_key_check")).all())
+
+
+def enforces_lengths(bind: Target) -> bool:
+    """Whether VARCHAR(n) refuses longer values: PostgreSQL does, SQLite stores any length."""
+    return not is_sqlite(bind)
+
+
+def add_columns_never_reusing_ids(op: Any, table: str, columns: Sequence[Any]) -> None:
+    """Add `columns` to `table` (in a migration; `op` is Alembic's) and make sure an ID of a
+    deleted row is never handed out again. PostgreSQL: a sequence never hands out a number
+    twice, the columns are added. SQLite hands out the highest ID again after its row is
+    deleted unless the table is AUTOINCREMENT: the table is rebuilt so (with foreign keys off,
+    see `migrating`) and the columns added."""
+    if not is_sqlite(op.get_bind()):
+        for column in columns:
+            op.add_column(table, column)
+        return
+    with op.batch_alter_table(
+        table, schema=None, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
+        for column in columns:
+            batch_op.add_column(column)
+
+
+def keep_ids_above(bind: Connection, table: str, floor: int) -> None:
+    """IDs of `table` (made by `add_columns_never_reusing_ids`) are handed out above `floor`
+    from now on (numbers used by rows deleted before stay taken). SQLite: its AUTOINCREMENT
+    counter is raised to `floor`. PostgreSQL: the sequence is past every number it handed
+    out, nothing to do."""
+    if not is_sqlite(bind):
+        return
+    bind.execute(
+        text(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT :table, 0 "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = :table)"
+        ),
+        {"table": table},
+    )
+    bind.execute(
+        text("UPDATE sqlite_sequence SET seq = MAX(seq, :floor) WHERE name = :table"),
+        {"table": table, "floor": floor},
+    )
+
+
+async def outside_transaction(engine: AsyncEngine, *statements: str) -> bool:
+    """Run SQLite PRAGMAs (WAL checkpoints, VACUUM) outside a transaction; False when a
+    checkpoint could not complete (a reader still needed the WAL). PostgreSQL has no such
+    statements: nothing runs, True."""
+    if engine.dialect.name != SQLITE:
+        return True
+    complete = True
+    async with engine.connect() as connection:
+        raw = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for statement in statements:
+            result = await raw.exec_driver_sql(statement)
+            if statement.startswith("PRAGMA wal_checkpoint"):
+                row = result.first()  # (busy, WAL pages, pages folded)
+                complete = complete and (row is None or not row[0])
+    return complete
 
 
 # --- files on disk after an erasure --------------------------------------------------------

@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.crypto import KeyRing, MasterKeys, current_ring
-from storage.dialect import dialect_of
+from storage.dialect import PerEngine
 from storage.dialect import insert as upsert
 from storage.models import FsmRecord, Sealed, Unopened
 
@@ -123,21 +123,19 @@ async def _write(
 # does not take the parameters for an ORM bulk operation.
 _TABLE = FsmRecord.__table__
 _DELETE = delete(_TABLE).where(_TABLE.c.key == bindparam("p_key"))
-_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert(executor: AsyncSession | AsyncConnection) -> Any:
-    name = dialect_of(executor).name
-    if name not in _UPSERTS:
-        values = {"state": bindparam("p_state"), "data": bindparam("p_data")}
-        statement = upsert(executor, _TABLE).values(
+_VALUES = {"state": bindparam("p_state"), "data": bindparam("p_data")}
+_upsert: PerEngine[Any] = PerEngine(
+    lambda target: (
+        upsert(target, _TABLE)
+        .values(
             key=bindparam("p_key"),
             chat_id=bindparam("p_chat"),
             user_id=bindparam("p_user"),
-            **values,
+            **_VALUES,
         )
-        _UPSERTS[name] = statement.on_conflict_do_update(index_elements=["key"], set_=values)
-    return _UPSERTS[name]
+        .on_conflict_do_update(index_elements=["key"], set_=_VALUES)
+    )
+)
 
 
 class SqlStorage(BaseStorage):

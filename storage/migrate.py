@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import dialect
 from storage.crypto import MasterKeys
 
 if TYPE_CHECKING:
@@ -42,9 +43,8 @@ def alembic_config(
 
 
 async def upgrade(engine: AsyncEngine, master: MasterKeys, revision: str = "head") -> None:
-    """SQLite rebuilds tables to alter them; dropping the old copy with foreign keys on would
-    cascade into every child row, so the migration runs with them off (SQLite's documented
-    procedure: the pragma is set outside a transaction) and checks them before turning back."""
+    """Foreign keys are off while SQLite rebuilds tables, and checked before the commit
+    (storage.dialect.migrating)."""
 
     if revision == "head" and await current_revision(engine) == HEAD:
         return
@@ -54,19 +54,13 @@ async def upgrade(engine: AsyncEngine, master: MasterKeys, revision: str = "head
 
         command.upgrade(alembic_config(connection, master), revision)
 
-    sqlite = engine.dialect.name == "sqlite"
-    async with engine.connect() as connection:
-        if sqlite:
-            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    async with engine.connect() as connection, dialect.migrating(connection):
         await connection.run_sync(_upgrade)
-        if sqlite:
-            broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
-            if broken:
-                await connection.rollback()
-                raise RuntimeError(f"Migration broke {len(broken)} foreign key references")
+        broken = await dialect.broken_references(connection)
+        if broken:
+            await connection.rollback()
+            raise RuntimeError(f"Migration broke {broken} foreign key references")
         await connection.commit()
-        if sqlite:
-            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

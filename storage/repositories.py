@@ -32,7 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.dialect import AppendOnlyLifted, Space, claimable, try_lock_for_transaction
+from storage.dialect import (
+    AppendOnlyLifted,
+    PerEngine,
+    Space,
+    claimable,
+    try_lock_for_transaction,
+)
 from storage.dialect import insert as upsert
 from storage.fsm import NO_ROW, FsmRow, current_scope
 from storage.models import (
@@ -425,19 +431,14 @@ _NEXT_STATE = (
     )
     .values(**_STATE_VALUES)
 )
-_FIRST_STATES: dict[str, Any] = {}
-
-
-def _first_state(session: AsyncSession) -> Any:
-    """The first state of a purpose, inserted unless a concurrent writer did (per engine)."""
-    name = session.get_bind().dialect.name
-    if name not in _FIRST_STATES:
-        _FIRST_STATES[name] = (
-            upsert(session, _CONSENT_STATES)
-            .values(user_id=bindparam("p_user_id"), purpose=bindparam("p_purpose"), **_STATE_VALUES)
-            .on_conflict_do_nothing()
-        )
-    return _FIRST_STATES[name]
+# The first state of a purpose, inserted unless a concurrent writer did (spelled per engine).
+_first_state: PerEngine[Any] = PerEngine(
+    lambda target: (
+        upsert(target, _CONSENT_STATES)
+        .values(user_id=bindparam("p_user_id"), purpose=bindparam("p_purpose"), **_STATE_VALUES)
+        .on_conflict_do_nothing()
+    )
+)
 
 
 class ConsentRepository:

@@ -118,12 +118,12 @@ def upgrade() -> None:
     with op.batch_alter_table("consent_states", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_consent_states_granted"), ["granted"], unique=False)
     # The ledger and the audit log are append-only: the database refuses any UPDATE.
-    for statement in append_only_ddl(op.get_bind().dialect.name, APPEND_ONLY):
+    for statement in append_only_ddl(op.get_bind(), APPEND_ONLY):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in drop_append_only_ddl(op.get_bind().dialect.name, APPEND_ONLY):
+    for statement in drop_append_only_ddl(op.get_bind(), APPEND_ONLY):
         op.execute(statement)
 
     with op.batch_alter_table("consent_states", schema=None) as batch_op:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.engine import Connection
 
+from storage import dialect
 from storage.crypto import OPERATOR, PREFIX, KeyRing, MasterKeys
 
 revision = "0006_encryption_at_rest"
@@ -77,7 +78,7 @@ def upgrade() -> None:
     with op.batch_alter_table("data_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_data_keys_wrapped_by"), ["wrapped_by"], unique=False)
     connection = op.get_bind()
-    if connection.dialect.name != "sqlite":
+    if dialect.enforces_lengths(connection):
         # Ciphertext is longer than the old limits. (SQLite does not enforce lengths, and
         # rebuilding `users` there would cascade-delete through its foreign keys.)
         for table, columns in WIDENED.items():

@@ -5,8 +5,12 @@ Revises: 0011_request_message_kind
 Create Date: 2026-11-30
 """
 
+import json
+
 import sqlalchemy as sa
 from alembic import op
+
+from storage import dialect
 
 revision = "0012_desk_delivery"
 down_revision = "0011_request_message_kind"
@@ -39,27 +43,13 @@ def upgrade() -> None:
     # marked as a possible repeat (at least once).
     op.execute("UPDATE outbox SET status = 'pending', repeated = true WHERE status = 'uncertain'")
     undelivered = sa.Column("undelivered", sa.Integer(), nullable=False, server_default="0")
-    if op.get_bind().dialect.name != "sqlite":
-        op.add_column("requests", undelivered)  # a sequence never hands out a number twice
-        return
-    # SQLite: rebuilt with AUTOINCREMENT so a number is never handed out twice (the table copy
-    # runs with foreign keys off, see storage.migrate).
-    with op.batch_alter_table(
-        "requests", schema=None, recreate="always", table_kwargs={"sqlite_autoincrement": True}
-    ) as batch_op:
-        batch_op.add_column(undelivered)
+    # Request numbers are never handed out twice (SQLite rebuilds the table for that).
+    dialect.add_columns_never_reusing_ids(op, "requests", [undelivered])
     # Numbers of requests erased before this migration stay taken, too.
-    op.execute(
-        "INSERT INTO sqlite_sequence (name, seq) SELECT 'requests', "
-        "COALESCE(MAX(CAST(json_extract(detail, '$.number') AS INTEGER)), 0) "
-        "FROM erasure_records WHERE kind = 'request' "
-        "AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'requests')"
-    )
-    op.execute(
-        "UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(CAST("
-        "json_extract(detail, '$.number') AS INTEGER)), 0) FROM erasure_records "
-        "WHERE kind = 'request')) WHERE name = 'requests'"
-    )
+    bind = op.get_bind()
+    details = bind.execute(sa.text("SELECT detail FROM erasure_records WHERE kind = 'request'"))
+    numbers = (int(json.loads(detail).get("number") or 0) for (detail,) in details)
+    dialect.keep_ids_above(bind, "requests", max(numbers, default=0))
 
 
 def downgrade() -> None:
