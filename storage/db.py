@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,30 +45,16 @@ def session_factory(engine: AsyncEngine, master: MasterKeys) -> async_sessionmak
     return async_sessionmaker(engine, expire_on_commit=False, info={MASTER: master})
 
 
-async def _run_outside_transaction(engine: AsyncEngine, *statements: str) -> bool:
-    """Run PRAGMAs/VACUUM outside a transaction; False when a checkpoint could not complete
-    (a reader still needed the WAL). See storage.dialect.outside_transaction."""
-    return await dialect.outside_transaction(engine, *statements)
-
-
 async def checkpoint(engine: AsyncEngine) -> None:
     """Fold the WAL into the database file and empty it."""
     await dialect.checkpoint(engine)
 
 
 async def scrub(engine: AsyncEngine) -> None:
-    """After an erasure: no deleted bytes stay readable, without rewriting the whole file.
-
-    `secure_delete` zeroes deleted content in the pages as they are written; the old page
-    images live on only in the WAL, which is folded into the file and truncated here. This
-    touches only the pages the WAL holds (a VACUUM rewrote the whole file and held the
-    database for seconds at a million users). Raises OperationalError while a reader still
-    needs the WAL, so the caller retries later."""
-    if engine.dialect.name != "sqlite":  # PostgreSQL: rewrite the tables (storage.dialect)
-        await dialect.compact(engine, ERASED_TABLES)
-        return
-    if not await _run_outside_transaction(engine, "PRAGMA wal_checkpoint(TRUNCATE)"):
-        raise OperationalError("PRAGMA wal_checkpoint(TRUNCATE)", {}, Exception("WAL busy"))
+    """After an erasure: no deleted bytes stay readable, without rewriting the whole file
+    (storage.dialect.scrub). Raises OperationalError while the database is busy, so the caller
+    retries later."""
+    await dialect.scrub(engine, ERASED_TABLES)
 
 
 async def compact(engine: AsyncEngine) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.sqlite_driver import LeanAiosqlite
@@ -413,6 +414,22 @@ async def horizon_passed(engine: AsyncEngine, mark: str) -> bool:
 # PostgreSQL: how long a compaction waits for a table lock before it gives up (and is retried
 # by the scheduler) rather than queueing every instance's updates behind it.
 COMPACT_LOCK_TIMEOUT = "2s"
+
+
+async def scrub(engine: AsyncEngine, tables: Sequence[str]) -> None:
+    """After an erasure: no deleted bytes stay readable.
+
+    SQLite, without rewriting the whole file: `secure_delete` zeroes deleted content in the
+    pages as they are written; the old page images live on only in the WAL, which is folded
+    into the file and truncated here. This touches only the pages the WAL holds (a VACUUM
+    rewrote the whole file and held the database for seconds at a million users). Raises
+    OperationalError while a reader still needs the WAL. PostgreSQL: `compact` (the tables are
+    rewritten)."""
+    if engine.dialect.name != SQLITE:
+        await compact(engine, tables)
+        return
+    if not await outside_transaction(engine, "PRAGMA wal_checkpoint(TRUNCATE)"):
+        raise OperationalError("PRAGMA wal_checkpoint(TRUNCATE)", {}, Exception("WAL busy"))
 
 
 async def compact(engine: AsyncEngine, tables: Sequence[str]) -> None:
