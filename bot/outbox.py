@@ -187,6 +187,9 @@ class Outbox:
             now = self._clock.now()
             if self._recovered_at is None or now - self._recovered_at >= LEASE:
                 await self.recover()
+            async with self._sessions() as session:
+                if not await Repositories(session).outbox.any_due(now):
+                    return 0
             done = 0
             held: set[str] = set()
             for _ in range(PASS_ITEMS):

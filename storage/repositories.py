@@ -1153,6 +1153,13 @@ class OutboxRepository:
     async def get(self, item_id: int) -> OutboxItem | None:
         return await self._session.get(OutboxItem, item_id, populate_existing=True)
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether an item waits to be sent: read-only, so an idle worker's pass opens no write
+        transaction (on SQLite the claim's UPDATE takes the write lock even when it matches
+        nothing, and restarts the WAL an erasure's compaction has just emptied)."""
+        due = exists().where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+        return bool(await self._session.scalar(select(due)))
+
     async def claim(self, now: datetime, *, skip_lanes: Collection[str] = ()) -> OutboxItem | None:
         """Take the oldest due item that heads its lane (none of `skip_lanes`) for this worker
         alone, `pending` -> `sending`; None when there is none.
