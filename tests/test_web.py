@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -134,12 +136,19 @@ async def test_healthz_reports_a_stuck_outbox(served: Served, clock: FrozenClock
 
 
 async def test_healthz_reports_an_unreachable_database(tmp_path: Path, clock: FrozenClock) -> None:
+    before = set(threading.enumerate())
     broken = create_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
     metrics = Metrics(session_factory(broken, MasterKeys(b"k" * 32)), clock, timedelta(minutes=5))
     health = await metrics.health()
     assert not health.ok
     assert health.reason.startswith("database unreachable")
     await broken.dispose()
+    # aiosqlite stops the failed connection's worker thread without waiting for it; the thread
+    # then reports to this test's event loop, which must still be open (or the thread raises
+    # "Event loop is closed" into a later test).
+    async with asyncio.timeout(5):
+        while any(t.is_alive() for t in set(threading.enumerate()) - before):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def test_metrics(served: Served, clock: FrozenClock) -> None:
