@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,13 +81,18 @@ async def test_cards_do_not_wait_for_each_other_across_instances(
     assert len(set(numbers)) == 2  # once each
 
 
+async def outboxes_stopped(pair: tuple[Harness, Harness]) -> tuple[Harness, datetime]:
+    """Both instances' outbox workers stopped (the test claims by hand, nothing races it); the
+    first instance and its clock's now."""
+    for harness in pair:
+        await harness.app.outbox.stop()
+    return pair[0], pair[0].clock.now()
+
+
 async def queue_items(pair: tuple[Harness, Harness]) -> list[int]:
     """Two items in the admin group's lane and one in a lane of its own; both instances'
     outbox workers stopped: the test claims by hand, nothing must race it."""
-    for harness in pair:
-        await harness.app.outbox.stop()
-    first = pair[0]
-    now = first.clock.now()
+    first, now = await outboxes_stopped(pair)
     async with first.app.sessions() as session:
         repo = Repositories(session)
         items = [
@@ -152,10 +157,7 @@ async def test_a_lane_is_sent_one_item_at_a_time_whichever_instance_claims(
 async def test_two_instances_claiming_at_once_take_each_item_once_and_each_lane_in_order(
     pair: tuple[Harness, Harness],
 ) -> None:
-    for harness in pair:
-        await harness.app.outbox.stop()
-    first = pair[0]
-    now = first.clock.now()
+    first, now = await outboxes_stopped(pair)
     async with first.app.sessions() as session:
         repo = Repositories(session)
         for n in range(40):
