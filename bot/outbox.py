@@ -37,7 +37,9 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from bot import keyboards
 from bot.admin_chat import AdminChat
@@ -105,6 +107,16 @@ MARKED = frozenset({Kind.CARD, Kind.TO_USER, Kind.TO_STAFF, Kind.TO_ADMIN})
 
 class Permanent(Exception):
     """Telegram would answer the same again: the item fails now."""
+
+
+class ErasedMeanwhile(Exception):
+    """The person was erased while their item was on its way: its rows are gone. What was
+    just posted into the admin group (`chat_id`, `message_id`; None when nothing was) must go
+    too, as the erasure's own redactions could not know of it."""
+
+    def __init__(self, chat_id: int | None = None, message_id: int | None = None) -> None:
+        super().__init__("erased while on its way")
+        self.chat_id, self.message_id = chat_id, message_id
 
 
 def backoff(attempts: int) -> timedelta:
@@ -216,10 +228,15 @@ class Outbox:
 
     async def _handle(self, bot: Bot, repo: Repositories, item: OutboxItem) -> str | None:
         """Deliver a claimed item; its final status, or None when it waits."""
+        item_id, kind = item.id, item.kind  # for the log once a vanished row cannot be read
         request = await repo.requests.get(item.request_id) if item.request_id else None
         await repo.commit()  # `sending` is durable before Telegram is called
         try:
             await self._deliver(bot, repo, item, request)
+        except ErasedMeanwhile as gone:
+            await repo.session.rollback()
+            await self._erased_meanwhile(item_id, kind, gone)
+            return "erased"
         except TelegramMigrateToChat as migrated:
             await self._admin_chat.migrate(repo, migrated.migrate_to_chat_id)
             self._retry(item, "group migrated", timedelta(0))
@@ -246,12 +263,17 @@ class Outbox:
         except TelegramAPIError as error:  # 401, 404 of the API itself, unknown: transient
             self._retry(item, error.message)
         except Exception as error:  # a bug or a broken answer: keep the item, try later
-            log.exception("Outbox item %s (%s) failed", item.id, item.kind)
+            log.exception("Outbox item %s (%s) failed", item_id, kind)
             self._retry(item, type(error).__name__)
         else:
             item.status = "sent"
             item.sent_at = self._clock.now()
-        await repo.commit()
+        try:
+            await repo.commit()
+        except (StaleDataError, ObjectDeletedError):  # the item's request was erased meanwhile
+            await repo.session.rollback()
+            await self._erased_meanwhile(item_id, kind, ErasedMeanwhile())
+            return "erased"
         if item.status == "pending":
             log.info("Outbox item %s (%s) retried later: %s", item.id, item.kind, item.last_error)
             return None
@@ -259,6 +281,36 @@ class Outbox:
             error = None if item.status == "sent" else item.last_error or item.status
             await self._confirm(bot, item, request, error)
         return item.status
+
+    async def _erased_meanwhile(self, item_id: int, kind: str, gone: ErasedMeanwhile) -> None:
+        """An erasure deleted the item's request while it was being sent. A message it left
+        in the admin group is deleted like the erasure's own relayed ones (UNRELAY)."""
+        log.info("Outbox item %s (%s) ended: its person was erased meanwhile", item_id, kind)
+        if gone.chat_id is None or gone.message_id is None:
+            return
+        blank = json.dumps({"erased": self._t("outbox.erased_meanwhile"), "key": ""})
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            await repo.outbox.add(
+                kind=Kind.UNRELAY,
+                chat_id=gone.chat_id,
+                message_id=gone.message_id,
+                text=blank,
+                now=self._clock.now(),
+            )
+            await repo.commit()
+
+    async def _link(
+        self, repo: Repositories, chat_id: int, message_id: int, request: Request
+    ) -> None:
+        """Record a message just posted about `request`; its flush fails when the request was
+        erased during the call (a changed row no longer there, a link to a missing row)."""
+        try:
+            await repo.requests.link(chat_id, message_id, request.id)
+            await repo.session.flush()
+        except (StaleDataError, ObjectDeletedError, IntegrityError) as error:
+            admin = chat_id == self._admin_chat.id
+            raise ErasedMeanwhile(*((chat_id, message_id) if admin else ())) from error
 
     def _retry(self, item: OutboxItem, why: str, delay: timedelta | None = None) -> None:
         item.status = "pending"
@@ -358,7 +410,7 @@ class Outbox:
             sent = await bot.send_message(item.user_id, self._marked(item, item.text, t))
             item.message_id = sent.message_id
             if request is not None:
-                await repo.requests.link(item.user_id, sent.message_id, request.id)
+                await self._link(repo, item.user_id, sent.message_id, request)
             return
         if item.kind in (Kind.TO_ADMIN, Kind.NOTICE):
             assert item.text is not None
@@ -400,7 +452,7 @@ class Outbox:
                 admin, self._marked(item, text), reply_markup=markup, message_thread_id=thread
             )
             request.card_message_id = item.message_id = sent.message_id
-            await repo.requests.link(admin, sent.message_id, request.id)
+            await self._link(repo, admin, sent.message_id, request)
             return
         if item.kind == Kind.CARD_EDIT:
             if request.card_message_id is None:
@@ -428,7 +480,7 @@ class Outbox:
             reply_parameters=_under(request),
         )
         item.message_id = sent.message_id
-        await repo.requests.link(admin, sent.message_id, request.id)
+        await self._link(repo, admin, sent.message_id, request)
 
     async def _unrelay(self, bot: Bot, item: OutboxItem) -> None:
         """What an erased person sent, relayed into the admin group, is deleted. Telegram lets a
@@ -489,7 +541,7 @@ class Outbox:
         attachment.copy_chat_id, attachment.copy_message_id = chat_id, sent.message_id
         attachment.status = "relayed"
         item.message_id = sent.message_id
-        await repo.requests.link(chat_id, sent.message_id, request.id)
+        await self._link(repo, chat_id, sent.message_id, request)
 
     async def _card(
         self, repo: Repositories, request: Request

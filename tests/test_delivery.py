@@ -594,18 +594,48 @@ async def test_a_hold_release_is_claimed_by_compare_and_set(
     that follows runs in the winner's transaction)."""
     ann = await onboarded(bot, "Ann")
     [number] = await file_directly(bot, ann, 1)
+    # The hold ends tomorrow by the bot's clock, so its own worker leaves it alone; the two
+    # workers here look from the day after.
+    later = clock.now() + timedelta(days=2)
     async with bot.app.sessions() as session:
         request = await Repositories(session).requests.get(number)
         assert request is not None
-        request.status, request.hold_until = "blocked", clock.now() - timedelta(days=1)
+        request.status, request.hold_until = "blocked", clock.now() + timedelta(days=1)
         await session.commit()
     async with bot.app.sessions() as one, bot.app.sessions() as two:
-        seen = [await Repositories(s).requests.expired_holds(clock.now()) for s in (one, two)]
+        seen = [await Repositories(s).requests.expired_holds(later) for s in (one, two)]
         assert [len(s) for s in seen] == [1, 1]
         await two.commit()  # SQLite: end the read so the second can write after the first
-        assert await Repositories(one).requests.claim_release(number, clock.now())
+        assert await Repositories(one).requests.claim_release(number, later)
         await one.commit()
-        assert not await Repositories(two).requests.claim_release(number, clock.now())
+        assert not await Repositories(two).requests.claim_release(number, later)
+
+
+async def test_a_card_posted_while_its_person_is_erased_is_removed(
+    bot: Harness, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The erasure redacts the cards it knows of; one on its way at that moment is recorded
+    by nobody, so the outbox deletes it once it finds the request gone."""
+    ann, bob = await onboarded(bot, "Ann"), await onboarded(bot, "Bob")
+    release = fake.hold(ADMIN_CHAT_ID)
+    await file_erasure(bot, ann)
+    async with asyncio.timeout(10):
+        while ADMIN_CHAT_ID not in fake.held:  # noqa: ASYNC110 - the worker is a background task
+            await asyncio.sleep(0.01)
+    erased = bot.app.erasure.execute(bot.app.bot, ann.id, cause="t", notice="requests.erased")
+    assert await erased
+    release.set()
+    await bot.settle()
+    [posted] = bot.cards()
+    assert "Ann" in posted.text  # Telegram did post it ...
+    assert (ADMIN_CHAT_ID, posted.message_id) not in fake.messages  # ... and it is gone
+    assert "Outbox pass failed" not in caplog.text
+    async with bot.app.sessions() as session:
+        left = (await session.scalars(select(OutboxItem.status))).all()
+    assert set(left) <= {"sent"}
+    await file_erasure(bot, bob)  # the queue goes on
+    await bot.settle()
+    assert [c.text for c in bot.cards() if "Bob" in c.text]
 
 
 async def test_a_card_with_many_disclosures_still_fits_one_message(bot: Harness) -> None:
