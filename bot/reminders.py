@@ -49,6 +49,7 @@ class Reminders:
         self._t = translator(staff_locale)
         self._at = at
         self._task: asyncio.Task[None] | None = None
+        self.first_pass = asyncio.Event()  # set once the checks at start have run
         self.retention = Retention(sessions, clock, pack, erasure)
         self._campaigns = campaigns
         self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
@@ -145,6 +146,7 @@ class Reminders:
                 await self._erasure.compact_if_pending()
             except Exception:
                 log.exception("Scheduled check failed")
+            self.first_pass.set()
             await asyncio.sleep(CHECK_SECONDS)
 
     async def stop(self) -> None:

@@ -90,6 +90,10 @@ class Harness:
         self._app = await build_app(self.settings, self.pack, self.clock)
         try:
             await prepare(self._app)
+            # The scheduler's checks at start (holds, reminders, announcements) are over before
+            # a test writes anything they might act on; the next run is CHECK_SECONDS away.
+            async with asyncio.timeout(30):
+                await self._app.reminders.first_pass.wait()
         except BaseException:
             await self.stop()
             raise
