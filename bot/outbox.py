@@ -556,7 +556,8 @@ class Outbox:
         return text, keyboards.card(request, self._t, extend=extend)
 
     async def _thread(self, bot: Bot, repo: Repositories, kind: str) -> int | None:
-        """The forum topic for this request type, created on first use; None in plain groups."""
+        """The forum topic for this request type, created on first use; None in plain groups.
+        Two instances may create one at once: the first stored serves, the other is deleted."""
         if self._forum is None:
             chat = await bot.get_chat(self._admin_chat.id)
             self._forum = bool(chat.is_forum)
@@ -568,8 +569,13 @@ class Outbox:
             return int(stored)
         await repo.commit()
         topic = await bot.create_forum_topic(self._admin_chat.id, self._t(f"rights.{kind}"))
-        await repo.state.set(key, str(topic.message_thread_id))
-        return topic.message_thread_id
+        if await repo.state.put_if_absent(key, str(topic.message_thread_id)):
+            return topic.message_thread_id
+        theirs = await repo.state.get(key)
+        assert theirs is not None
+        with contextlib.suppress(TelegramAPIError):  # an empty topic left over at worst
+            await bot.delete_forum_topic(self._admin_chat.id, topic.message_thread_id)
+        return int(theirs)
 
 
 def _under(request: Request) -> ReplyParameters | None:

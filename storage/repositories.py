@@ -330,6 +330,13 @@ class BotStateRepository:
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
 
+    async def put_if_absent(self, key: str, value: str) -> bool:
+        """Set `key` unless it is set (a concurrent insert is waited for); True if this did."""
+        result = await self._session.execute(
+            upsert(self._session, BotState).values(key=key, value=value).on_conflict_do_nothing()
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
     async def delete_if(self, key: str, value: str) -> bool:
         """Delete `key` only while it still holds `value` (compare-and-set); True if it did."""
         result = await self._session.execute(

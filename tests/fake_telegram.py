@@ -377,6 +377,12 @@ class FakeTelegram:
         self.topics[(chat["id"], thread_id)] = str(params["name"])
         return {"message_thread_id": thread_id, "name": params["name"], "icon_color": 7322096}
 
+    def _m_deleteForumTopic(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params)
+        if self.topics.pop((chat["id"], int(params["message_thread_id"])), None) is None:
+            raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        return True
+
     def _m_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = _int_or_none(params.get("chat_id"))
         if chat_id not in self.chats:

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from unittest.mock import AsyncMock
 
 import pytest
@@ -447,6 +448,35 @@ async def test_forum_groups_get_a_topic_per_request_type(
         threads = [c.raw.get("message_thread_id") for c in harness.cards()]
         assert threads[0] == threads[1] != threads[2]
         assert sorted(fake.topics.values()) == ["доступ", "удаление"]
+    finally:
+        await harness.stop()
+
+
+async def test_two_instances_creating_a_topic_at_once_keep_one(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another instance stores its topic for the type while this one creates its own: the
+    stored one serves, and the topic made here is deleted."""
+    fake.add_group(ADMIN_CHAT_ID, "Staff", forum=True)
+    harness = Harness(fake, tmp_path, clock=clock)
+    await harness.start()
+    try:
+        theirs = 999_001
+        real = harness.app.bot.create_forum_topic
+
+        async def created_elsewhere_first(*args: Any, **kwargs: Any) -> Any:
+            fake.topics[(ADMIN_CHAT_ID, theirs)] = "удаление"
+            async with harness.app.sessions() as session:
+                await Repositories(session).state.set(f"topic:{ADMIN_CHAT_ID}:erasure", str(theirs))
+                await session.commit()
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(harness.app.bot, "create_forum_topic", created_elsewhere_first)
+        await file_erasure(harness, await onboarded(harness, "Ann"))
+        await harness.settle()
+        [card] = harness.cards()
+        assert card.raw.get("message_thread_id") == str(theirs)
+        assert list(fake.topics) == [(ADMIN_CHAT_ID, theirs)]  # ours was deleted
     finally:
         await harness.stop()
 
