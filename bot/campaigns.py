@@ -41,6 +41,7 @@ from bot.render import (
     policy_next_text,
     policy_update_text,
 )
+from bot.tasks import cancel_and_wait
 from storage.dialect import Space, exclusive
 from storage.models import Breach, Campaign
 from storage.repositories import Claimed, Eligibility, Repositories
@@ -143,14 +144,10 @@ class CampaignRunner:
             await asyncio.gather(*tasks)
 
     async def stop(self) -> None:
-        tasks = [*self._tasks.values(), *([self._watch] if self._watch else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = [*self._tasks.values(), self._watch]
         self._tasks.clear()
         self._watch = None
+        await cancel_and_wait(*tasks)
 
     # --- delivery --------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from bot.i18n import Translator, translator
 from bot.policy import PolicyPack
 from bot.render import card_text, due_page
 from bot.requests import OPEN
+from bot.tasks import cancel_and_wait
 from storage.models import OutboxItem, Request, RequestAttachment
 from storage.repositories import TO_USER_KINDS, Repositories
 
@@ -150,11 +151,8 @@ class Outbox:
         self._task = asyncio.create_task(self._loop(bot), name="outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     def wake(self) -> None:
         self._wake.set()

@@ -6,7 +6,6 @@ job erases idle accounts once a day before the list, which shows its counts."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import time
 
@@ -22,6 +21,7 @@ from bot.policy import PolicyPack
 from bot.render import fmt_date
 from bot.requests import OPEN
 from bot.retention import COUNTS_KEY, Retention, RetentionCounts
+from bot.tasks import cancel_and_wait
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,5 @@ class Reminders:
             await asyncio.sleep(CHECK_SECONDS)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
