@@ -11,7 +11,7 @@ from storage.models import RequestAttachment
 from tests.fake_telegram import Event, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_consents import onboarded
-from tests.test_requests import file_erasure, stored
+from tests.test_requests import erasure_on_the_desk, stored
 
 MB = 1024 * 1024
 
@@ -44,11 +44,7 @@ async def asked(bot: Harness, staff: Person, person: Person, question: str) -> E
 
 
 async def test_files_both_ways_threaded_under_the_card(bot: Harness) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, number, card = await erasure_on_the_desk(bot)
     question = await asked(bot, staff, ann, "Please send a document proving who you are")
     assert (await stored(bot, number)).status == "waiting_user"
 
@@ -99,11 +95,7 @@ async def test_files_both_ways_threaded_under_the_card(bot: Harness) -> None:
 async def test_staff_reply_with_a_document_reaches_the_user_as_that_document(
     bot: Harness,
 ) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, _, card = await erasure_on_the_desk(bot)
     await staff.send_document("answer.pdf", caption="Our answer", reply_to=card)
     staff.expect("В очереди для пользователя")
     await bot.settle()
@@ -144,10 +136,7 @@ async def test_what_cannot_be_relayed_is_refused(bot: Harness) -> None:
 
 
 async def test_a_file_telegram_will_not_copy_is_reported(bot: Harness, fake: FakeTelegram) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    await file_erasure(bot, ann)
-    await bot.settle()
+    ann, staff, _, _ = await erasure_on_the_desk(bot)
     question = await asked(bot, staff, ann, "Proof, please")
     fake.fail("copyMessage", description="Bad Request: message to copy not found")
     await ann.send_document(reply_to=question)
@@ -160,10 +149,7 @@ async def test_a_file_telegram_will_not_copy_is_reported(bot: Harness, fake: Fak
 async def test_erasure_removes_relayed_files_from_the_group(
     bot: Harness, fake: FakeTelegram
 ) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
+    ann, staff, number, _ = await erasure_on_the_desk(bot)
     question = await asked(bot, staff, ann, "Proof, please")
     await ann.send_document(reply_to=question)
     await ann.send_photo(reply_to=question)

@@ -15,8 +15,10 @@ from tests.kit import Harness, Person
 from tests.test_guardian import minor_with_link
 
 
-async def onboarded(bot: Harness, name: str = "Ann", lang: str = "en") -> Person:
-    person = bot.user(name, lang=lang)
+async def onboarded(
+    bot: Harness, name: str = "Ann", lang: str = "en", *, user_id: int | None = None
+) -> Person:
+    person = bot.user(name, lang=lang, user_id=user_id)
     await person.send("/start")
     await person.tap("16 or older" if lang == "en" else "16 лет или старше")
     return person

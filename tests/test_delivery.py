@@ -23,7 +23,7 @@ from tests.fake_telegram import MAX_TEXT, Event, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_campaigns import campaign_messages, start_campaign, subscriber
 from tests.test_consents import onboarded
-from tests.test_requests import file_erasure, stored
+from tests.test_requests import erasure_on_the_desk, file_erasure, stored
 
 
 def card_numbers(bot: Harness) -> Counter[int]:
@@ -227,10 +227,7 @@ async def bot_campaigns(bot: Harness) -> list[int]:
 async def test_the_daily_reminder_and_a_hold_release_are_taken_once(
     bot: Harness, twin: Harness, clock: FrozenClock
 ) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
+    ann, staff, number, _ = await erasure_on_the_desk(bot)
     await staff.tap_data(f"v1req:{number}:block", bot.fake.messages[(ADMIN_CHAT_ID, 1)])
     await staff.reply_to(staff.expect("ответьте датой"), "31.12.2026 accounting records")
     await bot.settle()
@@ -278,11 +275,7 @@ async def test_two_staff_deciding_at_once_give_one_decision(bot: Harness) -> Non
 
 
 async def test_request_numbers_are_never_reused(bot: Harness) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    first = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    _, staff, first, card = await erasure_on_the_desk(bot)
     await staff.tap_data(f"v1req:{first}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)])
     await bot.settle()
     assert "Данные заявления удалены" in bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]["text"]
@@ -345,11 +338,7 @@ async def test_the_users_request_list_pages(bot: Harness) -> None:
 
 
 async def test_long_staff_texts_are_refused_before_anything_is_queued(bot: Harness) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, number, card = await erasure_on_the_desk(bot)
     await staff.reply_to(card, "x" * 5000)
     staff.expect(f"5000 символов при пределе {MAX_STAFF_TEXT}")
     async with bot.app.sessions() as session:
@@ -382,11 +371,7 @@ async def test_the_longest_campaign_text_allowed_fits_its_preview(bot: Harness) 
 async def relayed_erasure(bot: Harness) -> tuple[Person, Person, int, Event, Event]:
     """Ann files an erasure and answers staff's question under its card: (Ann, staff, number,
     card, the relayed answer in the admin group)."""
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, number, card = await erasure_on_the_desk(bot)
     await staff.reply_to(card, "Which account?")
     await bot.settle()
     await ann.reply_to(ann.inbox[-1], "The one called Quuxbertina")
@@ -518,11 +503,7 @@ async def test_a_crash_at_each_point_of_a_card_delivers_it_at_least_once_marked(
 async def test_a_crash_at_each_point_of_a_reply_delivers_it_at_least_once_marked(
     bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, point: str
 ) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, _, card = await erasure_on_the_desk(bot)
     await bot.app.outbox.stop()
     crash_at(monkeypatch, point, "chat:")
     await staff.reply_to(card, "Which account is it?")

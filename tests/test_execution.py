@@ -19,11 +19,10 @@ from bot.erasure import FULL, SCRUB, Pending, pseudonym
 from bot.export import SCHEMA_PATH
 from storage.models import AuditEntry, ConsentEvent, ErasureRecord, User
 from tests.engines import ON_POSTGRESQL, stored_files
-from tests.fake_telegram import Event
 from tests.kit import ADMIN_CHAT_ID, PSEUDONYM_SECRET, Harness, Person
 from tests.test_campaigns import campaign_messages, start_campaign, subscriber
 from tests.test_consents import onboarded
-from tests.test_requests import file_erasure
+from tests.test_requests import erasure_on_the_desk, file_erasure
 
 VALIDATOR = Draft202012Validator(json.loads(SCHEMA_PATH.read_text("utf-8")))
 
@@ -223,11 +222,7 @@ async def test_erasure_leaves_no_trace(bot: Harness, clock: FrozenClock) -> None
 async def test_a_legal_hold_freezes_then_erases_at_its_date(
     bot: Harness, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ann = await subscriber(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, number, card = await erasure_on_the_desk(bot, await subscriber(bot, "Ann"))
     await staff.tap_data(
         f"v1req:{number}:block", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
     )
@@ -343,23 +338,15 @@ async def test_objection_to_marketing_takes_effect_at_once(bot: Harness) -> None
     assert "Статус: 🆕 принято" in bot.cards()[1].text
 
 
-async def erasure_on_the_desk(bot: Harness) -> tuple[Person, Person, int, Event]:
-    """Ann (a ten-digit ID, so its encodings are distinctive in a byte scan) filed an erasure;
-    its card is in the admin group; Sam is staff."""
-    ann = bot.user("Ann", user_id=8_888_888_888)
-    await ann.send("/start")
-    await ann.tap("16 or older")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
-    return ann, staff, number, card
+# Ann's ID in the byte-scan tests below: ten digits, so its encodings stand out in a byte scan.
+TEN_DIGIT_ID = 8_888_888_888
 
 
 async def test_a_busy_database_defers_compaction_until_it_can(
     bot: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ann, staff, number, card = await erasure_on_the_desk(bot)
+    ann = await onboarded(bot, "Ann", user_id=TEN_DIGIT_ID)
+    _, staff, number, card = await erasure_on_the_desk(bot, ann)
     erasure = bot.app.erasure
     real = erasure._compact
 
@@ -383,7 +370,8 @@ async def test_the_compaction_waits_for_a_transaction_older_than_the_erasure(bot
     """A report still open when an erasure commits may read the erased rows, so PostgreSQL keeps
     them and VACUUM FULL would copy them into the rewritten tables: the compaction waits, its
     flag stays, and the first try after the report ended leaves nothing behind."""
-    ann, staff, number, card = await erasure_on_the_desk(bot)
+    ann = await onboarded(bot, "Ann", user_id=TEN_DIGIT_ID)
+    _, staff, number, card = await erasure_on_the_desk(bot, ann)
     erasure = bot.app.erasure
     async with bot.app.engine.connect() as connection:
         report = await connection.execution_options(isolation_level="REPEATABLE READ")

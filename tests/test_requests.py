@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from unittest.mock import AsyncMock
 
 import pytest
@@ -19,7 +19,7 @@ from bot.render import REGISTER_COLUMNS, register_rows
 from bot.requests import Desk, Outcome
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
 from storage.repositories import Repositories
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import Event, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_consents import onboarded
 
@@ -49,6 +49,25 @@ async def file_erasure(bot: Harness, person: Person, reason: str | None = "Movin
     await person.tap("✅ Send the request")
     received = person.expect("received: erasure")
     return int(received.text.split("#")[1].split()[0])
+
+
+class OnTheDesk(NamedTuple):
+    person: Person
+    staff: Person
+    number: int
+    card: Event
+
+
+async def erasure_on_the_desk(bot: Harness, person: Person | None = None) -> OnTheDesk:
+    """`person` (by default Ann, onboarded here) filed an erasure; Sam is staff (made after
+    `person`, before the filing); the one card is in the admin group."""
+    if person is None:
+        person = await onboarded(bot, "Ann")
+    staff = bot.staff("Sam")
+    number = await file_erasure(bot, person)
+    await bot.settle()
+    [card] = bot.cards()
+    return OnTheDesk(person, staff, number, card)
 
 
 async def test_every_request_type_is_filed(bot: Harness) -> None:
@@ -225,10 +244,7 @@ async def test_double_submit_files_once(bot: Harness) -> None:
 
 
 async def test_staff_handle_a_request_from_the_card(bot: Harness, clock: FrozenClock) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    number = await file_erasure(bot, ann)
-    await bot.settle()
+    ann, staff, number, _ = await erasure_on_the_desk(bot)
 
     await staff.tap("🙋 Взять")
     await bot.settle()
@@ -325,11 +341,7 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
 
 
 async def test_relay_both_ways(bot: Harness) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, _, card = await erasure_on_the_desk(bot)
     await staff.reply_to(card, "Hello, we are on it")
     queued = staff.expect("В очереди для пользователя")
     await bot.settle()
@@ -417,11 +429,7 @@ async def test_restart_between_filing_and_delivery(
 
 
 async def test_a_user_who_blocked_the_bot_is_shown_on_the_card(bot: Harness) -> None:
-    ann = await onboarded(bot, "Ann")
-    staff = bot.staff("Sam")
-    await file_erasure(bot, ann)
-    await bot.settle()
-    [card] = bot.cards()
+    ann, staff, _, card = await erasure_on_the_desk(bot)
     bot.fake.blocked.add(ann.id)
     await staff.tap("🙋 Взять")
     await bot.settle()
