@@ -7,6 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -16,13 +17,11 @@ from aiogram.enums import ChatMemberStatus, ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
-from aiogram.fsm.storage.redis import RedisEventIsolation
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
 )
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import i18n, web
@@ -50,6 +49,9 @@ from storage.crypto import KeyProblem, MasterKeys, check_master
 from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
 from storage.repositories import Repositories
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -191,12 +193,12 @@ async def build_app(
     # With Redis, one user's updates are serialised across instances and every instance learns
     # when the admin group's membership changed. The FSM stays in the SQL database, so an
     # erasure remains one transaction.
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    isolation: BaseEventIsolation = (
-        SimpleEventIsolation()
-        if redis is None
-        else RedisEventIsolation(redis, lock_kwargs={"timeout": LOCK_LEASE_SECONDS})
-    )
+    redis: Redis | None = None
+    isolation: BaseEventIsolation = SimpleEventIsolation()
+    if settings.redis_url:
+        from bot.shared_redis import connect
+
+        redis, isolation = connect(settings.redis_url, LOCK_LEASE_SECONDS)
     shared = None if redis is None else RedisGeneration(redis)
     staff = StaffDirectory(
         admin_chat, settings.staff_ids, clock, settings.staff_roles, settings.admin_role, shared

@@ -13,7 +13,6 @@ from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
-from redis.exceptions import LockNotOwnedError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin_chat import AdminChat
@@ -55,12 +54,8 @@ class IsolationMiddleware(BaseMiddleware):
         context = self._fsm.resolve_event_context(data["bot"], data)
         if context is None:
             return await handler(event, data)
-        try:
-            async with self.isolation.lock(context.key):
-                return await handler(event, data)
-        except LockNotOwnedError:  # raised on release, after the update was handled
-            log.warning("An update outlasted its isolation lease (%s s)", LOCK_LEASE_SECONDS)
-            return None
+        async with self.isolation.lock(context.key):
+            return await handler(event, data)
 
 
 class DbSessionMiddleware(BaseMiddleware):

@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from redis.asyncio import Redis
 
 from bot.admin_chat import AdminChat
 from bot.clock import Clock
 from bot.i18n import Translator
 from bot.roles import Need, Role, may, need_for
 from storage.repositories import Repositories
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 CACHE_TTL = timedelta(minutes=10)

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisEventIsolation
 
 from bot.clock import FrozenClock
 from bot.middlewares import IsolationMiddleware
+from bot.shared_redis import connect
 from storage.repositories import Repositories
 from tests.engines import TEST_REDIS_URL
 from tests.fake_telegram import FakeTelegram
@@ -99,3 +101,21 @@ async def test_a_membership_change_reaches_every_instances_staff_cache(
     # The update reached the first instance only; the second refetches all the same.
     assert not await is_staff(second, sam.id)
     assert not await is_staff(first, sam.id)
+
+
+async def test_an_update_that_outlasts_its_lease_is_still_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lock expires after its lease (a hung instance must not lock a user out for ever); an
+    update that took longer keeps its result, and the late release is only logged."""
+    assert TEST_REDIS_URL is not None
+    redis, isolation = connect(TEST_REDIS_URL, lease=1)
+    key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+    try:
+        async with isolation.lock(key):
+            await asyncio.sleep(1.3)  # the lock expired meanwhile
+        assert "outlasted its isolation lease (1 s)" in caplog.text
+        async with asyncio.timeout(2), isolation.lock(key):  # and it is free for the next
+            pass
+    finally:
+        await redis.aclose()

@@ -113,3 +113,13 @@ async def test_admin_group_upgraded_to_supergroup(bot: Harness) -> None:
     bot.fake.add_group(new_id, "Staff")
     await bot.restart()
     assert bot.app.admin_chat.id == new_id  # remembered across restarts
+
+
+async def test_without_redis_the_bot_does_not_load_its_client() -> None:
+    """Start-up time is spent on what the instance uses: Redis's client only with REDIS_URL."""
+    probe = "import sys, bot.app; print(sorted(m for m in sys.modules if m.startswith('redis')))"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0 and out.decode().strip() == "[]"
