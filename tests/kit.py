@@ -91,7 +91,10 @@ class Harness:
         try:
             await prepare(self._app)
             # The scheduler's checks at start (holds, reminders, announcements) are over before
-            # a test writes anything they might act on; the next run is CHECK_SECONDS away.
+            # a test writes anything they might act on; the next run is CHECK_SECONDS away. A
+            # test that runs a check itself (tick, retention.run, release_holds, compaction) and
+            # expects it to do the work stops the scheduler first (`app.reminders.stop()`): a
+            # slow run may reach the next pass, which would do it first.
             async with asyncio.timeout(30):
                 await self._app.reminders.first_pass.wait()
         except BaseException:

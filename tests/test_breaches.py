@@ -36,6 +36,7 @@ async def stored_breach(bot: Harness) -> Breach:
 async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     bot: Harness, clock: FrozenClock
 ) -> None:
+    await bot.app.reminders.stop()  # the test runs the scheduler's checks itself
     clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 17:00 in Minsk
     ann = await subscriber(bot, "Ann")  # consented to marketing
     boris = await onboarded(bot, "Борис", lang="ru")

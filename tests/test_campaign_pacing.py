@@ -80,6 +80,10 @@ def marketing_rules(bot: Harness) -> Eligibility:
 
 
 async def queue_campaign(bot: Harness) -> int:
+    """A marketing campaign queued but not started: the test claims from it or starts it. The
+    instance's campaign watcher is stopped first: every TAKE_OVER_SECONDS it starts unfinished
+    campaigns that run nowhere, and would take this one over."""
+    await bot.app.campaigns.stop()  # nothing runs yet: this ends only the watcher
     rules = marketing_rules(bot)
     now = bot.app.clock.now()
     async with bot.app.sessions() as session:

@@ -23,6 +23,7 @@ async def user_ids(bot: Harness) -> set[int]:
 
 
 async def test_the_retention_job_erases_only_the_inactive(bot: Harness, clock: FrozenClock) -> None:
+    await bot.app.reminders.stop()  # the test runs the scheduler's checks itself
     ann = await onboarded(bot, "Ann")  # idle, nothing open, no consent: erased
     boris = await onboarded(bot, "Борис", lang="ru")  # the same, told in Russian
     carl = await subscriber(bot, "Carl")  # a consent on: kept
@@ -60,6 +61,7 @@ async def test_a_person_who_comes_back_after_the_idle_list_was_read_is_kept(
 ) -> None:
     """The list of idle people is read once; each erasure checks again (compare-and-set), so
     one who came back meanwhile (on this or another instance) is not erased."""
+    await bot.app.reminders.stop()  # the test runs the scheduler's checks itself
     ann = await onboarded(bot, "Ann")
     ben = await onboarded(bot, "Ben")
     clock.advance(timedelta(days=731))

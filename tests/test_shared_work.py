@@ -240,6 +240,7 @@ async def test_campaign_claims_of_two_instances_pass_over_each_other(
 ) -> None:
     first, second = pair
     people = [await subscriber(first, name) for name in ("Ann", "Ben", "Cleo", "Dan")]
+    await second.app.campaigns.stop()  # its watcher would take the campaign over too
     campaign_id = await queue_campaign(first)
     rules = marketing_rules(first)
     now = first.clock.now()
