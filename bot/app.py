@@ -196,7 +196,7 @@ async def build_app(
     redis: Redis | None = None
     isolation: BaseEventIsolation = SimpleEventIsolation()
     if settings.redis_url:
-        from bot.shared_redis import connect
+        from bot.shared_redis import connect  # the client is imported only when configured
 
         redis, isolation = connect(settings.redis_url, LOCK_LEASE_SECONDS)
     shared = None if redis is None else RedisGeneration(redis)

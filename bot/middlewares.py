@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -29,7 +28,6 @@ from storage.repositories import Repositories
 from storage.sealing import ring_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-log = logging.getLogger(__name__)
 # How long one user's lock in Redis outlives an instance that died holding it (bot.app).
 LOCK_LEASE_SECONDS = 60
 

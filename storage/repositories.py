@@ -368,10 +368,7 @@ class BotStateRepository:
             return False  # another instance is claiming it
         if not await try_lock_for_transaction(self._session, Space.STATE, key):
             return False  # another instance is inserting it
-        result = await self._session.execute(
-            upsert(self._session, BotState).values(key=key, value=value).on_conflict_do_nothing()
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return await self.put_if_absent(key, value)
 
 
 # Consent texts known to be stored, per engine (database): each text is inserted once.
