@@ -11,11 +11,12 @@ from pathlib import Path
 
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
-from bot import maintenance
-from bot.app import run
-from bot.config import ConfigError, Settings, check_writable, load_settings
-from bot.logs import setup_logging
-from bot.policy import load_pack
+from bot.core.errors import ConfigError
+from bot.core.policy import load_pack
+from bot.service import maintenance
+from bot.service.app import run
+from bot.service.config import Settings, check_writable, load_settings
+from bot.service.logs import setup_logging
 
 EXIT_CONFIG = 2
 USAGE = "Usage: python -m bot [backup PATH | restore [PATH] | rotate-key]"

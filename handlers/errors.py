@@ -14,7 +14,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
-from bot.i18n import Translator, translator
+from bot.core.i18n import Translator, translator
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)

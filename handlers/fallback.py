@@ -6,8 +6,8 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import Translator
-from handlers.filters import Magic
+from bot.core.i18n import Translator
+from bot.telegram.filters import Magic
 from storage.models import User
 
 

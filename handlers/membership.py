@@ -8,7 +8,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatMemberStatus
 from aiogram.types import ChatMemberUpdated
 
-from handlers.filters import Magic
+from bot.telegram.filters import Magic
 from storage.repositories import Repositories
 
 GONE = frozenset({ChatMemberStatus.KICKED, ChatMemberStatus.LEFT})

@@ -51,7 +51,7 @@ def backup(live: Path, target: Path) -> int:
 def restore(copy: Path, live: Path) -> None:
     """Replace the live database (the bot stopped) by a backup, keeping the live data keys and
     the erasure records made since the backup. People erased since then are in the restored
-    rows but have no key: the caller erases them again (bot.maintenance)."""
+    rows but have no key: the caller erases them again (bot.service.maintenance)."""
     if not copy.is_file():
         raise FileNotFoundError(copy)
     with closing(_connect(live)) as db:

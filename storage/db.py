@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from storage import dialect
 from storage.crypto import MasterKeys
 from storage.dialect import BUSY_TIMEOUT_MS
-from storage.repositories import ERASED_TABLES
+from storage.repositories import ERASED_TABLES, OUTBOX_LISTENERS
 from storage.sealing import MASTER
 
 __all__ = ["BUSY_TIMEOUT_MS", "checkpoint", "compact", "create_engine", "session_factory"]
@@ -42,7 +42,8 @@ def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine, master: MasterKeys) -> async_sessionmaker[AsyncSession]:
     """Sessions whose personal fields are sealed and opened with keys unwrapped by `master`."""
-    return async_sessionmaker(engine, expire_on_commit=False, info={MASTER: master})
+    info = {MASTER: master, OUTBOX_LISTENERS: []}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 async def checkpoint(engine: AsyncEngine) -> None:

@@ -474,9 +474,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 # Each update holds one connection and the FSM storage briefly takes a second one, so a pool
-# must hold twice the updates allowed at once (bot.middlewares.MAX_CONCURRENT_UPDATES) plus the
-# workers (outbox, campaigns, reminders). PostgreSQL serves every instance from one
-# max_connections (100 by default), so each instance keeps fewer connections open there.
+# must hold twice the updates allowed at once (MAX_CONCURRENT_UPDATES in
+# bot.telegram.middlewares) plus the workers (outbox, campaigns, reminders). PostgreSQL
+# serves every instance from one max_connections (100 by default), so each instance keeps
+# fewer connections open there.
 POOL = {
     SQLITE: {"pool_size": 24, "max_overflow": 8},
     POSTGRESQL: {"pool_size": 20, "max_overflow": 4},

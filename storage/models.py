@@ -340,7 +340,7 @@ class OutboxItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(16))  # see bot.outbox.Kind
+    kind: Mapped[str] = mapped_column(String(16))  # see bot.delivery.outbox.Kind
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -1064,7 +1064,10 @@ class RequestRepository:
         )
 
 
-TO_USER_KINDS = ("to_user", "copy_user")  # bot.outbox.Kind values delivered into a user's chat
+TO_USER_KINDS = (
+    "to_user",
+    "copy_user",
+)  # bot.delivery.outbox.Kind values delivered into a user's chat
 CARD_KINDS = ("card", "card_edit", "to_staff", "copy_staff")  # threaded under one request's card
 
 
@@ -1111,6 +1114,7 @@ _STILL_HEAD = _heads_its_lane(OutboxItem)
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.added = False  # rows added since the last commit: the commit wakes the outbox
 
     async def add(
         self,
@@ -1140,6 +1144,7 @@ class OutboxRepository:
             next_attempt_at=now,
         )
         self._session.add(item)
+        self.added = True
         await self._session.flush()
         return item
 
@@ -1557,6 +1562,10 @@ class BreachRepository:
         )
 
 
+# The session info key of the callables `Repositories.commit` calls after outbox rows.
+OUTBOX_LISTENERS = "outbox_listeners"
+
+
 class Repositories:
     """Everything a handler may touch in the database, over one session (one per update)."""
 
@@ -1585,9 +1594,22 @@ class Repositories:
         return user, fsm
 
     async def commit(self) -> None:
-        """Commit this unit of work, with the conversation (FSM) changes of the update."""
+        """Commit this unit of work, with the conversation (FSM) changes of the update; once
+        committed, outbox rows it added wake the outbox (`on_outbox_commit`)."""
         scope = current_scope()
         if scope is not None and scope.session is self.session and scope.changed:
             await scope.flush()
         await self.session.commit()
         self.consents.committed()
+        if self.outbox.added:
+            self.outbox.added = False
+            for listener in self.session.info.get(OUTBOX_LISTENERS, ()):
+                listener()
+
+
+def on_outbox_commit(
+    sessions: async_sessionmaker[AsyncSession], listener: Callable[[], None]
+) -> None:
+    """Call `listener` after every commit, over a session of `sessions`, that added outbox
+    rows: the outbox worker is woken by the commit itself, never by hand."""
+    sessions.kw["info"].setdefault(OUTBOX_LISTENERS, []).append(listener)

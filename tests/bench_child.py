@@ -34,9 +34,9 @@ def memory_mb() -> dict[str, float]:
 
 
 async def sender(rate: float, budget: float) -> dict[str, float]:
-    from bot.app import build_app
-    from bot.config import load_settings
-    from bot.policy import load_pack
+    from bot.core.policy import load_pack
+    from bot.service.app import build_app
+    from bot.service.config import load_settings
 
     settings = load_settings()
     app = await build_app(settings, load_pack(settings.policy_pack))

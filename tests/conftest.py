@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from tests import engines
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness

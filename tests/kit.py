@@ -20,11 +20,11 @@ from typing import Any
 
 from aiogram.types import Update
 
-from bot.app import App, build_app, prepare
-from bot.clock import Clock
-from bot.config import Settings
-from bot.erasure import COMPACT_PENDING, Pending
-from bot.policy import load_pack
+from bot.core.clock import Clock
+from bot.core.policy import load_pack
+from bot.domain.erasure import COMPACT_PENDING, Pending
+from bot.service.app import App, build_app, prepare
+from bot.service.config import Settings
 from storage.repositories import Repositories
 from tests.engines import database_url
 from tests.fake_telegram import TOKEN, Event, FakeTelegram
@@ -127,7 +127,7 @@ class Harness:
         await self.app.erasure.compact_if_pending()
 
     async def pending_compaction(self) -> Pending | None:
-        """The compaction flag an erasure leaves (bot.erasure.COMPACT_PENDING), if any."""
+        """The compaction flag an erasure leaves (bot.domain.erasure.COMPACT_PENDING), if any."""
         async with self.app.sessions() as session:
             value = await Repositories(session).state.get(COMPACT_PENDING)
         return None if value is None else Pending.parse(value)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from storage.models import Breach, Request, User
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.test_campaigns import subscriber

@@ -7,7 +7,7 @@ import math
 
 from sqlalchemy import select
 
-from bot.campaigns import Pacer
+from bot.delivery.campaigns import Pacer
 from storage.models import Delivery
 from storage.repositories import Eligibility, Repositories
 from tests.kit import Harness

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from storage.models import AuditEntry, ConsentEvent, Delivery, User
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness, Person
@@ -174,7 +174,7 @@ async def test_a_crash_at_each_point_sends_nobody_twice_and_counts_the_unknown(
 ) -> None:
     """Campaign messages are delivered at most once: a delivery the dead process had claimed
     is `uncertain` afterwards (maybe sent, maybe not) and never repeated; the rest go out."""
-    from bot.campaigns import _Run
+    from bot.delivery.campaigns import _Run
 
     people = [await subscriber(bot, name) for name in ("Ann", "Ben", "Cleo", "Dan", "Eve", "Fay")]
     claim, write = _Run._claim, _Run._write

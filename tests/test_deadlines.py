@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.deadlines import add_months, due_at, due_date, is_working_day
-from bot.policy import DayKind, Deadline, RequestType, load_pack
+from bot.core.deadlines import add_months, due_at, due_date, is_working_day
+from bot.core.policy import DayKind, Deadline, RequestType, load_pack
 
 CALENDAR_15 = Deadline(days=15, kind=DayKind.CALENDAR)
 WORKING_15 = Deadline(days=15, kind=DayKind.WORKING)
@@ -101,7 +101,7 @@ def test_months_end_on_the_last_day_when_the_day_is_missing() -> None:
 def test_only_the_operators_country_calendar_is_loaded() -> None:
     """The holidays package would import all ~300 country modules (0.3 s of start-up)."""
     code = (
-        "import sys; from datetime import date; from bot.deadlines import is_working_day; "
+        "import sys; from datetime import date; from bot.core.deadlines import is_working_day; "
         "assert not is_working_day(date(2026, 1, 7), 'BY'); "
         "loaded = [m for m in sys.modules if m.startswith('holidays.countries')]; "
         "assert loaded == [], loaded"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.outbox import LEASE, MAX_BACKOFF, backoff
-from bot.policy import RequestType
-from bot.requests import MAX_STAFF_TEXT, Desk, Outcome
+from bot.core.clock import FrozenClock
+from bot.core.policy import RequestType
+from bot.delivery.outbox import LEASE, MAX_BACKOFF, backoff
+from bot.domain.requests.desk import MAX_STAFF_TEXT, Desk, Outcome
 from storage.models import Delivery, ErasureRecord, OutboxItem
 from storage.repositories import Repositories
 from tests.fake_telegram import MAX_TEXT, Event, FakeTelegram
@@ -237,7 +237,8 @@ async def test_the_daily_reminder_and_a_hold_release_are_taken_once(
     ticks = await asyncio.gather(bot.app.reminders.tick(), twin.app.reminders.tick())
     assert sorted(ticks) == [False, True]
     released = await asyncio.gather(
-        bot.app.erasure.release_holds(bot.app.bot), twin.app.erasure.release_holds(twin.app.bot)
+        bot.app.erasure.release_holds(bot.app.bot),
+        twin.app.erasure.release_holds(twin.app.bot),
     )
     assert sorted(released) == [0, 1]
     assert sum("legal hold on your data has ended" in e.text for e in ann.inbox) == 1
@@ -359,7 +360,7 @@ async def test_long_staff_texts_are_refused_before_anything_is_queued(bot: Harne
 
 
 async def test_the_longest_campaign_text_allowed_fits_its_preview(bot: Harness) -> None:
-    from handlers.campaigns import MAX_TEXT as CAMPAIGN_LIMIT
+    from handlers.staff.campaigns import MAX_TEXT as CAMPAIGN_LIMIT
 
     staff = bot.staff("Sam")
     await staff.send("/campaign " + "a" * 5000)
@@ -436,7 +437,7 @@ BEFORE_COMMIT = "after the call, before its outcome is committed"
 
 def crash_at(monkeypatch: pytest.MonkeyPatch, point: str, lane_prefix: str) -> None:
     """Make the outbox die at `point` the first time it handles an item of these lanes."""
-    from bot.outbox import Outbox
+    from bot.delivery.outbox import Outbox
     from storage.repositories import OutboxRepository
 
     claim, deliver = OutboxRepository.claim, Outbox._deliver

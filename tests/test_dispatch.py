@@ -18,7 +18,7 @@ def all_routers(routers: list[Router]) -> list[Router]:
 def test_every_handler_and_filter_is_awaited_in_the_event_loop() -> None:
     """aiogram runs a synchronous handler or filter (a bare `F...` magic filter, a `State`
     given as a filter) through `asyncio.to_thread`: a worker-thread round trip per check.
-    Magic filters are wrapped in `handlers.filters.Magic`, states in `StateFilter`."""
+    Magic filters are wrapped in `bot.telegram.filters.Magic`, states in `StateFilter`."""
     threaded = []
     for router in all_routers(get_routers()):
         for name, observer in router.observers.items():

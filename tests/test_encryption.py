@@ -14,11 +14,11 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import event, select, text
 
-from bot import maintenance
 from bot.__main__ import main
-from bot.clock import FrozenClock
-from bot.config import ConfigError
-from bot.erasure import pseudonym
+from bot.core.clock import FrozenClock
+from bot.core.errors import ConfigError
+from bot.domain.erasure import pseudonym
+from bot.service import maintenance
 from storage import migrate
 from storage.crypto import (
     DataKeyGone,

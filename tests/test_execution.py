@@ -13,10 +13,10 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
-from bot import erasure as erasure_module
-from bot.clock import FrozenClock
-from bot.erasure import FULL, SCRUB, Pending, pseudonym
-from bot.export import SCHEMA_PATH
+from bot.core.clock import FrozenClock
+from bot.domain import erasure as erasure_module
+from bot.domain.erasure import FULL, SCRUB, Pending, pseudonym
+from bot.domain.export import SCHEMA_PATH
 from storage.models import AuditEntry, ConsentEvent, ErasureRecord, User
 from tests.engines import ON_POSTGRESQL, stored_files
 from tests.kit import ADMIN_CHAT_ID, PSEUDONYM_SECRET, Harness, Person

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from storage.models import GuardianConfirmation, GuardianLink
 from tests.fake_telegram import BOT_USERNAME
 from tests.kit import Harness, Person

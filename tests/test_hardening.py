@@ -57,7 +57,7 @@ async def test_an_unexpected_error_rolls_back_answers_and_logs_one_line(
     async def explode_button(*_: Any, **__: Any) -> None:
         raise RuntimeError("another bug")
 
-    from handlers import onboarding as onboarding_handlers
+    from handlers.private import onboarding as onboarding_handlers
 
     original = onboarding_handlers.Onboarding.answer_age
     onboarding_handlers.Onboarding.answer_age = explode_button  # type: ignore[method-assign]
@@ -228,8 +228,8 @@ def test_no_secret_reaches_the_log_not_even_in_a_traceback(
 ) -> None:
     import io
 
-    from bot.config import load_settings
-    from bot.logs import RedactSecrets
+    from bot.service.config import load_settings
+    from bot.service.logs import RedactSecrets
 
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)

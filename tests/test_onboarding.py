@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from storage.models import User
 from tests.kit import Harness, Person
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import i18n
-from bot.i18n import Translator, catalog, locale_from_telegram, missing_keys, translator
+from bot.core import i18n
+from bot.core.i18n import Translator, catalog, locale_from_telegram, missing_keys, translator
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError
-from bot.i18n import LOCALES, Translator, catalog
-from bot.policy import (
+from bot.core.errors import ConfigError
+from bot.core.i18n import LOCALES, Translator, catalog
+from bot.core.policy import (
     ClarifyRule,
     DayKind,
     Deadline,
@@ -16,7 +16,7 @@ from bot.policy import (
     load_pack,
     shipped_packs,
 )
-from bot.render import notice_text
+from bot.telegram.render import notice_text
 
 PLACEHOLDER = re.compile(r"\{\s*\$?(\w+)\s*(?:\}|->)")  # {name}, {$name}, { $name -> ...
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.config import ConfigError
-from bot.policy import load_pack
+from bot.core.clock import FrozenClock
+from bot.core.errors import ConfigError
+from bot.core.policy import load_pack
 from storage.models import ConsentEvent
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness

@@ -12,9 +12,9 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisEventIsolation
 
-from bot.clock import FrozenClock
-from bot.middlewares import IsolationMiddleware
-from bot.shared_redis import connect
+from bot.core.clock import FrozenClock
+from bot.service.shared_redis import connect
+from bot.telegram.middlewares import IsolationMiddleware
 from storage.repositories import Repositories
 from tests.engines import TEST_REDIS_URL
 from tests.fake_telegram import FakeTelegram

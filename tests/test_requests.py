@@ -13,10 +13,10 @@ from unittest.mock import AsyncMock
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
-from bot.ledger import CsvStream
-from bot.render import REGISTER_COLUMNS, register_rows
-from bot.requests import Desk, Outcome
+from bot.core.clock import FrozenClock
+from bot.domain.requests.desk import Desk, Outcome
+from bot.telegram.ledger import CsvStream
+from bot.telegram.render import REGISTER_COLUMNS, register_rows
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
 from storage.repositories import Repositories
 from tests.fake_telegram import Event, FakeTelegram

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from storage.models import ErasureRecord, User
 from storage.repositories import UserRepository
 from tests.kit import Harness

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.config import ConfigError, load_settings
-from bot.roles import Need, Role, need_for
+from bot.core.clock import FrozenClock
+from bot.core.errors import ConfigError
+from bot.core.roles import Need, Role, need_for
+from bot.service.config import load_settings
 from storage.models import AuditEntry
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.config import ConfigError, Settings, load_settings
+from bot.core.errors import ConfigError
+from bot.service.config import Settings, load_settings
 from tests.kit import DATA_KEY
 
 GOOD_TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"

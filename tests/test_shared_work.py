@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import FrozenClock
-from bot.filing import OPEN
-from bot.outbox import LEASE
+from bot.core.clock import FrozenClock
+from bot.delivery.outbox import LEASE
+from bot.domain.requests.filing import OPEN
 from storage.models import Delivery
 from storage.repositories import Repositories
 from tests.engines import ON_POSTGRESQL

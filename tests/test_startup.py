@@ -117,7 +117,10 @@ async def test_admin_group_upgraded_to_supergroup(bot: Harness) -> None:
 
 async def test_without_redis_the_bot_does_not_load_its_client() -> None:
     """Start-up time is spent on what the instance uses: Redis's client only with REDIS_URL."""
-    probe = "import sys, bot.app; print(sorted(m for m in sys.modules if m.startswith('redis')))"
+    probe = (
+        "import sys, bot.service.app; "
+        "print(sorted(m for m in sys.modules if m.startswith('redis')))"
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", probe, cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.clock import FrozenClock
-from bot.stats import ClosedRequest, LedgerEvent, consent_rates, parse_period, punctuality
+from bot.core.clock import FrozenClock
+from bot.domain.stats import ClosedRequest, LedgerEvent, consent_rates, parse_period, punctuality
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_campaigns import start_campaign, subscriber

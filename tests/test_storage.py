@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from bot.erasure import COMPACT_PENDING, SCRUB, Pending, note_erasure
+from bot.domain.erasure import COMPACT_PENDING, SCRUB, Pending, note_erasure
 from storage import migrate
 from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.tasks import cancel_and_wait
+from bot.core.tasks import cancel_and_wait
 
 
 async def test_stopping_workers_waits_for_each_and_expects_their_cancellation() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.templates import parse
+from bot.domain.templates import parse
 from storage.models import AuditEntry, RequestMessage
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.test_consents import onboarded

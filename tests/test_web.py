@@ -14,10 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import web
-from bot.clock import FrozenClock
-from bot.config import ConfigError, load_settings
-from bot.metrics import Metrics
+from bot.core.clock import FrozenClock
+from bot.core.errors import ConfigError
+from bot.service import web
+from bot.service.config import load_settings
+from bot.service.metrics import Metrics
 from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
 from tests.fake_telegram import TOKEN, FakeTelegram

@@ -1,0 +1,356 @@
+"""Policy packs: one TOML file per operator, validated at start.
+
+A pack describes everything the bot tells users and every rule it applies on behalf of one
+operator: identity and contacts, policy version, purposes with legal bases, rights offered and
+the deadline of each request type. Operators write their own pack without touching code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.core.errors import ConfigError, describe_validation_error
+
+PACKS_DIR = Path(__file__).resolve().parents[1] / "packs"
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Model):
+    """A text the user reads, in every supported language."""
+
+    ru: NonEmpty
+    en: NonEmpty
+
+    def get(self, locale: str) -> str:
+        return self.en if locale == "en" else self.ru
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    LEGITIMATE_INTERESTS = "legitimate_interests"
+
+
+class RequestType(StrEnum):
+    ACCESS = "access"
+    DISCLOSURES = "disclosures"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+    PORTABILITY = "portability"
+    WITHDRAWAL = "withdrawal"
+    COMPLAINT = "complaint"
+
+
+class DayKind(StrEnum):
+    CALENDAR = "calendar"
+    WORKING = "working"
+    HOURS = "hours"  # GDPR art. 33: 72 hours; written `{ hours = 72 }` in a pack
+
+
+class Deadline(_Model):
+    """N calendar days, N working days, or N hours (`days` then holds the hours).
+    `at_most_months`: calendar days that may not end later than that many months (the GDPR's
+    one month against a policy's 30 days: whichever ends first)."""
+
+    days: Annotated[int, Field(ge=1, le=366)]
+    kind: DayKind
+    at_most_months: Annotated[int, Field(ge=1, le=12)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hours(cls, raw: object) -> object:
+        if isinstance(raw, dict) and set(raw) == {"hours"}:
+            return {"days": raw["hours"], "kind": DayKind.HOURS}
+        return raw
+
+
+class Contacts(_Model):
+    email: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    address: Text | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in value:
+            raise ValueError("is not an e-mail address")
+        return value
+
+
+class Authority(_Model):
+    name: Text
+    contacts: Contacts
+    court: Text | None = None  # the judicial remedy, named in every refusal
+
+
+class Operator(_Model):
+    legal_name: Text
+    registration_number: str | None = None
+    address: Text
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    contacts: Contacts
+    authority: Authority
+
+
+Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+
+class PreviousPolicy(_Model):
+    version: NonEmpty
+    effective_date: date
+    url: Url
+
+
+class PolicyInfo(_Model):
+    version: NonEmpty
+    effective_date: date
+    url: Url
+    changes: Text | None = None  # what changed since the previous version, told to every user
+    history: list[PreviousPolicy] = Field(default_factory=list)  # oldest first, stays viewable
+
+    @property
+    def versions(self) -> list[str]:
+        """Every version, oldest first."""
+        return [p.version for p in self.history] + [self.version]
+
+
+class NextPolicy(_Model):
+    """The next version, announced before it takes effect (seed 002, 8.3)."""
+
+    version: NonEmpty
+    effective_date: date
+    url: Url
+    changes: Text
+
+
+class AgeRule(_Model):
+    consent_age: Annotated[int, Field(ge=13, le=18)] = 16
+    marriage_lowers: bool
+
+
+class Country(_Model):
+    """A country data goes to; where protection is not adequate, the risks are told."""
+
+    name: Text
+    adequate: bool
+    risks: Text | None = None
+
+    @model_validator(mode="after")
+    def _risks(self) -> Country:
+        if not self.adequate and self.risks is None:
+            raise ValueError("a country without adequate protection needs 'risks'")
+        return self
+
+
+class Purpose(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    title: Text
+    description: Text
+    legal_basis: LegalBasis
+    requires_consent: bool
+    data_categories: Annotated[list[Text], Field(min_length=1)]
+    retention: Text
+    processors: list[Text] = Field(default_factory=list)
+    recipients: list[Text] = Field(default_factory=list)  # third parties, e.g. state bodies
+    interest: Text | None = None  # the legitimate interest pursued (GDPR art. 13(1)(d))
+    actions: Text | None = None  # the list of actions with the data for this purpose
+    cross_border: Text | None = None
+    countries: list[Country] = Field(default_factory=list)
+    methods: Text | None = None
+    # Processing beyond sending messages: a withdrawal also files a task for staff to stop it
+    # and delete or anonymise what it produced (model training, transfer abroad).
+    withdrawal_task: bool = False
+    source: Text | None = None  # where the data comes from; default: from the user, here
+    # The policy version whose consent terms for this purpose are current: consents given under
+    # an older version must be confirmed again (a material change). None: any version counts.
+    terms_version: str | None = None
+
+    @model_validator(mode="after")
+    def _consent_matches_basis(self) -> Purpose:
+        if self.requires_consent != (self.legal_basis is LegalBasis.CONSENT):
+            raise ValueError("requires_consent must be true exactly when legal_basis is 'consent'")
+        if self.legal_basis is LegalBasis.LEGITIMATE_INTERESTS and self.interest is None:
+            raise ValueError("a legitimate-interests purpose must state the 'interest' pursued")
+        if self.requires_consent and self.actions is None:
+            raise ValueError("a consent purpose must list its 'actions' (Law 99-Z art. 5)")
+        return self
+
+
+class Marketing(_Model):
+    purpose: str
+    reason: Text
+
+
+class ClarifyRule(StrEnum):
+    RESTART = "restart"  # the term runs again from the answer (seed 002 ch. 7)
+    PAUSE = "pause"  # the term stops while the operator waits and resumes (GDPR practice)
+
+
+class RequestRules(_Model):
+    clarify: ClarifyRule
+    extension_months: Annotated[int, Field(ge=0, le=2)] = 0  # GDPR art. 12(3): two more
+
+
+class BreachRules(_Model):
+    authority: Deadline
+
+
+class RetentionRules(_Model):
+    inactive_days: Annotated[int, Field(ge=30)]
+    erasure_records_days: Annotated[int, Field(ge=30)]
+
+
+class PolicyPack(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    law: Text
+    timezone: str
+    operator: Operator
+    policy: PolicyInfo
+    age: AgeRule
+    purposes: Annotated[list[Purpose], Field(min_length=1)]
+    rights: Annotated[list[RequestType], Field(min_length=1)]
+    deadlines: dict[RequestType, Deadline]
+    phone_verified: list[RequestType] = Field(default_factory=list)
+    marketing: Marketing | None = None
+    requests: RequestRules
+    breach: BreachRules
+    retention: RetentionRules
+    automated_decisions: Text | None = None  # the statement the access answer repeats
+    next_policy: NextPolicy | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known IANA time zone") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyPack:
+        ids = [p.id for p in self.purposes]
+        if len(ids) != len(set(ids)):
+            raise ValueError("purposes: every purpose id must be unique")
+        for right in self.rights:
+            if right is not RequestType.COMPLAINT and right not in self.deadlines:
+                raise ValueError(f"deadlines: the right '{right}' is offered but has no deadline")
+        for kind in self.deadlines:
+            if kind not in self.rights and kind is not RequestType.DISCLOSURES:
+                raise ValueError(f"deadlines: '{kind}' has a deadline but is not in rights")
+        for kind in self.phone_verified:
+            if kind not in self.rights:
+                raise ValueError(f"phone_verified: '{kind}' is not in rights")
+        for purpose in self.purposes:
+            if purpose.terms_version and purpose.terms_version not in self.policy.versions:
+                raise ValueError(
+                    f"purposes: '{purpose.id}' terms_version is not a version in policy.history"
+                )
+        if self.marketing and self.marketing.purpose not in {p.id for p in self.consent_purposes}:
+            raise ValueError("marketing.purpose must name a purpose that requires consent")
+        if self.next_policy and self.next_policy.effective_date <= self.policy.effective_date:
+            raise ValueError("next_policy.effective_date must be after policy.effective_date")
+        return self
+
+    @property
+    def consent_purposes(self) -> list[Purpose]:
+        return [p for p in self.purposes if p.requires_consent]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def in_force(self, day: date) -> PolicyPack:
+        """The pack as of `day`: once the announced next version's date has come, it is the
+        current policy and the old one joins the history (its users are told at their next
+        interaction, and consents needing confirmation are asked again)."""
+        upcoming = self.next_policy
+        if upcoming is None or day < upcoming.effective_date:
+            return self
+        old = PreviousPolicy(
+            version=self.policy.version,
+            effective_date=self.policy.effective_date,
+            url=self.policy.url,
+        )
+        policy = PolicyInfo(
+            version=upcoming.version,
+            effective_date=upcoming.effective_date,
+            url=upcoming.url,
+            changes=upcoming.changes,
+            history=[*self.policy.history, old],
+        )
+        return self.model_copy(update={"policy": policy, "next_policy": None})
+
+    def advance(self, now: datetime) -> bool:
+        """On the announced next version's day, become it in place, so a running process
+        applies it without a restart: every service of the app holds this one object (build_app
+        gives the app a copy of its own). The one change a pack ever undergoes; True when it
+        happened now."""
+        upcoming = self.next_policy
+        if upcoming is None or now.astimezone(self.zone).date() < upcoming.effective_date:
+            return False
+        current = self.in_force(upcoming.effective_date)
+        for name in ("policy", "next_policy"):
+            object.__setattr__(self, name, getattr(current, name))  # frozen for everyone else
+        return True
+
+    def valid_consent_versions(self, purpose: Purpose) -> set[str]:
+        """Policy versions under which a consent to `purpose` still covers the current terms."""
+        versions = self.policy.versions
+        if purpose.terms_version is None:
+            return set(versions)
+        return set(versions[versions.index(purpose.terms_version) :])
+
+    def consent_purpose(self, purpose_id: str) -> Purpose | None:
+        return next((p for p in self.consent_purposes if p.id == purpose_id), None)
+
+    def purpose(self, purpose_id: str) -> Purpose | None:
+        return next((p for p in self.purposes if p.id == purpose_id), None)
+
+
+def shipped_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS_DIR.glob("*.toml"))
+
+
+def resolve_pack_path(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.is_file():
+        if not candidate.is_file():
+            raise ConfigError(f"Configuration error: POLICY_PACK file not found: {candidate}")
+        return candidate
+    shipped = PACKS_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise ConfigError(
+            f"Configuration error: POLICY_PACK '{name_or_path}' is neither a shipped pack "
+            f"({', '.join(shipped_packs())}) nor a .toml file"
+        )
+    return shipped
+
+
+def load_pack(name_or_path: str) -> PolicyPack:
+    path = resolve_pack_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Policy pack error ({path.name}): not valid TOML: {error}") from None
+    try:
+        return PolicyPack.model_validate(raw)
+    except ValidationError as error:
+        detail = describe_validation_error(error, env_names=False)
+        raise ConfigError(f"Policy pack error ({path.name}): {detail}") from None

@@ -1,0 +1,214 @@
+"""Onboarding rules: who the user is, their age answer, and the legal representative's link."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.core.clock import Clock
+from bot.core.formatting import fmt_datetime
+from bot.core.i18n import translator
+from bot.core.policy import PolicyPack
+from storage.models import GuardianConfirmation, GuardianLink, User
+from storage.repositories import Repositories
+
+GUARDIAN_LINK_TTL = timedelta(days=7)
+GUARDIAN_PAYLOAD_PREFIX = "rep_"
+
+
+class AgeGroup(StrEnum):
+    ADULT = "adult"
+    MINOR = "minor"
+    MINOR_MARRIED = "minor_married"
+
+
+def age_answers(pack: PolicyPack) -> list[AgeGroup]:
+    """The answers the age gate offers: marriage is offered only where the law counts it."""
+    answers = [AgeGroup.ADULT, AgeGroup.MINOR]
+    if pack.age.marriage_lowers:
+        answers.append(AgeGroup.MINOR_MARRIED)
+    return answers
+
+
+def needs_guardian(age_group: str | None, pack: PolicyPack) -> bool:
+    """True when optional consents need a legal representative's confirmation."""
+    if age_group == AgeGroup.MINOR:
+        return True
+    if age_group == AgeGroup.MINOR_MARRIED:
+        return not pack.age.marriage_lowers
+    return False
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LinkProblem(StrEnum):
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    OWN = "own"
+    GUARDIAN_IS_MINOR = "guardian_is_minor"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    link_id: int | None = None
+    minor: User | None = None
+    problem: LinkProblem | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who Telegram says the sender is, and the language they read."""
+
+    id: int
+    language: str
+    username: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardianInvite:
+    payload: str  # the deep-link `start` parameter, carries the secret token
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    locked: bool
+    confirmation: GuardianConfirmation | None
+
+
+class Onboarding:
+    """Everything the first minutes with the bot change in the database."""
+
+    def __init__(self, repo: Repositories, clock: Clock, pack: PolicyPack) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._pack = pack
+
+    async def register(self, profile: Profile, known: User | None) -> User:
+        """Find or create the user; keeps the Telegram profile fields current. `known` is the
+        sender as loaded at the start of the update (None: not stored yet)."""
+        user = await self._upsert(profile, known)
+        await self._repo.commit()
+        return user
+
+    async def _upsert(self, profile: Profile, user: User | None) -> User:
+        if user is None:
+            return await self._repo.users.create(
+                profile.id,
+                language=profile.language,
+                username=profile.username,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                now=self._clock.now(),
+            )
+        user.username, user.first_name = profile.username, profile.first_name
+        user.last_name = profile.last_name
+        user.blocked_bot = False  # they are writing to us: not blocked (any more)
+        return user
+
+    async def answer_age(self, user: User, answer: AgeGroup) -> bool:
+        """Take the age answer once; False when the user had already answered.
+
+        Written together with the notice it leads to (`notice_shown`, after the notice went
+        out), in one transaction; updates of one user are handled one at a time."""
+        if user.age_group is not None:
+            return False
+        if answer not in age_answers(self._pack):
+            raise ValueError(f"answer {answer} is not offered by this pack")
+        user.age_group = answer
+        user.age_answered_at = self._clock.now()
+        return True
+
+    async def notice_shown(self, user: User) -> None:
+        user.notice_version = self._pack.policy.version
+        user.notice_shown_at = self._clock.now()
+        await self._repo.commit()
+
+    def notice_due(self, user: User) -> bool:
+        return user.notice_version != self._pack.policy.version
+
+    async def set_language(self, user: User, language: str) -> None:
+        user.language = language
+        await self._repo.commit()
+
+    async def consent_status(self, user: User) -> ConsentStatus:
+        if not needs_guardian(user.age_group, self._pack):
+            return ConsentStatus(locked=False, confirmation=None)
+        confirmation = await self._repo.guardians.latest_confirmation(user.id)
+        return ConsentStatus(locked=confirmation is None, confirmation=confirmation)
+
+    async def new_guardian_link(self, minor: User) -> GuardianInvite:
+        """A fresh single-use link payload for the minor's representative; older ones lapse."""
+        token = secrets.token_urlsafe(24)
+        now = self._clock.now()
+        await self._repo.guardians.expire_open_links(minor.id, now=now)
+        await self._repo.guardians.add_link(
+            token_hash=hash_token(token),
+            minor_id=minor.id,
+            created_at=now,
+            expires_at=now + GUARDIAN_LINK_TTL,
+        )
+        await self._repo.commit()
+        return GuardianInvite(
+            payload=GUARDIAN_PAYLOAD_PREFIX + token, expires_at=now + GUARDIAN_LINK_TTL
+        )
+
+    async def check_link(self, token: str, opener_id: int) -> LinkCheck:
+        """What opening a representative's link by `opener_id` would mean, changing nothing."""
+        return await self._check(
+            await self._repo.guardians.link_by_hash(hash_token(token)), opener_id
+        )
+
+    async def check_link_id(self, link_id: int, opener_id: int) -> LinkCheck:
+        return await self._check(await self._repo.guardians.link_by_id(link_id), opener_id)
+
+    async def _check(self, link: GuardianLink | None, opener_id: int) -> LinkCheck:
+        if link is None:
+            return LinkCheck(problem=LinkProblem.UNKNOWN)
+        if link.minor_id == opener_id:
+            return LinkCheck(problem=LinkProblem.OWN)
+        if link.used_at is not None:
+            return LinkCheck(problem=LinkProblem.USED)
+        if link.expires_at <= self._clock.now():
+            return LinkCheck(problem=LinkProblem.EXPIRED)
+        opener = await self._repo.users.get(opener_id)
+        if opener is not None and needs_guardian(opener.age_group, self._pack):
+            return LinkCheck(problem=LinkProblem.GUARDIAN_IS_MINOR)
+        minor = await self._repo.users.get(link.minor_id)
+        if minor is None:
+            return LinkCheck(problem=LinkProblem.UNKNOWN)
+        return LinkCheck(link_id=link.id, minor=minor)
+
+    async def confirm_guardian(self, link_id: int, guardian: Profile) -> LinkCheck:
+        """Record the representative's confirmation against the minor; the link is spent."""
+        check = await self.check_link_id(link_id, guardian.id)
+        if check.problem is not None or check.minor is None:
+            return check
+        now = self._clock.now()
+        if not await self._repo.guardians.claim_link(link_id, used_by=guardian.id, now=now):
+            return LinkCheck(problem=LinkProblem.USED)  # nothing written yet
+        user = await self._upsert(guardian, await self._repo.users.get(guardian.id))
+        if user.age_group is None:
+            # The representative has just stated they are of age: that is their age answer.
+            user.age_group = AgeGroup.ADULT
+            user.age_answered_at = now
+        await self._repo.guardians.add_confirmation(
+            minor_id=check.minor.id,
+            guardian_id=guardian.id,
+            link_id=link_id,
+            now=now,
+            policy_version=self._pack.policy.version,
+        )
+        mt = translator(check.minor.language)
+        told = mt("guardian.minor_told", when=fmt_datetime(now, mt, self._pack.zone))
+        await self._repo.outbox.add(kind="to_user", user_id=check.minor.id, text=told, now=now)
+        await self._repo.commit()
+        return check

@@ -1,0 +1,76 @@
+"""Filing a request: the one place a request row and its card are created, for requests users
+file and for tasks the bot files itself (a withdrawal that must reach the data)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from bot.core.deadlines import due_at
+from bot.core.policy import PolicyPack, RequestType
+from storage.models import Request
+from storage.repositories import Repositories
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    WAITING = "waiting_user"
+    DONE = "done"
+    REFUSED = "refused"
+    BLOCKED = "blocked"
+
+
+OPEN = frozenset({Status.RECEIVED, Status.IN_PROGRESS, Status.WAITING})
+
+
+class NoExtension(StrEnum):
+    """Why a request's term cannot be extended (GDPR art. 12(3))."""
+
+    CLOSED = "closed"
+    UNAVAILABLE = "unavailable"  # the pack's law gives no extension (Law 99-Z)
+    ALREADY = "already"  # once per request
+    LATE = "late"  # only before the original due date
+
+
+async def extension_refusal(
+    repo: Repositories, pack: PolicyPack, request: Request, now: datetime
+) -> NoExtension | None:
+    """Why this request cannot be extended now, or None when it can."""
+    if request.status not in OPEN:
+        return NoExtension.CLOSED
+    if pack.requests.extension_months == 0:
+        return NoExtension.UNAVAILABLE
+    if await repo.requests.said(request.id, "extension"):
+        return NoExtension.ALREADY
+    if now > request.due_at:
+        return NoExtension.LATE
+    return None
+
+
+def needs_phone(pack: PolicyPack, kind: RequestType) -> bool:
+    return kind in pack.phone_verified
+
+
+async def add_request(
+    repo: Repositories,
+    pack: PolicyPack,
+    user_id: int,
+    kind: RequestType,
+    answers: dict[str, str],
+    now: datetime,
+) -> Request:
+    """A new request with the pack's due date and its card queued; the caller commits."""
+    verification = "telegram_id+phone" if needs_phone(pack, kind) else "telegram_id"
+    request = await repo.requests.add(
+        user_id=user_id,
+        type=kind,
+        details=json.dumps(answers, ensure_ascii=False),
+        status=Status.RECEIVED,
+        verification=verification,
+        received_at=now,
+        due_at=due_at(now, pack.deadlines[kind], pack.operator.country, pack.zone),
+    )
+    await repo.outbox.add(kind="card", request_id=request.id, now=now)
+    return request

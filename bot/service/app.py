@@ -1,0 +1,412 @@
+"""Composition: settings + pack + clock -> database, dispatcher, bot. Used by `python -m bot`
+and by the tests, so the tests run exactly the production wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatMemberStatus, ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
+from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.core import i18n
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import ConfigError
+from bot.core.i18n import LOCALES, translator
+from bot.core.policy import PolicyPack
+from bot.delivery.campaigns import CampaignRunner
+from bot.delivery.outbox import Outbox
+from bot.delivery.scheduler import Reminders
+from bot.domain.admin_chat import AdminChat
+from bot.domain.erasure import ErasureService
+from bot.domain.staff import RedisGeneration, StaffDirectory
+from bot.service import web
+from bot.service.config import Settings
+from bot.service.metrics import Metrics
+from bot.service.warmup import keep_response_models
+from bot.telegram.middlewares import (
+    LOCK_LEASE_SECONDS,
+    DbSessionMiddleware,
+    IsolationMiddleware,
+    LocaleMiddleware,
+)
+from handlers import get_routers
+from storage import migrate
+from storage.crypto import KeyProblem, MasterKeys, check_master
+from storage.db import create_engine, session_factory
+from storage.fsm import SqlStorage
+from storage.repositories import Repositories, on_outbox_commit
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+USER_COMMANDS = (
+    "start",
+    "rights",
+    "requests",
+    "consents",
+    "export",
+    "privacy",
+    "language",
+    "help",
+    "cancel",
+)
+
+
+@dataclass
+class App:
+    settings: Settings
+    pack: PolicyPack
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    admin_chat: AdminChat
+    dispatcher: Dispatcher
+    bot: Bot
+    campaigns: CampaignRunner
+    staff: StaffDirectory
+    outbox: Outbox
+    reminders: Reminders
+    erasure: ErasureService
+    metrics: Metrics
+    redis: Redis | None = None
+
+    async def close(self) -> None:
+        await self.reminders.stop()
+        await self.outbox.stop()
+        await self.campaigns.stop()
+        await self.bot.session.close()
+        await self.dispatcher.storage.close()
+        await self.engine.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def create_bot(settings: Settings) -> Bot:
+    keep_response_models()
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    engine: AsyncEngine,
+    master: MasterKeys,
+    settings: Settings,
+    pack: PolicyPack,
+    clock: Clock,
+    sessions: async_sessionmaker[AsyncSession],
+    admin_chat: AdminChat,
+    campaigns: CampaignRunner,
+    staff: StaffDirectory,
+    outbox: Outbox,
+    erasure: ErasureService,
+    metrics: Metrics,
+    isolation: BaseEventIsolation,
+) -> Dispatcher:
+    storage = SqlStorage(engine, master)
+    dispatcher = Dispatcher(
+        storage=storage,
+        events_isolation=DisabledEventIsolation(),  # IsolationMiddleware locks instead
+        settings=settings,
+        pack=pack,
+        clock=clock,
+        admin_chat=admin_chat,
+        campaigns=campaigns,
+        staff=staff,
+        outbox=outbox,
+        erasure=erasure,
+    )
+    dispatcher.update.outer_middleware(metrics.middleware())
+    dispatcher.update.outer_middleware(IsolationMiddleware(isolation, dispatcher.fsm))
+    # The session middleware goes before aiogram's FSM middleware: the FSM reads its state
+    # through the update's session (one statement with the sender's profile).
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.update.outer_middleware(
+        DbSessionMiddleware(sessions, clock, pack, dispatcher.fsm, storage)
+    )
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.update.outer_middleware(
+        LocaleMiddleware(settings.default_locale, settings.staff_locale, clock)
+    )
+    dispatcher.include_routers(*get_routers())
+    return dispatcher
+
+
+def report_missing_keys() -> None:
+    """Once at start: which keys each language lacks (they are read in the default language)."""
+    for locale, keys in i18n.missing_keys().items():
+        shown = ", ".join(keys[:20]) + (", …" if len(keys) > 20 else "")
+        log.warning(
+            "Locale %s lacks %s keys (falls back to %s): %s",
+            locale,
+            len(keys),
+            i18n.fallback(),
+            shown,
+        )
+
+
+async def build_app(
+    settings: Settings, pack: PolicyPack, clock: Clock | None = None, bot: Bot | None = None
+) -> App:
+    """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet. `bot`:
+    one already made (and used) by the caller; closed with the app."""
+    clock = clock or SystemClock()
+    i18n.set_fallback(settings.default_locale)
+    report_missing_keys()
+    # The app's own copy (it advances in place at an announced version's day, see
+    # PolicyPack.advance), already current if that day has come.
+    pack = pack.in_force(clock.now().astimezone(pack.zone).date()).model_copy()
+    master = settings.master_keys()
+    engine = create_engine(settings.database_url, settings.sqlite_path())
+    try:
+        await migrate.upgrade(engine, master)
+        await check_master(engine, master)
+    except KeyProblem as problem:
+        await engine.dispose()
+        raise ConfigError(f"Configuration error: {problem}") from None
+    sessions = session_factory(engine, master)
+    admin_chat = AdminChat(id=settings.admin_chat_id, configured_id=settings.admin_chat_id)
+    async with sessions() as session:
+        await admin_chat.load(Repositories(session))
+    campaigns = CampaignRunner(
+        sessions, pack, clock, admin_chat, settings.staff_locale, settings.broadcast_rate
+    )
+    # With Redis, one user's updates are serialised across instances and every instance learns
+    # when the admin group's membership changed. The FSM stays in the SQL database, so an
+    # erasure remains one transaction.
+    redis: Redis | None = None
+    isolation: BaseEventIsolation = SimpleEventIsolation()
+    if settings.redis_url:
+        from bot.service.shared_redis import connect  # the client is imported only when configured
+
+        redis, isolation = connect(settings.redis_url, LOCK_LEASE_SECONDS)
+    shared = None if redis is None else RedisGeneration(redis)
+    staff = StaffDirectory(
+        admin_chat, settings.staff_ids, clock, settings.staff_roles, settings.admin_role, shared
+    )
+    outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale)
+    on_outbox_commit(sessions, outbox.wake)  # a commit that added outbox rows wakes the worker
+    erasure = ErasureService(
+        sessions,
+        clock,
+        pack,
+        settings.pseudonym_secret.get_secret_value(),
+        admin_chat,
+        settings.staff_locale,
+        engine,
+    )
+    await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
+    metrics = Metrics(sessions, clock, timedelta(seconds=settings.outbox_stuck_after))
+    dispatcher = create_dispatcher(
+        engine,
+        master,
+        settings,
+        pack,
+        clock,
+        sessions,
+        admin_chat,
+        campaigns,
+        staff,
+        outbox,
+        erasure,
+        metrics,
+        isolation,
+    )
+    return App(
+        settings,
+        pack,
+        clock,
+        engine,
+        sessions,
+        admin_chat,
+        dispatcher,
+        bot or create_bot(settings),
+        campaigns,
+        staff,
+        outbox,
+        Reminders(
+            sessions,
+            clock,
+            pack,
+            erasure,
+            settings.staff_locale,
+            settings.reminder_time,
+            campaigns,
+        ),
+        erasure,
+        metrics,
+        redis,
+    )
+
+
+async def set_commands(bot: Bot, default_locale: str) -> None:
+    """The command menu in every language, and in the default language for everyone else."""
+    scope = BotCommandScopeAllPrivateChats()
+    for code in (*LOCALES, None):
+        t = translator(code or default_locale)
+        commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in USER_COMMANDS]
+        await bot.set_my_commands(commands, scope=scope, language_code=code)
+
+
+DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
+
+
+def descriptions(pack: PolicyPack, locale: str) -> tuple[str, str]:
+    """What the bot is, for whom and for which operator, within Telegram's limits."""
+    t = translator(locale)
+    name = pack.operator.legal_name.get(locale)
+    description = t("about.description", operator=name)[:DESCRIPTION_LIMIT]
+    short = t("about.short", operator=name)
+    if len(short) > SHORT_DESCRIPTION_LIMIT:
+        short = t("about.short_plain")
+    return description, short
+
+
+async def set_descriptions(bot: Bot, pack: PolicyPack, default_locale: str) -> None:
+    """The profile texts in every language, and in the default language for everyone else."""
+    for code in (*LOCALES, None):
+        description, short = descriptions(pack, code or default_locale)
+        await bot.set_my_description(description, language_code=code)
+        await bot.set_my_short_description(short, language_code=code)
+
+
+STAFF_COMMANDS = (
+    "due",
+    "register",
+    "disclose",
+    "campaign",
+    "notify_policy",
+    "consent",
+    "templates",
+    "ledger",
+    "stats",
+    "role",
+)
+
+
+async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:
+    t = translator(locale)
+    commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in STAFF_COMMANDS]
+    await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_chat_id))
+
+
+async def check_admin_chat(app: App) -> bool:
+    """Log whether the bot can post in the admin group. Users are served either way."""
+    bot, chat = app.bot, app.admin_chat
+    try:
+        member = await bot.get_chat_member(chat.id, bot.id)
+    except TelegramMigrateToChat as migrated:
+        async with app.sessions() as session:
+            await chat.migrate(Repositories(session), migrated.migrate_to_chat_id)
+        return await check_admin_chat(app)
+    except TelegramAPIError as error:
+        log.warning(
+            "Admin group %s: cannot reach it (%s); staff messages will wait until it can",
+            chat.id,
+            error.message,
+        )
+        return False
+    can_post = member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR) or (
+        member.status == ChatMemberStatus.MEMBER
+    )
+    if member.status == ChatMemberStatus.RESTRICTED:
+        can_post = bool(getattr(member, "can_send_messages", False))
+    if can_post:
+        log.info("Admin group %s: the bot can post there", chat.id)
+        try:
+            await set_staff_commands(bot, chat.id, app.settings.staff_locale)
+        except TelegramAPIError as error:
+            log.warning("Could not set the staff command menu: %s", error.message)
+    else:
+        log.warning(
+            "Admin group %s: the bot is %s there and cannot post; add it to the group",
+            chat.id,
+            member.status,
+        )
+    return can_post
+
+
+async def prepare(app: App) -> None:
+    """Start-up talk with Telegram (who am I, command menus, profile texts, the admin group
+    check), then the workers."""
+    me = await app.bot.me()  # cached: long polling asks again
+    log.info("Running as @%s (id %s) with policy pack %s", me.username, me.id, app.pack.id)
+    try:
+        await set_commands(app.bot, app.settings.default_locale)
+    except TelegramAPIError as error:
+        log.warning("Could not set the command menu: %s", error.message)
+    try:
+        await set_descriptions(app.bot, app.pack, app.settings.default_locale)
+    except TelegramAPIError as error:
+        log.warning("Could not set the bot's description: %s", error.message)
+    await check_admin_chat(app)
+    await app.campaigns.resume(app.bot)
+    await app.outbox.start(app.bot)
+    await app.reminders.start(app.bot)
+
+
+async def prepare_beside(app: App) -> None:
+    """`prepare` while long polling already serves users: none of it is needed to answer them.
+    A failure is logged, not fatal (each step retries or reports on its own later)."""
+    try:
+        await prepare(app)
+    except Exception:
+        log.exception("Start-up work with Telegram failed")
+
+
+async def run(settings: Settings, pack: PolicyPack) -> None:
+    """Long polling by default; webhook mode with WEBHOOK_URL. /healthz and /metrics are served
+    on WEBHOOK_LISTEN in webhook mode, and in polling mode too when it is set."""
+    bot = create_bot(settings)
+    try:
+        # Before anything else (migrations, workers): an unreachable API or a rejected token
+        # ends the start with one line (see bot.__main__).
+        await bot.me()
+    except BaseException:
+        await bot.session.close()
+        raise
+    app = await build_app(settings, pack, bot=bot)
+    server = None
+    beside: asyncio.Task[None] | None = None
+    try:
+        if settings.webhook_url is not None:
+            await prepare(app)
+        else:
+            beside = asyncio.create_task(prepare_beside(app), name="prepare")
+        if settings.webhook_listen is not None:
+            server = await web.start_server(app, *settings.webhook_host_port)
+        if settings.webhook_url is not None:
+            await web.set_webhook(app)
+            await web.until_stopped()
+        else:
+            await app.dispatcher.start_polling(
+                app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
+            )
+    finally:
+        if beside is not None:
+            beside.cancel()
+            await asyncio.gather(beside, return_exceptions=True)
+        if server is not None:
+            await server.cleanup()
+        await app.close()

@@ -1,0 +1,89 @@
+"""The HTTP side: Telegram's webhook (WEBHOOK_URL), GET /healthz and GET /metrics.
+
+In webhook mode Telegram POSTs each update to the path of WEBHOOK_URL with WEBHOOK_SECRET in the
+`X-Telegram-Bot-Api-Secret-Token` header; a request without it gets 401 and is not processed.
+An update is answered only after it was handled, so an instance that dies mid-update leaves it
+unacknowledged and Telegram delivers it again (to any instance behind the proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from bot.service.app import App
+
+log = logging.getLogger(__name__)
+
+
+def webhook_path(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def create_web_app(app: App) -> web.Application:
+    web_app = web.Application()
+    settings = app.settings
+    if settings.webhook_url is not None:
+        assert settings.webhook_secret is not None  # the settings require it
+        SimpleRequestHandler(
+            dispatcher=app.dispatcher,
+            bot=app.bot,
+            handle_in_background=False,
+            secret_token=settings.webhook_secret.get_secret_value(),
+        ).register(web_app, path=webhook_path(settings.webhook_url))
+
+    async def healthz(_: web.Request) -> web.Response:
+        health = await app.metrics.health()
+        return web.Response(status=200 if health.ok else 503, text=health.reason + "\n")
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = await app.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
+    return web_app
+
+
+async def start_server(app: App, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(create_web_app(app), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("Serving /healthz and /metrics on %s:%s", host, port)
+    return runner
+
+
+async def set_webhook(app: App) -> None:
+    settings = app.settings
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    await app.bot.set_webhook(
+        settings.webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=app.dispatcher.resolve_used_update_types(),
+        drop_pending_updates=False,
+    )
+    log.info(
+        "Webhook mode: Telegram sends updates to the path %s", webhook_path(settings.webhook_url)
+    )
+
+
+async def until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT (docker stop, Ctrl+C) and return, for a graceful shutdown."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,370 @@
+"""Inline keyboards. Labels come from the locale catalogs."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.core.i18n import LOCALES, Translator, translator
+from bot.core.policy import PolicyPack, RequestType
+from bot.domain.consents import ConsentView
+from bot.domain.onboarding import AgeGroup
+from bot.telegram.callbacks import (
+    AgeCb,
+    BreachAction,
+    BreachCb,
+    CampaignAction,
+    CampaignCb,
+    ConsentAction,
+    ConsentCb,
+    GuardianAction,
+    GuardianCb,
+    LangCb,
+    MenuAction,
+    MenuCb,
+    RequestAction,
+    RequestCb,
+    RightsAction,
+    RightsCb,
+    TemplateCb,
+    UnsubCb,
+)
+from storage.models import AnswerTemplate, Request
+
+
+class Buttons:
+    """Inline buttons laid out in rows, like aiogram's InlineKeyboardBuilder without its deep
+    copy of every button on each addition (the largest item of rendering a screen)."""
+
+    WIDTH = 8  # Telegram's widest row, the builder's default layout
+
+    def __init__(self) -> None:
+        self._buttons: list[InlineKeyboardButton] = []
+        self._sizes: tuple[int, ...] = (self.WIDTH,)
+
+    def button(self, *, text: str, callback_data: CallbackData) -> None:
+        self._buttons.append(InlineKeyboardButton(text=text, callback_data=callback_data.pack()))
+
+    def adjust(self, *sizes: int) -> None:
+        """Rows of `sizes` buttons, the last size repeated for the rest."""
+        self._sizes = sizes
+
+    def as_markup(self) -> InlineKeyboardMarkup:
+        rows: list[list[InlineKeyboardButton]] = []
+        index, sizes = 0, list(self._sizes)
+        while index < len(self._buttons):
+            size = sizes.pop(0) if len(sizes) > 1 else sizes[0]
+            rows.append(self._buttons[index : index + size])
+            index += size
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    for answer in answers:
+        builder.button(text=t(f"age.{answer}", age=age), callback_data=AgeCb(answer=answer))
+    other = "en" if t.locale == "ru" else "ru"
+    builder.button(text=t("age.switch_language"), callback_data=LangCb(code=other))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def notice(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup:
+    """The full text, and every earlier version (they stay viewable)."""
+    rows = [[InlineKeyboardButton(text=t("notice.full_text"), url=pack.policy.url)]]
+    for old in reversed(pack.policy.history):
+        label = t(
+            "policy_update.previous",
+            version=old.version,
+            date=old.effective_date.strftime(t("common.date_format")),
+        )
+        rows.append([InlineKeyboardButton(text=label, url=old.url)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def next_policy(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup | None:
+    upcoming = pack.next_policy
+    if upcoming is None:
+        return None
+    button = InlineKeyboardButton(text=t("notice.full_text"), url=upcoming.url)
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(text=t("menu.rights"), callback_data=MenuCb(action=MenuAction.RIGHTS))
+    builder.button(text=t("menu.requests"), callback_data=MenuCb(action=MenuAction.REQUESTS))
+    builder.button(text=t("menu.consents"), callback_data=MenuCb(action=MenuAction.CONSENTS))
+    builder.button(text=t("menu.notice"), callback_data=MenuCb(action=MenuAction.NOTICE))
+    if guardian_link:
+        builder.button(
+            text=t("menu.guardian_link"), callback_data=MenuCb(action=MenuAction.GUARDIAN_LINK)
+        )
+    builder.button(text=t("menu.language"), callback_data=MenuCb(action=MenuAction.LANGUAGE))
+    builder.button(text=t("menu.help"), callback_data=MenuCb(action=MenuAction.HELP))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    return builder.as_markup()
+
+
+def languages(t: Translator) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    for code in LOCALES:  # each language named in itself, so a new file brings its own name
+        builder.button(text=translator(code)(f"language.{code}"), callback_data=LangCb(code=code))
+    builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    builder.adjust(2, 1)
+    return builder.as_markup()
+
+
+def guardian_age(t: Translator, age: int) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(
+        text=t("guardian.adult", age=age), callback_data=GuardianCb(action=GuardianAction.ADULT)
+    )
+    builder.button(
+        text=t("guardian.minor", age=age), callback_data=GuardianCb(action=GuardianAction.MINOR)
+    )
+    builder.button(text=t("common.cancel"), callback_data=GuardianCb(action=GuardianAction.CANCEL))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def guardian_confirm(t: Translator) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(
+        text=t("guardian.confirm"), callback_data=GuardianCb(action=GuardianAction.CONFIRM)
+    )
+    builder.button(text=t("common.cancel"), callback_data=GuardianCb(action=GuardianAction.CANCEL))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def consents(
+    views: list[ConsentView],
+    t: Translator,
+    *,
+    minor_self: bool,
+    minor: int = 0,
+    minors: list[tuple[int, str]] | None = None,
+) -> InlineKeyboardMarkup:
+    """`minor_self`: a minor's own screen (withdraw only); `minor`: a representative's screen."""
+    builder = Buttons()
+    for view in views:
+        title = view.purpose.title.get(t.locale)
+        if minor_self and not view.granted:
+            label, action = t("consents.button_locked", title=title), ConsentAction.LOCKED
+        elif view.needs_reconfirm and not minor_self:
+            label, action = t("consents.button_reconfirm", title=title), ConsentAction.INFO
+        elif view.granted:
+            label, action = t("consents.button_on", title=title), ConsentAction.WITHDRAW
+        else:
+            label, action = t("consents.button_off", title=title), ConsentAction.INFO
+        builder.button(
+            text=label, callback_data=ConsentCb(action=action, purpose=view.purpose.id, minor=minor)
+        )
+    for minor_id, name in minors or []:
+        builder.button(
+            text=t("consents.for_minor", name=name),
+            callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor_id),
+        )
+    builder.button(
+        text=t("consents.history"),
+        callback_data=ConsentCb(action=ConsentAction.HISTORY, minor=minor),
+    )
+    if minor:
+        builder.button(text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST))
+    else:
+        builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def minor_consents(t: Translator, minor_id: int, name: str) -> InlineKeyboardMarkup:
+    """For the representative: the minor's consents, where each purpose is given one by one."""
+    builder = Buttons()
+    builder.button(
+        text=t("guardian.open_consents", minor=name),
+        callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor_id),
+    )
+    return builder.as_markup()
+
+
+def consent_info(purpose_id: str, t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(
+        text=t("consents.agree"),
+        callback_data=ConsentCb(action=ConsentAction.GRANT, purpose=purpose_id, minor=minor),
+    )
+    builder.button(
+        text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor)
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def back_to_consents(t: Translator, *, minor: int = 0) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(
+        text=t("common.back"), callback_data=ConsentCb(action=ConsentAction.LIST, minor=minor)
+    )
+    return builder.as_markup()
+
+
+def unsubscribe(t: Translator, campaign_id: int, *, done: bool = False) -> InlineKeyboardMarkup:
+    key = "unsubscribe.done_button" if done else "unsubscribe.button"
+    builder = Buttons()
+    builder.button(text=t(key), callback_data=UnsubCb(campaign=campaign_id))
+    return builder.as_markup()
+
+
+def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(
+        text=t("staff.campaign_send"),
+        callback_data=CampaignCb(id=campaign_id, action=CampaignAction.SEND),
+    )
+    builder.button(
+        text=t("staff.campaign_cancel"),
+        callback_data=CampaignCb(id=campaign_id, action=CampaignAction.CANCEL),
+    )
+    return builder.as_markup()
+
+
+def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyboardMarkup | None:
+    """Buttons for what can still be done with the request; none once it is closed."""
+    if request.type == "restriction" and request.status == "done" and request.hold_until:
+        lift = RequestCb(id=request.id, action=RequestAction.LIFT)
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=t("card.button_lift"), callback_data=lift.pack())]
+            ]
+        )
+    if request.status not in {"received", "in_progress", "waiting_user"}:
+        return None
+    builder = Buttons()
+    actions = [
+        RequestAction.DONE,
+        RequestAction.REFUSE,
+        RequestAction.UNFOUNDED,
+        RequestAction.QUESTION,
+        RequestAction.CLARIFY,
+        RequestAction.BLOCK,
+    ]
+    if request.status == "received":
+        actions.insert(0, RequestAction.TAKE)
+    if extend:
+        actions.append(RequestAction.EXTEND)
+    for action in actions:
+        builder.button(
+            text=t(f"card.button_{action.name.lower()}"),
+            callback_data=RequestCb(id=request.id, action=action),
+        )
+    builder.button(
+        text=t("templates.button"),
+        callback_data=RequestCb(id=request.id, action=RequestAction.TEMPLATE),
+    )
+    builder.adjust(3)
+    return builder.as_markup()
+
+
+def template_picker(
+    templates: list[AnswerTemplate], request_id: int, t: Translator
+) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    for template in templates:
+        builder.button(
+            text=template.name, callback_data=TemplateCb(request=request_id, template=template.id)
+        )
+    builder.button(
+        text=t("common.cancel"), callback_data=TemplateCb(request=request_id, template=0)
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def rights(kinds: list[RequestType], t: Translator) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    for kind in kinds:
+        builder.button(
+            text=t(f"rights.button_{kind}"),
+            callback_data=RightsCb(action=RightsAction.PICK, value=kind),
+        )
+    builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def flow_step(
+    t: Translator, *, choices: list[tuple[str, str]] | None = None, optional: bool = False
+) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    for value, label in choices or []:
+        builder.button(text=label, callback_data=RightsCb(action=RightsAction.CHOICE, value=value))
+    if optional:
+        builder.button(text=t("flow.skip"), callback_data=RightsCb(action=RightsAction.SKIP))
+    builder.button(text=t("common.back"), callback_data=RightsCb(action=RightsAction.BACK))
+    builder.button(text=t("common.cancel"), callback_data=RightsCb(action=RightsAction.CANCEL))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def flow_confirm(t: Translator) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(text=t("flow.submit"), callback_data=RightsCb(action=RightsAction.SUBMIT))
+    builder.button(text=t("common.back"), callback_data=RightsCb(action=RightsAction.BACK))
+    builder.button(text=t("common.cancel"), callback_data=RightsCb(action=RightsAction.CANCEL))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def share_contact(t: Translator) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [KeyboardButton(text=t("flow.share_contact"), request_contact=True)],
+            [KeyboardButton(text=t("common.cancel"))],
+        ],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def breach(
+    breach_id: int, t: Translator, *, notified: bool, told: bool, affected: int
+) -> InlineKeyboardMarkup | None:
+    """What is still to do about a breach: notify the authority, tell the affected users."""
+    builder = Buttons()
+    if not notified:
+        builder.button(
+            text=t("breach.button_notified"),
+            callback_data=BreachCb(id=breach_id, action=BreachAction.NOTIFIED),
+        )
+    if not told and affected:
+        builder.button(
+            text=t("breach.button_tell", count=affected),
+            callback_data=BreachCb(id=breach_id, action=BreachAction.TELL),
+        )
+    builder.adjust(1)
+    return builder.as_markup() if not (notified and (told or not affected)) else None
+
+
+def breach_confirm(breach_id: int, t: Translator, affected: int) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    builder.button(
+        text=t("breach.button_send", count=affected),
+        callback_data=BreachCb(id=breach_id, action=BreachAction.SEND),
+    )
+    builder.button(
+        text=t("common.back"), callback_data=BreachCb(id=breach_id, action=BreachAction.BACK)
+    )
+    builder.adjust(1)
+    return builder.as_markup()

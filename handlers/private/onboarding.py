@@ -1,0 +1,133 @@
+"""/start, the age gate, the notice and the menu: a user's first minutes."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.core.formatting import fmt_datetime, operator_name
+from bot.core.i18n import LOCALES, Translator, locale_from_telegram, translator
+from bot.core.policy import PolicyPack
+from bot.domain.onboarding import Onboarding, age_answers, needs_guardian
+from bot.service.config import Settings
+from bot.telegram import keyboards
+from bot.telegram.callbacks import AgeCb, LangCb
+from bot.telegram.screens import (
+    edit,
+    menu_screen,
+    profile,
+    send_guardian_link,
+    send_menu,
+    send_notice,
+    show_screen,
+)
+from storage.models import User
+
+
+def _age_question(t: Translator, pack: PolicyPack) -> str:
+    return t("age.question", operator=operator_name(pack, t.locale))
+
+
+async def continue_onboarding(
+    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
+) -> None:
+    """Take the user to the next step they have not done: age gate, notice, then menu."""
+    if user.age_group is None:
+        answers = age_answers(pack)
+        await bot.send_message(
+            user.id,
+            _age_question(t, pack),
+            reply_markup=keyboards.age_gate(t, answers, pack.age.consent_age),
+        )
+        return
+    if onboarding.notice_due(user):
+        await send_notice(bot, user.id, t, pack)
+        await onboarding.notice_shown(user)
+    await send_menu(bot, user, t, pack, onboarding)
+
+
+async def start(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+    settings: Settings,
+) -> None:
+    await state.clear()
+    sender = message.from_user
+    assert sender is not None  # private chats always have a sender
+    language = (
+        user.language
+        if user is not None
+        else locale_from_telegram(sender.language_code, settings.default_locale)
+    )
+    user = await onboarding.register(profile(sender, language), user)
+    await continue_onboarding(bot, user, translator(user.language), pack, onboarding)
+
+
+async def age_answer(
+    query: CallbackQuery,
+    callback_data: AgeCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    if user is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return
+    if callback_data.answer not in age_answers(pack):
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    if not await onboarding.answer_age(user, callback_data.answer):
+        await query.answer(t("age.already"))
+        return
+    await query.answer()
+    label = t(f"age.{callback_data.answer}", age=pack.age.consent_age)
+    when = fmt_datetime(user.age_answered_at, t, pack.zone)  # type: ignore[arg-type]
+    await edit(query, t("age.recorded", answer=label, when=when))
+    await send_notice(bot, user.id, t, pack)
+    await onboarding.notice_shown(user)
+    if needs_guardian(user.age_group, pack):
+        await send_guardian_link(bot, user, t, pack, onboarding, renewed=False)
+    await send_menu(bot, user, t, pack, onboarding)
+
+
+async def language_chosen(
+    query: CallbackQuery,
+    callback_data: LangCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    if user is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return
+    await onboarding.set_language(user, callback_data.code)
+    t = translator(user.language)
+    await query.answer()
+    if user.age_group is None:
+        # Still at the age gate: show the same question in the new language.
+        await edit(
+            query,
+            _age_question(t, pack),
+            keyboards.age_gate(t, age_answers(pack), pack.age.consent_age),
+        )
+        return
+    text, markup = await menu_screen(user, t, pack, onboarding)
+    await show_screen(query, bot, f"{t('language.set')}\n\n{text}", markup)
+
+
+def router() -> Router:
+    r = Router(name="onboarding")
+    r.message.register(start, CommandStart())
+    r.callback_query.register(age_answer, AgeCb.filter())
+    r.callback_query.register(language_chosen, LangCb.filter(F.code.in_(LOCALES)))
+    return r

@@ -1,0 +1,37 @@
+"""The admin group: request cards, commands and buttons for staff. Every handler here
+declares the staff action it performs (`bot.telegram.staff_gate`); the router's one inner
+middleware checks the role and audits before the handler runs."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.domain.admin_chat import InAdminChat
+from handlers.staff import (
+    admin,
+    breaches,
+    campaigns,
+    consents,
+    desk,
+    reports,
+    roles,
+    templates,
+)
+
+
+def router() -> Router:
+    staff = Router(name="staff")
+    staff.message.filter(InAdminChat())
+    staff.callback_query.filter(InAdminChat())
+    staff.chat_member.filter(InAdminChat())
+    staff.include_routers(
+        admin.router(),
+        desk.router(),
+        campaigns.router(),
+        consents.router(),
+        roles.router(),
+        templates.router(),
+        reports.router(),
+        breaches.router(),
+    )
+    return staff

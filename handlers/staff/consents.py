@@ -1,0 +1,81 @@
+"""Staff record a consent change a user asked for in writing:
+`/consent <user id> <purpose> on|off`."""
+
+from __future__ import annotations
+
+import contextlib
+from html import escape
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.core.i18n import Translator, translator
+from bot.core.policy import PolicyPack
+from bot.domain.consents import Consents, Outcome, Source
+from bot.domain.onboarding import needs_guardian
+from bot.domain.staff import StaffDirectory
+from bot.telegram.callbacks import parse_id
+from bot.telegram.screens import staff_or_refuse
+from storage.repositories import Repositories
+
+
+async def consent_command(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    staff: StaffDirectory,
+    consents: Consents,
+    repo: Repositories,
+) -> None:
+    assert message.from_user is not None
+    parts = (command.args or "").split()
+    subject = parts[0][:20] if parts else None
+    if not await staff_or_refuse(message, bot, t, staff, repo, "consent.record", subject):
+        return
+    purposes = ", ".join(p.id for p in pack.consent_purposes)
+    user_id = parse_id(parts[0]) if len(parts) == 3 else None
+    if user_id is None or parts[2] not in {"on", "off"}:
+        await message.reply(t("staff.consent_usage", purposes=purposes))
+        return
+    user = await repo.users.get(user_id)
+    purpose = pack.consent_purpose(parts[1])
+    if user is None or purpose is None:
+        await message.reply(t("staff.consent_unknown", purposes=purposes))
+        return
+    granted = parts[2] == "on"
+    ut = translator(user.language)
+    title = escape(purpose.title.get(ut.locale))
+    state = ut("consents.state_on" if granted else "consents.state_off")
+    notice = ut("consents.staff_changed", title=title, state=state)
+    outcome = await consents.set(
+        user.id,
+        purpose.id,
+        granted,
+        source=Source.STAFF,
+        actor_id=message.from_user.id,
+        locale=ut.locale,
+        shown_text=notice,
+        minor=needs_guardian(user.age_group, pack),
+        notify=notice,
+    )
+    if outcome is Outcome.LOCKED:
+        await message.reply(t("staff.consent_locked"))
+        return
+    if outcome is not Outcome.CHANGED:
+        await message.reply(t("staff.consent_unchanged"))
+        return
+    await message.reply(
+        t("staff.consent_recorded", user=user.id, purpose=purpose.id, state=parts[2])
+    )
+    with contextlib.suppress(TelegramAPIError):  # recorded; the user also sees it in /consents
+        await bot.send_message(user.id, notice)
+
+
+def router() -> Router:
+    r = Router(name="staff-consents")
+    r.message.register(consent_command, Command("consent"))
+    return r
