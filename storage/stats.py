@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.enums import TO_USER_KINDS
 from storage.models import Campaign, Delivery, OutboxItem, Request
-from storage.repositories import TO_USER_KINDS
 
 FAILED = ("failed", "blocked")
 

@@ -51,8 +51,9 @@ from bot.domain.requests.desk import OPEN
 from bot.domain.requests.filing import extension_refusal
 from bot.telegram import keyboards
 from bot.telegram.render import card_text, due_page
+from storage.enums import TO_USER_KINDS
 from storage.models import OutboxItem, Request, RequestAttachment
-from storage.repositories import TO_USER_KINDS, Repositories
+from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 BASE_DELAY = timedelta(seconds=5)

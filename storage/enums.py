@@ -1,0 +1,104 @@
+"""The stored vocabularies: every kind and status string written into a row, in one place that
+storage and `bot` both import. Each is a StrEnum whose values are exactly what the rows hold
+(rows written before this module keep meaning what they meant): rename a member freely, never
+change a value. Strings read back from the database compare equal to the members.
+
+Not here: audit action names and subjects (legal evidence, spelled where they are written),
+request types (the policy pack's `RequestType`), attachment kinds (`bot.domain.attachments`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OutboxKind(StrEnum):
+    """What an outbox item delivers (`outbox.kind`); `bot.delivery.outbox` has a sender each."""
+
+    CARD = "card"  # a request card (admin group)
+    CARD_EDIT = "card_edit"  # the card re-rendered from the request's current state
+    TO_USER = "to_user"  # a message about a request to its user
+    TO_STAFF = "to_staff"  # a user's message relayed under the card
+    TO_ADMIN = "to_admin"  # a text to the admin group
+    NOTICE = "notice"  # the bot's own notice to staff (a failure is never re-announced)
+    DUE_LIST = "due_list"  # the daily list, rendered at delivery with its pages
+    REDACT = "redact"  # after an erasure: a card edited to the redacted text
+    UNRELAY = "unrelay"  # after an erasure: a message relayed into the group deleted (or blanked)
+    COPY_USER = "copy_user"  # staff's file copied to the user
+    COPY_STAFF = "copy_staff"  # the user's file copied under the card
+
+
+# Items delivered into a user's chat (their lane is the chat; /healthz leaves them out).
+TO_USER_KINDS = frozenset({OutboxKind.TO_USER, OutboxKind.COPY_USER})
+# Items threaded under one request's card (their lane is the card).
+CARD_KINDS = frozenset(
+    {OutboxKind.CARD, OutboxKind.CARD_EDIT, OutboxKind.TO_STAFF, OutboxKind.COPY_STAFF}
+)
+# Items about one message already posted (their lane is that message).
+MESSAGE_KINDS = frozenset({OutboxKind.REDACT, OutboxKind.UNRELAY})
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbox item is (`outbox.status`)."""
+
+    PENDING = "pending"  # waiting to be claimed (at `next_attempt_at`)
+    SENDING = "sending"  # claimed; the call to Telegram may be under way
+    SENT = "sent"
+    FAILED = "failed"  # for good: Telegram would answer the same again
+    BLOCKED = "blocked"  # the user blocked the bot
+
+
+# Outbox items and deliveries that never reached their recipient (the failure metrics).
+UNDELIVERED = frozenset({OutboxStatus.FAILED, OutboxStatus.BLOCKED})
+
+
+class CampaignKind(StrEnum):
+    """Who a campaign goes to and what it says (`campaigns.kind`)."""
+
+    MARKETING = "marketing"  # to users who consent at the moment each message goes out
+    POLICY = "policy"  # a policy change, to users not yet told of the version
+    POLICY_NEXT = "policy_next"  # the next version, announced before its date (seed 002, 8.3)
+    BREACH = "breach"  # tells the users a breach affects (GDPR art. 34)
+
+
+class CampaignStatus(StrEnum):
+    """`campaigns.status`: draft -> sending -> done, or draft -> cancelled."""
+
+    DRAFT = "draft"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    """One campaign message to one user (`deliveries.status`)."""
+
+    PENDING = "pending"  # queued, or back in the queue to be retried
+    SENDING = "sending"  # claimed: written before the call to Telegram
+    SENT = "sent"
+    SKIPPED = "skipped"  # the recipient may not receive it at the claim
+    FAILED = "failed"
+    BLOCKED = "blocked"  # the user blocked the bot
+    UNCERTAIN = "uncertain"  # a crash caught it mid-call: maybe delivered, never sent again
+
+
+class RequestStatus(StrEnum):
+    """A rights request's state (`requests.status`)."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    WAITING = "waiting_user"  # staff asked the user; the term runs on
+    DONE = "done"
+    REFUSED = "refused"
+    BLOCKED = "blocked"  # a legal hold until `hold_until`, then erased
+
+
+# The statuses of a request still being worked on.
+OPEN = frozenset({RequestStatus.RECEIVED, RequestStatus.IN_PROGRESS, RequestStatus.WAITING})
+
+
+class AttachmentStatus(StrEnum):
+    """A file sent with a request (`request_attachments.status`)."""
+
+    PENDING = "pending"  # its copy is queued in the outbox
+    RELAYED = "relayed"  # copied to its recipient
+    FAILED = "failed"  # Telegram would not copy it
