@@ -36,10 +36,11 @@ from sqlalchemy.util.concurrency import await_
 
 WRITE_BEGIN = "IMMEDIATE"
 
-Outcome = tuple[Any, list[Any], int, int | None]
+# What one trip to the worker thread brings back: description, rows, rowcount, lastrowid.
+Fetched = tuple[Any, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> Outcome:
+def _run(connection: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> Fetched:
     """Runs in aiosqlite's worker thread: execute, fetch everything, close."""
     cursor = connection.cursor()
     try:
@@ -101,10 +102,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             driver: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            outcome: Outcome = await driver._execute(
+            fetched: Fetched = await driver._execute(
                 _run, driver._conn, operation, parameters, many
             )
-        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._description, rows, self._rowcount, self._lastrowid = fetched
         self._rows = deque(rows)
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:

@@ -259,7 +259,9 @@ class CampaignRunner:
 
 
 @dataclass
-class Outcome:
+class SendOutcome:
+    """What became of one delivery's send (written in the transaction of the next claim)."""
+
     delivery_id: int
     user_id: int
     status: str
@@ -283,7 +285,7 @@ class _Run:
         self._pacer = Pacer(runner.rate, runner.monotonic, runner.sleep)
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._sends: set[asyncio.Task[None]] = set()
-        self._done: list[Outcome] = []
+        self._done: list[SendOutcome] = []
         self._unstarted: list[Claimed] = []
         self._texts: dict[tuple[str, bool], tuple[str, InlineKeyboardMarkup | None]] = {}
         # How many to claim at once: the sends due within CLAIM_AHEAD seconds.
@@ -371,26 +373,26 @@ class _Run:
 
     async def _call(
         self, delivery: Claimed, text: str, markup: InlineKeyboardMarkup | None
-    ) -> Outcome:
+    ) -> SendOutcome:
         campaign_id, user_id = self._campaign.id, delivery.user_id
         try:
             message = await self._bot.send_message(user_id, text, reply_markup=markup)
         except TelegramRetryAfter as error:
             log.info("Campaign %s: flood limit, waiting %ss", campaign_id, error.retry_after)
             self._pacer.pause(error.retry_after)
-            return Outcome(delivery.delivery_id, user_id, "pending")
+            return SendOutcome(delivery.delivery_id, user_id, "pending")
         except TelegramForbiddenError:
-            return Outcome(delivery.delivery_id, user_id, "blocked")
+            return SendOutcome(delivery.delivery_id, user_id, "blocked")
         except TelegramBadRequest as error:
             log.warning("Campaign %s: user %s: %s", campaign_id, user_id, error.message)
-            return Outcome(delivery.delivery_id, user_id, "failed")
+            return SendOutcome(delivery.delivery_id, user_id, "failed")
         except (TelegramNetworkError, TelegramServerError) as error:
             retry = delivery.attempts < MAX_ATTEMPTS
             log.warning("Campaign %s: %s (attempt %s)", campaign_id, error, delivery.attempts)
             self._pacer.pause(min(2.0**delivery.attempts, 60.0))
-            return Outcome(delivery.delivery_id, user_id, "pending" if retry else "failed")
+            return SendOutcome(delivery.delivery_id, user_id, "pending" if retry else "failed")
         now = self._runner.clock.now()
-        return Outcome(delivery.delivery_id, user_id, "sent", message.message_id, now)
+        return SendOutcome(delivery.delivery_id, user_id, "sent", message.message_id, now)
 
     async def settle(self, *, cancel: bool) -> None:
         """Finish the sends in flight (when stopping, those still running after STOP_GRACE
@@ -398,7 +400,9 @@ class _Run:
         after a restart, never repeated."""
         if cancel:
             # Claimed but never handed to Telegram: back to the queue, not uncertain.
-            self._done.extend(Outcome(d.delivery_id, d.user_id, "pending") for d in self._unstarted)
+            self._done.extend(
+                SendOutcome(d.delivery_id, d.user_id, "pending") for d in self._unstarted
+            )
             self._unstarted = []
         if cancel and self._sends:
             _, late = await asyncio.wait(set(self._sends), timeout=STOP_GRACE)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.domain.requests.desk import OPEN
-from storage.stats import StatsRepository
+from storage.repositories import HealthRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 PREFIX = "privacy_desk"
@@ -75,7 +75,7 @@ class Metrics:
         """Healthy when the database answers and no staff message waits longer than allowed."""
         try:
             async with self._sessions() as session:
-                stats = StatsRepository(session)
+                stats = HealthRepository(session)
                 await stats.ping()
                 oldest = await stats.oldest_pending_staff_item()
         except Exception as error:  # any failure to reach the database is the answer
@@ -91,7 +91,7 @@ class Metrics:
     async def render(self) -> bytes:
         now = self._clock.now()
         async with self._sessions() as session:
-            snapshot = await StatsRepository(session).snapshot(now, OPEN)
+            snapshot = await HealthRepository(session).snapshot(now, OPEN)
         self.backlog.set(snapshot.outbox_backlog)
         oldest = snapshot.outbox_oldest
         self.oldest.set(0 if oldest is None else max((now - oldest).total_seconds(), 0))

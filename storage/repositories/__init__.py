@@ -9,14 +9,15 @@ from storage.repositories.breaches import BreachRepository
 from storage.repositories.campaigns import (
     Audience,
     CampaignRepository,
-    Claim,
     Claimed,
+    DeliveryBatch,
     Eligibility,
 )
 from storage.repositories.consents import ConsentRepository, LostRace
 from storage.repositories.disclosures import DisclosureRepository
 from storage.repositories.erasure import APPEND_ONLY, ERASED_TABLES, ErasureRepository
 from storage.repositories.guardians import GuardianRepository
+from storage.repositories.health import HealthRepository, Snapshot
 from storage.repositories.outbox import OutboxRepository, outbox_lane
 from storage.repositories.requests import RequestRepository
 from storage.repositories.roles import RoleRepository
@@ -36,18 +37,20 @@ __all__ = [
     "BotStateRepository",
     "BreachRepository",
     "CampaignRepository",
-    "Claim",
     "Claimed",
     "ConsentRepository",
+    "DeliveryBatch",
     "DisclosureRepository",
     "Eligibility",
     "ErasureRepository",
     "GuardianRepository",
+    "HealthRepository",
     "LostRace",
     "OutboxRepository",
     "Repositories",
     "RequestRepository",
     "RoleRepository",
+    "Snapshot",
     "StatsRepository",
     "TemplateRepository",
     "UserRepository",

@@ -76,6 +76,8 @@ class Eligibility:
 
 @dataclass(frozen=True)
 class Claimed:
+    """One delivery of a batch, claimed for its recipient (`language`: theirs)."""
+
     delivery_id: int
     user_id: int
     attempts: int
@@ -83,9 +85,10 @@ class Claimed:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """One claim of a campaign's deliveries: those now `sending` (to be sent by the claimer),
-    how many became `skipped`, and how many pending rows were looked at (0: none left)."""
+class DeliveryBatch:
+    """One claimed batch of a campaign's deliveries (`CampaignRepository.claim`): those now
+    `sending` (to be sent by the claimer), how many became `skipped`, and how many pending rows
+    were looked at (0: none left)."""
 
     claimed: list[Claimed]
     skipped: int
@@ -150,7 +153,7 @@ class CampaignRepository:
 
     async def claim(
         self, campaign_id: int, limit: int, rules: Eligibility, *, now: datetime
-    ) -> Claim:
+    ) -> DeliveryBatch:
         """Take up to `limit` pending deliveries at once: those whose recipient may receive the
         message now become `sending` (checked here, per recipient, just before their send), the
         others `skipped`. Each row moves by compare-and-set on `pending` (a conditional UPDATE),
@@ -167,7 +170,7 @@ class CampaignRepository:
             )
         )
         if not ids:
-            return Claim([], 0, 0)
+            return DeliveryBatch([], 0, 0)
         eligible = exists().where(User.id == Delivery.user_id, rules.of_user(now))
         rows = (
             await self._session.execute(
@@ -194,7 +197,7 @@ class CampaignRepository:
             Claimed(r.id, r.user_id, r.attempts, languages.get(r.user_id, ""))
             for r in sorted(rows, key=lambda r: r.id)
         ]
-        return Claim(claimed, int(skipped.rowcount), len(ids))  # type: ignore[attr-defined]
+        return DeliveryBatch(claimed, int(skipped.rowcount), len(ids))  # type: ignore[attr-defined]
 
     async def record_outcomes(
         self,

@@ -1,4 +1,5 @@
-"""Read-only figures for /healthz and /metrics: a few aggregate queries, no personal data."""
+"""Read-only figures for /healthz and /metrics (`HealthRepository`): a few aggregate queries, no
+personal data. The /stats figures are `stats`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.enums import TO_USER_KINDS
+from storage.enums import TO_USER_KINDS, UNDELIVERED, CampaignStatus, OutboxStatus
 from storage.models import Campaign, Delivery, OutboxItem, Request
-
-FAILED = ("failed", "blocked")
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Snapshot:
     campaigns: dict[tuple[int, str], int]
 
 
-class StatsRepository:
+class HealthRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -38,7 +37,7 @@ class StatsRepository:
         """When the oldest undelivered message to the admin group was written."""
         return await self._session.scalar(
             select(func.min(OutboxItem.created_at)).where(
-                OutboxItem.status == "pending", OutboxItem.kind.not_in(TO_USER_KINDS)
+                OutboxItem.status == OutboxStatus.PENDING, OutboxItem.kind.not_in(TO_USER_KINDS)
             )
         )
 
@@ -47,15 +46,15 @@ class StatsRepository:
         backlog, oldest = (
             await run(
                 select(func.count(), func.min(OutboxItem.created_at)).where(
-                    OutboxItem.status == "pending"
+                    OutboxItem.status == OutboxStatus.PENDING
                 )
             )
         ).one()
         failed_outbox = await self._session.scalar(
-            select(func.count()).where(OutboxItem.status.in_(FAILED))
+            select(func.count()).where(OutboxItem.status.in_(UNDELIVERED))
         )
         failed_deliveries = await self._session.scalar(
-            select(func.count()).where(Delivery.status.in_(FAILED))
+            select(func.count()).where(Delivery.status.in_(UNDELIVERED))
         )
         open_count, overdue = (
             await run(
@@ -68,7 +67,7 @@ class StatsRepository:
         rows = await run(
             select(Delivery.campaign_id, Delivery.status, func.count())
             .join(Campaign, Campaign.id == Delivery.campaign_id)
-            .where(Campaign.status == "sending")
+            .where(Campaign.status == CampaignStatus.SENDING)
             .group_by(Delivery.campaign_id, Delivery.status)
         )
         return Snapshot(
