@@ -47,6 +47,8 @@ class OutboxStatus(StrEnum):
     BLOCKED = "blocked"  # the user blocked the bot
 
 
+# Items still on their way: waiting, or being sent (both hold their lane).
+OUTBOX_UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 # Outbox items and deliveries that never reached their recipient (the failure metrics).
 UNDELIVERED = frozenset({OutboxStatus.FAILED, OutboxStatus.BLOCKED})
 
@@ -102,3 +104,21 @@ class AttachmentStatus(StrEnum):
     PENDING = "pending"  # its copy is queued in the outbox
     RELAYED = "relayed"  # copied to its recipient
     FAILED = "failed"  # Telegram would not copy it
+
+
+class MessageKind(StrEnum):
+    """What a message said on a request is (`request_messages.kind`)."""
+
+    REPLY = "reply"  # staff's answer to the user
+    QUESTION = "question"  # staff asked; the due date stays
+    CLARIFY = "clarify"  # staff asked to clarify identity or scope; the term restarts or pauses
+    REFUSAL = "refusal"
+    REFUSAL_UNFOUNDED = "refusal_unfounded"  # manifestly unfounded or excessive (GDPR 12(5))
+    EXTENSION = "extension"  # the term extended, with its reason (once per request)
+    HOLD = "hold"  # a legal hold, with its reason
+    ANSWER = "answer"  # the user's answer while staff waited for it
+    FOLLOWUP = "followup"  # the user wrote again otherwise
+
+
+# What staff asked the user, to be answered (the latest one decides how the term goes on).
+STAFF_ASKS = (MessageKind.QUESTION, MessageKind.CLARIFY)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import FrozenClock
 from bot.delivery.outbox import LEASE
-from bot.domain.requests.filing import OPEN
+from storage.enums import OPEN
 from storage.models import Delivery
 from storage.repositories import Repositories
 from tests.engines import ON_POSTGRESQL

@@ -33,7 +33,6 @@ from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
 from bot.core.tasks import cancel_and_wait
 from bot.domain.admin_chat import AdminChat
-from bot.domain.breaches import BREACH
 from bot.domain.consents import Consents
 from bot.telegram import keyboards
 from bot.telegram.render import (
@@ -43,14 +42,12 @@ from bot.telegram.render import (
     policy_update_text,
 )
 from storage.dialect import Space, exclusive
+from storage.enums import CampaignKind, DeliveryStatus
 from storage.models import Breach, Campaign
 from storage.repositories import Claimed, Eligibility, Repositories
 
 log = logging.getLogger(__name__)
 
-MARKETING = "marketing"
-POLICY = "policy"
-POLICY_NEXT = "policy_next"  # the next version, announced before its date (seed 002, 8.3)
 MAX_ATTEMPTS = 5
 PROGRESS_EVERY_SECONDS = 2.0
 # How often an instance looks for campaigns whose instance stopped mid-way.
@@ -76,11 +73,11 @@ class Tally:
     @classmethod
     def of(cls, counts: dict[str, int]) -> Tally:
         return cls(
-            sent=counts.get("sent", 0),
-            skipped=counts.get("skipped", 0),
-            failed=counts.get("failed", 0) + counts.get("blocked", 0),
-            uncertain=counts.get("uncertain", 0),
-            left=counts.get("pending", 0) + counts.get("sending", 0),
+            sent=counts.get(DeliveryStatus.SENT, 0),
+            skipped=counts.get(DeliveryStatus.SKIPPED, 0),
+            failed=counts.get(DeliveryStatus.FAILED, 0) + counts.get(DeliveryStatus.BLOCKED, 0),
+            uncertain=counts.get(DeliveryStatus.UNCERTAIN, 0),
+            left=counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0),
         )
 
 
@@ -175,7 +172,7 @@ class CampaignRunner:
             campaign = await repo.campaigns.get(campaign_id)
             breach = (
                 await repo.breaches.by_campaign(campaign_id)
-                if campaign is not None and campaign.kind == BREACH
+                if campaign is not None and campaign.kind == CampaignKind.BREACH
                 else None
             )
         if campaign is None:
@@ -195,11 +192,11 @@ class CampaignRunner:
 
     def eligibility(self, campaign: Campaign) -> Eligibility:
         """Who may receive the campaign's message at the moment it goes out."""
-        if campaign.kind == BREACH:
+        if campaign.kind == CampaignKind.BREACH:
             return Eligibility(screened=False)  # restricted and held users are told too (art. 34)
-        if campaign.kind == POLICY:
+        if campaign.kind == CampaignKind.POLICY:
             return Eligibility(notice_version=self.pack.policy.version)
-        if campaign.kind == POLICY_NEXT:
+        if campaign.kind == CampaignKind.POLICY_NEXT:
             return Eligibility()
         marketing = self.pack.marketing
         purpose = self.pack.consent_purpose(marketing.purpose) if marketing else None
@@ -213,12 +210,12 @@ class CampaignRunner:
         self, campaign: Campaign, breach: Breach | None, language: str, reconfirm: bool
     ) -> tuple[str, InlineKeyboardMarkup | None]:
         t = translator(language)
-        if campaign.kind == BREACH:
+        if campaign.kind == CampaignKind.BREACH:
             assert breach is not None
             return breach_notice_text(breach, self.pack, t), None
-        if campaign.kind == POLICY_NEXT:
+        if campaign.kind == CampaignKind.POLICY_NEXT:
             return policy_next_text(self.pack, t), keyboards.next_policy(t, self.pack)
-        if campaign.kind == POLICY:
+        if campaign.kind == CampaignKind.POLICY:
             text = policy_update_text(self.pack, t, reconfirm=reconfirm)
             return text, keyboards.notice(t, self.pack)
         assert self.pack.marketing is not None
@@ -264,7 +261,7 @@ class SendOutcome:
 
     delivery_id: int
     user_id: int
-    status: str
+    status: DeliveryStatus
     message_id: int | None = None
     sent_at: datetime | None = None
 
@@ -331,7 +328,7 @@ class _Run:
                 self._campaign.id, self._batch, self._rules, now=runner.clock.now()
             )
             reconfirm: set[int] = set()
-            if claim.claimed and self._campaign.kind == POLICY:
+            if claim.claimed and self._campaign.kind == CampaignKind.POLICY:
                 consents = Consents(repo, runner.clock, runner.pack)
                 for item in claim.claimed:
                     if any(v.needs_reconfirm for v in await consents.views(item.user_id)):
@@ -348,9 +345,9 @@ class _Run:
             return 0
         await repo.campaigns.record_outcomes(
             [(o.delivery_id, o.status, o.message_id, o.sent_at) for o in done],
-            blocked=[o.user_id for o in done if o.status == "blocked"],
-            told=[o.user_id for o in done if o.status == "sent"]
-            if self._campaign.kind == POLICY
+            blocked=[o.user_id for o in done if o.status == DeliveryStatus.BLOCKED],
+            told=[o.user_id for o in done if o.status == DeliveryStatus.SENT]
+            if self._campaign.kind == CampaignKind.POLICY
             else [],
             notice_version=self._runner.pack.policy.version,
             now=self._runner.clock.now(),
@@ -380,19 +377,25 @@ class _Run:
         except TelegramRetryAfter as error:
             log.info("Campaign %s: flood limit, waiting %ss", campaign_id, error.retry_after)
             self._pacer.pause(error.retry_after)
-            return SendOutcome(delivery.delivery_id, user_id, "pending")
+            return SendOutcome(delivery.delivery_id, user_id, DeliveryStatus.PENDING)
         except TelegramForbiddenError:
-            return SendOutcome(delivery.delivery_id, user_id, "blocked")
+            return SendOutcome(delivery.delivery_id, user_id, DeliveryStatus.BLOCKED)
         except TelegramBadRequest as error:
             log.warning("Campaign %s: user %s: %s", campaign_id, user_id, error.message)
-            return SendOutcome(delivery.delivery_id, user_id, "failed")
+            return SendOutcome(delivery.delivery_id, user_id, DeliveryStatus.FAILED)
         except (TelegramNetworkError, TelegramServerError) as error:
             retry = delivery.attempts < MAX_ATTEMPTS
             log.warning("Campaign %s: %s (attempt %s)", campaign_id, error, delivery.attempts)
             self._pacer.pause(min(2.0**delivery.attempts, 60.0))
-            return SendOutcome(delivery.delivery_id, user_id, "pending" if retry else "failed")
+            return SendOutcome(
+                delivery.delivery_id,
+                user_id,
+                DeliveryStatus.PENDING if retry else DeliveryStatus.FAILED,
+            )
         now = self._runner.clock.now()
-        return SendOutcome(delivery.delivery_id, user_id, "sent", message.message_id, now)
+        return SendOutcome(
+            delivery.delivery_id, user_id, DeliveryStatus.SENT, message.message_id, now
+        )
 
     async def settle(self, *, cancel: bool) -> None:
         """Finish the sends in flight (when stopping, those still running after STOP_GRACE
@@ -401,7 +404,8 @@ class _Run:
         if cancel:
             # Claimed but never handed to Telegram: back to the queue, not uncertain.
             self._done.extend(
-                SendOutcome(d.delivery_id, d.user_id, "pending") for d in self._unstarted
+                SendOutcome(d.delivery_id, d.user_id, DeliveryStatus.PENDING)
+                for d in self._unstarted
             )
             self._unstarted = []
         if cancel and self._sends:

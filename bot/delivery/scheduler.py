@@ -17,11 +17,10 @@ from bot.core.formatting import fmt_date
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
 from bot.core.tasks import cancel_and_wait
-from bot.delivery.campaigns import POLICY_NEXT, CampaignRunner
-from bot.delivery.outbox import Kind
+from bot.delivery.campaigns import CampaignRunner
 from bot.domain.erasure import ErasureService
-from bot.domain.requests.desk import OPEN
 from bot.domain.retention import COUNTS_KEY, Retention, RetentionCounts
+from storage.enums import OPEN, CampaignKind, OutboxKind
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -71,10 +70,10 @@ class Reminders:
             counts = RetentionCounts.decode(await repo.state.get(COUNTS_KEY))
             if requests or breaches:
                 # Rendered when delivered, in pages that each fit a message.
-                await repo.outbox.add(kind=Kind.DUE_LIST, now=now)
+                await repo.outbox.add(kind=OutboxKind.DUE_LIST, now=now)
             if counts is not None and counts.day == local.date().isoformat():
                 text = self._t("retention.counts", erased=counts.erased, records=counts.records)
-                await repo.outbox.add(kind=Kind.TO_ADMIN, text=text, now=now)
+                await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
             await repo.commit()
         return True
 
@@ -93,7 +92,9 @@ class Reminders:
             if not await repo.state.claim(f"policy_next:{upcoming.version}", "announced"):
                 await session.rollback()
                 return None
-            campaign = await repo.campaigns.create(kind=POLICY_NEXT, body="", created_by=0, now=now)
+            campaign = await repo.campaigns.create(
+                kind=CampaignKind.POLICY_NEXT, body="", created_by=0, now=now
+            )
             audience = repo.users.not_told_of(upcoming.version)
             queued = await repo.campaigns.start(
                 campaign.id, audience, now=now, progress_message_id=None
@@ -104,7 +105,7 @@ class Reminders:
                 date=fmt_date(upcoming.effective_date, self._t, self._pack.zone),
                 count=queued or 0,
             )
-            await repo.outbox.add(kind="to_admin", text=text, now=now)
+            await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
             await repo.commit()
         self._campaigns.start(bot, campaign.id)
         return campaign.id
@@ -124,7 +125,7 @@ class Reminders:
                 await session.rollback()
                 return
             text = self._t("policy_next.in_force", version=version)
-            await repo.outbox.add(kind="to_admin", text=text, now=self._clock.now())
+            await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=self._clock.now())
             await repo.commit()
 
     async def start(self, bot: Bot) -> None:

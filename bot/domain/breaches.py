@@ -17,10 +17,10 @@ from bot.core.clock import Clock
 from bot.core.deadlines import due_at
 from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
+from storage.enums import CampaignKind
 from storage.models import Breach
 from storage.repositories import Audience, Repositories
 
-BREACH = "breach"  # the campaign kind that tells affected users
 MAX_FIELD = 1000
 
 # The lines of a /breach message: locale key (breach.words.*) -> field. The words themselves
@@ -160,7 +160,7 @@ class Breaches:
             return None
         now = self._clock.now()
         campaign = await self._repo.campaigns.create(
-            kind=BREACH, body="", created_by=staff_id, now=now
+            kind=CampaignKind.BREACH, body="", created_by=staff_id, now=now
         )
         if not await self._repo.breaches.claim_telling(breach_id, campaign.id, now):
             await self._repo.session.rollback()

@@ -13,6 +13,7 @@ from bot.core.formatting import fmt_date
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack, Purpose, RequestType
 from bot.domain.requests.filing import add_request
+from storage.enums import OutboxKind
 from storage.models import ConsentEvent, ConsentState
 from storage.repositories import LostRace, Repositories
 
@@ -135,7 +136,7 @@ class Consents:
             await self._file_withdrawal_task(user_id, purpose)
         if notify is not None:
             await self._repo.outbox.add(
-                kind="to_user", user_id=user_id, text=notify, now=self._clock.now()
+                kind=OutboxKind.TO_USER, user_id=user_id, text=notify, now=self._clock.now()
             )
         await self._repo.commit()
         return Outcome.CHANGED
@@ -159,7 +160,7 @@ class Consents:
             due=fmt_date(task.due_at, t, self._pack.zone),
         )
         await self._repo.outbox.add(
-            kind="to_user", user_id=user_id, request_id=task.id, text=text, now=now
+            kind=OutboxKind.TO_USER, user_id=user_id, request_id=task.id, text=text, now=now
         )
 
     def now(self) -> datetime:

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.core.clock import Clock
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
-from bot.delivery.outbox import Kind
 from bot.domain.admin_chat import AdminChat
 from storage.db import checkpoint, compact, scrub
 from storage.dialect import (
@@ -31,6 +30,7 @@ from storage.dialect import (
     lock_for_transaction,
     transaction_mark,
 )
+from storage.enums import OutboxKind
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -202,12 +202,20 @@ class ErasureService:
             redacted = self._t("card.erased", key=key[:12])
             for message_id in filter(None, cards):
                 await repo.outbox.add(
-                    kind=Kind.REDACT, chat_id=admin, message_id=message_id, text=redacted, now=now
+                    kind=OutboxKind.REDACT,
+                    chat_id=admin,
+                    message_id=message_id,
+                    text=redacted,
+                    now=now,
                 )
             blank = json.dumps({"erased": redacted, "key": key[:12]})
             for message_id in relayed:
                 await repo.outbox.add(
-                    kind=Kind.UNRELAY, chat_id=admin, message_id=message_id, text=blank, now=now
+                    kind=OutboxKind.UNRELAY,
+                    chat_id=admin,
+                    message_id=message_id,
+                    text=blank,
+                    now=now,
                 )
             await note_erasure(session)
             await repo.commit()

@@ -12,6 +12,7 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
+from storage.enums import OutboxKind
 from storage.models import GuardianConfirmation, GuardianLink, User
 from storage.repositories import Repositories
 
@@ -209,6 +210,8 @@ class Onboarding:
         )
         mt = translator(check.minor.language)
         told = mt("guardian.minor_told", when=fmt_datetime(now, mt, self._pack.zone))
-        await self._repo.outbox.add(kind="to_user", user_id=check.minor.id, text=told, now=now)
+        await self._repo.outbox.add(
+            kind=OutboxKind.TO_USER, user_id=check.minor.id, text=told, now=now
+        )
         await self._repo.commit()
         return check

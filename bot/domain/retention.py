@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.clock import Clock
 from bot.core.policy import PolicyPack
 from bot.domain.erasure import ErasureService
-from bot.domain.requests.filing import OPEN
+from storage.enums import OPEN
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
-from bot.delivery.campaigns import MARKETING
 from bot.domain.consents import Source
-from bot.domain.requests.desk import OPEN
+from storage.enums import OPEN, CampaignKind
 from storage.repositories import Repositories
 
 Month = tuple[int, int]  # (year, month)
@@ -235,7 +234,7 @@ async def collect(repo: Repositories, pack: PolicyPack, period: Period, now: dat
     purposes = [p.id for p in pack.consent_purposes]
     stats.consent_rates = consent_rates(events, joined, purposes, months, zone)
     stats.campaigns, stats.delivered = await repo.stats.campaigns(
-        MARKETING, period.start, period.end
+        CampaignKind.MARKETING, period.start, period.end
     )
     stats.unsubscribes = await repo.stats.withdrawals(Source.UNSUBSCRIBE, period.start, period.end)
     return stats

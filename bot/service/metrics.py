@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
-from bot.domain.requests.desk import OPEN
+from storage.enums import OPEN
 from storage.repositories import HealthRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]

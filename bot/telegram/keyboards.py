@@ -34,6 +34,7 @@ from bot.telegram.callbacks import (
     TemplateCb,
     UnsubCb,
 )
+from storage.enums import OPEN, RequestStatus
 from storage.models import AnswerTemplate, Request
 
 
@@ -242,14 +243,18 @@ def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
 
 def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyboardMarkup | None:
     """Buttons for what can still be done with the request; none once it is closed."""
-    if request.type == "restriction" and request.status == "done" and request.hold_until:
+    if (
+        request.type == "restriction"
+        and request.status == RequestStatus.DONE
+        and request.hold_until
+    ):
         lift = RequestCb(id=request.id, action=RequestAction.LIFT)
         return InlineKeyboardMarkup(
             inline_keyboard=[
                 [InlineKeyboardButton(text=t("card.button_lift"), callback_data=lift.pack())]
             ]
         )
-    if request.status not in {"received", "in_progress", "waiting_user"}:
+    if request.status not in OPEN:
         return None
     builder = Buttons()
     actions = [
@@ -260,7 +265,7 @@ def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyb
         RequestAction.CLARIFY,
         RequestAction.BLOCK,
     ]
-    if request.status == "received":
+    if request.status == RequestStatus.RECEIVED:
         actions.insert(0, RequestAction.TAKE)
     if extend:
         actions.append(RequestAction.EXTEND)

@@ -30,10 +30,8 @@ from bot.domain.requests.desk import (
     FILED,
     MAX_FLOW_FILES,
     MAX_TEXT,
-    OPEN,
     QUESTIONS,
     Desk,
-    Status,
     kept_file,
     needs_phone,
     objection_choices,
@@ -46,6 +44,7 @@ from bot.telegram.paging import PageCb, PagedList
 from bot.telegram.render import access_report, requests_page
 from bot.telegram.screens import edit, send_menu, show_screen
 from handlers.private.consents import consent_screen
+from storage.enums import OPEN, RequestStatus
 from storage.models import Request, User
 from storage.repositories import Repositories
 
@@ -451,7 +450,7 @@ async def followup(
     if len(message.text) > MAX_TEXT:
         await message.answer(t("flow.too_long", length=len(message.text), limit=MAX_TEXT))
         return
-    was_waiting = request.status == Status.WAITING
+    was_waiting = request.status == RequestStatus.WAITING
     await desk.user_message(request, message.text)
     if was_waiting:
         due = fmt_date(request.due_at, t, pack.zone)

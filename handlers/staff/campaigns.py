@@ -13,12 +13,13 @@ from bot.core.formatting import fmt_date
 from bot.core.i18n import LOCALES, Translator
 from bot.core.policy import PolicyPack
 from bot.core.roles import Need
-from bot.delivery.campaigns import MARKETING, POLICY, CampaignRunner
+from bot.delivery.campaigns import CampaignRunner
 from bot.domain.staff import StaffDirectory
 from bot.telegram import keyboards
 from bot.telegram.callbacks import CampaignAction, CampaignCb
 from bot.telegram.render import campaign_text
 from bot.telegram.screens import edit, staff_or_alert, staff_or_refuse
+from storage.enums import CampaignKind
 from storage.repositories import Audience, Repositories
 
 # The message itself must fit 4096 characters, and so must the preview staff see first (the
@@ -40,7 +41,7 @@ def campaign_body(message: Message, command: CommandObject) -> tuple[str, int]:
 
 def recipients(repo: Repositories, pack: PolicyPack, kind: str) -> Audience:
     """Who a campaign of `kind` goes to, as a query (counted, or queued in the database)."""
-    if kind == POLICY:
+    if kind == CampaignKind.POLICY:
         return repo.users.not_told_of(pack.policy.version)
     assert pack.marketing is not None
     purpose = pack.consent_purpose(pack.marketing.purpose)
@@ -75,9 +76,9 @@ async def campaign_command(
         await message.reply(t("staff.campaign_too_long", length=total, limit=MAX_TEXT))
         return
     campaign = await repo.campaigns.create(
-        kind=MARKETING, body=body, created_by=message.from_user.id, now=clock.now()
+        kind=CampaignKind.MARKETING, body=body, created_by=message.from_user.id, now=clock.now()
     )
-    count = await repo.campaigns.audience_size(recipients(repo, pack, MARKETING))
+    count = await repo.campaigns.audience_size(recipients(repo, pack, CampaignKind.MARKETING))
     await repo.commit()
     preview = t(
         "staff.campaign_preview", id=campaign.id, count=count, text=campaign_text(reason, body)
@@ -101,9 +102,9 @@ async def notify_policy_command(
         await message.reply(t("staff.notify_nothing", version=pack.policy.version))
         return
     campaign = await repo.campaigns.create(
-        kind=POLICY, body="", created_by=message.from_user.id, now=clock.now()
+        kind=CampaignKind.POLICY, body="", created_by=message.from_user.id, now=clock.now()
     )
-    count = await repo.campaigns.audience_size(recipients(repo, pack, POLICY))
+    count = await repo.campaigns.audience_size(recipients(repo, pack, CampaignKind.POLICY))
     await repo.commit()
     preview = t("staff.notify_preview", id=campaign.id, count=count, version=pack.policy.version)
     preview += "\n\n" + fmt_date(pack.policy.effective_date, t, pack.zone)
@@ -123,7 +124,11 @@ async def campaign_button(
 ) -> None:
     campaign = await repo.campaigns.get(callback_data.id)
     # A policy notice needs a DPO; a marketing campaign, marketing or a DPO.
-    need = Need.DPO if campaign is not None and campaign.kind == POLICY else Need.CAMPAIGNS
+    need = (
+        Need.DPO
+        if campaign is not None and campaign.kind == CampaignKind.POLICY
+        else Need.CAMPAIGNS
+    )
     action = f"campaign.{callback_data.action}"
     if not await staff_or_alert(query, bot, t, staff, repo, action, str(callback_data.id), need):
         return

@@ -20,7 +20,7 @@ from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
 from bot.domain.attachments import MAX_BYTES, Refusal, attachment_of
 from bot.domain.erasure import ErasureService
-from bot.domain.requests.desk import MAX_REASON, MAX_STAFF_TEXT, OPEN, Desk, Outcome
+from bot.domain.requests.desk import MAX_REASON, MAX_STAFF_TEXT, Desk, Outcome
 from bot.domain.requests.filing import NoExtension
 from bot.domain.staff import StaffDirectory
 from bot.telegram.callbacks import RequestAction, RequestCb, parse_id
@@ -30,6 +30,7 @@ from bot.telegram.paging import PageCb, PagedList
 from bot.telegram.render import REGISTER_COLUMNS, due_page, register_rows
 from bot.telegram.screens import edit, staff_or_alert, staff_or_refuse
 from handlers.staff.templates import show_picker
+from storage.enums import OPEN
 from storage.models import Request
 from storage.repositories import Repositories
 

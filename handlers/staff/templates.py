@@ -13,13 +13,14 @@ from aiogram.types import CallbackQuery, Message, ReplyParameters
 
 from bot.core.clock import Clock
 from bot.core.i18n import Translator
-from bot.domain.requests.desk import OPEN, Desk
+from bot.domain.requests.desk import Desk
 from bot.domain.staff import StaffDirectory
 from bot.domain.templates import MAX_TEMPLATES, PLACEHOLDERS, parse, texts_of
 from bot.telegram import keyboards
 from bot.telegram.callbacks import TemplateCb
 from bot.telegram.render import split_message
 from bot.telegram.screens import edit, staff_or_alert, staff_or_refuse
+from storage.enums import OPEN
 from storage.models import Request
 from storage.repositories import Repositories
 

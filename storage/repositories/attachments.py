@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.enums import AttachmentStatus
 from storage.models import RequestAttachment
 
 
@@ -15,7 +16,7 @@ class AttachmentRepository:
         self._session = session
 
     async def add(self, **values: Any) -> RequestAttachment:
-        attachment = RequestAttachment(status="pending", **values)
+        attachment = RequestAttachment(status=AttachmentStatus.PENDING, **values)
         self._session.add(attachment)
         await self._session.flush()
         return attachment

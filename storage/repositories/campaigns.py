@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import claimable
+from storage.enums import CampaignStatus, DeliveryStatus, RequestStatus
 from storage.models import Campaign, ConsentState, Delivery, Request, User, UTCDateTime
 
 # Who a campaign goes to: a query of user IDs, counted or queued inside the database (a
@@ -54,7 +55,7 @@ class Eligibility:
                 or_(User.restricted_until.is_(None), User.restricted_until <= now),
                 ~exists().where(
                     Request.user_id == User.id,
-                    Request.status == "blocked",
+                    Request.status == RequestStatus.BLOCKED,
                     Request.hold_until > now,
                 ),
             ]
@@ -101,7 +102,7 @@ class CampaignRepository:
 
     async def create(self, *, kind: str, body: str, created_by: int, now: datetime) -> Campaign:
         campaign = Campaign(
-            kind=kind, body=body, status="draft", created_by=created_by, created_at=now
+            kind=kind, body=body, status=CampaignStatus.DRAFT, created_by=created_by, created_at=now
         )
         self._session.add(campaign)
         await self._session.flush()
@@ -110,7 +111,9 @@ class CampaignRepository:
     async def get(self, campaign_id: int) -> Campaign | None:
         return await self._session.get(Campaign, campaign_id, populate_existing=True)
 
-    async def _move(self, campaign_id: int, old: str, new: str, **values: Any) -> bool:
+    async def _move(
+        self, campaign_id: int, old: CampaignStatus, new: CampaignStatus, **values: Any
+    ) -> bool:
         result = await self._session.execute(
             update(Campaign)
             .where(Campaign.id == campaign_id, Campaign.status == old)
@@ -130,7 +133,11 @@ class CampaignRepository:
         """Draft -> sending with one pending delivery per recipient, queued by one INSERT ...
         SELECT inside the database; the number queued, or None if not a draft."""
         if not await self._move(
-            campaign_id, "draft", "sending", started_at=now, progress_message_id=progress_message_id
+            campaign_id,
+            CampaignStatus.DRAFT,
+            CampaignStatus.SENDING,
+            started_at=now,
+            progress_message_id=progress_message_id,
         ):
             return None
         recipients = audience.subquery()
@@ -140,7 +147,7 @@ class CampaignRepository:
                 select(
                     literal(campaign_id, Integer),
                     recipients.c[0],
-                    literal("pending", String),
+                    literal(DeliveryStatus.PENDING, String),
                     literal(0, Integer),
                 ).order_by(recipients.c[0]),  # a queue in user ID order, on either engine
             )
@@ -163,7 +170,10 @@ class CampaignRepository:
             await self._session.scalars(
                 claimable(  # PostgreSQL: rows another instance is claiming are skipped
                     select(Delivery.id)
-                    .where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
+                    .where(
+                        Delivery.campaign_id == campaign_id,
+                        Delivery.status == DeliveryStatus.PENDING,
+                    )
                     .order_by(Delivery.id)
                     .limit(limit)
                 )
@@ -175,16 +185,16 @@ class CampaignRepository:
         rows = (
             await self._session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == "pending", eligible)
-                .values(status="sending", attempts=Delivery.attempts + 1)
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING, eligible)
+                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
                 .returning(Delivery.id, Delivery.user_id, Delivery.attempts)
                 .execution_options(synchronize_session=False)
             )
         ).all()
         skipped = await self._session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == "pending")
-            .values(status="skipped")
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SKIPPED)
             .execution_options(synchronize_session=False)
         )
         languages: dict[int, str] = {}
@@ -219,7 +229,10 @@ class CampaignRepository:
 
             await self._session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_([o[0] for o in outcomes]), Delivery.status == "sending")
+                .where(
+                    Delivery.id.in_([o[0] for o in outcomes]),
+                    Delivery.status == DeliveryStatus.SENDING,
+                )
                 .values(
                     status=by_id(Delivery.status, {o[0]: o[1] for o in outcomes}, String),
                     message_id=by_id(
@@ -251,14 +264,16 @@ class CampaignRepository:
             )
 
     async def cancel(self, campaign_id: int) -> bool:
-        return await self._move(campaign_id, "draft", "cancelled")
+        return await self._move(campaign_id, CampaignStatus.DRAFT, CampaignStatus.CANCELLED)
 
     async def finish(self, campaign_id: int, now: datetime) -> None:
-        await self._move(campaign_id, "sending", "done", finished_at=now)
+        await self._move(campaign_id, CampaignStatus.SENDING, CampaignStatus.DONE, finished_at=now)
 
     async def unfinished(self) -> list[int]:
         rows = await self._session.scalars(
-            select(Campaign.id).where(Campaign.status == "sending").order_by(Campaign.id)
+            select(Campaign.id)
+            .where(Campaign.status == CampaignStatus.SENDING)
+            .order_by(Campaign.id)
         )
         return list(rows)
 
@@ -267,8 +282,8 @@ class CampaignRepository:
         the one instance that runs the campaign (storage.dialect.exclusive)."""
         result = await self._session.execute(
             update(Delivery)
-            .where(Delivery.campaign_id == campaign_id, Delivery.status == "sending")
-            .values(status="uncertain")
+            .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.UNCERTAIN)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

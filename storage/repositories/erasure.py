@@ -11,6 +11,7 @@ from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import AppendOnlyLifted
+from storage.enums import DeliveryStatus
 from storage.models import (
     AuditEntry,
     ConsentEvent,
@@ -75,7 +76,7 @@ class ErasureRepository:
     async def sent_marketing(self, user_id: int) -> list[tuple[int, datetime]]:
         rows = await self._session.execute(
             select(Delivery.campaign_id, Delivery.sent_at).where(
-                Delivery.user_id == user_id, Delivery.status == "sent"
+                Delivery.user_id == user_id, Delivery.status == DeliveryStatus.SENT
             )
         )
         return [(cid, at) for cid, at in rows.all() if at is not None]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.dialect import claimable
-from storage.enums import CARD_KINDS, MESSAGE_KINDS, TO_USER_KINDS
+from storage.enums import CARD_KINDS, MESSAGE_KINDS, OUTBOX_UNFINISHED, TO_USER_KINDS, OutboxStatus
 from storage.models import OutboxItem, UTCDateTime
 
 
@@ -36,13 +36,13 @@ def _heads_its_lane(item: Any) -> ColumnElement[bool]:
     retried later holds its lane until it is done)."""
     other = aliased(OutboxItem)
     return and_(
-        item.status == "pending",
+        item.status == OutboxStatus.PENDING,
         item.next_attempt_at <= bindparam("now", type_=UTCDateTime),
         ~exists().where(
             other.lane == item.lane,
             other.id != item.id,
-            other.status.in_(("pending", "sending")),  # the lane's unfinished items (an index)
-            (other.status == "sending") | (other.id < item.id),
+            other.status.in_(OUTBOX_UNFINISHED),  # the lane's unfinished items (an index)
+            (other.status == OutboxStatus.SENDING) | (other.id < item.id),
         ),
     )
 
@@ -83,7 +83,7 @@ class OutboxRepository:
             message_id=message_id,
             confirm_message_id=confirm_message_id,
             lane=outbox_lane(kind, user_id, request_id, message_id),
-            status="pending",
+            status=OutboxStatus.PENDING,
             attempts=0,
             repeated=False,
             next_attempt_at=now,
@@ -98,7 +98,7 @@ class OutboxRepository:
         first."""
         rows = await self._session.scalars(
             select(OutboxItem)
-            .where(OutboxItem.status.in_(("pending", "sending")))
+            .where(OutboxItem.status.in_(OUTBOX_UNFINISHED))
             .order_by(OutboxItem.id)
             .limit(limit)
         )
@@ -111,7 +111,9 @@ class OutboxRepository:
         """Whether an item waits to be sent: read-only, so an idle worker's pass opens no write
         transaction (on SQLite the claim's UPDATE takes the write lock even when it matches
         nothing, and restarts the WAL an erasure's compaction has just emptied)."""
-        due = exists().where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+        due = exists().where(
+            OutboxItem.status == OutboxStatus.PENDING, OutboxItem.next_attempt_at <= now
+        )
         return bool(await self._session.scalar(select(due)))
 
     async def claim(self, now: datetime, *, skip_lanes: Collection[str] = ()) -> OutboxItem | None:
@@ -134,7 +136,7 @@ class OutboxRepository:
         item_id = await self._session.scalar(
             update(OutboxItem)
             .where(OutboxItem.id == claimable(query).scalar_subquery(), _STILL_HEAD)
-            .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_at=now)
+            .values(status=OutboxStatus.SENDING, attempts=OutboxItem.attempts + 1, claimed_at=now)
             .returning(OutboxItem.id)
             .execution_options(synchronize_session=False),
             {"now": now},
@@ -148,7 +150,7 @@ class OutboxRepository:
         for; the compare-and-set on `sending` leaves an item that ended meanwhile alone."""
 
         def stale(item: Any) -> tuple[ColumnElement[bool], ...]:
-            return item.status == "sending", item.claimed_at < before
+            return item.status == OutboxStatus.SENDING, item.claimed_at < before
 
         found = aliased(OutboxItem)  # not correlated with the UPDATE around it
         result = await self._session.execute(
@@ -157,7 +159,7 @@ class OutboxRepository:
                 OutboxItem.id.in_(claimable(select(found.id).where(*stale(found)))),
                 *stale(OutboxItem),
             )
-            .values(status="pending", repeated=True)
+            .values(status=OutboxStatus.PENDING, repeated=True)
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

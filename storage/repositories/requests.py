@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import claimable
 from storage.dialect import insert as upsert
+from storage.enums import STAFF_ASKS, RequestStatus
 from storage.models import RelayLink, Request, RequestMessage, UTCDateTime
 
 _HOLD_UNTIL = select(func.max(Request.hold_until)).where(
     Request.user_id == bindparam("uid"),
-    Request.status == "blocked",
+    Request.status == RequestStatus.BLOCKED,
     Request.hold_until > bindparam("now", type_=UTCDateTime),
 )
 
@@ -77,7 +78,7 @@ class RequestRepository:
             select(RequestMessage)
             .where(
                 RequestMessage.request_id == request_id,
-                RequestMessage.kind.in_(("question", "clarify")),
+                RequestMessage.kind.in_(STAFF_ASKS),
             )
             .order_by(RequestMessage.id.desc())
             .limit(1)
@@ -93,7 +94,7 @@ class RequestRepository:
         """The user's most recent request that waits for their clarification."""
         return await self._session.scalar(
             select(Request)
-            .where(Request.user_id == user_id, Request.status == "waiting_user")
+            .where(Request.user_id == user_id, Request.status == RequestStatus.WAITING)
             .order_by(Request.id.desc())
             .limit(1)
         )
@@ -123,7 +124,7 @@ class RequestRepository:
         the same transaction); False when another worker took it, or is writing the request
         (PostgreSQL: FOR UPDATE SKIP LOCKED, never waited for; the next check comes back).
         Compare-and-set: the hold must still be in force and due, whatever the caller read."""
-        due = (Request.status == "blocked", Request.hold_until <= now)
+        due = (Request.status == RequestStatus.BLOCKED, Request.hold_until <= now)
         mine = await self._session.scalar(
             claimable(select(Request.id).where(Request.id == request_id, *due))
         )
@@ -132,7 +133,7 @@ class RequestRepository:
         result = await self._session.execute(
             update(Request)
             .where(Request.id == request_id, *due)
-            .values(status="done", closed_at=now)
+            .values(status=RequestStatus.DONE, closed_at=now)
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
@@ -151,7 +152,7 @@ class RequestRepository:
     async def expired_holds(self, now: datetime) -> list[Request]:
         rows = await self._session.scalars(
             select(Request)
-            .where(Request.status == "blocked", Request.hold_until <= now)
+            .where(Request.status == RequestStatus.BLOCKED, Request.hold_until <= now)
             .order_by(Request.id)
         )
         return list(rows)

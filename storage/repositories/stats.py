@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.enums import DeliveryStatus
 from storage.models import Campaign, ConsentEvent, Delivery, Request, User
 
 
@@ -60,7 +61,7 @@ class StatsRepository:
         count = await self._session.scalar(select(func.count()).select_from(started.subquery()))
         delivered = await self._session.scalar(
             select(func.count(Delivery.id)).where(
-                Delivery.campaign_id.in_(started), Delivery.status == "sent"
+                Delivery.campaign_id.in_(started), Delivery.status == DeliveryStatus.SENT
             )
         )
         return int(count or 0), int(delivered or 0)

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Select, String, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import claimable
+from storage.enums import RequestStatus
 from storage.fsm import NO_ROW, FsmRow
 from storage.models import ConsentState, DataKey, FsmRecord, GuardianConfirmation, Request, User
 from storage.repositories.campaigns import Audience
@@ -73,7 +74,7 @@ class UserRepository:
         busy = select(Request.id).where(
             Request.user_id == User.id,
             Request.status.in_(open_statuses)
-            | ((Request.status == "blocked") & (Request.hold_until > now)),
+            | ((Request.status == RequestStatus.BLOCKED) & (Request.hold_until > now)),
         )
         consenting = select(ConsentState.user_id).where(
             ConsentState.user_id == User.id, ConsentState.granted.is_(True)

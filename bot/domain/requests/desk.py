@@ -22,9 +22,10 @@ from bot.core.formatting import complaint_text, fmt_date
 from bot.core.i18n import translator
 from bot.core.policy import ClarifyRule, LegalBasis, PolicyPack, RequestType
 from bot.domain.attachments import Attachment, Kind, fit_caption
-from bot.domain.requests.filing import OPEN, NoExtension, Status, add_request, extension_refusal
+from bot.domain.requests.filing import NoExtension, add_request, extension_refusal
 from bot.domain.requests.filing import needs_phone as needs_phone  # re-exported for the handlers
 from bot.domain.templates import REQUIRED, render
+from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
 from storage.models import AnswerTemplate, Request, User
 from storage.repositories import Repositories
 
@@ -181,9 +182,9 @@ class Desk:
         self,
         request: Request,
         staff_id: int,
-        status: Status,
+        status: RequestStatus,
         *,
-        allowed_from: frozenset[Status] = OPEN,
+        allowed_from: frozenset[RequestStatus] = OPEN,
         say: str | None = None,
         kind: str | None = None,
         notify: str,
@@ -193,7 +194,7 @@ class Desk:
         """Compare-and-set on the status the staff member saw (and on the due date when the
         change moves it): of two decisions taken at once, one wins; the other gets DECIDED and
         `request` shows who decided."""
-        seen = Status(request.status)
+        seen = RequestStatus(request.status)
         if seen not in allowed_from:
             return Outcome.CLOSED
         now = self._clock.now()
@@ -218,7 +219,7 @@ class Desk:
         if say is not None and kind is not None:
             await self._repo.requests.say(request.id, now, "staff", kind, say, staff_id)
         await self._notify_user(request, notify, reason=escape(say or ""))
-        await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
+        await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
         await self._repo.commit()
         return Outcome.OK
 
@@ -233,7 +234,7 @@ class Desk:
             return await repo.requests.decide(
                 request_id,
                 seen,
-                status=Status.DONE,
+                status=RequestStatus.DONE,
                 handled_by=staff_id,
                 handled_at=now,
                 closed_at=now,
@@ -245,14 +246,14 @@ class Desk:
         return await self._staff_change(
             request,
             staff_id,
-            Status.IN_PROGRESS,
-            allowed_from=frozenset({Status.RECEIVED}),
+            RequestStatus.IN_PROGRESS,
+            allowed_from=frozenset({RequestStatus.RECEIVED}),
             notify="taken",
         )
 
     async def complete(self, request: Request, staff_id: int) -> Outcome:
         event = "done_withdrawal" if request.type == RequestType.WITHDRAWAL else "done"
-        return await self._staff_change(request, staff_id, Status.DONE, notify=event)
+        return await self._staff_change(request, staff_id, RequestStatus.DONE, notify=event)
 
     async def correct(self, request: Request, staff_id: int) -> Outcome:
         """Approve a correction: the new value replaces the old one in the bot's own data.
@@ -273,7 +274,9 @@ class Desk:
                     allowed=True,
                 )
 
-        return await self._staff_change(request, staff_id, Status.DONE, notify="done", effect=apply)
+        return await self._staff_change(
+            request, staff_id, RequestStatus.DONE, notify="done", effect=apply
+        )
 
     async def restrict(self, request: Request, staff_id: int, until: datetime) -> Outcome:
         """Approve a restriction: until `until`, nothing but storage reaches the user."""
@@ -284,7 +287,12 @@ class Desk:
                 user.restricted_until = until
 
         return await self._staff_change(
-            request, staff_id, Status.DONE, notify="restricted", effect=apply, hold_until=until
+            request,
+            staff_id,
+            RequestStatus.DONE,
+            notify="restricted",
+            effect=apply,
+            hold_until=until,
         )
 
     async def lift(self, request: Request, staff_id: int) -> Outcome:
@@ -297,7 +305,9 @@ class Desk:
         request.hold_until = None
         request.handled_by, request.handled_at = staff_id, self._clock.now()
         await self._notify_user(request, "lifted", reason="")
-        await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=self._clock.now())
+        await self._repo.outbox.add(
+            kind=OutboxKind.CARD_EDIT, request_id=request.id, now=self._clock.now()
+        )
         await self._repo.commit()
         return Outcome.OK
 
@@ -306,7 +316,7 @@ class Desk:
         recorded as done; staff see the card for information."""
         request = await self.file(user, RequestType.OBJECTION, answers)
         now = self._clock.now()
-        request.status = Status.DONE
+        request.status = RequestStatus.DONE
         request.closed_at = now
         await self._repo.commit()
         return request
@@ -319,9 +329,9 @@ class Desk:
         return await self._staff_change(
             request,
             staff_id,
-            Status.REFUSED,
+            RequestStatus.REFUSED,
             say=reason,
-            kind="refusal_unfounded" if unfounded else "refusal",
+            kind=MessageKind.REFUSAL_UNFOUNDED if unfounded else MessageKind.REFUSAL,
             notify="refused_unfounded" if unfounded else "refused",
             reason=reason,
         )
@@ -329,7 +339,12 @@ class Desk:
     async def question(self, request: Request, staff_id: int, question: str) -> Outcome:
         """A question: the user answers, the due date stays."""
         return await self._staff_change(
-            request, staff_id, Status.WAITING, say=question, kind="question", notify="question"
+            request,
+            staff_id,
+            RequestStatus.WAITING,
+            say=question,
+            kind=MessageKind.QUESTION,
+            notify="question",
         )
 
     def clarify_effect(self, request: Request) -> ClarifyEffect:
@@ -344,7 +359,12 @@ class Desk:
         restarts from the answer (99-Z seed ch. 7) or pauses until it (GDPR)."""
         rule = self._pack.requests.clarify
         return await self._staff_change(
-            request, staff_id, Status.WAITING, say=reason, kind="clarify", notify=f"clarify_{rule}"
+            request,
+            staff_id,
+            RequestStatus.WAITING,
+            say=reason,
+            kind=MessageKind.CLARIFY,
+            notify=f"clarify_{rule}",
         )
 
     async def extension_refusal(self, request: Request) -> NoExtension | None:
@@ -359,9 +379,9 @@ class Desk:
         return await self._staff_change(
             request,
             staff_id,
-            Status(request.status),
+            RequestStatus(request.status),
             say=reason,
-            kind="extension",
+            kind=MessageKind.EXTENSION,
             notify="extended",
             due_at=new_due,
         )
@@ -370,9 +390,9 @@ class Desk:
         return await self._staff_change(
             request,
             staff_id,
-            Status.BLOCKED,
+            RequestStatus.BLOCKED,
             say=reason,
-            kind="hold",
+            kind=MessageKind.HOLD,
             notify="blocked",
             reason=reason,
             hold_until=until,
@@ -384,7 +404,7 @@ class Desk:
         """Queue a staff reply for the user; `confirm_message_id` is staff's "queued" notice,
         edited to "sent" (or why not) once the user has it."""
         now = self._clock.now()
-        await self._repo.requests.say(request.id, now, "staff", "reply", text, staff_id)
+        await self._repo.requests.say(request.id, now, "staff", MessageKind.REPLY, text, staff_id)
         await self._notify_user(
             request, "reply", reason=escape(text), confirm_message_id=confirm_message_id
         )
@@ -410,23 +430,25 @@ class Desk:
         """While staff wait, what the user sends is the answer; otherwise a follow-up. After a
         question the due date stays; after a clarification it restarts (99-Z seed ch. 7) or
         resumes with the time waited added (GDPR), as the pack says."""
-        if request.status != Status.WAITING:
-            return "followup"
-        request.status = Status.IN_PROGRESS if request.handled_by else Status.RECEIVED
+        if request.status != RequestStatus.WAITING:
+            return MessageKind.FOLLOWUP
+        request.status = RequestStatus.IN_PROGRESS if request.handled_by else RequestStatus.RECEIVED
         asked = await self._repo.requests.last_staff_ask(request.id)
-        if asked is not None and asked.kind == "clarify":
+        if asked is not None and asked.kind == MessageKind.CLARIFY:
             if self._pack.requests.clarify is ClarifyRule.RESTART:
                 request.due_at = self.due(request.type, now)
             else:  # paused since the clarification was asked
                 request.due_at = request.due_at + (now - asked.at)
-        await self._repo.outbox.add(kind="card_edit", request_id=request.id, now=now)
-        return "answer"
+        await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
+        return MessageKind.ANSWER
 
     async def user_message(self, request: Request, text: str) -> None:
         now = self._clock.now()
         kind = await self._from_user(request, now)
         await self._repo.requests.say(request.id, now, "user", kind, text, None)
-        await self._repo.outbox.add(kind="to_staff", request_id=request.id, text=text, now=now)
+        await self._repo.outbox.add(
+            kind=OutboxKind.TO_STAFF, request_id=request.id, text=text, now=now
+        )
         await self._repo.commit()
 
     async def user_attachment(
@@ -453,7 +475,7 @@ class Desk:
         )
         payload = {"attachment": attachment.id, "caption": caption or ""}
         await self._repo.outbox.add(
-            kind="copy_staff",
+            kind=OutboxKind.COPY_STAFF,
             request_id=request.id,
             text=json.dumps(payload, ensure_ascii=False),
             now=now,
@@ -489,7 +511,7 @@ class Desk:
         )
         payload = {"attachment": attachment.id, "caption": fit_caption(header, caption)}
         await self._repo.outbox.add(
-            kind="copy_user",
+            kind=OutboxKind.COPY_USER,
             user_id=user.id,
             request_id=request.id,
             text=json.dumps(payload, ensure_ascii=False),
@@ -517,7 +539,7 @@ class Desk:
             purpose=escape(purpose.title.get(t.locale)) if purpose else "",
         )
         await self._repo.outbox.add(
-            kind="to_user",
+            kind=OutboxKind.TO_USER,
             user_id=user.id,
             request_id=request.id,
             text=text,

@@ -9,20 +9,9 @@ from enum import StrEnum
 
 from bot.core.deadlines import due_at
 from bot.core.policy import PolicyPack, RequestType
+from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
 from storage.models import Request
 from storage.repositories import Repositories
-
-
-class Status(StrEnum):
-    RECEIVED = "received"
-    IN_PROGRESS = "in_progress"
-    WAITING = "waiting_user"
-    DONE = "done"
-    REFUSED = "refused"
-    BLOCKED = "blocked"
-
-
-OPEN = frozenset({Status.RECEIVED, Status.IN_PROGRESS, Status.WAITING})
 
 
 class NoExtension(StrEnum):
@@ -42,7 +31,7 @@ async def extension_refusal(
         return NoExtension.CLOSED
     if pack.requests.extension_months == 0:
         return NoExtension.UNAVAILABLE
-    if await repo.requests.said(request.id, "extension"):
+    if await repo.requests.said(request.id, MessageKind.EXTENSION):
         return NoExtension.ALREADY
     if now > request.due_at:
         return NoExtension.LATE
@@ -67,10 +56,10 @@ async def add_request(
         user_id=user_id,
         type=kind,
         details=json.dumps(answers, ensure_ascii=False),
-        status=Status.RECEIVED,
+        status=RequestStatus.RECEIVED,
         verification=verification,
         received_at=now,
         due_at=due_at(now, pack.deadlines[kind], pack.operator.country, pack.zone),
     )
-    await repo.outbox.add(kind="card", request_id=request.id, now=now)
+    await repo.outbox.add(kind=OutboxKind.CARD, request_id=request.id, now=now)
     return request
