@@ -122,3 +122,11 @@ class MessageKind(StrEnum):
 
 # What staff asked the user, to be answered (the latest one decides how the term goes on).
 STAFF_ASKS = (MessageKind.QUESTION, MessageKind.CLARIFY)
+
+
+class RecordKind(StrEnum):
+    """What a pseudonymous record kept after an erasure is (`erasure_records.kind`)."""
+
+    REQUEST = "request"  # a request of the person's (number, type, dates; no content)
+    MARKETING_SENT = "marketing_sent"  # a campaign message they were sent, with its consent
+    ERASED = "erased"  # the erasure itself, with its cause

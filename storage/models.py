@@ -230,9 +230,9 @@ class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # marketing | policy
+    kind: Mapped[str] = mapped_column(String(16))  # storage.enums.CampaignKind
     body: Mapped[str] = mapped_column(Text)  # HTML, as staff formatted it
-    status: Mapped[str] = mapped_column(String(16), index=True)  # draft|sending|done|cancelled
+    status: Mapped[str] = mapped_column(String(16), index=True)  # storage.enums.CampaignStatus
     created_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -256,7 +256,7 @@ class Delivery(Base):
         ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # storage.enums.DeliveryStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(Integer)
@@ -275,7 +275,7 @@ class Request(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(16))
     details: Mapped[str] = mapped_column(Personal)  # JSON: the answers given
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # storage.enums.RequestStatus
     verification: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -302,7 +302,7 @@ class RequestMessage(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     author: Mapped[str] = mapped_column(String(8))  # user | staff
     staff_id: Mapped[int | None] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(32))  # question | clarify | refusal_unfounded | …
+    kind: Mapped[str] = mapped_column(String(32))  # storage.enums.MessageKind
     text: Mapped[str] = mapped_column(Personal)
 
 
@@ -340,7 +340,7 @@ class OutboxItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(16))  # see bot.delivery.outbox.Kind
+    kind: Mapped[str] = mapped_column(String(16))  # storage.enums.OutboxKind
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
@@ -348,7 +348,7 @@ class OutboxItem(Base):
         ForeignKey("requests.id", ondelete="CASCADE"), index=True
     )
     text: Mapped[str | None] = mapped_column(Personal)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # storage.enums.OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -386,7 +386,7 @@ class ErasureRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # storage.enums.RecordKind
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     detail: Mapped[str] = mapped_column(Text, default="{}")
 
@@ -422,7 +422,7 @@ class RequestAttachment(Base):
     source_message_id: Mapped[int] = mapped_column(Integer)
     copy_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     copy_message_id: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))  # pending | relayed | failed
+    status: Mapped[str] = mapped_column(String(16))  # storage.enums.AttachmentStatus
 
 
 class AnswerTemplate(Base):

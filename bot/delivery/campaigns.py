@@ -156,7 +156,7 @@ class CampaignRunner:
             async with self.sessions() as session:
                 repo = Repositories(session)
                 interrupted = await repo.campaigns.mark_interrupted(campaign_id)
-                await repo.commit()
+                await repo.commit()  # settled before any new claim: they are never sent again
             if interrupted:
                 log.warning(
                     "Campaign %s: %s deliveries were interrupted mid-call; they are not repeated",
@@ -187,7 +187,7 @@ class CampaignRunner:
         async with self.sessions() as session:
             repo = Repositories(session)
             await repo.campaigns.finish(campaign_id, self.clock.now())
-            await repo.commit()
+            await repo.commit()  # done for good before the final report is sent
         await self._progress(bot, campaign_id, final=True)
 
     def eligibility(self, campaign: Campaign) -> Eligibility:
@@ -417,7 +417,7 @@ class _Run:
         async with self._runner.sessions() as session:
             repo = Repositories(session)
             written = await self._write(repo)
-            await repo.commit()
+            await repo.commit()  # the outcomes are stored before they are forgotten here
         del self._done[:written]
 
 

@@ -74,7 +74,7 @@ class Reminders:
             if counts is not None and counts.day == local.date().isoformat():
                 text = self._t("retention.counts", erased=counts.erased, records=counts.records)
                 await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
-            await repo.commit()
+            await repo.commit()  # the day's claim and its list, one transaction of this worker
         return True
 
     async def announce(self, bot: Bot) -> int | None:
@@ -106,7 +106,7 @@ class Reminders:
                 count=queued or 0,
             )
             await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
-            await repo.commit()
+            await repo.commit()  # the campaign and its deliveries exist before its runner starts
         self._campaigns.start(bot, campaign.id)
         return campaign.id
 
@@ -126,7 +126,7 @@ class Reminders:
                 return
             text = self._t("policy_next.in_force", version=version)
             await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=self._clock.now())
-            await repo.commit()
+            await repo.commit()  # the once-per-version claim and staff's notice, together
 
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")

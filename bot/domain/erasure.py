@@ -30,7 +30,7 @@ from storage.dialect import (
     lock_for_transaction,
     transaction_mark,
 )
-from storage.enums import OutboxKind
+from storage.enums import OutboxKind, RecordKind
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Eraser:
         for request in await self._repo.requests.of_user(user_id):
             await self._repo.erasure.keep(
                 key,
-                "request",
+                RecordKind.REQUEST,
                 request.received_at,
                 {
                     "number": request.id,
@@ -120,7 +120,7 @@ class Eraser:
                 basis = before[-1] if before and before[-1][1] else None
                 await self._repo.erasure.keep(
                     key,
-                    "marketing_sent",
+                    RecordKind.MARKETING_SENT,
                     sent_at,
                     {
                         "campaign": campaign_id,
@@ -128,7 +128,7 @@ class Eraser:
                         "consent_policy_version": basis[2] if basis else None,
                     },
                 )
-        await self._repo.erasure.keep(key, "erased", now, {"cause": cause})
+        await self._repo.erasure.keep(key, RecordKind.ERASED, now, {"cause": cause})
         await self._repo.erasure.erase(user_id, key)
         return key
 
