@@ -16,7 +16,9 @@ from sqlalchemy import select
 from bot.core.clock import FrozenClock
 from bot.core.policy import RequestType
 from bot.delivery.outbox import LEASE, MAX_BACKOFF, backoff
-from bot.domain.requests.desk import MAX_STAFF_TEXT, Desk, Outcome
+from bot.domain.requests.catalogue import MAX_STAFF_TEXT
+from bot.domain.requests.desk import Desk
+from bot.domain.requests.desk import RequestOutcome as Outcome
 from storage.models import Delivery, ErasureRecord, OutboxItem
 from storage.repositories import Repositories
 from tests.fake_telegram import MAX_TEXT, Event, FakeTelegram
@@ -53,6 +55,7 @@ async def file_directly(
         for _ in range(count):
             request = await desk.file(user, kind, answers or {"reason": "volume"})
             numbers.append(request.id)
+        await repo.commit()  # the desk flushes; the caller's unit of work commits
     return numbers
 
 
@@ -256,6 +259,7 @@ async def test_two_staff_deciding_at_once_give_one_decision(bot: Harness) -> Non
         await two.commit()
         assert seen[0] is not None and seen[1] is not None
         done = await desks[0].take(seen[0], sam.id)
+        await one.commit()  # the desk flushes; the caller's unit of work commits
         refused = await desks[1].refuse(seen[1], kim.id, "No")
     assert (done, refused) == (Outcome.OK, Outcome.DECIDED)
     request = await stored(bot, number)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FrozenClock
-from bot.domain.requests.desk import Desk, Outcome
+from bot.domain.requests.desk import Desk
+from bot.domain.requests.desk import RequestOutcome as Outcome
 from bot.telegram.ledger import CsvStream
 from bot.telegram.render import REGISTER_COLUMNS, register_rows
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
@@ -729,6 +730,7 @@ async def test_two_extensions_at_once_give_one(gdpr_bot: Harness) -> None:
         assert seen[0] is not None and seen[1] is not None
         assert await desks[1].extension_refusal(seen[1]) is None  # checked before the other
         assert await desks[0].extend(seen[0], 1, "Three archived systems") is Outcome.OK
+        await first.commit()  # the desk flushes; the caller's unit of work commits
         desks[1].extension_refusal = AsyncMock(return_value=None)  # type: ignore[method-assign]
         assert await desks[1].extend(seen[1], 2, "Another reason") is Outcome.DECIDED
     async with sessions() as session:

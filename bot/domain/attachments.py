@@ -19,7 +19,7 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_CAPTION = 1024
 
 
-class Kind(StrEnum):
+class AttachmentKind(StrEnum):
     DOCUMENT = "document"
     PHOTO = "photo"
 
@@ -32,16 +32,16 @@ class Refusal(StrEnum):
 
 @dataclass(frozen=True)
 class Attachment:
-    kind: Kind
+    kind: AttachmentKind
     size: int | None  # bytes, as Telegram reports it
 
 
 def attachment_of(message: Message) -> Attachment | Refusal:
     """The file a message carries, or why it cannot be relayed."""
     if message.document is not None:
-        found = Attachment(Kind.DOCUMENT, message.document.file_size)
+        found = Attachment(AttachmentKind.DOCUMENT, message.document.file_size)
     elif message.photo:
-        found = Attachment(Kind.PHOTO, message.photo[-1].file_size)
+        found = Attachment(AttachmentKind.PHOTO, message.photo[-1].file_size)
     else:
         return Refusal.UNSUPPORTED
     if message.has_protected_content:

@@ -130,14 +130,14 @@ class Breaches:
             affected=facts.affected,
             authority_due_at=self.authority_due(facts.known_at),
         )
-        await self._repo.commit()
         return breach
+
+    async def get(self, breach_id: int) -> Breach | None:
+        return await self._repo.breaches.get(breach_id)
 
     async def authority_notified(self, breach_id: int, staff_id: int) -> bool:
         """Staff sent the notice: the deadline leaves /due. False if already marked."""
-        done = await self._repo.breaches.mark_notified(breach_id, staff_id, self._clock.now())
-        await self._repo.commit()
-        return done
+        return await self._repo.breaches.mark_notified(breach_id, staff_id, self._clock.now())
 
     def recipients(self, breach: Breach) -> Audience:
         """Who is affected and still known (a query): erased people are gone from the users
@@ -168,5 +168,7 @@ class Breaches:
         await self._repo.campaigns.start(
             campaign.id, self.recipients(breach), now=now, progress_message_id=progress_message_id
         )
+        # Committed here, not with the update: the campaign runner started next reads the
+        # queue from its own session.
         await self._repo.commit()
         return campaign.id

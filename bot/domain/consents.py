@@ -14,7 +14,7 @@ from bot.core.i18n import translator
 from bot.core.policy import PolicyPack, Purpose, RequestType
 from bot.domain.requests.filing import add_request
 from storage.enums import OutboxKind
-from storage.models import ConsentEvent, ConsentState
+from storage.models import ConsentEvent, ConsentState, User
 from storage.repositories import LostRace, Repositories
 
 
@@ -29,7 +29,7 @@ class Source(StrEnum):
     OBJECTION = "objection"
 
 
-class Outcome(StrEnum):
+class ConsentOutcome(StrEnum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"  # a double tap, or a stale button: nothing recorded
     LOCKED = "locked"  # a minor's grant: only their legal representative may give it
@@ -85,6 +85,18 @@ class Consents:
             result.append(ConsentView(purpose, granted, stale, state))
         return result
 
+    async def represented(self, guardian_id: int, minor_id: int) -> User | None:
+        """The minor `minor_id`, if `guardian_id` is their confirmed legal representative."""
+        minor = await self._repo.users.get(minor_id)
+        if minor is None or not await self._repo.guardians.is_guardian(guardian_id, minor.id):
+            return None
+        return minor
+
+    @staticmethod
+    def grant_source(source: Source, view: ConsentView) -> Source:
+        """A person's own grant of a consent given under terms since changed re-confirms it."""
+        return Source.RECONSENT if view.needs_reconfirm and source is Source.TOGGLE else source
+
     async def effective(self, user_id: int, purpose_id: str) -> bool:
         return any(v.effective for v in await self.views(user_id) if v.purpose.id == purpose_id)
 
@@ -100,7 +112,7 @@ class Consents:
         shown_text: str,
         minor: bool = False,
         notify: str | None = None,
-    ) -> Outcome:
+    ) -> ConsentOutcome:
         """Grant or withdraw one consent: one ledger event and the new state, one transaction.
 
         Granting again what is granted under the current terms, or withdrawing what is not
@@ -109,11 +121,11 @@ class Consents:
         """
         purpose = self._pack.consent_purpose(purpose_id)
         if purpose is None:
-            return Outcome.UNKNOWN
+            return ConsentOutcome.UNKNOWN
         if granted and not grant_allowed(minor, source):
-            return Outcome.LOCKED
+            return ConsentOutcome.LOCKED
         if granted and await self._repo.requests.hold_until(user_id, self._clock.now()):
-            return Outcome.FROZEN
+            return ConsentOutcome.FROZEN
         version = self._pack.policy.version
         shown = text_id(locale, shown_text)
         try:
@@ -129,17 +141,16 @@ class Consents:
             )
         except LostRace:
             await self._repo.session.rollback()  # the other writer's change stands
-            return Outcome.UNCHANGED
+            return ConsentOutcome.UNCHANGED
         if not changed:
-            return Outcome.UNCHANGED
+            return ConsentOutcome.UNCHANGED
         if not granted and purpose.withdrawal_task:
             await self._file_withdrawal_task(user_id, purpose)
         if notify is not None:
             await self._repo.outbox.add(
                 kind=OutboxKind.TO_USER, user_id=user_id, text=notify, now=self._clock.now()
             )
-        await self._repo.commit()
-        return Outcome.CHANGED
+        return ConsentOutcome.CHANGED
 
     async def _file_withdrawal_task(self, user_id: int, purpose: Purpose) -> None:
         """The ledger changed at once; processing beyond messages (training, transfer) must also

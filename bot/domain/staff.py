@@ -152,6 +152,8 @@ class StaffDirectory:
             subject=subject,
             allowed=decision.allowed,
         )
+        # Committed here, before the handler or the refusal talks to Telegram: the audit log
+        # is evidence, and an attempt stays recorded even when what follows fails.
         await repo.commit()
         if not decision.allowed:
             log.warning("Refused %s (needs %s) to user %s in role %s", action, need, user_id, role)

@@ -1,23 +1,36 @@
-"""Rendering shared by several handlers: the notice and the menu."""
+"""Screens shared by several handlers: the notice, the menu, the policy update, the guardian
+link, the templates picker under a card, and editing the message a button was on."""
 
 from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
 from aiogram.types import User as TgUser
 from aiogram.utils.deep_linking import create_start_link
 
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
-from bot.core.roles import Need
 from bot.domain.consents import Consents
-from bot.domain.onboarding import Onboarding, Profile
-from bot.domain.staff import StaffDirectory
+from bot.domain.export import build_export, export_bytes
+from bot.domain.onboarding import Onboarding, Profile, needs_guardian
+from bot.domain.requests.desk import Desk
 from bot.telegram import keyboards
-from bot.telegram.render import notice_text, policy_update_text
-from storage.models import User
+from bot.telegram.render import (
+    access_report,
+    consent_list_text,
+    notice_text,
+    policy_update_text,
+    requests_page,
+)
+from storage.models import Request, User
 from storage.repositories import Repositories
 
 
@@ -107,6 +120,79 @@ async def show_screen(
     await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
+async def edit_or_send(
+    query: CallbackQuery, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup
+) -> None:
+    """Edit the message the button was on; a button on no message gets a new one."""
+    if isinstance(query.message, Message):
+        await edit(query, text, markup)
+    else:
+        await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+async def consent_screen(
+    subject: User,
+    viewer: User,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    repo: Repositories,
+    status: str | None = None,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The list of consents of `subject` as `viewer` sees it (themselves, or as representative)."""
+    views = await consents.views(subject.id)
+    acting_for = subject.id if subject.id != viewer.id else 0
+    # A minor sees every state and may withdraw; only the representative grants.
+    minor = not acting_for and needs_guardian(subject.age_group, pack)
+    name = (subject.first_name or t("guardian.unnamed")) if acting_for else None
+    minors = [] if acting_for else await repo.guardians.minors_of(viewer.id)
+    text = consent_list_text(views, pack, t, minor=minor, subject_name=name, status=status)
+    markup = keyboards.consents(
+        views,
+        t,
+        minor_self=minor,
+        minor=acting_for,
+        minors=[(m.id, m.first_name or t("guardian.unnamed")) for m in minors],
+    )
+    return text, markup
+
+
+async def requests_screen(
+    user: User, t: Translator, pack: PolicyPack, repo: Repositories, page: int = 0
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The user's requests, a page at a time, with Previous/Next and the way back to the menu."""
+    text, pager = requests_page(await repo.requests.of_user(user.id), pack, t, page)
+    rows = (pager.inline_keyboard if pager else []) + keyboards.back_to_menu(t).inline_keyboard
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def send_export(
+    bot: Bot,
+    user: User,
+    t: Translator,
+    pack: PolicyPack,
+    repo: Repositories,
+    desk: Desk,
+    *,
+    report: bool,
+) -> None:
+    """The user's data as a JSON file; `report`: first the access report, readable (GDPR art.
+    15), in as many messages as it takes."""
+    export = await build_export(repo, user, pack, desk.clock)
+    if report:
+        for part in access_report(pack, user, export, t):
+            await bot.send_message(user.id, part)
+    stamp = desk.now().strftime("%Y%m%d")
+    document = BufferedInputFile(export_bytes(export), filename=f"my-data-{stamp}.json")
+    summary = t(
+        "export.caption",
+        consents=len(export["consents"]["ledger"]),
+        requests=len(export["requests"]),
+        disclosures=len(export["disclosures"]),
+    )
+    await bot.send_document(user.id, document, caption=summary)
+
+
 def profile(sender: TgUser, language: str) -> Profile:
     return Profile(
         id=sender.id,
@@ -117,37 +203,22 @@ def profile(sender: TgUser, language: str) -> Profile:
     )
 
 
-async def staff_or_refuse(
-    message: Message,
-    bot: Bot,
-    t: Translator,
-    staff: StaffDirectory,
-    repo: Repositories,
-    action: str,
-    subject: str | None = None,
-    need: Need | None = None,
-) -> bool:
-    """True when the sender's role may do `action` (it needs `need`, by default the need of
-    the action's name); otherwise a refusal naming the role needed. Audited either way."""
-    assert message.from_user is not None
-    decision = await staff.check(bot, message.from_user.id, action, subject, repo, need)
-    if not decision:
-        await message.reply(decision.refusal(t))
-    return decision.allowed
-
-
-async def staff_or_alert(
-    query: CallbackQuery,
-    bot: Bot,
-    t: Translator,
-    staff: StaffDirectory,
-    repo: Repositories,
-    action: str,
-    subject: str | None = None,
-    need: Need | None = None,
-) -> bool:
-    """The same check for a button: the refusal is an alert."""
-    decision = await staff.check(bot, query.from_user.id, action, subject, repo, need)
-    if not decision:
-        await query.answer(decision.refusal(t, alert=True), show_alert=True)
-    return decision.allowed
+async def show_picker(
+    query: CallbackQuery, bot: Bot, request: Request, t: Translator, repo: Repositories
+) -> None:
+    """The answer templates to choose from, under the card."""
+    templates = await repo.templates.every()
+    if not templates:
+        await query.answer(t("templates.none"), show_alert=True)
+        return
+    await query.answer()
+    if query.message is None:
+        return
+    await bot.send_message(
+        query.message.chat.id,
+        t("templates.pick", id=request.id),
+        reply_markup=keyboards.template_picker(templates, request.id, t),
+        reply_parameters=ReplyParameters(
+            message_id=query.message.message_id, allow_sending_without_reply=True
+        ),
+    )

@@ -8,7 +8,15 @@ from aiogram import F, Router
 from bot.telegram.filters import Magic
 from bot.telegram.policy_change import PolicyChangeMiddleware
 from handlers import fallback
-from handlers.private import common, consents, guardian, onboarding, rights
+from handlers.private import (
+    common,
+    consents,
+    followups,
+    guardian,
+    onboarding,
+    requests,
+    rights,
+)
 
 PRIVATE = "private"
 
@@ -23,7 +31,9 @@ def router() -> Router:
         guardian.router(),
         onboarding.router(),
         consents.router(),
+        requests.router(),  # commands: before the rights flow's state handlers, as they were
         rights.router(),
+        followups.router(),
         common.router(),
         fallback.router(),
     )

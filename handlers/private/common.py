@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -11,19 +11,19 @@ from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.consents import Consents
 from bot.domain.onboarding import Onboarding
-from bot.domain.requests.desk import offered
+from bot.domain.requests.catalogue import offered
 from bot.telegram import keyboards
 from bot.telegram.callbacks import MenuAction, MenuCb
 from bot.telegram.render import help_text
 from bot.telegram.screens import (
+    consent_screen,
     menu_screen,
+    requests_screen,
     send_guardian_link,
     send_menu,
     send_notice,
     show_screen,
 )
-from handlers.private.consents import consent_screen
-from handlers.private.rights import requests_screen
 from storage.models import User
 from storage.repositories import Repositories
 
@@ -67,46 +67,98 @@ async def cancel_command(
     await send_menu(bot, user, t, pack, onboarding)
 
 
-async def menu_button(
+async def _started(query: CallbackQuery, user: User | None, t: Translator) -> User | None:
+    """The sender, once past the age gate; otherwise the button says to start first. The
+    button is answered either way."""
+    if user is None or user.age_group is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return None
+    await query.answer()
+    return user
+
+
+async def notice_button(
+    query: CallbackQuery, bot: Bot, user: User | None, t: Translator, pack: PolicyPack
+) -> None:
+    if (user := await _started(query, user, t)) is not None:
+        await send_notice(bot, user.id, t, pack)
+
+
+async def help_button(
+    query: CallbackQuery, bot: Bot, user: User | None, t: Translator, pack: PolicyPack
+) -> None:
+    if (user := await _started(query, user, t)) is not None:
+        await bot.send_message(user.id, help_text(pack, t))
+
+
+async def language_button(query: CallbackQuery, bot: Bot, user: User | None, t: Translator) -> None:
+    if await _started(query, user, t) is not None:
+        await show_screen(query, bot, t("language.choose"), keyboards.languages(t))
+
+
+async def rights_button(
+    query: CallbackQuery, bot: Bot, user: User | None, t: Translator, pack: PolicyPack
+) -> None:
+    if await _started(query, user, t) is not None:
+        await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
+
+
+async def requests_button(
     query: CallbackQuery,
-    callback_data: MenuCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    repo: Repositories,
+) -> None:
+    if (user := await _started(query, user, t)) is not None:
+        await show_screen(query, bot, *await requests_screen(user, t, pack, repo))
+
+
+async def consents_button(
+    query: CallbackQuery,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    repo: Repositories,
+) -> None:
+    if (user := await _started(query, user, t)) is not None:
+        text, markup = await consent_screen(user, user, t, pack, consents, repo)
+        await show_screen(query, bot, text, markup)
+
+
+async def home_button(
+    query: CallbackQuery,
     bot: Bot,
     user: User | None,
     t: Translator,
     pack: PolicyPack,
     onboarding: Onboarding,
-    consents: Consents,
-    repo: Repositories,
 ) -> None:
-    if user is None or user.age_group is None:
-        await query.answer(t("common.start_first"), show_alert=True)
+    if (user := await _started(query, user, t)) is not None:
+        await show_screen(query, bot, *await menu_screen(user, t, pack, onboarding))
+
+
+async def guardian_link_button(
+    query: CallbackQuery,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    """A new link for the representative, while the minor's consents wait for one."""
+    if (user := await _started(query, user, t)) is None:
         return
-    await query.answer()
-    match callback_data.action:
-        case MenuAction.NOTICE:
-            await send_notice(bot, user.id, t, pack)
-        case MenuAction.HELP:
-            await bot.send_message(user.id, help_text(pack, t))
-        case MenuAction.LANGUAGE:
-            await show_screen(query, bot, t("language.choose"), keyboards.languages(t))
-        case MenuAction.RIGHTS:
-            await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
-        case MenuAction.REQUESTS:
-            text, markup = await requests_screen(user, t, pack, repo)
-            await show_screen(query, bot, text, markup)
-        case MenuAction.CONSENTS:
-            text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
-            await show_screen(query, bot, text, markup)
-        case MenuAction.HOME:
-            await show_screen(query, bot, *await menu_screen(user, t, pack, onboarding))
-        case MenuAction.GUARDIAN_LINK:
-            status = await onboarding.consent_status(user)
-            if status.confirmation is not None:
-                await bot.send_message(user.id, t("guardian.already_confirmed"))
-            elif not status.locked:
-                await bot.send_message(user.id, t("guardian.not_needed"))
-            else:
-                await send_guardian_link(bot, user, t, pack, onboarding, renewed=True)
+    status = await onboarding.consent_status(user)
+    if status.confirmation is not None:
+        await bot.send_message(user.id, t("guardian.already_confirmed"))
+    elif not status.locked:
+        await bot.send_message(user.id, t("guardian.not_needed"))
+    else:
+        await send_guardian_link(bot, user, t, pack, onboarding, renewed=True)
 
 
 def router() -> Router:
@@ -115,5 +167,15 @@ def router() -> Router:
     r.message.register(privacy_command, Command("privacy"))
     r.message.register(language_command, Command("language"))
     r.message.register(cancel_command, Command("cancel"))
-    r.callback_query.register(menu_button, MenuCb.filter())
+    for action, button in (
+        (MenuAction.NOTICE, notice_button),
+        (MenuAction.HELP, help_button),
+        (MenuAction.LANGUAGE, language_button),
+        (MenuAction.RIGHTS, rights_button),
+        (MenuAction.REQUESTS, requests_button),
+        (MenuAction.CONSENTS, consents_button),
+        (MenuAction.HOME, home_button),
+        (MenuAction.GUARDIAN_LINK, guardian_link_button),
+    ):
+        r.callback_query.register(button, MenuCb.filter(F.action == action))
     return r

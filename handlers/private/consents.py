@@ -4,57 +4,36 @@ legal representative acting for a minor; the Unsubscribe button under marketing 
 from __future__ import annotations
 
 import contextlib
-import logging
+from dataclasses import dataclass
 from html import escape
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator, translator
-from bot.core.policy import PolicyPack
-from bot.domain.consents import Consents, Outcome, Source, offer_key, text_id
+from bot.core.policy import PolicyPack, Purpose
+from bot.domain.consents import (
+    ConsentOutcome,
+    Consents,
+    ConsentView,
+    Source,
+    grant_allowed,
+    offer_key,
+    text_id,
+)
 from bot.domain.onboarding import Onboarding, needs_guardian
 from bot.telegram import keyboards
 from bot.telegram.callbacks import ConsentAction, ConsentCb, UnsubCb
-from bot.telegram.render import consent_history_text, consent_info_text, consent_list_text
-from bot.telegram.screens import edit, send_guardian_link
+from bot.telegram.render import consent_history_text, consent_info_text
+from bot.telegram.screens import consent_screen, edit_or_send, send_guardian_link
 from storage.models import User
 from storage.repositories import Repositories
 
-log = logging.getLogger(__name__)
 OFFERS = "consent_offers"  # FSM data: which consent screen text each person was last shown
-
-
-async def consent_screen(
-    subject: User,
-    viewer: User,
-    t: Translator,
-    pack: PolicyPack,
-    consents: Consents,
-    onboarding: Onboarding,
-    repo: Repositories,
-    status: str | None = None,
-) -> tuple[str, InlineKeyboardMarkup]:
-    """The list of consents of `subject` as `viewer` sees it (themselves, or as representative)."""
-    views = await consents.views(subject.id)
-    acting_for = subject.id if subject.id != viewer.id else 0
-    # A minor sees every state and may withdraw; only the representative grants.
-    minor = not acting_for and needs_guardian(subject.age_group, pack)
-    name = (subject.first_name or t("guardian.unnamed")) if acting_for else None
-    minors = [] if acting_for else await repo.guardians.minors_of(viewer.id)
-    text = consent_list_text(views, pack, t, minor=minor, subject_name=name, status=status)
-    markup = keyboards.consents(
-        views,
-        t,
-        minor_self=minor,
-        minor=acting_for,
-        minors=[(m.id, m.first_name or t("guardian.unnamed")) for m in minors],
-    )
-    return text, markup
 
 
 async def consents_command(
@@ -63,13 +42,12 @@ async def consents_command(
     t: Translator,
     pack: PolicyPack,
     consents: Consents,
-    onboarding: Onboarding,
     repo: Repositories,
 ) -> None:
     if user is None or user.age_group is None:
         await message.answer(t("common.start_first"))
         return
-    text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
+    text, markup = await consent_screen(user, user, t, pack, consents, repo)
     await message.answer(text, reply_markup=markup)
 
 
@@ -77,7 +55,131 @@ async def _offers(state: FSMContext) -> dict[str, str]:
     return dict((await state.get_data()).get(OFFERS, {}))
 
 
-async def consent_button(
+@dataclass(frozen=True)
+class Acting:
+    """Who pressed a consent button (`viewer`) for whose consents (`subject`), and as what."""
+
+    viewer: User
+    subject: User
+    source: Source
+    minor_id: int  # the minor in the button, 0 for one's own consents
+
+
+async def _acting(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    user: User | None,
+    t: Translator,
+    consents: Consents,
+) -> Acting | None:
+    """Whose consents the button is for; None (and the button answered) when it is not valid."""
+    if user is None or user.age_group is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return None
+    if not callback_data.minor:
+        return Acting(user, user, Source.TOGGLE, 0)
+    # The ID in the button is only a claim: it must be a minor this sender represents, and the
+    # representative acts from their own private chat with the bot.
+    own_chat = query.message is None or query.message.chat.id == user.id
+    minor = await consents.represented(user.id, callback_data.minor) if own_chat else None
+    if minor is None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return None
+    return Acting(user, minor, Source.GUARDIAN, minor.id)
+
+
+async def _show(
+    query: CallbackQuery,
+    who: Acting,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    repo: Repositories,
+    status: str | None = None,
+) -> None:
+    text, markup = await consent_screen(who.subject, who.viewer, t, pack, consents, repo, status)
+    await edit_or_send(query, bot, who.viewer.id, text, markup)
+
+
+async def list_button(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    repo: Repositories,
+) -> None:
+    if (who := await _acting(query, callback_data, user, t, consents)) is None:
+        return
+    await query.answer()
+    await _show(query, who, bot, t, pack, consents, repo)
+
+
+async def history_button(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+) -> None:
+    if (who := await _acting(query, callback_data, user, t, consents)) is None:
+        return
+    await query.answer()
+    text = consent_history_text(await consents.history(who.subject.id), pack, t)
+    markup = keyboards.back_to_consents(t, minor=who.minor_id)
+    await edit_or_send(query, bot, who.viewer.id, text, markup)
+
+
+async def _purpose(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    who: Acting,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> Purpose | None:
+    """The purpose a button is for. A minor's own grant attempt (the info screen, I agree, a
+    locked toggle) is refused, with the way to reach the representative."""
+    purpose = pack.consent_purpose(callback_data.purpose)
+    if purpose is None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return None
+    minor = needs_guardian(who.subject.age_group, pack)
+    if callback_data.action is not ConsentAction.WITHDRAW and not grant_allowed(minor, who.source):
+        await query.answer(t("consents.locked_alert"), show_alert=True)
+        await send_guardian_link(bot, who.viewer, t, pack, onboarding, renewed=False, refused=True)
+        return None
+    return purpose
+
+
+async def _view(consents: Consents, who: Acting, purpose: Purpose) -> ConsentView:
+    return next(v for v in await consents.views(who.subject.id) if v.purpose.id == purpose.id)
+
+
+async def locked_button(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    onboarding: Onboarding,
+) -> None:
+    """A minor's locked toggle: refused with the link above; anyone else's is a stale button."""
+    if (who := await _acting(query, callback_data, user, t, consents)) is None:
+        return
+    if await _purpose(query, callback_data, who, bot, t, pack, onboarding) is not None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+
+
+async def info_button(
     query: CallbackQuery,
     callback_data: ConsentCb,
     bot: Bot,
@@ -89,108 +191,116 @@ async def consent_button(
     onboarding: Onboarding,
     repo: Repositories,
 ) -> None:
-    if user is None or user.age_group is None:
-        await query.answer(t("common.start_first"), show_alert=True)
+    """What a consent is for, with "I agree" under it; the text shown is remembered."""
+    if (who := await _acting(query, callback_data, user, t, consents)) is None:
         return
-    subject, source = user, Source.TOGGLE
-    if callback_data.minor:
-        # The ID in the button is only a claim: it must be a minor this sender represents, and
-        # the representative acts from their own private chat with the bot.
-        minor = await repo.users.get(callback_data.minor)
-        own_chat = query.message is None or query.message.chat.id == user.id
-        if minor is None or not own_chat or not await repo.guardians.is_guardian(user.id, minor.id):
-            await query.answer(t("common.stale_button"), show_alert=True)
-            return
-        subject, source = minor, Source.GUARDIAN
-
-    async def show(status: str | None = None) -> None:
-        text, markup = await consent_screen(
-            subject, user, t, pack, consents, onboarding, repo, status
-        )
-        await edit_or_send(query, bot, user.id, text, markup)
-
-    action = callback_data.action
-    purpose = pack.consent_purpose(callback_data.purpose)
-    if action is ConsentAction.LIST:
-        await query.answer()
-        await show()
+    if (purpose := await _purpose(query, callback_data, who, bot, t, pack, onboarding)) is None:
         return
-    if action is ConsentAction.HISTORY:
-        await query.answer()
-        text = consent_history_text(await consents.history(subject.id), pack, t)
-        markup = keyboards.back_to_consents(t, minor=callback_data.minor)
-        await edit_or_send(query, bot, user.id, text, markup)
+    view = await _view(consents, who, purpose)
+    if view.effective:
+        await query.answer(t("consents.already_on"))
+        await _show(query, who, bot, t, pack, consents, repo)
         return
-    if purpose is None:
-        await query.answer(t("common.stale_button"), show_alert=True)
-        return
-    minor_self = source is not Source.GUARDIAN and needs_guardian(subject.age_group, pack)
-    granting = action in (ConsentAction.INFO, ConsentAction.GRANT, ConsentAction.LOCKED)
-    if minor_self and granting:
-        # Every grant attempt by a minor: refused, with the way to reach the representative.
-        await query.answer(t("consents.locked_alert"), show_alert=True)
-        await send_guardian_link(bot, user, t, pack, onboarding, renewed=False, refused=True)
-        return
-    if action is ConsentAction.LOCKED:
-        await query.answer(t("common.stale_button"), show_alert=True)
-        return
-    view = next(v for v in await consents.views(subject.id) if v.purpose.id == purpose.id)
-    title = escape(purpose.title.get(t.locale))
+    await query.answer()
     shown = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
-    key = offer_key(subject.id, purpose.id)
+    # What this person was shown: an "I agree" counts only for exactly this text.
+    offered = {offer_key(who.subject.id, purpose.id): text_id(t.locale, shown)}
+    await state.update_data({OFFERS: {**await _offers(state), **offered}})
+    markup = keyboards.consent_info(purpose.id, t, minor=who.minor_id)
+    await edit_or_send(query, bot, who.viewer.id, shown, markup)
 
-    if action is ConsentAction.INFO:
-        if view.effective:
-            await query.answer(t("consents.already_on"))
-            await show()
-            return
-        await query.answer()
-        # What this person was shown: an "I agree" counts only for exactly this text.
-        await state.update_data({OFFERS: {**await _offers(state), key: text_id(t.locale, shown)}})
-        markup = keyboards.consent_info(purpose.id, t, minor=callback_data.minor)
-        await edit_or_send(query, bot, user.id, shown, markup)
+
+async def grant_button(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    onboarding: Onboarding,
+    repo: Repositories,
+) -> None:
+    """I agree, under exactly the text this person was shown."""
+    if (who := await _acting(query, callback_data, user, t, consents)) is None:
         return
+    if (purpose := await _purpose(query, callback_data, who, bot, t, pack, onboarding)) is None:
+        return
+    view = await _view(consents, who, purpose)
+    shown = consent_info_text(purpose, pack, t, reconfirm=view.needs_reconfirm)
+    key = offer_key(who.subject.id, purpose.id)
+    if (await _offers(state)).get(key) != text_id(t.locale, shown):
+        await query.answer(t("consents.not_shown"), show_alert=True)
+        return
+    source = consents.grant_source(who.source, view)
+    await _change(query, who, purpose, True, source, shown, bot, t, pack, consents, repo)
 
-    granted = action is ConsentAction.GRANT
-    if granted:
-        if (await _offers(state)).get(key) != text_id(t.locale, shown):
-            await query.answer(t("consents.not_shown"), show_alert=True)
-            return
-        if view.needs_reconfirm and source is Source.TOGGLE:
-            source = Source.RECONSENT
-    else:
-        shown = t("consents.withdrawn", title=title, when="")
-    notify = (
-        guardian_notice(subject, pack, purpose.id, granted) if source is Source.GUARDIAN else None
-    )
+
+async def withdraw_button(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    bot: Bot,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    onboarding: Onboarding,
+    repo: Repositories,
+) -> None:
+    if (who := await _acting(query, callback_data, user, t, consents)) is None:
+        return
+    if (purpose := await _purpose(query, callback_data, who, bot, t, pack, onboarding)) is None:
+        return
+    title = escape(purpose.title.get(t.locale))
+    shown = t("consents.withdrawn", title=title, when="")
+    await _change(query, who, purpose, False, who.source, shown, bot, t, pack, consents, repo)
+
+
+async def _change(
+    query: CallbackQuery,
+    who: Acting,
+    purpose: Purpose,
+    granted: bool,
+    source: Source,
+    shown: str,
+    bot: Bot,
+    t: Translator,
+    pack: PolicyPack,
+    consents: Consents,
+    repo: Repositories,
+) -> None:
+    """Record the grant or withdrawal and show the list again, with what happened on top."""
+    subject = who.subject
+    notify = guardian_notice(subject, purpose, granted) if source is Source.GUARDIAN else None
     outcome = await consents.set(
         subject.id,
         purpose.id,
         granted,
         source=source,
-        actor_id=user.id,
+        actor_id=who.viewer.id,
         locale=t.locale,
         shown_text=shown,
         minor=needs_guardian(subject.age_group, pack),
         notify=notify,
     )
-    if outcome is Outcome.FROZEN:
+    if outcome is ConsentOutcome.FROZEN:
         await query.answer(t("consents.frozen"), show_alert=True)
         return
-    if outcome is not Outcome.CHANGED:
+    if outcome is not ConsentOutcome.CHANGED:
         await query.answer(t("consents.already_on" if granted else "consents.already_off"))
-        await show()
+        await _show(query, who, bot, t, pack, consents, repo)
         return
     await query.answer()
     when = fmt_datetime(consents.now(), t, pack.zone)
-    key = "consents.granted" if granted else "consents.withdrawn"
-    await show(t(key, title=title, when=when))
+    title = escape(purpose.title.get(t.locale))
+    status = t("consents.granted" if granted else "consents.withdrawn", title=title, when=when)
+    await _show(query, who, bot, t, pack, consents, repo, status)
 
 
-def guardian_notice(minor: User, pack: PolicyPack, purpose_id: str, on: bool) -> str:
+def guardian_notice(minor: User, purpose: Purpose, on: bool) -> str:
+    """What the minor is told when their representative changed one of their consents."""
     mt = translator(minor.language)
-    purpose = pack.consent_purpose(purpose_id)
-    assert purpose is not None
     return mt(
         "consents.guardian_changed",
         title=escape(purpose.title.get(mt.locale)),
@@ -220,7 +330,7 @@ async def unsubscribe(
         locale=t.locale,
         shown_text=t("unsubscribe.button"),
     )
-    if outcome is not Outcome.CHANGED:
+    if outcome is not ConsentOutcome.CHANGED:
         await query.answer(t("unsubscribe.already"))
         return
     await query.answer()
@@ -231,18 +341,17 @@ async def unsubscribe(
     await bot.send_message(user.id, t("unsubscribe.done"))
 
 
-async def edit_or_send(
-    query: CallbackQuery, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup
-) -> None:
-    if isinstance(query.message, Message):
-        await edit(query, text, markup)
-    else:
-        await bot.send_message(chat_id, text, reply_markup=markup)
-
-
 def router() -> Router:
     r = Router(name="consents")
     r.message.register(consents_command, Command("consents"))
-    r.callback_query.register(consent_button, ConsentCb.filter())
+    for action, button in (
+        (ConsentAction.LIST, list_button),
+        (ConsentAction.HISTORY, history_button),
+        (ConsentAction.INFO, info_button),
+        (ConsentAction.GRANT, grant_button),
+        (ConsentAction.WITHDRAW, withdraw_button),
+        (ConsentAction.LOCKED, locked_button),
+    ):
+        r.callback_query.register(button, ConsentCb.filter(F.action == action))
     r.callback_query.register(unsubscribe, UnsubCb.filter())
     return r

@@ -8,10 +8,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.core.formatting import fmt_datetime, operator_name
-from bot.core.i18n import LOCALES, Translator, locale_from_telegram, translator
+from bot.core.i18n import LOCALES, Translator, translator
 from bot.core.policy import PolicyPack
 from bot.domain.onboarding import Onboarding, age_answers, needs_guardian
-from bot.service.config import Settings
 from bot.telegram import keyboards
 from bot.telegram.callbacks import AgeCb, LangCb
 from bot.telegram.screens import (
@@ -53,19 +52,15 @@ async def start(
     bot: Bot,
     state: FSMContext,
     user: User | None,
+    t: Translator,
     pack: PolicyPack,
     onboarding: Onboarding,
-    settings: Settings,
 ) -> None:
     await state.clear()
     sender = message.from_user
     assert sender is not None  # private chats always have a sender
-    language = (
-        user.language
-        if user is not None
-        else locale_from_telegram(sender.language_code, settings.default_locale)
-    )
-    user = await onboarding.register(profile(sender, language), user)
+    # The sender's language as LocaleMiddleware chose it: their stored one, else Telegram's.
+    user = await onboarding.register(profile(sender, t.locale), user)
     await continue_onboarding(bot, user, translator(user.language), pack, onboarding)
 
 

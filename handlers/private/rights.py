@@ -1,8 +1,9 @@
-"""/rights: a short guided flow per request type, contact verification, confirmation and
-filing; /requests; and the user's follow-ups on open requests."""
+"""/rights: a short guided flow per request type (a question a step, buttons for choices),
+contact verification, confirmation and filing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -10,42 +11,32 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import (
-    BufferedInputFile,
-    CallbackQuery,
-    InlineKeyboardMarkup,
-    Message,
-    ReplyKeyboardRemove,
-)
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
 from bot.core.formatting import contact_line, fmt_date, months_cap
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
 from bot.domain.attachments import MAX_BYTES, Refusal, attachment_of
 from bot.domain.consents import Consents, Source
-from bot.domain.export import build_export, export_bytes
 from bot.domain.onboarding import Onboarding
-from bot.domain.requests.desk import (
+from bot.domain.requests.catalogue import (
     FIELD_CHOICES,
     FILED,
     MAX_FLOW_FILES,
     MAX_TEXT,
     QUESTIONS,
-    Desk,
+    Question,
     kept_file,
-    needs_phone,
     objection_choices,
     offered,
 )
+from bot.domain.requests.desk import Desk
+from bot.domain.requests.filing import needs_phone
 from bot.telegram import keyboards
 from bot.telegram.callbacks import RightsAction, RightsCb
 from bot.telegram.filters import Magic
-from bot.telegram.paging import PageCb, PagedList
-from bot.telegram.render import access_report, requests_page
-from bot.telegram.screens import edit, send_menu, show_screen
-from handlers.private.consents import consent_screen
-from storage.enums import OPEN, RequestStatus
-from storage.models import Request, User
+from bot.telegram.screens import consent_screen, send_export, send_menu, show_screen
+from storage.models import User
 from storage.repositories import Repositories
 
 
@@ -73,35 +64,66 @@ def _question_text(kind: RequestType, key: str, t: Translator) -> str:
     return t(f"flow.q_{key}_{kind}") if key == "reason" else t(f"flow.q_{key}")
 
 
+@dataclass(frozen=True)
+class Flow:
+    """A request being filed, as the conversation state keeps it."""
+
+    kind: RequestType
+    step: int
+    answers: dict[str, str]
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Flow:
+        kind = RequestType(data["type"])
+        files = list(data.get("files", []))
+        return cls(kind, int(data["step"]), dict(data["answers"]), files)
+
+    @property
+    def question(self) -> Question | None:
+        """The question now asked; None once all are answered."""
+        questions = QUESTIONS[self.kind]
+        return questions[self.step] if self.step < len(questions) else None
+
+
+class InFlow(Filter):
+    """A button pressed while a request is being filed: passes on the flow as `flow`."""
+
+    async def __call__(self, _: CallbackQuery, state: FSMContext) -> dict[str, Flow] | bool:
+        if await state.get_state() not in (
+            RightsFlow.answer,
+            RightsFlow.confirm,
+            RightsFlow.contact,
+        ):
+            return False
+        return {"flow": Flow.of(await state.get_data())}
+
+
 async def ask_step(
     bot: Bot, user: User, state: FSMContext, t: Translator, pack: PolicyPack, desk: Desk
 ) -> None:
     """Show the current question, or the confirmation screen after the last one."""
-    data = await state.get_data()
-    kind = RequestType(data["type"])
-    questions = QUESTIONS[kind]
-    step = int(data["step"])
-    if step < len(questions):
-        question = questions[step]
+    flow = Flow.of(await state.get_data())
+    if (question := flow.question) is not None:
         choices = choice_labels(question.key, t, pack) if question.choices else None
         await state.set_state(RightsFlow.answer)
         await bot.send_message(
             user.id,
-            _question_text(kind, question.key, t),
+            _question_text(flow.kind, question.key, t),
             reply_markup=keyboards.flow_step(t, choices=choices, optional=question.optional),
         )
         return
     await state.set_state(RightsFlow.confirm)
     details = []
-    for key, value in dict(data["answers"]).items():
+    for key, value in flow.answers.items():
         labels = dict(choice_labels(key, t, pack)) if key in CHOICE_KEYS else {}
         details.append(f"{t(f'detail.{key}')}: {escape(labels.get(value, value))}")
-    deadline = pack.deadlines[kind]
+    deadline = pack.deadlines[flow.kind]
     text = t(
         "flow.confirm",
-        type=t(f"rights.{kind}"),
+        type=t(f"rights.{flow.kind}"),
         details="\n".join(details) or t("flow.no_details"),
-        due=fmt_date(desk.due(kind, desk.now()), t, pack.zone),
+        due=fmt_date(desk.due(flow.kind, desk.now()), t, pack.zone),
         days=deadline.days,
         kind=t(f"flow.days_{deadline.kind}", days=deadline.days) + months_cap(deadline, t),
     )
@@ -118,7 +140,15 @@ async def rights_command(
     await message.answer(t("flow.title"), reply_markup=keyboards.rights(offered(pack), t))
 
 
-async def rights_button(
+async def _started(query: CallbackQuery, user: User | None, t: Translator) -> User | None:
+    """The sender, once past the age gate; otherwise the button says to start first."""
+    if user is None or user.age_group is None:
+        await query.answer(t("common.start_first"), show_alert=True)
+        return None
+    return user
+
+
+async def pick_button(
     query: CallbackQuery,
     callback_data: RightsCb,
     bot: Bot,
@@ -128,72 +158,142 @@ async def rights_button(
     pack: PolicyPack,
     desk: Desk,
     consents: Consents,
-    onboarding: Onboarding,
     repo: Repositories,
 ) -> None:
-    if user is None or user.age_group is None:
-        await query.answer(t("common.start_first"), show_alert=True)
+    """A request type from /rights: its flow starts (a withdrawal shows /consents)."""
+    if (user := await _started(query, user, t)) is None:
         return
-    action, current = callback_data.action, await state.get_state()
-    if action is RightsAction.PICK:
-        await pick(query, callback_data.value, bot, state, user, t, pack, desk)
-        if callback_data.value == RequestType.WITHDRAWAL:
-            text, markup = await consent_screen(user, user, t, pack, consents, onboarding, repo)
-            await bot.send_message(user.id, text, reply_markup=markup)
-        return
-    if current not in (RightsFlow.answer, RightsFlow.confirm, RightsFlow.contact):
+    await pick(query, callback_data.value, bot, state, user, t, pack, desk)
+    if callback_data.value == RequestType.WITHDRAWAL:
+        text, markup = await consent_screen(user, user, t, pack, consents, repo)
+        await bot.send_message(user.id, text, reply_markup=markup)
+
+
+async def not_in_flow(query: CallbackQuery, user: User | None, t: Translator) -> None:
+    """A flow's button after the flow ended (filed, cancelled, or an old message)."""
+    if await _started(query, user, t) is not None:
         await query.answer(t("common.stale_button"), show_alert=True)
+
+
+async def cancel_button(
+    query: CallbackQuery,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    onboarding: Onboarding,
+) -> None:
+    if (user := await _started(query, user, t)) is None:
         return
     await query.answer()
-    data = await state.get_data()
-    kind = RequestType(data["type"])
-    questions = QUESTIONS[kind]
-    step = int(data["step"])
-    if action is RightsAction.CANCEL:
+    await state.clear()
+    await bot.send_message(user.id, t("flow.cancelled"), reply_markup=ReplyKeyboardRemove())
+    await send_menu(bot, user, t, pack, onboarding)
+
+
+async def back_button(
+    query: CallbackQuery,
+    flow: Flow,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+) -> None:
+    """One question back (its answer forgotten); from the first, the list of rights."""
+    if (user := await _started(query, user, t)) is None:
+        return
+    await query.answer()
+    if flow.step == 0:
         await state.clear()
-        await bot.send_message(user.id, t("flow.cancelled"), reply_markup=ReplyKeyboardRemove())
-        await send_menu(bot, user, t, pack, onboarding)
+        await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
         return
-    if action is RightsAction.BACK:
-        if step == 0:
-            await state.clear()
-            await show_screen(query, bot, t("flow.title"), keyboards.rights(offered(pack), t))
-            return
-        answers = dict(data["answers"])
-        answers.pop(questions[step - 1].key, None)
-        await state.update_data(step=step - 1, answers=answers)
-        await ask_step(bot, user, state, t, pack, desk)
-        return
-    if action is RightsAction.SUBMIT and current == RightsFlow.confirm:
-        await state.clear()  # before filing: a double tap finds no flow and files nothing
-        answers, files = dict(data["answers"]), list(data.get("files", []))
-        await submit(bot, user, kind, answers, files, t, pack, desk, consents, repo)
-        return
-    if current != RightsFlow.answer or step >= len(questions):
-        await bot.send_message(user.id, t("common.use_buttons"))
-        return
-    question = questions[step]
-    if action is RightsAction.SKIP and question.optional:
-        await state.update_data(step=step + 1)
-    elif action is RightsAction.CHOICE and question.choices:
-        if callback_data.value not in dict(choice_labels(question.key, t, pack)):
-            await bot.send_message(user.id, t("common.stale_button"))
-            return
-        await state.update_data(
-            step=step + 1, answers={**data["answers"], question.key: callback_data.value}
-        )
-    else:
-        await bot.send_message(user.id, t("common.use_buttons"))
-        return
+    answers = dict(flow.answers)
+    answers.pop(QUESTIONS[flow.kind][flow.step - 1].key, None)
+    await state.update_data(step=flow.step - 1, answers=answers)
     await ask_step(bot, user, state, t, pack, desk)
+
+
+async def submit_button(
+    query: CallbackQuery,
+    flow: Flow,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+    consents: Consents,
+    repo: Repositories,
+) -> None:
+    if (user := await _started(query, user, t)) is None:
+        return
+    await query.answer()
+    await state.clear()  # before filing: a double tap finds no flow and files nothing
+    await submit(bot, user, flow, t, pack, desk, consents, repo)
+
+
+async def skip_button(
+    query: CallbackQuery,
+    flow: Flow,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+) -> None:
+    if (user := await _started(query, user, t)) is None:
+        return
+    await query.answer()
+    if flow.question is None or not flow.question.optional:
+        await bot.send_message(user.id, t("common.use_buttons"))
+        return
+    await state.update_data(step=flow.step + 1)
+    await ask_step(bot, user, state, t, pack, desk)
+
+
+async def choice_button(
+    query: CallbackQuery,
+    callback_data: RightsCb,
+    flow: Flow,
+    bot: Bot,
+    state: FSMContext,
+    user: User | None,
+    t: Translator,
+    pack: PolicyPack,
+    desk: Desk,
+) -> None:
+    """An answer given with a button (which data to correct, which processing)."""
+    if (user := await _started(query, user, t)) is None:
+        return
+    await query.answer()
+    question = flow.question
+    if question is None or not question.choices:
+        await bot.send_message(user.id, t("common.use_buttons"))
+        return
+    if callback_data.value not in dict(choice_labels(question.key, t, pack)):
+        await bot.send_message(user.id, t("common.stale_button"))
+        return
+    answers = {**flow.answers, question.key: callback_data.value}
+    await state.update_data(step=flow.step + 1, answers=answers)
+    await ask_step(bot, user, state, t, pack, desk)
+
+
+async def use_buttons(query: CallbackQuery, bot: Bot, user: User | None, t: Translator) -> None:
+    """Any other button of the flow, at a step where it means nothing."""
+    if (user := await _started(query, user, t)) is None:
+        return
+    await query.answer()
+    await bot.send_message(user.id, t("common.use_buttons"))
 
 
 async def submit(
     bot: Bot,
     user: User,
-    kind: RequestType,
-    answers: dict[str, str],
-    files: list[dict[str, Any]],
+    flow: Flow,
     t: Translator,
     pack: PolicyPack,
     desk: Desk,
@@ -201,6 +301,7 @@ async def submit(
     repo: Repositories,
 ) -> None:
     """File the request; what the user can have at once, they get at once."""
+    kind, answers = flow.kind, flow.answers
     marketing = pack.marketing.purpose if pack.marketing else None
     if kind is RequestType.OBJECTION and answers.get("processing") == marketing:
         assert marketing is not None
@@ -218,7 +319,7 @@ async def submit(
         return
     if await show_open(bot, user, kind, t, pack, desk):
         return  # filed meanwhile (another tap, another device)
-    request = await desk.file(user, kind, answers, files)
+    request = await desk.file(user, kind, answers, flow.files)
     due = fmt_date(request.due_at, t, pack.zone)
     received = await bot.send_message(
         user.id, t("flow.received", id=request.id, type=t(f"rights.{kind}"), due=due)
@@ -226,46 +327,6 @@ async def submit(
     await desk.remember(user.id, received.message_id, request)
     if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
         await send_export(bot, user, t, pack, repo, desk, report=kind is RequestType.ACCESS)
-
-
-async def send_export(
-    bot: Bot,
-    user: User,
-    t: Translator,
-    pack: PolicyPack,
-    repo: Repositories,
-    desk: Desk,
-    *,
-    report: bool,
-) -> None:
-    export = await build_export(repo, user, pack, desk.clock)
-    if report:
-        for part in access_report(pack, user, export, t):
-            await bot.send_message(user.id, part)
-    stamp = desk.now().strftime("%Y%m%d")
-    document = BufferedInputFile(export_bytes(export), filename=f"my-data-{stamp}.json")
-    summary = t(
-        "export.caption",
-        consents=len(export["consents"]["ledger"]),
-        requests=len(export["requests"]),
-        disclosures=len(export["disclosures"]),
-    )
-    await bot.send_document(user.id, document, caption=summary)
-
-
-async def export_command(
-    message: Message,
-    bot: Bot,
-    user: User | None,
-    t: Translator,
-    pack: PolicyPack,
-    repo: Repositories,
-    desk: Desk,
-) -> None:
-    if user is None:
-        await message.answer(t("common.start_first"))
-        return
-    await send_export(bot, user, t, pack, repo, desk, report=False)
 
 
 async def show_open(
@@ -380,98 +441,6 @@ async def answer_text(
     await ask_step(bot, user, state, t, pack, desk)
 
 
-async def requests_screen(
-    user: User, t: Translator, pack: PolicyPack, repo: Repositories, page: int = 0
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The user's requests, a page at a time, with Previous/Next and the way back to the menu."""
-    text, pager = requests_page(await repo.requests.of_user(user.id), pack, t, page)
-    rows = (pager.inline_keyboard if pager else []) + keyboards.back_to_menu(t).inline_keyboard
-    return text, InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-async def requests_command(
-    message: Message, user: User | None, t: Translator, pack: PolicyPack, repo: Repositories
-) -> None:
-    if user is None:
-        await message.answer(t("common.start_first"))
-        return
-    text, markup = await requests_screen(user, t, pack, repo)
-    await message.answer(text, reply_markup=markup)
-
-
-async def requests_page_button(
-    query: CallbackQuery,
-    callback_data: PageCb,
-    user: User | None,
-    t: Translator,
-    pack: PolicyPack,
-    repo: Repositories,
-) -> None:
-    """Previous/Next under the user's list of requests: the same message, another page."""
-    if user is None:
-        await query.answer(t("common.start_first"), show_alert=True)
-        return
-    await query.answer()
-    await edit(query, *await requests_screen(user, t, pack, repo, callback_data.page))
-
-
-class OnRequest(Filter):
-    """A user's message about one of their own requests: a reply to a message the bot relayed
-    for that request, or any text while a request waits for their clarification."""
-
-    async def __call__(
-        self, message: Message, user: User | None = None, repo: Repositories | None = None
-    ) -> bool | dict[str, Any]:
-        if user is None or repo is None or (message.text or "").startswith("/"):
-            return False
-        request: Request | None = None
-        if message.reply_to_message is not None:
-            request = await repo.requests.by_message(
-                message.chat.id, message.reply_to_message.message_id
-            )
-        if request is None:
-            request = await repo.requests.waiting_for(user.id)
-        if request is None or request.user_id != user.id:
-            return False
-        return {"request": request}
-
-
-async def followup(
-    message: Message,
-    request: Request,
-    t: Translator,
-    pack: PolicyPack,
-    desk: Desk,
-) -> None:
-    assert message.text is not None
-    if request.status not in OPEN:
-        await message.answer(t("requests.closed", id=request.id))
-        return
-    if len(message.text) > MAX_TEXT:
-        await message.answer(t("flow.too_long", length=len(message.text), limit=MAX_TEXT))
-        return
-    was_waiting = request.status == RequestStatus.WAITING
-    await desk.user_message(request, message.text)
-    if was_waiting:
-        due = fmt_date(request.due_at, t, pack.zone)
-        await message.answer(t("requests.answer_sent", id=request.id, due=due))
-    else:
-        await message.answer(t("requests.followup_sent", id=request.id))
-
-
-async def attachment(message: Message, request: Request, t: Translator, desk: Desk) -> None:
-    """A file (or anything else that is not text) on one of the user's requests."""
-    if request.status not in OPEN:
-        await message.answer(t("requests.closed", id=request.id))
-        return
-    found = attachment_of(message)
-    if isinstance(found, Refusal):
-        await message.answer(t(f"attach.refused_{found}", limit=MAX_BYTES // 1024 // 1024))
-        return
-    await desk.user_attachment(request, found, message.chat.id, message.message_id, message.caption)
-    await message.answer(t("attach.sent", id=request.id))
-
-
 async def flow_file(message: Message, state: FSMContext, t: Translator) -> None:
     """A document or photo sent while filing: kept, and sent with the request."""
     found = attachment_of(message)
@@ -490,14 +459,22 @@ async def flow_file(message: Message, state: FSMContext, t: Translator) -> None:
 def router() -> Router:
     r = Router(name="rights")
     r.message.register(rights_command, Command("rights"))
-    r.message.register(requests_command, Command("requests"))
-    r.message.register(export_command, Command("export"))
-    r.callback_query.register(rights_button, RightsCb.filter())
+    r.callback_query.register(pick_button, RightsCb.filter(F.action == RightsAction.PICK))
+    flow = (RightsCb.filter(), InFlow())
+    for action, button in ((RightsAction.CANCEL, cancel_button), (RightsAction.BACK, back_button)):
+        r.callback_query.register(button, RightsCb.filter(F.action == action), InFlow())
+    for action, button in ((RightsAction.SKIP, skip_button), (RightsAction.CHOICE, choice_button)):
+        r.callback_query.register(
+            button, RightsCb.filter(F.action == action), StateFilter(RightsFlow.answer), InFlow()
+        )
     r.callback_query.register(
-        requests_page_button,
-        PageCb.filter(F.list == PagedList.REQUESTS),
-        Magic(F.message.chat.type == "private"),
+        submit_button,
+        RightsCb.filter(F.action == RightsAction.SUBMIT),
+        StateFilter(RightsFlow.confirm),
+        InFlow(),
     )
+    r.callback_query.register(use_buttons, *flow)
+    r.callback_query.register(not_in_flow, RightsCb.filter())
     r.message.register(contact_shared, StateFilter(RightsFlow.contact), Magic(F.contact))
     r.message.register(
         contact_expected, StateFilter(RightsFlow.contact), Magic(~F.text.startswith("/"))
@@ -508,6 +485,4 @@ def router() -> Router:
     r.message.register(
         flow_file, StateFilter(RightsFlow.answer, RightsFlow.confirm), Magic(F.photo | F.document)
     )
-    r.message.register(followup, StateFilter(None), Magic(F.text), OnRequest())
-    r.message.register(attachment, StateFilter(None), OnRequest())
     return r

@@ -7,12 +7,14 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.domain.admin_chat import InAdminChat
+from bot.telegram.staff_gate import StaffGate
 from handlers.staff import (
     admin,
     breaches,
     campaigns,
     consents,
     desk,
+    registers,
     reports,
     roles,
     templates,
@@ -24,9 +26,13 @@ def router() -> Router:
     staff.message.filter(InAdminChat())
     staff.callback_query.filter(InAdminChat())
     staff.chat_member.filter(InAdminChat())
+    gate = StaffGate()  # inner: runs once filters chose a handler, reads that handler's flag
+    staff.message.middleware(gate)
+    staff.callback_query.middleware(gate)
     staff.include_routers(
         admin.router(),
         desk.router(),
+        registers.router(),
         campaigns.router(),
         consents.router(),
         roles.router(),

@@ -4,7 +4,7 @@ sends the register as CSV. DPO only (bot.core.roles: `breach.*`)."""
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -12,13 +12,13 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
-from bot.delivery.campaigns import CampaignRunner
 from bot.domain.breaches import Breaches, parse_breach
-from bot.domain.staff import StaffDirectory
+from bot.domain.broadcasts import Launcher
 from bot.telegram import keyboards
 from bot.telegram.callbacks import BreachAction, BreachCb
 from bot.telegram.render import breach_notice_text, breach_staff_text, breaches_csv
-from bot.telegram.screens import edit, staff_or_alert, staff_or_refuse
+from bot.telegram.screens import edit
+from bot.telegram.staff_gate import callback_id, staff_action
 from storage.models import Breach
 from storage.repositories import Repositories
 
@@ -39,17 +39,9 @@ async def _screen(
 
 
 async def breach_command(
-    message: Message,
-    bot: Bot,
-    t: Translator,
-    pack: PolicyPack,
-    clock: Clock,
-    staff: StaffDirectory,
-    repo: Repositories,
+    message: Message, t: Translator, pack: PolicyPack, clock: Clock, repo: Repositories
 ) -> None:
     assert message.from_user is not None
-    if not await staff_or_refuse(message, bot, t, staff, repo, "breach.record", None):
-        return
     facts = parse_breach(message.text or "", pack, clock.now())
     if facts is None:
         await message.reply(t("breach.usage"))
@@ -60,68 +52,108 @@ async def breach_command(
     await message.reply(text, reply_markup=markup)
 
 
-async def breach_button(
+async def _breach(
+    query: CallbackQuery, breach_id: int, t: Translator, repo: Repositories
+) -> Breach | None:
+    breach = await repo.breaches.get(breach_id)
+    if breach is None:
+        await query.answer(t("common.stale_button"), show_alert=True)
+    return breach
+
+
+async def _refresh(
+    query: CallbackQuery, breach_id: int, breaches: Breaches, t: Translator, pack: PolicyPack
+) -> None:
+    """The breach's screen again, as it is now, on the message the button was on."""
+    breach = await breaches.get(breach_id)
+    assert breach is not None
+    text, markup = await _screen(breach, breaches, t, pack)
+    await edit(query, text, markup)
+
+
+async def notified_button(
+    query: CallbackQuery,
+    callback_data: BreachCb,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    repo: Repositories,
+) -> None:
+    """Staff sent the notice to the authority."""
+    if await _breach(query, callback_data.id, t, repo) is None:
+        return
+    breaches = Breaches(repo, clock, pack)
+    done = await breaches.authority_notified(callback_data.id, query.from_user.id)
+    await query.answer(None if done else t("breach.already"))
+    await _refresh(query, callback_data.id, breaches, t, pack)
+
+
+async def tell_button(
+    query: CallbackQuery,
+    callback_data: BreachCb,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    repo: Repositories,
+) -> None:
+    """The notice the affected users would get, and how many they are, before Send."""
+    if (breach := await _breach(query, callback_data.id, t, repo)) is None:
+        return
+    breaches = Breaches(repo, clock, pack)
+    await query.answer()
+    if breach.users_told_at is None:
+        affected = await breaches.affected(breach)
+        preview = t("breach.preview", count=affected) + "\n\n" + breach_notice_text(breach, pack, t)
+        await edit(query, preview, keyboards.breach_confirm(breach.id, t, affected))
+        return
+    await _refresh(query, breach.id, breaches, t, pack)
+
+
+async def send_button(
     query: CallbackQuery,
     callback_data: BreachCb,
     bot: Bot,
     t: Translator,
     pack: PolicyPack,
     clock: Clock,
-    staff: StaffDirectory,
-    campaigns: CampaignRunner,
+    campaigns: Launcher,
     repo: Repositories,
 ) -> None:
-    action, breach_id = callback_data.action, callback_data.id
-    if not await staff_or_alert(query, bot, t, staff, repo, f"breach.{action}", str(breach_id)):
+    """Confirmed: the affected users are told, once, as a campaign."""
+    if (breach := await _breach(query, callback_data.id, t, repo)) is None:
         return
     breaches = Breaches(repo, clock, pack)
-    breach = await repo.breaches.get(breach_id)
-    if breach is None:
-        await query.answer(t("common.stale_button"), show_alert=True)
-        return
-    if action is BreachAction.NOTIFIED:
-        done = await breaches.authority_notified(breach_id, query.from_user.id)
-        await query.answer(None if done else t("breach.already"))
-    elif action is BreachAction.TELL:
-        await query.answer()
-        if breach.users_told_at is None:
-            affected = await breaches.affected(breach)
-            preview = (
-                t("breach.preview", count=affected) + "\n\n" + breach_notice_text(breach, pack, t)
-            )
-            await edit(query, preview, keyboards.breach_confirm(breach_id, t, affected))
-            return
-    elif action is BreachAction.SEND and breach.users_told_at is not None:
+    if breach.users_told_at is not None:
         await query.answer(t("breach.already"), show_alert=True)
-    elif action is BreachAction.SEND:
-        progress = await bot.send_message(
-            query.message.chat.id if query.message else 0, t("breach.sending", id=breach_id)
-        )
-        campaign_id = await breaches.tell_users(breach_id, query.from_user.id, progress.message_id)
+    else:
+        chat_id = query.message.chat.id if query.message else 0
+        progress = await bot.send_message(chat_id, t("breach.sending", id=breach.id))
+        campaign_id = await breaches.tell_users(breach.id, query.from_user.id, progress.message_id)
         if campaign_id is None:
             await query.answer(t("breach.already"), show_alert=True)
         else:
             await query.answer()
             campaigns.start(bot, campaign_id)
-    else:
-        await query.answer()
-    breach = await repo.breaches.get(breach_id)
-    assert breach is not None
-    text, markup = await _screen(breach, breaches, t, pack)
-    await edit(query, text, markup)
+    await _refresh(query, callback_data.id, breaches, t, pack)
 
 
-async def breaches_command(
-    message: Message,
-    bot: Bot,
+async def back_button(
+    query: CallbackQuery,
+    callback_data: BreachCb,
     t: Translator,
     pack: PolicyPack,
     clock: Clock,
-    staff: StaffDirectory,
     repo: Repositories,
 ) -> None:
-    if not await staff_or_refuse(message, bot, t, staff, repo, "breach.register", None):
+    if await _breach(query, callback_data.id, t, repo) is None:
         return
+    await query.answer()
+    await _refresh(query, callback_data.id, Breaches(repo, clock, pack), t, pack)
+
+
+async def breaches_command(
+    message: Message, t: Translator, pack: PolicyPack, clock: Clock, repo: Repositories
+) -> None:
     rows = []
     for breach in await repo.breaches.every():
         told = await repo.campaigns.deliveries(breach.campaign_id) if breach.campaign_id else []
@@ -136,7 +168,17 @@ async def breaches_command(
 
 def router() -> Router:
     r = Router(name="breaches")
-    r.message.register(breach_command, Command("breach"))
-    r.message.register(breaches_command, Command("breaches"))
-    r.callback_query.register(breach_button, BreachCb.filter())
+    r.message.register(breach_command, Command("breach"), flags=staff_action("breach.record"))
+    r.message.register(breaches_command, Command("breaches"), flags=staff_action("breach.register"))
+    for action, button in (
+        (BreachAction.NOTIFIED, notified_button),
+        (BreachAction.TELL, tell_button),
+        (BreachAction.SEND, send_button),
+        (BreachAction.BACK, back_button),
+    ):
+        r.callback_query.register(
+            button,
+            BreachCb.filter(F.action == action),
+            flags=staff_action(f"breach.{action}", subject=callback_id),
+        )
     return r

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.core.clock import Clock
 from bot.core.formatting import fmt_date
-from bot.core.i18n import LOCALES, Translator
+from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.core.roles import Need
-from bot.delivery.campaigns import CampaignRunner
-from bot.domain.staff import StaffDirectory
+from bot.domain.broadcasts import MAX_TEXT, Broadcasts, Launcher, marketing_length, need_to_run
 from bot.telegram import keyboards
 from bot.telegram.callbacks import CampaignAction, CampaignCb
 from bot.telegram.render import campaign_text
-from bot.telegram.screens import edit, staff_or_alert, staff_or_refuse
-from storage.enums import CampaignKind
-from storage.repositories import Audience, Repositories
-
-# The message itself must fit 4096 characters, and so must the preview staff see first (the
-# same text under a two-line header): the header's room is kept free.
-PREVIEW_ROOM = 120
-MAX_TEXT = 4096 - PREVIEW_ROOM
+from bot.telegram.screens import edit
+from bot.telegram.staff_gate import StaffAction, callback_id, staff_action
+from storage.models import Campaign
+from storage.repositories import Repositories
 
 
 def campaign_body(message: Message, command: CommandObject) -> tuple[str, int]:
@@ -39,29 +35,15 @@ def campaign_body(message: Message, command: CommandObject) -> tuple[str, int]:
     return "", 0
 
 
-def recipients(repo: Repositories, pack: PolicyPack, kind: str) -> Audience:
-    """Who a campaign of `kind` goes to, as a query (counted, or queued in the database)."""
-    if kind == CampaignKind.POLICY:
-        return repo.users.not_told_of(pack.policy.version)
-    assert pack.marketing is not None
-    purpose = pack.consent_purpose(pack.marketing.purpose)
-    assert purpose is not None
-    return repo.consents.holders(purpose.id, pack.valid_consent_versions(purpose))
-
-
 async def campaign_command(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     t: Translator,
     pack: PolicyPack,
     clock: Clock,
-    staff: StaffDirectory,
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
-    if not await staff_or_refuse(message, bot, t, staff, repo, "campaign.create", None):
-        return
     if pack.marketing is None:
         await message.reply(t("staff.no_marketing"))
         return
@@ -69,90 +51,76 @@ async def campaign_command(
     if not body:
         await message.reply(t("staff.campaign_usage"))
         return
-    reason = pack.marketing.reason.get(t.locale)
-    # Each recipient gets the opening line in their own language: the longest one must fit.
-    total = max(len(pack.marketing.reason.get(code)) for code in LOCALES) + 2 + length
+    total = marketing_length(pack, length)
     if total > MAX_TEXT:
         await message.reply(t("staff.campaign_too_long", length=total, limit=MAX_TEXT))
         return
-    campaign = await repo.campaigns.create(
-        kind=CampaignKind.MARKETING, body=body, created_by=message.from_user.id, now=clock.now()
-    )
-    count = await repo.campaigns.audience_size(recipients(repo, pack, CampaignKind.MARKETING))
-    await repo.commit()
-    preview = t(
-        "staff.campaign_preview", id=campaign.id, count=count, text=campaign_text(reason, body)
-    )
-    await message.reply(preview, reply_markup=keyboards.campaign_preview(t, campaign.id))
+    draft = await Broadcasts(repo, clock, pack).marketing(body, message.from_user.id)
+    reason = pack.marketing.reason.get(t.locale)
+    text = campaign_text(reason, body)
+    preview = t("staff.campaign_preview", id=draft.campaign.id, count=draft.audience, text=text)
+    await message.reply(preview, reply_markup=keyboards.campaign_preview(t, draft.campaign.id))
 
 
 async def notify_policy_command(
-    message: Message,
-    bot: Bot,
-    t: Translator,
-    pack: PolicyPack,
-    clock: Clock,
-    staff: StaffDirectory,
-    repo: Repositories,
+    message: Message, t: Translator, pack: PolicyPack, clock: Clock, repo: Repositories
 ) -> None:
     assert message.from_user is not None
-    if not await staff_or_refuse(message, bot, t, staff, repo, "policy.notify", None):
-        return
     if pack.policy.changes is None:
         await message.reply(t("staff.notify_nothing", version=pack.policy.version))
         return
-    campaign = await repo.campaigns.create(
-        kind=CampaignKind.POLICY, body="", created_by=message.from_user.id, now=clock.now()
-    )
-    count = await repo.campaigns.audience_size(recipients(repo, pack, CampaignKind.POLICY))
-    await repo.commit()
-    preview = t("staff.notify_preview", id=campaign.id, count=count, version=pack.policy.version)
+    draft = await Broadcasts(repo, clock, pack).policy_notice(message.from_user.id)
+    version = pack.policy.version
+    preview = t("staff.notify_preview", id=draft.campaign.id, count=draft.audience, version=version)
     preview += "\n\n" + fmt_date(pack.policy.effective_date, t, pack.zone)
-    await message.reply(preview, reply_markup=keyboards.campaign_preview(t, campaign.id))
+    await message.reply(preview, reply_markup=keyboards.campaign_preview(t, draft.campaign.id))
 
 
-async def campaign_button(
+async def _campaign(
+    query: CallbackQuery, campaign_id: int, t: Translator, repo: Repositories
+) -> Campaign | None:
+    """The campaign a button is for, if it and the message it is on are still there."""
+    campaign = await repo.campaigns.get(campaign_id)
+    if campaign is None or not isinstance(query.message, Message):
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return None
+    return campaign
+
+
+async def cancel_button(
+    query: CallbackQuery,
+    callback_data: CampaignCb,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    repo: Repositories,
+) -> None:
+    if (campaign := await _campaign(query, callback_data.id, t, repo)) is None:
+        return
+    if not await Broadcasts(repo, clock, pack).cancel(campaign):
+        await query.answer(t("staff.campaign_already", id=campaign.id, status=campaign.status))
+        return
+    await query.answer()
+    await edit(query, t("staff.campaign_cancelled", id=campaign.id))
+
+
+async def send_button(
     query: CallbackQuery,
     callback_data: CampaignCb,
     bot: Bot,
     t: Translator,
     pack: PolicyPack,
     clock: Clock,
-    staff: StaffDirectory,
-    campaigns: CampaignRunner,
+    campaigns: Launcher,
     repo: Repositories,
 ) -> None:
-    campaign = await repo.campaigns.get(callback_data.id)
-    # A policy notice needs a DPO; a marketing campaign, marketing or a DPO.
-    need = (
-        Need.DPO
-        if campaign is not None and campaign.kind == CampaignKind.POLICY
-        else Need.CAMPAIGNS
-    )
-    action = f"campaign.{callback_data.action}"
-    if not await staff_or_alert(query, bot, t, staff, repo, action, str(callback_data.id), need):
+    if (campaign := await _campaign(query, callback_data.id, t, repo)) is None:
         return
-    if campaign is None or not isinstance(query.message, Message):
-        await query.answer(t("common.stale_button"), show_alert=True)
-        return
-    if callback_data.action is CampaignAction.CANCEL:
-        if not await repo.campaigns.cancel(campaign.id):
-            await query.answer(t("staff.campaign_already", id=campaign.id, status=campaign.status))
-            return
-        await repo.commit()
-        await query.answer()
-        await edit(query, t("staff.campaign_cancelled", id=campaign.id))
-        return
-    queued = await repo.campaigns.start(
-        campaign.id,
-        recipients(repo, pack, campaign.kind),
-        now=clock.now(),
-        progress_message_id=query.message.message_id,
-    )
-    if queued is None:  # a double tap, or another staff member was faster
+    assert isinstance(query.message, Message)
+    queued = await Broadcasts(repo, clock, pack).start(campaign, query.message.message_id)
+    if queued is None:
         await query.answer(t("staff.campaign_already", id=campaign.id, status=campaign.status))
         return
-    await repo.commit()
     await query.answer()
     progress = t(
         "staff.campaign_progress", id=campaign.id, sent=0, skipped=0, failed=0, left=queued
@@ -161,9 +129,29 @@ async def campaign_button(
     campaigns.start(bot, campaign.id)
 
 
+async def _need(_: TelegramObject, data: dict[str, Any]) -> Need:
+    repo: Repositories = data["repo"]
+    return need_to_run(await repo.campaigns.get(data["callback_data"].id))
+
+
+def _run(action: CampaignAction) -> dict[str, StaffAction]:
+    return staff_action(f"campaign.{action}", subject=callback_id, need=_need)
+
+
 def router() -> Router:
     r = Router(name="campaigns")
-    r.message.register(campaign_command, Command("campaign"))
-    r.message.register(notify_policy_command, Command("notify_policy"))
-    r.callback_query.register(campaign_button, CampaignCb.filter())
+    r.message.register(campaign_command, Command("campaign"), flags=staff_action("campaign.create"))
+    r.message.register(
+        notify_policy_command, Command("notify_policy"), flags=staff_action("policy.notify")
+    )
+    r.callback_query.register(
+        cancel_button,
+        CampaignCb.filter(F.action == CampaignAction.CANCEL),
+        flags=_run(CampaignAction.CANCEL),
+    )
+    r.callback_query.register(
+        send_button,
+        CampaignCb.filter(F.action == CampaignAction.SEND),
+        flags=_run(CampaignAction.SEND),
+    )
     return r

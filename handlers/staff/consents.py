@@ -5,20 +5,35 @@ from __future__ import annotations
 
 import contextlib
 from html import escape
+from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import Message, TelegramObject
 
 from bot.core.i18n import Translator, translator
-from bot.core.policy import PolicyPack
-from bot.domain.consents import Consents, Outcome, Source
+from bot.core.policy import PolicyPack, Purpose
+from bot.domain.consents import ConsentOutcome, Consents, Source
 from bot.domain.onboarding import needs_guardian
-from bot.domain.staff import StaffDirectory
 from bot.telegram.callbacks import parse_id
-from bot.telegram.screens import staff_or_refuse
+from bot.telegram.staff_gate import staff_action
+from storage.models import User
 from storage.repositories import Repositories
+
+
+def _user_word(_: TelegramObject, data: dict[str, Any]) -> str | None:
+    """The audit subject: the user ID as typed (cut), before it is checked."""
+    parts = (data["command"].args or "").split()
+    return parts[0][:20] if parts else None
+
+
+def _notice(user: User, purpose: Purpose, granted: bool) -> str:
+    """What the user is told, in their language, and what the ledger keeps as shown."""
+    ut = translator(user.language)
+    title = escape(purpose.title.get(ut.locale))
+    state = ut("consents.state_on" if granted else "consents.state_off")
+    return ut("consents.staff_changed", title=title, state=state)
 
 
 async def consent_command(
@@ -27,15 +42,11 @@ async def consent_command(
     bot: Bot,
     t: Translator,
     pack: PolicyPack,
-    staff: StaffDirectory,
     consents: Consents,
     repo: Repositories,
 ) -> None:
     assert message.from_user is not None
     parts = (command.args or "").split()
-    subject = parts[0][:20] if parts else None
-    if not await staff_or_refuse(message, bot, t, staff, repo, "consent.record", subject):
-        return
     purposes = ", ".join(p.id for p in pack.consent_purposes)
     user_id = parse_id(parts[0]) if len(parts) == 3 else None
     if user_id is None or parts[2] not in {"on", "off"}:
@@ -47,26 +58,21 @@ async def consent_command(
         await message.reply(t("staff.consent_unknown", purposes=purposes))
         return
     granted = parts[2] == "on"
-    ut = translator(user.language)
-    title = escape(purpose.title.get(ut.locale))
-    state = ut("consents.state_on" if granted else "consents.state_off")
-    notice = ut("consents.staff_changed", title=title, state=state)
+    notice = _notice(user, purpose, granted)
     outcome = await consents.set(
         user.id,
         purpose.id,
         granted,
         source=Source.STAFF,
         actor_id=message.from_user.id,
-        locale=ut.locale,
+        locale=translator(user.language).locale,
         shown_text=notice,
         minor=needs_guardian(user.age_group, pack),
         notify=notice,
     )
-    if outcome is Outcome.LOCKED:
-        await message.reply(t("staff.consent_locked"))
-        return
-    if outcome is not Outcome.CHANGED:
-        await message.reply(t("staff.consent_unchanged"))
+    if outcome is not ConsentOutcome.CHANGED:
+        locked = outcome is ConsentOutcome.LOCKED
+        await message.reply(t("staff.consent_locked" if locked else "staff.consent_unchanged"))
         return
     await message.reply(
         t("staff.consent_recorded", user=user.id, purpose=purpose.id, state=parts[2])
@@ -77,5 +83,9 @@ async def consent_command(
 
 def router() -> Router:
     r = Router(name="staff-consents")
-    r.message.register(consent_command, Command("consent"))
+    r.message.register(
+        consent_command,
+        Command("consent"),
+        flags=staff_action("consent.record", subject=_user_word),
+    )
     return r

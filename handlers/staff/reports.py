@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from typing import Any
+
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
@@ -11,27 +13,26 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
-from bot.domain.staff import StaffDirectory
 from bot.domain.stats import chart_png, collect, month_label, parse_period, stats_text
 from bot.telegram.ledger import LEDGER_COLUMNS, CsvStream, ledger_rows
 from bot.telegram.render import split_message
-from bot.telegram.screens import staff_or_refuse
+from bot.telegram.staff_gate import staff_action
 from storage.repositories import Repositories
+
+
+def _word(data: dict[str, Any]) -> str:
+    return (data["command"].args or "").strip()
 
 
 async def ledger_command(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     t: Translator,
     pack: PolicyPack,
     clock: Clock,
-    staff: StaffDirectory,
     repo: Repositories,
 ) -> None:
     word = (command.args or "").strip()
-    if not await staff_or_refuse(message, bot, t, staff, repo, "ledger.export", word[:20] or "all"):
-        return
     user_id: int | None = None
     if word:
         if not word.isdigit() or await repo.users.get(int(word)) is None:
@@ -55,16 +56,12 @@ async def ledger_command(
 async def stats_command(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     t: Translator,
     pack: PolicyPack,
     clock: Clock,
-    staff: StaffDirectory,
     repo: Repositories,
 ) -> None:
     word = (command.args or "").strip()
-    if not await staff_or_refuse(message, bot, t, staff, repo, "stats.view", word[:20] or None):
-        return
     now = clock.now()
     period = parse_period(word, now, pack.zone)
     if period is None:
@@ -84,6 +81,14 @@ async def stats_command(
 
 def router() -> Router:
     r = Router(name="reports")
-    r.message.register(ledger_command, Command("ledger"))
-    r.message.register(stats_command, Command("stats"))
+    r.message.register(
+        ledger_command,
+        Command("ledger"),
+        flags=staff_action("ledger.export", subject=lambda _, data: _word(data)[:20] or "all"),
+    )
+    r.message.register(
+        stats_command,
+        Command("stats"),
+        flags=staff_action("stats.view", subject=lambda _, data: _word(data)[:20] or None),
+    )
     return r

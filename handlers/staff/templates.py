@@ -6,73 +6,73 @@ from __future__ import annotations
 import json
 import re
 from html import escape
+from typing import Any
 
-from aiogram import Bot, Router
-from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message, ReplyParameters
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.core.clock import Clock
 from bot.core.i18n import Translator
 from bot.domain.requests.desk import Desk
-from bot.domain.staff import StaffDirectory
 from bot.domain.templates import MAX_TEMPLATES, PLACEHOLDERS, parse, texts_of
-from bot.telegram import keyboards
 from bot.telegram.callbacks import TemplateCb
 from bot.telegram.render import split_message
-from bot.telegram.screens import edit, staff_or_alert, staff_or_refuse
+from bot.telegram.screens import edit
+from bot.telegram.staff_gate import staff_action
 from storage.enums import OPEN
-from storage.models import Request
 from storage.repositories import Repositories
 
 PREVIEW = 120
+VERBS = ("add", "delete")
 
 
 def usage(t: Translator) -> str:
     return t("templates.usage", **{key: f"{{{key}}}" for key in PLACEHOLDERS})
 
 
-async def templates_command(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    t: Translator,
-    clock: Clock,
-    staff: StaffDirectory,
-    repo: Repositories,
+class Verb(Filter):
+    """`/templates <verb> <rest>`: passes on the rest as typed; `None` matches the listing
+    (no verb, or one that is neither add nor delete)."""
+
+    def __init__(self, verb: str | None) -> None:
+        self.verb = verb
+
+    async def __call__(self, _: Message, command: CommandObject) -> dict[str, str] | bool:
+        verb, rest = (*re.split(r"\s", (command.args or "").strip(), maxsplit=1), "")[:2]
+        known = verb if verb in VERBS else None
+        return {"rest": rest} if known == self.verb else False
+
+
+async def add_template(
+    message: Message, rest: str, t: Translator, clock: Clock, repo: Repositories
 ) -> None:
     assert message.from_user is not None
-    verb, rest = (*re.split(r"\s", (command.args or "").strip(), maxsplit=1), "")[:2]
-    if verb == "add":
-        if not await staff_or_refuse(message, bot, t, staff, repo, "templates.add", None):
-            return
-        draft = parse(rest)
-        if draft is None:
-            await message.reply(usage(t))
-            return
-        if await repo.templates.count() >= MAX_TEMPLATES:
-            await message.reply(t("templates.too_many", limit=MAX_TEMPLATES))
-            return
-        template = await repo.templates.add(
-            name=draft.name,
-            texts=json.dumps(draft.texts, ensure_ascii=False),
-            created_by=message.from_user.id,
-            now=clock.now(),
-        )
-        await repo.commit()
-        await message.reply(t("templates.added", id=template.id, name=escape(template.name)))
+    draft = parse(rest)
+    if draft is None:
+        await message.reply(usage(t))
         return
-    if verb == "delete":
-        word = rest.strip()
-        if not await staff_or_refuse(message, bot, t, staff, repo, "templates.delete", word[:20]):
-            return
-        if not word.isdigit() or not await repo.templates.delete(int(word)):
-            await message.reply(t("templates.not_found"))
-            return
-        await repo.commit()
-        await message.reply(t("templates.deleted", id=int(word)))
+    if await repo.templates.count() >= MAX_TEMPLATES:
+        await message.reply(t("templates.too_many", limit=MAX_TEMPLATES))
         return
-    if not await staff_or_refuse(message, bot, t, staff, repo, "templates.list", None):
+    template = await repo.templates.add(
+        name=draft.name,
+        texts=json.dumps(draft.texts, ensure_ascii=False),
+        created_by=message.from_user.id,
+        now=clock.now(),
+    )
+    await message.reply(t("templates.added", id=template.id, name=escape(template.name)))
+
+
+async def delete_template(message: Message, rest: str, t: Translator, repo: Repositories) -> None:
+    word = rest.strip()
+    if not word.isdigit() or not await repo.templates.delete(int(word)):
+        await message.reply(t("templates.not_found"))
         return
+    await message.reply(t("templates.deleted", id=int(word)))
+
+
+async def list_templates(message: Message, t: Translator, repo: Repositories) -> None:
     templates = await repo.templates.every()
     if not templates:
         await message.reply(t("templates.none") + "\n\n" + usage(t))
@@ -88,46 +88,20 @@ async def templates_command(
         await message.answer(part)
 
 
-async def show_picker(
-    query: CallbackQuery, bot: Bot, request: Request, t: Translator, repo: Repositories
-) -> None:
-    """The templates to choose from, under the card."""
-    templates = await repo.templates.every()
-    if not templates:
-        await query.answer(t("templates.none"), show_alert=True)
-        return
+async def close_picker(query: CallbackQuery, t: Translator) -> None:
     await query.answer()
-    if query.message is None:
-        return
-    await bot.send_message(
-        query.message.chat.id,
-        t("templates.pick", id=request.id),
-        reply_markup=keyboards.template_picker(templates, request.id, t),
-        reply_parameters=ReplyParameters(
-            message_id=query.message.message_id, allow_sending_without_reply=True
-        ),
-    )
+    await edit(query, t("templates.closed"))
 
 
-async def template_button(
+async def use_template(
     query: CallbackQuery,
     callback_data: TemplateCb,
-    bot: Bot,
     t: Translator,
     desk: Desk,
-    staff: StaffDirectory,
     repo: Repositories,
 ) -> None:
-    request_id, template_id = callback_data.request, callback_data.template
-    subject = f"request:{request_id}:template:{template_id}"
-    if not await staff_or_alert(query, bot, t, staff, repo, "template.use", subject):
-        return
-    if template_id == 0:
-        await query.answer()
-        await edit(query, t("templates.closed"))
-        return
-    request = await repo.requests.get(request_id)
-    template = await repo.templates.get(template_id)
+    request = await repo.requests.get(callback_data.request)
+    template = await repo.templates.get(callback_data.template)
     if request is None or template is None:
         await query.answer(t("common.stale_button"), show_alert=True)
         return
@@ -141,8 +115,23 @@ async def template_button(
     await desk.send_template(request, template, query.from_user.id, confirm_message_id=confirm)
 
 
+def _use_subject(_: TelegramObject, data: dict[str, Any]) -> str:
+    picked: TemplateCb = data["callback_data"]
+    return f"request:{picked.request}:template:{picked.template}"
+
+
 def router() -> Router:
     r = Router(name="templates")
-    r.message.register(templates_command, Command("templates"))
-    r.callback_query.register(template_button, TemplateCb.filter())
+    templates = Command("templates")
+    r.message.register(add_template, templates, Verb("add"), flags=staff_action("templates.add"))
+    r.message.register(
+        delete_template,
+        templates,
+        Verb("delete"),
+        flags=staff_action("templates.delete", subject=lambda _, data: data["rest"].strip()[:20]),
+    )
+    r.message.register(list_templates, templates, Verb(None), flags=staff_action("templates.list"))
+    use = staff_action("template.use", subject=_use_subject)
+    r.callback_query.register(close_picker, TemplateCb.filter(F.template == 0), flags=use)
+    r.callback_query.register(use_template, TemplateCb.filter(), flags=use)
     return r

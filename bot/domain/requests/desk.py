@@ -1,14 +1,14 @@
-"""Rights requests: what each type asks, deadlines, and the lifecycle staff drive from the card.
+"""The lifecycle of a rights request: filing it (with the files sent while filing), what staff
+decide from its card, and what the user sends about it afterwards.
 
-Every change writes the request, what was said and the messages to deliver (outbox) in one
-transaction; the outbox worker delivers them. Who did what is in the audit log, written by the
-staff check every action passes first.
+Every change writes the request, what was said and the messages to deliver (outbox) in the
+update's unit of work; the outbox worker delivers them once it is committed. Who did what is in
+the audit log, written by the staff gate every staff action passes first.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,96 +18,20 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.deadlines import add_months, due_at
-from bot.core.formatting import complaint_text, fmt_date
-from bot.core.i18n import translator
-from bot.core.policy import ClarifyRule, LegalBasis, PolicyPack, RequestType
-from bot.domain.attachments import Attachment, Kind, fit_caption
+from bot.core.policy import ClarifyRule, PolicyPack, RequestType
+from bot.domain.attachments import Attachment
+from bot.domain.requests.catalogue import CORRECTABLE, details_of, file_of, normalize_phone
 from bot.domain.requests.filing import NoExtension, add_request, extension_refusal
-from bot.domain.requests.filing import needs_phone as needs_phone  # re-exported for the handlers
+from bot.domain.requests.notices import staff_file_caption, user_notice
 from bot.domain.templates import REQUIRED, render
 from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
 from storage.models import AnswerTemplate, Request, User
 from storage.repositories import Repositories
 
-MAX_TEXT = 1000
-# What staff may write to a user in one message (a reply, a reason, a question): it is sent inside
-# a short template, and the whole must fit Telegram's 4096 characters (tests check the margin).
-MAX_STAFF_TEXT = 3500
-# A reason, question or hold is also shown on the card, next to the user's answers (each at most
-# MAX_TEXT): together they must fit one message.
-MAX_REASON = 1000
 
-MAX_FLOW_FILES = 10  # files a user may add while filing one request
+class RequestOutcome(StrEnum):
+    """What became of a staff action on a request."""
 
-
-def kept_file(
-    file: Attachment, chat_id: int, message_id: int, caption: str | None
-) -> dict[str, Any]:
-    """A file sent while filing, as kept in the conversation state until the request is sent."""
-    return {
-        "kind": file.kind,
-        "size": file.size,
-        "chat": chat_id,
-        "message": message_id,
-        "caption": caption or "",
-    }
-
-
-# Request types that go to the admin desk; withdrawal leads to /consents, complaint is information.
-FILED = (
-    RequestType.ACCESS,
-    RequestType.RECTIFICATION,
-    RequestType.ERASURE,
-    RequestType.RESTRICTION,
-    RequestType.OBJECTION,
-    RequestType.PORTABILITY,
-)
-
-
-@dataclass(frozen=True)
-class Question:
-    key: str
-    optional: bool = False
-    choices: bool = False  # answered with a button (objection: which processing)
-
-
-QUESTIONS: dict[RequestType, tuple[Question, ...]] = {
-    RequestType.ACCESS: (),
-    RequestType.PORTABILITY: (),
-    RequestType.RECTIFICATION: (Question("field", choices=True), Question("value")),
-    RequestType.ERASURE: (Question("reason", optional=True),),
-    RequestType.RESTRICTION: (Question("reason", optional=True),),
-    RequestType.OBJECTION: (Question("processing", choices=True), Question("reason")),
-}
-
-
-# Data the bot itself holds and can correct; "other" is data kept elsewhere (staff act there).
-CORRECTABLE = ("first_name", "last_name", "phone")
-FIELD_CHOICES = (*CORRECTABLE, "other")
-
-
-def objection_choices(pack: PolicyPack) -> list[str]:
-    """Processing one can object to: legitimate interests, and direct marketing."""
-    ids = [p.id for p in pack.purposes if p.legal_basis is LegalBasis.LEGITIMATE_INTERESTS]
-    if pack.marketing is not None:
-        ids.append(pack.marketing.purpose)
-    return ids
-
-
-def offered(pack: PolicyPack) -> list[RequestType]:
-    return [r for r in pack.rights if r is not RequestType.DISCLOSURES]
-
-
-def normalize_phone(raw: str) -> str:
-    digits = re.sub(r"\D", "", raw)
-    return f"+{digits}"
-
-
-def details_of(request: Request) -> dict[str, str]:
-    return dict(json.loads(request.details))
-
-
-class Outcome(StrEnum):
     OK = "ok"
     CLOSED = "closed"  # the request no longer accepts this action
     DECIDED = "decided"  # another staff member decided it a moment earlier
@@ -145,7 +69,6 @@ class Desk:
     async def verify_phone(self, user: User, phone: str) -> None:
         user.phone = normalize_phone(phone)
         user.phone_verified_at = self._clock.now()
-        await self._repo.commit()
 
     async def file(
         self,
@@ -158,9 +81,9 @@ class Desk:
         `kept_file`), before the user is told anything."""
         request = await add_request(self._repo, self._pack, user.id, kind, answers, self.now())
         for kept in files:
-            file = Attachment(Kind(kept["kind"]), kept["size"])
-            await self._attach(request, file, kept["chat"], kept["message"], kept["caption"])
-        await self._repo.commit()
+            await self._attach(
+                request, file_of(kept), kept["chat"], kept["message"], kept["caption"]
+            )
         return request
 
     async def open_of_type(self, user_id: int, kind: RequestType) -> Request | None:
@@ -170,7 +93,6 @@ class Desk:
     async def remember(self, chat_id: int, message_id: int, request: Request) -> None:
         """A message about the request in the user's chat: a reply to it belongs to the request."""
         await self._repo.requests.link(chat_id, message_id, request.id)
-        await self._repo.commit()
 
     async def frozen_until(self, user_id: int) -> datetime | None:
         """The end of a legal hold on the user's data, if one is in force."""
@@ -190,13 +112,13 @@ class Desk:
         notify: str,
         effect: Effect | None = None,
         **values: object,
-    ) -> Outcome:
+    ) -> RequestOutcome:
         """Compare-and-set on the status the staff member saw (and on the due date when the
         change moves it): of two decisions taken at once, one wins; the other gets DECIDED and
         `request` shows who decided."""
         seen = RequestStatus(request.status)
         if seen not in allowed_from:
-            return Outcome.CLOSED
+            return RequestOutcome.CLOSED
         now = self._clock.now()
         closed = {"closed_at": now} if status not in OPEN else {}
         due_seen = request.due_at if "due_at" in values else None
@@ -210,7 +132,7 @@ class Desk:
             **closed,
         ):
             await self._repo.requests.get(request.id)  # refreshed: who decided, and how
-            return Outcome.DECIDED
+            return RequestOutcome.DECIDED
         await self._repo.requests.get(request.id)
         for name, value in values.items():  # through the ORM: personal fields are sealed
             setattr(request, name, value)
@@ -220,8 +142,7 @@ class Desk:
             await self._repo.requests.say(request.id, now, "staff", kind, say, staff_id)
         await self._notify_user(request, notify, reason=escape(say or ""))
         await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
-        await self._repo.commit()
-        return Outcome.OK
+        return RequestOutcome.OK
 
     def erasure_claim(
         self, request: Request, staff_id: int
@@ -242,7 +163,7 @@ class Desk:
 
         return claim
 
-    async def take(self, request: Request, staff_id: int) -> Outcome:
+    async def take(self, request: Request, staff_id: int) -> RequestOutcome:
         return await self._staff_change(
             request,
             staff_id,
@@ -251,11 +172,18 @@ class Desk:
             notify="taken",
         )
 
-    async def complete(self, request: Request, staff_id: int) -> Outcome:
+    async def complete(self, request: Request, staff_id: int) -> RequestOutcome:
         event = "done_withdrawal" if request.type == RequestType.WITHDRAWAL else "done"
         return await self._staff_change(request, staff_id, RequestStatus.DONE, notify=event)
 
-    async def correct(self, request: Request, staff_id: int) -> Outcome:
+    async def done(self, request: Request, staff_id: int) -> RequestOutcome:
+        """ "Done" on the card: a correction is applied, anything else completed. (An erasure
+        is done by the erasure, a restriction asks until when first.)"""
+        if request.type == RequestType.RECTIFICATION:
+            return await self.correct(request, staff_id)
+        return await self.complete(request, staff_id)
+
+    async def correct(self, request: Request, staff_id: int) -> RequestOutcome:
         """Approve a correction: the new value replaces the old one in the bot's own data.
         The audit log names the field, never a value."""
         answers = details_of(request)
@@ -278,7 +206,7 @@ class Desk:
             request, staff_id, RequestStatus.DONE, notify="done", effect=apply
         )
 
-    async def restrict(self, request: Request, staff_id: int, until: datetime) -> Outcome:
+    async def restrict(self, request: Request, staff_id: int, until: datetime) -> RequestOutcome:
         """Approve a restriction: until `until`, nothing but storage reaches the user."""
 
         async def apply() -> None:
@@ -295,10 +223,10 @@ class Desk:
             hold_until=until,
         )
 
-    async def lift(self, request: Request, staff_id: int) -> Outcome:
+    async def lift(self, request: Request, staff_id: int) -> RequestOutcome:
         """Staff lift an approved restriction before its date."""
         if request.type != RequestType.RESTRICTION or request.hold_until is None:
-            return Outcome.CLOSED
+            return RequestOutcome.CLOSED
         user = await self._repo.users.get(request.user_id)
         if user is not None:
             user.restricted_until = None
@@ -308,8 +236,7 @@ class Desk:
         await self._repo.outbox.add(
             kind=OutboxKind.CARD_EDIT, request_id=request.id, now=self._clock.now()
         )
-        await self._repo.commit()
-        return Outcome.OK
+        return RequestOutcome.OK
 
     async def object_to_marketing(self, user: User, answers: dict[str, str]) -> Request:
         """An objection to direct marketing is absolute: it takes effect at once and is
@@ -318,12 +245,11 @@ class Desk:
         now = self._clock.now()
         request.status = RequestStatus.DONE
         request.closed_at = now
-        await self._repo.commit()
         return request
 
     async def refuse(
         self, request: Request, staff_id: int, reason: str, *, unfounded: bool = False
-    ) -> Outcome:
+    ) -> RequestOutcome:
         """A refusal with its reason; `unfounded`: manifestly unfounded or excessive (GDPR art.
         12(5)), its own reason. Every refusal tells where to complain (art. 12(4); 99-Z art. 15)."""
         return await self._staff_change(
@@ -336,7 +262,7 @@ class Desk:
             reason=reason,
         )
 
-    async def question(self, request: Request, staff_id: int, question: str) -> Outcome:
+    async def question(self, request: Request, staff_id: int, question: str) -> RequestOutcome:
         """A question: the user answers, the due date stays."""
         return await self._staff_change(
             request,
@@ -354,7 +280,7 @@ class Desk:
             return ClarifyEffect(rule, request.due_at, self.due(request.type, now))
         return ClarifyEffect(rule, request.due_at, request.due_at)
 
-    async def clarify(self, request: Request, staff_id: int, reason: str) -> Outcome:
+    async def clarify(self, request: Request, staff_id: int, reason: str) -> RequestOutcome:
         """A clarification of identity or scope, with its reason shown to the user: the due date
         restarts from the answer (99-Z seed ch. 7) or pauses until it (GDPR)."""
         rule = self._pack.requests.clarify
@@ -370,7 +296,9 @@ class Desk:
     async def extension_refusal(self, request: Request) -> NoExtension | None:
         return await extension_refusal(self._repo, self._pack, request, self.now())
 
-    async def extend(self, request: Request, staff_id: int, reason: str) -> Outcome | NoExtension:
+    async def extend(
+        self, request: Request, staff_id: int, reason: str
+    ) -> RequestOutcome | NoExtension:
         """Up to two further months, once, before the original due date, with a reason; the user
         is told the new date and the reason at once."""
         if (refusal := await self.extension_refusal(request)) is not None:
@@ -386,7 +314,9 @@ class Desk:
             due_at=new_due,
         )
 
-    async def block(self, request: Request, staff_id: int, until: datetime, reason: str) -> Outcome:
+    async def block(
+        self, request: Request, staff_id: int, until: datetime, reason: str
+    ) -> RequestOutcome:
         return await self._staff_change(
             request,
             staff_id,
@@ -408,7 +338,6 @@ class Desk:
         await self._notify_user(
             request, "reply", reason=escape(text), confirm_message_id=confirm_message_id
         )
-        await self._repo.commit()
 
     async def send_template(
         self,
@@ -449,14 +378,12 @@ class Desk:
         await self._repo.outbox.add(
             kind=OutboxKind.TO_STAFF, request_id=request.id, text=text, now=now
         )
-        await self._repo.commit()
 
     async def user_attachment(
         self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
     ) -> None:
         await self._from_user(request, self._clock.now())
         await self._attach(request, file, chat_id, message_id, caption)
-        await self._repo.commit()
 
     async def _attach(
         self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
@@ -497,8 +424,6 @@ class Desk:
         if user is None:
             return
         now = self._clock.now()
-        t = translator(user.language)
-        header = t("attach.from_staff", id=request.id, type=t(f"rights.{request.type}"))
         attachment = await self._repo.attachments.add(
             request_id=request.id,
             at=now,
@@ -509,7 +434,10 @@ class Desk:
             source_chat_id=chat_id,
             source_message_id=message_id,
         )
-        payload = {"attachment": attachment.id, "caption": fit_caption(header, caption)}
+        payload = {
+            "attachment": attachment.id,
+            "caption": staff_file_caption(request, user, caption),
+        }
         await self._repo.outbox.add(
             kind=OutboxKind.COPY_USER,
             user_id=user.id,
@@ -518,7 +446,6 @@ class Desk:
             now=now,
             confirm_message_id=confirm_message_id,
         )
-        await self._repo.commit()
 
     async def _notify_user(
         self, request: Request, event: str, *, reason: str, confirm_message_id: int | None = None
@@ -526,18 +453,7 @@ class Desk:
         user = await self._repo.users.get(request.user_id)
         if user is None:
             return
-        t = translator(user.language)
-        purpose = self._pack.purpose(details_of(request).get("purpose", ""))
-        text = t(
-            f"requests.notify_{event}",
-            id=request.id,
-            type=t(f"rights.{request.type}"),
-            reason=reason,
-            due=fmt_date(request.due_at, t, self._pack.zone),
-            until=fmt_date(request.hold_until, t, self._pack.zone) if request.hold_until else "",
-            complaint=complaint_text(self._pack, t),
-            purpose=escape(purpose.title.get(t.locale)) if purpose else "",
-        )
+        text = user_notice(request, user, event, reason, self._pack)
         await self._repo.outbox.add(
             kind=OutboxKind.TO_USER,
             user_id=user.id,
