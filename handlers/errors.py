@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 async def user_blocked_us(event: ErrorEvent, repo: Repositories) -> None:
     user_id = event.update.event.from_user.id if event.update.event.from_user else None  # type: ignore[union-attr]
     if user_id is not None and await repo.users.set_blocked(user_id, True):
+        # The update's own unit of work was rolled back when the error left the handler: this
+        # write is a unit of its own, committed here.
         await repo.commit()
     log.info("Update %s: user %s has blocked the bot", event.update.update_id, user_id)
 

@@ -15,9 +15,7 @@ GONE = frozenset({ChatMemberStatus.KICKED, ChatMemberStatus.LEFT})
 
 
 async def reachability(event: ChatMemberUpdated, repo: Repositories) -> None:
-    blocked = event.new_chat_member.status in GONE
-    if await repo.users.set_blocked(event.chat.id, blocked):
-        await repo.commit()
+    await repo.users.set_blocked(event.chat.id, event.new_chat_member.status in GONE)
 
 
 def router() -> Router:

@@ -54,10 +54,10 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bot.domain.audiences import recipients
 from bot.domain.export import build_export, export_bytes
 from bot.service.warmup import keep_response_models
 from bot.telegram.middlewares import MAX_CONCURRENT_UPDATES
-from handlers.staff.campaigns import recipients
 from storage.db import checkpoint
 from storage.repositories import Repositories
 from tests.fake_telegram import TOKEN, FakeTelegram

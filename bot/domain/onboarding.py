@@ -96,9 +96,7 @@ class Onboarding:
     async def register(self, profile: Profile, known: User | None) -> User:
         """Find or create the user; keeps the Telegram profile fields current. `known` is the
         sender as loaded at the start of the update (None: not stored yet)."""
-        user = await self._upsert(profile, known)
-        await self._repo.commit()
-        return user
+        return await self._upsert(profile, known)
 
     async def _upsert(self, profile: Profile, user: User | None) -> User:
         if user is None:
@@ -131,6 +129,11 @@ class Onboarding:
     async def notice_shown(self, user: User) -> None:
         user.notice_version = self._pack.policy.version
         user.notice_shown_at = self._clock.now()
+
+    async def policy_update_shown(self, user: User) -> None:
+        """The user is about to be told of a new policy version: recorded and committed first,
+        before the messages go out, so they are told once even if a send fails."""
+        await self.notice_shown(user)
         await self._repo.commit()
 
     def notice_due(self, user: User) -> bool:
@@ -138,7 +141,6 @@ class Onboarding:
 
     async def set_language(self, user: User, language: str) -> None:
         user.language = language
-        await self._repo.commit()
 
     async def consent_status(self, user: User) -> ConsentStatus:
         if not needs_guardian(user.age_group, self._pack):
@@ -157,6 +159,8 @@ class Onboarding:
             created_at=now,
             expires_at=now + GUARDIAN_LINK_TTL,
         )
+        # Committed before the link is sent: the representative may open it at once, and it
+        # must be there to be found (and the older links lapsed) by then.
         await self._repo.commit()
         return GuardianInvite(
             payload=GUARDIAN_PAYLOAD_PREFIX + token, expires_at=now + GUARDIAN_LINK_TTL
@@ -213,5 +217,4 @@ class Onboarding:
         await self._repo.outbox.add(
             kind=OutboxKind.TO_USER, user_id=check.minor.id, text=told, now=now
         )
-        await self._repo.commit()
         return check

@@ -48,7 +48,7 @@ async def send_policy_update(
 ) -> None:
     """What changed, then the new notice (with links to earlier versions); once per version."""
     reconfirm = any(v.needs_reconfirm for v in await consents.views(user.id))
-    await onboarding.notice_shown(user)  # recorded first: told once, even if a send fails
+    await onboarding.policy_update_shown(user)  # recorded first: told once, even if a send fails
     await bot.send_message(user.id, policy_update_text(pack, t, reconfirm=reconfirm))
     await send_notice(bot, user.id, t, pack)
 
