@@ -12,6 +12,7 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_date
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack, Purpose, RequestType
+from bot.domain.onboarding import needs_guardian
 from bot.domain.requests.filing import add_request
 from storage.enums import OutboxKind
 from storage.models import ConsentEvent, ConsentState, User
@@ -151,6 +152,23 @@ class Consents:
                 kind=OutboxKind.TO_USER, user_id=user_id, text=notify, now=self._clock.now()
             )
         return ConsentOutcome.CHANGED
+
+    async def recorded_by_staff(
+        self, user: User, purpose_id: str, granted: bool, staff_id: int, notice: str
+    ) -> ConsentOutcome:
+        """A change the user asked for in writing, recorded by staff: `notice` (in the user's
+        language) is both the text the ledger keeps as shown and the message the user gets."""
+        return await self.set(
+            user.id,
+            purpose_id,
+            granted,
+            source=Source.STAFF,
+            actor_id=staff_id,
+            locale=translator(user.language).locale,
+            shown_text=notice,
+            minor=needs_guardian(user.age_group, self._pack),
+            notify=notice,
+        )
 
     async def _file_withdrawal_task(self, user_id: int, purpose: Purpose) -> None:
         """The ledger changed at once; processing beyond messages (training, transfer) must also

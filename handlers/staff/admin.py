@@ -17,7 +17,7 @@ async def group_upgraded(message: Message, admin_chat: AdminChat, repo: Reposito
     await admin_chat.migrate(repo, message.migrate_to_chat_id)
 
 
-async def membership_changed(event: ChatMemberUpdated, staff: StaffDirectory) -> None:
+async def membership_changed(_: ChatMemberUpdated, staff: StaffDirectory) -> None:
     """Someone was promoted, demoted, joined or left: fetch the administrators afresh."""
     await staff.invalidate()
 

@@ -14,8 +14,7 @@ from aiogram.types import Message, TelegramObject
 
 from bot.core.i18n import Translator, translator
 from bot.core.policy import PolicyPack, Purpose
-from bot.domain.consents import ConsentOutcome, Consents, Source
-from bot.domain.onboarding import needs_guardian
+from bot.domain.consents import ConsentOutcome, Consents
 from bot.telegram.callbacks import parse_id
 from bot.telegram.staff_gate import staff_action
 from storage.models import User
@@ -59,17 +58,8 @@ async def consent_command(
         return
     granted = parts[2] == "on"
     notice = _notice(user, purpose, granted)
-    outcome = await consents.set(
-        user.id,
-        purpose.id,
-        granted,
-        source=Source.STAFF,
-        actor_id=message.from_user.id,
-        locale=translator(user.language).locale,
-        shown_text=notice,
-        minor=needs_guardian(user.age_group, pack),
-        notify=notice,
-    )
+    staff_id = message.from_user.id
+    outcome = await consents.recorded_by_staff(user, purpose.id, granted, staff_id, notice)
     if outcome is not ConsentOutcome.CHANGED:
         locked = outcome is ConsentOutcome.LOCKED
         await message.reply(t("staff.consent_locked" if locked else "staff.consent_unchanged"))
