@@ -1,6 +1,7 @@
-"""The admin group: request cards, commands and buttons for staff. Every handler here
-declares the staff action it performs (`bot.telegram.staff_gate`); the router's one inner
-middleware checks the role and audits before the handler runs."""
+"""The admin group: request cards, commands and buttons for staff. Every staff-only handler
+declares the staff action it performs as a flag (`bot.telegram.staff_gate`); the router's one
+inner middleware checks the role and audits before the handler runs. Handlers without the flag
+(the group's migration and membership updates, in `admin`) pass untouched."""
 
 from __future__ import annotations
 
