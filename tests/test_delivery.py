@@ -55,7 +55,6 @@ async def file_directly(
         for _ in range(count):
             request = await desk.file(user, kind, answers or {"reason": "volume"})
             numbers.append(request.id)
-        await repo.commit()  # the desk flushes; the caller's unit of work commits
     return numbers
 
 

@@ -151,6 +151,10 @@ class Consents:
             await self._repo.outbox.add(
                 kind=OutboxKind.TO_USER, user_id=user_id, text=notify, now=self._clock.now()
             )
+        # Committed here, not by the update: the ledger is the proof of consent, and the person
+        # is told "granted/withdrawn at T" next; a crash between the two must leave the record,
+        # never a person told of a change that is not in the ledger.
+        await self._repo.commit()
         return ConsentOutcome.CHANGED
 
     async def recorded_by_staff(

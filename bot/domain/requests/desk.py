@@ -84,6 +84,10 @@ class Desk:
             await self._attach(
                 request, file_of(kept), kept["chat"], kept["message"], kept["caption"]
             )
+        # Committed here, not by the update: the person is told the number and the due date
+        # next, and the term runs from this moment; they must never hold a number the register
+        # does not have. (The commit also wakes the outbox for the card.)
+        await self._repo.commit()
         return request
 
     async def open_of_type(self, user_id: int, kind: RequestType) -> Request | None:
@@ -245,6 +249,7 @@ class Desk:
         now = self._clock.now()
         request.status = RequestStatus.DONE
         request.closed_at = now
+        await self._repo.commit()  # done before the person is told it took effect (as file())
         return request
 
     async def refuse(
