@@ -168,7 +168,7 @@ def test_no_module_imports_itself_through_a_chain() -> None:
 @pytest.mark.parametrize(
     ("module", "source"),
     [
-        ("bot.domain.consents", "from bot.telegram.render import consent_list_text\n"),
+        ("bot.domain.consents", "from bot.telegram.texts.consents import consent_list_text\n"),
         ("bot.domain.consents", "from bot.telegram import keyboards\n"),
         ("bot.domain.requests.desk", "import bot.telegram.keyboards\n"),
         (

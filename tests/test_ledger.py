@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.telegram.ledger import LEDGER_COLUMNS, CsvStream, ledger_rows
+from bot.telegram.files import LEDGER_COLUMNS, CsvStream, ledger_rows
 from storage.repositories import Repositories
 from tests.kit import Harness
 from tests.test_campaigns import subscriber

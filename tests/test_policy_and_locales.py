@@ -16,7 +16,7 @@ from bot.core.policy import (
     load_pack,
     shipped_packs,
 )
-from bot.telegram.render import notice_text
+from bot.telegram.texts.notice import notice_text
 
 PLACEHOLDER = re.compile(r"\{\s*\$?(\w+)\s*(?:\}|->)")  # {name}, {$name}, { $name -> ...
 

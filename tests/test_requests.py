@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 from bot.core.clock import FrozenClock
 from bot.domain.requests.desk import Desk
 from bot.domain.requests.desk import RequestOutcome as Outcome
-from bot.telegram.ledger import CsvStream
-from bot.telegram.render import REGISTER_COLUMNS, register_rows
+from bot.telegram.files import REGISTER_COLUMNS, CsvStream, register_rows
 from storage.models import AuditEntry, OutboxItem, Request, RequestMessage, User
 from storage.repositories import Repositories
 from tests.fake_telegram import Event, FakeTelegram

@@ -35,12 +35,9 @@ from bot.core.tasks import cancel_and_wait
 from bot.domain.admin_chat import AdminChat
 from bot.domain.consents import Consents
 from bot.telegram import keyboards
-from bot.telegram.render import (
-    breach_notice_text,
-    campaign_text,
-    policy_next_text,
-    policy_update_text,
-)
+from bot.telegram.texts.breaches import breach_notice_text
+from bot.telegram.texts.campaigns import campaign_text
+from bot.telegram.texts.notice import policy_next_text, policy_update_text
 from storage.dialect import Space, exclusive
 from storage.enums import CampaignKind, DeliveryStatus
 from storage.models import Breach, Campaign

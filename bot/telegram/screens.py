@@ -23,13 +23,10 @@ from bot.domain.export import build_export, export_bytes
 from bot.domain.onboarding import Onboarding, Profile, needs_guardian
 from bot.domain.requests.desk import Desk
 from bot.telegram import keyboards
-from bot.telegram.render import (
-    access_report,
-    consent_list_text,
-    notice_text,
-    policy_update_text,
-    requests_page,
-)
+from bot.telegram.texts.access import access_report
+from bot.telegram.texts.consents import consent_list_text
+from bot.telegram.texts.notice import notice_text, policy_update_text
+from bot.telegram.texts.requests import requests_page
 from storage.models import Request, User
 from storage.repositories import Repositories
 

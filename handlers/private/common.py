@@ -14,7 +14,6 @@ from bot.domain.onboarding import Onboarding
 from bot.domain.requests.catalogue import offered
 from bot.telegram import keyboards
 from bot.telegram.callbacks import MenuAction, MenuCb
-from bot.telegram.render import help_text
 from bot.telegram.screens import (
     consent_screen,
     menu_screen,
@@ -24,6 +23,7 @@ from bot.telegram.screens import (
     send_notice,
     show_screen,
 )
+from bot.telegram.texts.notice import help_text
 from storage.models import User
 from storage.repositories import Repositories
 

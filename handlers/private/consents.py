@@ -28,8 +28,8 @@ from bot.domain.consents import (
 from bot.domain.onboarding import Onboarding, needs_guardian
 from bot.telegram import keyboards
 from bot.telegram.callbacks import ConsentAction, ConsentCb, UnsubCb
-from bot.telegram.render import consent_history_text, consent_info_text
 from bot.telegram.screens import consent_screen, edit_or_send, send_guardian_link
+from bot.telegram.texts.consents import consent_history_text, consent_info_text
 from storage.models import User
 from storage.repositories import Repositories
 

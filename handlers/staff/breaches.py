@@ -16,9 +16,10 @@ from bot.domain.breaches import Breaches, parse_breach
 from bot.domain.broadcasts import Launcher
 from bot.telegram import keyboards
 from bot.telegram.callbacks import BreachAction, BreachCb
-from bot.telegram.render import breach_notice_text, breach_staff_text, breaches_csv
+from bot.telegram.files import breaches_csv
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import callback_id, staff_action
+from bot.telegram.texts.breaches import breach_notice_text, breach_staff_text
 from storage.models import Breach
 from storage.repositories import Repositories
 

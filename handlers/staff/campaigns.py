@@ -17,9 +17,9 @@ from bot.core.roles import Need
 from bot.domain.broadcasts import MAX_TEXT, Broadcasts, Launcher, marketing_length, need_to_run
 from bot.telegram import keyboards
 from bot.telegram.callbacks import CampaignAction, CampaignCb
-from bot.telegram.render import campaign_text
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import StaffAction, callback_id, staff_action
+from bot.telegram.texts.campaigns import campaign_text
 from storage.models import Campaign
 from storage.repositories import Repositories
 

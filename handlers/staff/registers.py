@@ -17,11 +17,11 @@ from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.telegram.callbacks import parse_id
-from bot.telegram.ledger import CsvStream
+from bot.telegram.files import REGISTER_COLUMNS, CsvStream, register_rows
 from bot.telegram.paging import PageCb, PagedList
-from bot.telegram.render import REGISTER_COLUMNS, due_page, register_rows
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import staff_action
+from bot.telegram.texts.requests import due_page
 from storage.enums import OPEN
 from storage.repositories import Repositories
 

@@ -14,9 +14,9 @@ from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.stats import chart_png, collect, month_label, parse_period, stats_text
-from bot.telegram.ledger import LEDGER_COLUMNS, CsvStream, ledger_rows
-from bot.telegram.render import split_message
+from bot.telegram.files import LEDGER_COLUMNS, CsvStream, ledger_rows
 from bot.telegram.staff_gate import staff_action
+from bot.telegram.texts.parts import split_message
 from storage.repositories import Repositories
 
 

@@ -17,9 +17,9 @@ from bot.core.i18n import Translator
 from bot.domain.requests.desk import Desk
 from bot.domain.templates import MAX_TEMPLATES, PLACEHOLDERS, parse, texts_of
 from bot.telegram.callbacks import TemplateCb
-from bot.telegram.render import split_message
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import staff_action
+from bot.telegram.texts.parts import split_message
 from storage.enums import OPEN
 from storage.repositories import Repositories
 

@@ -28,7 +28,7 @@ from bot.domain.admin_chat import AdminChat
 from bot.domain.attachments import fit_caption, megabytes
 from bot.domain.requests.filing import extension_refusal
 from bot.telegram import keyboards
-from bot.telegram.render import card_text, due_page
+from bot.telegram.texts.requests import card_text, due_page
 from storage.enums import OPEN, AttachmentStatus, OutboxKind
 from storage.models import OutboxItem, Request, RequestAttachment
 from storage.repositories import Repositories
