@@ -1,23 +1,17 @@
 """`/stats [period]`: figures for the operator's accountability, computed from plain rows so the
-rules are testable without a database, and one PNG chart.
-
-The chart is drawn with matplotlib's Agg backend (no display needed). matplotlib is imported
-inside `render_chart` only, so the bot starts, and runs when nobody asks for statistics, without
-loading it.
+rules are testable without a database. Their text and chart are drawn in
+`bot.telegram.texts.stats` and `bot.telegram.charts`.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html import escape
 from zoneinfo import ZoneInfo
 
-from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.consents import Source
 from storage.enums import OPEN, CampaignKind
@@ -173,50 +167,6 @@ def consent_rates(
     return rates
 
 
-def render_chart(
-    stats: Stats, labels: dict[str, str], x_labels: list[str], type_names: dict[str, str]
-) -> bytes:
-    """Bars of requests received per month (stacked by type) and a line of the on-time share."""
-    import matplotlib  # heavy: loaded only when statistics are asked for
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    positions = list(range(len(stats.months)))
-    figure, bars = plt.subplots(figsize=(8, 4.5), dpi=100)
-    try:
-        bottom = [0] * len(stats.months)
-        for kind in sorted(stats.received_by_type):
-            heights = [stats.received[m][kind] for m in stats.months]
-            bars.bar(positions, heights, bottom=bottom, label=type_names.get(kind, kind))
-            bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
-        bars.set_xticks(positions, x_labels)
-        bars.set_ylabel(labels["received"])
-        bars.yaxis.get_major_locator().set_params(integer=True)
-        share = bars.twinx()
-        values = [stats.on_time_by_month.get(m) for m in stats.months]
-        share.plot(
-            [p for p, v in zip(positions, values, strict=True) if v is not None],
-            [v * 100 for v in values if v is not None],
-            color="black",
-            marker="o",
-            label=labels["on_time"],
-        )
-        share.set_ylim(0, 105)
-        share.set_ylabel(labels["on_time"])
-        bars.set_title(labels["title"])
-        handles, names = bars.get_legend_handles_labels()
-        more, more_names = share.get_legend_handles_labels()
-        if handles or more:
-            bars.legend(handles + more, names + more_names, loc="upper left", fontsize="small")
-        figure.tight_layout()
-        output = io.BytesIO()
-        figure.savefig(output, format="png")
-        return output.getvalue()
-    finally:
-        plt.close(figure)
-
-
 async def collect(repo: Repositories, pack: PolicyPack, period: Period, now: datetime) -> Stats:
     zone, months = pack.zone, period.months
     stats = Stats(months)
@@ -238,61 +188,3 @@ async def collect(repo: Repositories, pack: PolicyPack, period: Period, now: dat
     )
     stats.unsubscribes = await repo.stats.withdrawals(Source.UNSUBSCRIBE, period.start, period.end)
     return stats
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{round(value * 100)}%"
-
-
-def month_label(month: Month, t: Translator) -> str:
-    return t("stats.month", year=month[0], month=f"{month[1]:02d}")
-
-
-def stats_text(stats: Stats, period: Period, pack: PolicyPack, t: Translator) -> str:
-    """The short text summary sent with the chart."""
-    by_type = ", ".join(
-        f"{t(f'rights.{kind}')} {count}" for kind, count in stats.received_by_type.most_common()
-    )
-    lines = [
-        t(
-            "stats.title",
-            first=month_label(period.months[0], t),
-            last=month_label(period.months[-1], t),
-        ),
-        "",
-        t("stats.received", count=stats.received_total, by_type=by_type or "—"),
-        " · ".join(f"{month_label(m, t)}: {sum(stats.received[m].values())}" for m in stats.months),
-        t(
-            "stats.closed",
-            count=stats.closed,
-            share=_percent(stats.on_time_share),
-        ),
-        t("stats.median", days=round(stats.median_days, 1))
-        if stats.median_days is not None
-        else t("stats.median_none"),
-        t("stats.overdue", count=stats.overdue_now),
-        "",
-        t("stats.consents", users=stats.users),
-    ]
-    for purpose_id, rates in stats.consent_rates.items():
-        purpose = pack.purpose(purpose_id)
-        title = purpose.title.get(t.locale) if purpose else purpose_id
-        series = " → ".join(_percent(rates[m]) for m in stats.months)
-        lines.append(f"• {escape(title)}: {series}")
-    lines += [
-        "",
-        t("stats.campaigns", count=stats.campaigns, delivered=stats.delivered),
-        t("stats.unsubscribes", count=stats.unsubscribes),
-    ]
-    return "\n".join(lines)
-
-
-def chart_png(stats: Stats, t: Translator) -> bytes:
-    labels = {
-        "title": t("stats.chart_title"),
-        "received": t("stats.chart_received"),
-        "on_time": t("stats.chart_on_time"),
-    }
-    x_labels = [month_label(m, t) for m in stats.months]
-    type_names = {kind: t(f"rights.{kind}") for kind in stats.received_by_type}
-    return render_chart(stats, labels, x_labels, type_names)

@@ -13,10 +13,12 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
-from bot.domain.stats import chart_png, collect, month_label, parse_period, stats_text
+from bot.domain.stats import collect, parse_period
+from bot.telegram.charts import chart_png
 from bot.telegram.files import LEDGER_COLUMNS, CsvStream, ledger_rows
 from bot.telegram.staff_gate import staff_action
 from bot.telegram.texts.parts import split_message
+from bot.telegram.texts.stats import month_label, stats_text
 from storage.repositories import Repositories
 
 
