@@ -76,7 +76,11 @@ def test_punctuality_and_consent_rates() -> None:
 
 def test_matplotlib_is_not_imported_at_start_up() -> None:
     """No module of the bot imports the plotting library at module level."""
-    for path in [*ROOT.glob("bot/*.py"), *ROOT.glob("handlers/*.py"), *ROOT.glob("storage/*.py")]:
+    for path in [
+        *ROOT.glob("bot/**/*.py"),
+        *ROOT.glob("handlers/**/*.py"),
+        *ROOT.glob("storage/**/*.py"),
+    ]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
             names = []
