@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-from aiogram.filters import Filter
-from aiogram.types import Chat
 
 from storage.repositories import Repositories
 
@@ -32,14 +28,8 @@ class AdminChat:
             self.id = int(stored)
 
     async def migrate(self, repo: Repositories, new_id: int) -> None:
+        """Telegram moved the group to `new_id`: used from now on, and recorded in the caller's
+        transaction (the update's, the outbox item's, or the start-up check's own)."""
         log.warning("Admin group migrated from %s to %s", self.id, new_id)
         self.id = new_id
         await repo.state.set(self.state_key, str(new_id))
-        await repo.commit()
-
-
-class InAdminChat(Filter):
-    async def __call__(
-        self, event: Any, admin_chat: AdminChat, event_chat: Chat | None = None
-    ) -> bool:
-        return event_chat is not None and event_chat.id == admin_chat.id

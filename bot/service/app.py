@@ -318,7 +318,9 @@ async def check_admin_chat(app: App) -> bool:
         member = await bot.get_chat_member(chat.id, bot.id)
     except TelegramMigrateToChat as migrated:
         async with app.sessions() as session:
-            await chat.migrate(Repositories(session), migrated.migrate_to_chat_id)
+            repo = Repositories(session)
+            await chat.migrate(repo, migrated.migrate_to_chat_id)
+            await repo.commit()  # at start-up, outside any update: this check owns its session
         return await check_admin_chat(app)
     except TelegramAPIError as error:
         log.warning(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.domain.admin_chat import InAdminChat
+from bot.telegram.filters import InAdminChat
 from bot.telegram.staff_gate import StaffGate
 from handlers.staff import (
     admin,
