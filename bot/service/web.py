@@ -11,24 +11,43 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
+from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:
-    from bot.service.app import App
+from bot.service.config import Settings
+from bot.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+class Served(Protocol):
+    """What the web side serves: the settings (webhook URL and secret), the dispatcher and bot
+    that handle a webhook's updates, and the metrics behind /healthz and /metrics.
+    `bot.service.app.App` is one; this module does not import it (the app imports this one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def dispatcher(self) -> Dispatcher: ...
+
+    @property
+    def bot(self) -> Bot: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
 
 
 def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def create_web_app(app: App) -> web.Application:
+def create_web_app(app: Served) -> web.Application:
     web_app = web.Application()
     settings = app.settings
     if settings.webhook_url is not None:
@@ -53,7 +72,7 @@ def create_web_app(app: App) -> web.Application:
     return web_app
 
 
-async def start_server(app: App, host: str, port: int) -> web.AppRunner:
+async def start_server(app: Served, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(create_web_app(app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -61,7 +80,7 @@ async def start_server(app: App, host: str, port: int) -> web.AppRunner:
     return runner
 
 
-async def set_webhook(app: App) -> None:
+async def set_webhook(app: Served) -> None:
     settings = app.settings
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     await app.bot.set_webhook(
