@@ -218,6 +218,8 @@ class ErasureService:
                     now=now,
                 )
             await note_erasure(session)
+            # One transaction in its own session (not an update's): the erasure is durable
+            # before the person is told and the files are compacted.
             await repo.commit()
         log.info("Erased a person (pseudonym %s…): %s", key[:12], cause)
         with contextlib.suppress(TelegramAPIError):  # they may have blocked the bot
@@ -248,7 +250,7 @@ class ErasureService:
             repo = Repositories(session)
             # Only the value compacted for: an erasure that committed meanwhile keeps its flag.
             await repo.state.delete_if(COMPACT_PENDING, value)
-            await repo.commit()
+            await repo.commit()  # its own session: the flag is gone before the WAL checkpoint
         await self._checkpoint()  # not even the flag's own change lingers in the WAL
         return True
 

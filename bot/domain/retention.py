@@ -64,7 +64,7 @@ class Retention:
             if not await repo.state.claim(CLAIM_KEY, day):
                 await session.rollback()
                 return None
-            await repo.commit()
+            await repo.commit()  # today is claimed before the erasures, each its own transaction
             before = now - timedelta(days=rules.inactive_days)
             idle = await repo.users.idle(before, now, OPEN)
         erased = 0
@@ -87,7 +87,7 @@ class Retention:
             counts = RetentionCounts(day, erased, records)
             if erased or records:  # the daily list reports them; nothing done, nothing written
                 await repo.state.set(COUNTS_KEY, counts.encode())
-            await repo.commit()
+            await repo.commit()  # the worker's own session: the deletions and today's counts
         await self._erasure.compact_if_pending()
         if erased or records:
             log.info("Storage limitation: %s erased, %s erasure records deleted", erased, records)

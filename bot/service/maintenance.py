@@ -61,7 +61,7 @@ async def restore(settings: Settings, source: Path | None) -> str:
             secret = settings.pseudonym_secret.get_secret_value()
             for user_id in erased:
                 await repo.erasure.erase(user_id, pseudonym(secret, user_id))
-            await repo.commit()
+            await repo.commit()  # a maintenance command's own session: durable before compacting
         await compact(engine)
     finally:
         await engine.dispose()
