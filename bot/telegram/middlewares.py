@@ -60,6 +60,10 @@ class DbSessionMiddleware(BaseMiddleware):
     """One session per update: reads the sender and their conversation state in one statement,
     serves the FSM from that session, hands out repositories and services, commits once.
 
+    This is the update's unit of work: the domain services flush and never commit; this commit
+    (a rollback on an exception) ends it, and a commit that added outbox rows wakes the outbox
+    (`storage.repositories.on_outbox_commit`).
+
     Registered before aiogram's FSM middleware (see `bot.service.app.create_dispatcher`), so the FSM
     state aiogram reads for every update comes from this session instead of a connection of
     its own."""

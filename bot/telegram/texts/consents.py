@@ -4,16 +4,13 @@ their states, the history of a person's consent events."""
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
 from bot.core.formatting import contact_line, fmt_datetime, operator_name
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, Purpose
+from bot.domain.consents import ConsentView
 from bot.telegram.texts.notice import right_names
 from storage.models import ConsentEvent
-
-if TYPE_CHECKING:
-    from bot.domain.consents import ConsentView
 
 
 def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reconfirm: bool) -> str:
