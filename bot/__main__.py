@@ -14,9 +14,9 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from bot.core.errors import ConfigError
 from bot.core.policy import load_pack
 from bot.service import maintenance
-from bot.service.app import run
 from bot.service.config import Settings, check_writable, load_settings
 from bot.service.logs import setup_logging
+from bot.service.run import run
 
 EXIT_CONFIG = 2
 USAGE = "Usage: python -m bot [backup PATH | restore [PATH] | rotate-key]"

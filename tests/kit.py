@@ -23,8 +23,9 @@ from aiogram.types import Update
 from bot.core.clock import Clock
 from bot.core.policy import load_pack
 from bot.domain.erasure import COMPACT_PENDING, Pending
-from bot.service.app import App, build_app, prepare
+from bot.service.app import App, build_app
 from bot.service.config import Settings
+from bot.service.startup import prepare
 from storage.repositories import Repositories
 from tests.engines import database_url
 from tests.fake_telegram import TOKEN, Event, FakeTelegram

@@ -3,7 +3,6 @@ and by the tests, so the tests run exactly the production wiring."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,21 +12,14 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ChatMemberStatus, ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
+from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
-from aiogram.types import (
-    BotCommand,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core import i18n
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import ConfigError
-from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
 from bot.delivery.campaigns import CampaignRunner
 from bot.delivery.outbox import Outbox
@@ -35,7 +27,6 @@ from bot.delivery.scheduler import Reminders
 from bot.domain.admin_chat import AdminChat
 from bot.domain.erasure import ErasureService
 from bot.domain.staff import RedisGeneration, StaffDirectory
-from bot.service import web
 from bot.service.config import Settings
 from bot.service.metrics import Metrics
 from bot.service.warmup import keep_response_models
@@ -56,18 +47,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
-
-USER_COMMANDS = (
-    "start",
-    "rights",
-    "requests",
-    "consents",
-    "export",
-    "privacy",
-    "language",
-    "help",
-    "cancel",
-)
 
 
 @dataclass
@@ -258,157 +237,3 @@ async def build_app(
         metrics,
         redis,
     )
-
-
-async def set_commands(bot: Bot, default_locale: str) -> None:
-    """The command menu in every language, and in the default language for everyone else."""
-    scope = BotCommandScopeAllPrivateChats()
-    for code in (*LOCALES, None):
-        t = translator(code or default_locale)
-        commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in USER_COMMANDS]
-        await bot.set_my_commands(commands, scope=scope, language_code=code)
-
-
-DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
-
-
-def descriptions(pack: PolicyPack, locale: str) -> tuple[str, str]:
-    """What the bot is, for whom and for which operator, within Telegram's limits."""
-    t = translator(locale)
-    name = pack.operator.legal_name.get(locale)
-    description = t("about.description", operator=name)[:DESCRIPTION_LIMIT]
-    short = t("about.short", operator=name)
-    if len(short) > SHORT_DESCRIPTION_LIMIT:
-        short = t("about.short_plain")
-    return description, short
-
-
-async def set_descriptions(bot: Bot, pack: PolicyPack, default_locale: str) -> None:
-    """The profile texts in every language, and in the default language for everyone else."""
-    for code in (*LOCALES, None):
-        description, short = descriptions(pack, code or default_locale)
-        await bot.set_my_description(description, language_code=code)
-        await bot.set_my_short_description(short, language_code=code)
-
-
-STAFF_COMMANDS = (
-    "due",
-    "register",
-    "disclose",
-    "campaign",
-    "notify_policy",
-    "consent",
-    "templates",
-    "ledger",
-    "stats",
-    "role",
-)
-
-
-async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:
-    t = translator(locale)
-    commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in STAFF_COMMANDS]
-    await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_chat_id))
-
-
-async def check_admin_chat(app: App) -> bool:
-    """Log whether the bot can post in the admin group. Users are served either way."""
-    bot, chat = app.bot, app.admin_chat
-    try:
-        member = await bot.get_chat_member(chat.id, bot.id)
-    except TelegramMigrateToChat as migrated:
-        async with app.sessions() as session:
-            repo = Repositories(session)
-            await chat.migrate(repo, migrated.migrate_to_chat_id)
-            await repo.commit()  # at start-up, outside any update: this check owns its session
-        return await check_admin_chat(app)
-    except TelegramAPIError as error:
-        log.warning(
-            "Admin group %s: cannot reach it (%s); staff messages will wait until it can",
-            chat.id,
-            error.message,
-        )
-        return False
-    can_post = member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR) or (
-        member.status == ChatMemberStatus.MEMBER
-    )
-    if member.status == ChatMemberStatus.RESTRICTED:
-        can_post = bool(getattr(member, "can_send_messages", False))
-    if can_post:
-        log.info("Admin group %s: the bot can post there", chat.id)
-        try:
-            await set_staff_commands(bot, chat.id, app.settings.staff_locale)
-        except TelegramAPIError as error:
-            log.warning("Could not set the staff command menu: %s", error.message)
-    else:
-        log.warning(
-            "Admin group %s: the bot is %s there and cannot post; add it to the group",
-            chat.id,
-            member.status,
-        )
-    return can_post
-
-
-async def prepare(app: App) -> None:
-    """Start-up talk with Telegram (who am I, command menus, profile texts, the admin group
-    check), then the workers."""
-    me = await app.bot.me()  # cached: long polling asks again
-    log.info("Running as @%s (id %s) with policy pack %s", me.username, me.id, app.pack.id)
-    try:
-        await set_commands(app.bot, app.settings.default_locale)
-    except TelegramAPIError as error:
-        log.warning("Could not set the command menu: %s", error.message)
-    try:
-        await set_descriptions(app.bot, app.pack, app.settings.default_locale)
-    except TelegramAPIError as error:
-        log.warning("Could not set the bot's description: %s", error.message)
-    await check_admin_chat(app)
-    await app.campaigns.resume(app.bot)
-    await app.outbox.start(app.bot)
-    await app.reminders.start(app.bot)
-
-
-async def prepare_beside(app: App) -> None:
-    """`prepare` while long polling already serves users: none of it is needed to answer them.
-    A failure is logged, not fatal (each step retries or reports on its own later)."""
-    try:
-        await prepare(app)
-    except Exception:
-        log.exception("Start-up work with Telegram failed")
-
-
-async def run(settings: Settings, pack: PolicyPack) -> None:
-    """Long polling by default; webhook mode with WEBHOOK_URL. /healthz and /metrics are served
-    on WEBHOOK_LISTEN in webhook mode, and in polling mode too when it is set."""
-    bot = create_bot(settings)
-    try:
-        # Before anything else (migrations, workers): an unreachable API or a rejected token
-        # ends the start with one line (see bot.__main__).
-        await bot.me()
-    except BaseException:
-        await bot.session.close()
-        raise
-    app = await build_app(settings, pack, bot=bot)
-    server = None
-    beside: asyncio.Task[None] | None = None
-    try:
-        if settings.webhook_url is not None:
-            await prepare(app)
-        else:
-            beside = asyncio.create_task(prepare_beside(app), name="prepare")
-        if settings.webhook_listen is not None:
-            server = await web.start_server(app, *settings.webhook_host_port)
-        if settings.webhook_url is not None:
-            await web.set_webhook(app)
-            await web.until_stopped()
-        else:
-            await app.dispatcher.start_polling(
-                app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
-            )
-    finally:
-        if beside is not None:
-            beside.cancel()
-            await asyncio.gather(beside, return_exceptions=True)
-        if server is not None:
-            await server.cleanup()
-        await app.close()

@@ -1,0 +1,148 @@
+"""Start-up talk with Telegram, before or beside serving users: the command menus and
+profile texts in every language, the admin group check (and its staff menu), then the workers."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.enums import ChatMemberStatus
+from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+
+from bot.core.i18n import LOCALES, translator
+from bot.core.policy import PolicyPack
+from bot.service.app import App
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+
+
+USER_COMMANDS = (
+    "start",
+    "rights",
+    "requests",
+    "consents",
+    "export",
+    "privacy",
+    "language",
+    "help",
+    "cancel",
+)
+
+
+async def set_commands(bot: Bot, default_locale: str) -> None:
+    """The command menu in every language, and in the default language for everyone else."""
+    scope = BotCommandScopeAllPrivateChats()
+    for code in (*LOCALES, None):
+        t = translator(code or default_locale)
+        commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in USER_COMMANDS]
+        await bot.set_my_commands(commands, scope=scope, language_code=code)
+
+
+DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
+
+
+def descriptions(pack: PolicyPack, locale: str) -> tuple[str, str]:
+    """What the bot is, for whom and for which operator, within Telegram's limits."""
+    t = translator(locale)
+    name = pack.operator.legal_name.get(locale)
+    description = t("about.description", operator=name)[:DESCRIPTION_LIMIT]
+    short = t("about.short", operator=name)
+    if len(short) > SHORT_DESCRIPTION_LIMIT:
+        short = t("about.short_plain")
+    return description, short
+
+
+async def set_descriptions(bot: Bot, pack: PolicyPack, default_locale: str) -> None:
+    """The profile texts in every language, and in the default language for everyone else."""
+    for code in (*LOCALES, None):
+        description, short = descriptions(pack, code or default_locale)
+        await bot.set_my_description(description, language_code=code)
+        await bot.set_my_short_description(short, language_code=code)
+
+
+STAFF_COMMANDS = (
+    "due",
+    "register",
+    "disclose",
+    "campaign",
+    "notify_policy",
+    "consent",
+    "templates",
+    "ledger",
+    "stats",
+    "role",
+)
+
+
+async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:
+    t = translator(locale)
+    commands = [BotCommand(command=c, description=t(f"commands.{c}")) for c in STAFF_COMMANDS]
+    await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_chat_id))
+
+
+async def check_admin_chat(app: App) -> bool:
+    """Log whether the bot can post in the admin group. Users are served either way."""
+    bot, chat = app.bot, app.admin_chat
+    try:
+        member = await bot.get_chat_member(chat.id, bot.id)
+    except TelegramMigrateToChat as migrated:
+        async with app.sessions() as session:
+            repo = Repositories(session)
+            await chat.migrate(repo, migrated.migrate_to_chat_id)
+            await repo.commit()  # at start-up, outside any update: this check owns its session
+        return await check_admin_chat(app)
+    except TelegramAPIError as error:
+        log.warning(
+            "Admin group %s: cannot reach it (%s); staff messages will wait until it can",
+            chat.id,
+            error.message,
+        )
+        return False
+    can_post = member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR) or (
+        member.status == ChatMemberStatus.MEMBER
+    )
+    if member.status == ChatMemberStatus.RESTRICTED:
+        can_post = bool(getattr(member, "can_send_messages", False))
+    if can_post:
+        log.info("Admin group %s: the bot can post there", chat.id)
+        try:
+            await set_staff_commands(bot, chat.id, app.settings.staff_locale)
+        except TelegramAPIError as error:
+            log.warning("Could not set the staff command menu: %s", error.message)
+    else:
+        log.warning(
+            "Admin group %s: the bot is %s there and cannot post; add it to the group",
+            chat.id,
+            member.status,
+        )
+    return can_post
+
+
+async def prepare(app: App) -> None:
+    """Start-up talk with Telegram (who am I, command menus, profile texts, the admin group
+    check), then the workers."""
+    me = await app.bot.me()  # cached: long polling asks again
+    log.info("Running as @%s (id %s) with policy pack %s", me.username, me.id, app.pack.id)
+    try:
+        await set_commands(app.bot, app.settings.default_locale)
+    except TelegramAPIError as error:
+        log.warning("Could not set the command menu: %s", error.message)
+    try:
+        await set_descriptions(app.bot, app.pack, app.settings.default_locale)
+    except TelegramAPIError as error:
+        log.warning("Could not set the bot's description: %s", error.message)
+    await check_admin_chat(app)
+    await app.campaigns.resume(app.bot)
+    await app.outbox.start(app.bot)
+    await app.reminders.start(app.bot)
+
+
+async def prepare_beside(app: App) -> None:
+    """`prepare` while long polling already serves users: none of it is needed to answer them.
+    A failure is logged, not fatal (each step retries or reports on its own later)."""
+    try:
+        await prepare(app)
+    except Exception:
+        log.exception("Start-up work with Telegram failed")
