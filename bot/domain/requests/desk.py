@@ -79,15 +79,25 @@ class Desk:
     ) -> Request:
         """Store the request and queue its card (then the files sent while filing, as kept by
         `kept_file`), before the user is told anything."""
+        request = await self._file(user, kind, answers, files)
+        # Committed here, not by the update: the person is told the number and the due date
+        # next, and the term runs from this moment; they must never hold a number the register
+        # does not have. (The commit also wakes the outbox for the card.)
+        await self._repo.commit()
+        return request
+
+    async def _file(
+        self,
+        user: User,
+        kind: RequestType,
+        answers: dict[str, str],
+        files: Sequence[Mapping[str, Any]] = (),
+    ) -> Request:
         request = await add_request(self._repo, self._pack, user.id, kind, answers, self.now())
         for kept in files:
             await self._attach(
                 request, file_of(kept), kept["chat"], kept["message"], kept["caption"]
             )
-        # Committed here, not by the update: the person is told the number and the due date
-        # next, and the term runs from this moment; they must never hold a number the register
-        # does not have. (The commit also wakes the outbox for the card.)
-        await self._repo.commit()
         return request
 
     async def open_of_type(self, user_id: int, kind: RequestType) -> Request | None:
@@ -245,11 +255,13 @@ class Desk:
     async def object_to_marketing(self, user: User, answers: dict[str, str]) -> Request:
         """An objection to direct marketing is absolute: it takes effect at once and is
         recorded as done; staff see the card for information."""
-        request = await self.file(user, RequestType.OBJECTION, answers)
+        request = await self._file(user, RequestType.OBJECTION, answers)
         now = self._clock.now()
         request.status = RequestStatus.DONE
         request.closed_at = now
-        await self._repo.commit()  # done before the person is told it took effect (as file())
+        # Filed and done in one commit, before the person is told it took effect (as file());
+        # the card the commit wakes the outbox for is rendered done.
+        await self._repo.commit()
         return request
 
     async def refuse(
