@@ -1,13 +1,13 @@
-"""The processes the benchmark (`tests.bench`) starts beside itself, so that what they measure is
-not shared with the fake Bot API server or the harness:
+"""The processes the benchmark (`python -m tests.bench`) starts beside itself, so that what they
+measure is not shared with the fake Bot API server or the harness:
 
-`python -m tests.bench_child sender RATE BUDGET`  the bot's own campaign runner, wired as
+`python -m tests.bench.child sender RATE BUDGET`  the bot's own campaign runner, wired as
     `python -m bot` wires it (settings from the environment), sending the campaigns already
     queued in the database at RATE deliveries/s (`inf`: uncapped) until they are done or BUDGET
     seconds have passed; prints one JSON line: sent, RSS after start-up and peak RSS (MB).
-`python -m tests.bench_child bare-sender N`  the ceiling: N sendMessage calls through a bare
+`python -m tests.bench.child bare-sender N`  the ceiling: N sendMessage calls through a bare
     aiogram Bot, 32 in flight, no database.
-`python -m tests.bench_child bare-bot`  a bare aiogram bot in long polling (start-up reference).
+`python -m tests.bench.child bare-bot`  a bare aiogram bot in long polling (start-up reference).
 
 Imports nothing from the test kit: the resident memory is the bot's.
 """
