@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.audiences import recipients
+from storage.enums import CampaignKind
 from storage.repositories import Repositories
 from tests.bench.common import FIRST_ID, child_env, fill, run_child
 from tests.fake_telegram import FakeTelegram
@@ -41,8 +42,9 @@ async def queue_campaign(harness: Harness) -> None:
     now = app.clock.now()
     async with app.sessions() as session:
         repo = Repositories(session)
-        campaign = await repo.campaigns.create(kind="marketing", body="Sale", created_by=1, now=now)
-        audience = recipients(repo, app.pack, "marketing")
+        marketing = CampaignKind.MARKETING
+        campaign = await repo.campaigns.create(kind=marketing, body="Sale", created_by=1, now=now)
+        audience = recipients(repo, app.pack, marketing)
         await repo.campaigns.start(campaign.id, audience, now=now, progress_message_id=0)
         await repo.commit()
 
