@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -14,6 +14,7 @@ from bot.domain.onboarding import Onboarding
 from bot.domain.requests.catalogue import offered
 from bot.telegram import keyboards
 from bot.telegram.callbacks import MenuAction, MenuCb
+from bot.telegram.filters import OnAction
 from bot.telegram.screens import (
     consent_screen,
     menu_screen,
@@ -177,5 +178,5 @@ def router() -> Router:
         (MenuAction.HOME, home_button),
         (MenuAction.GUARDIAN_LINK, guardian_link_button),
     ):
-        r.callback_query.register(button, MenuCb.filter(F.action == action))
+        r.callback_query.register(button, OnAction(MenuCb, action))
     return r

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from html import escape
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -28,6 +28,7 @@ from bot.domain.consents import (
 from bot.domain.onboarding import Onboarding, needs_guardian
 from bot.telegram import keyboards
 from bot.telegram.callbacks import ConsentAction, ConsentCb, UnsubCb
+from bot.telegram.filters import OnAction
 from bot.telegram.screens import consent_screen, edit_or_send, send_guardian_link
 from bot.telegram.texts.consents import consent_history_text, consent_info_text
 from storage.models import User
@@ -352,6 +353,6 @@ def router() -> Router:
         (ConsentAction.WITHDRAW, withdraw_button),
         (ConsentAction.LOCKED, locked_button),
     ):
-        r.callback_query.register(button, ConsentCb.filter(F.action == action))
+        r.callback_query.register(button, OnAction(ConsentCb, action))
     r.callback_query.register(unsubscribe, UnsubCb.filter())
     return r

@@ -17,6 +17,7 @@ from bot.core.policy import PolicyPack
 from bot.domain.onboarding import GUARDIAN_PAYLOAD_PREFIX, LinkCheck, Onboarding
 from bot.telegram import keyboards
 from bot.telegram.callbacks import GuardianAction, GuardianCb
+from bot.telegram.filters import OnAction
 from bot.telegram.screens import edit, profile
 
 log = logging.getLogger(__name__)
@@ -134,21 +135,21 @@ def router() -> Router:
     r.message.register(
         open_link, CommandStart(deep_link=True, magic=F.args.startswith(GUARDIAN_PAYLOAD_PREFIX))
     )
-    r.callback_query.register(cancel, GuardianCb.filter(F.action == GuardianAction.CANCEL))
+    r.callback_query.register(cancel, OnAction(GuardianCb, GuardianAction.CANCEL))
     r.callback_query.register(
         representative_too_young,
         StateFilter(RepresentativeFlow.age),
-        GuardianCb.filter(F.action == GuardianAction.MINOR),
+        OnAction(GuardianCb, GuardianAction.MINOR),
     )
     r.callback_query.register(
         representative_adult,
         StateFilter(RepresentativeFlow.age),
-        GuardianCb.filter(F.action == GuardianAction.ADULT),
+        OnAction(GuardianCb, GuardianAction.ADULT),
     )
     r.callback_query.register(
         representative_confirms,
         StateFilter(RepresentativeFlow.confirm),
-        GuardianCb.filter(F.action == GuardianAction.CONFIRM),
+        OnAction(GuardianCb, GuardianAction.CONFIRM),
     )
     r.callback_query.register(stale, GuardianCb.filter())
     return r

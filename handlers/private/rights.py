@@ -34,7 +34,7 @@ from bot.domain.requests.desk import Desk
 from bot.domain.requests.filing import needs_phone
 from bot.telegram import keyboards
 from bot.telegram.callbacks import RightsAction, RightsCb
-from bot.telegram.filters import Magic
+from bot.telegram.filters import Magic, OnAction
 from bot.telegram.screens import consent_screen, send_export, send_menu, show_screen
 from storage.models import User
 from storage.repositories import Repositories
@@ -459,17 +459,17 @@ async def flow_file(message: Message, state: FSMContext, t: Translator) -> None:
 def router() -> Router:
     r = Router(name="rights")
     r.message.register(rights_command, Command("rights"))
-    r.callback_query.register(pick_button, RightsCb.filter(F.action == RightsAction.PICK))
+    r.callback_query.register(pick_button, OnAction(RightsCb, RightsAction.PICK))
     flow = (RightsCb.filter(), InFlow())
     for action, button in ((RightsAction.CANCEL, cancel_button), (RightsAction.BACK, back_button)):
-        r.callback_query.register(button, RightsCb.filter(F.action == action), InFlow())
+        r.callback_query.register(button, OnAction(RightsCb, action), InFlow())
     for action, button in ((RightsAction.SKIP, skip_button), (RightsAction.CHOICE, choice_button)):
         r.callback_query.register(
-            button, RightsCb.filter(F.action == action), StateFilter(RightsFlow.answer), InFlow()
+            button, OnAction(RightsCb, action), StateFilter(RightsFlow.answer), InFlow()
         )
     r.callback_query.register(
         submit_button,
-        RightsCb.filter(F.action == RightsAction.SUBMIT),
+        OnAction(RightsCb, RightsAction.SUBMIT),
         StateFilter(RightsFlow.confirm),
         InFlow(),
     )

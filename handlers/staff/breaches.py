@@ -4,7 +4,7 @@ sends the register as CSV. DPO only (bot.core.roles: `breach.*`)."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -17,6 +17,7 @@ from bot.domain.broadcasts import Launcher
 from bot.telegram import keyboards
 from bot.telegram.callbacks import BreachAction, BreachCb
 from bot.telegram.files import breaches_csv
+from bot.telegram.filters import OnAction
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import callback_id, staff_action
 from bot.telegram.texts.breaches import breach_notice_text, breach_staff_text
@@ -179,7 +180,7 @@ def router() -> Router:
     ):
         r.callback_query.register(
             button,
-            BreachCb.filter(F.action == action),
+            OnAction(BreachCb, action),
             flags=staff_action(f"breach.{action}", subject=callback_id),
         )
     return r

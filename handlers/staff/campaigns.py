@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
@@ -17,6 +17,7 @@ from bot.core.roles import Need
 from bot.domain.broadcasts import MAX_TEXT, Broadcasts, Launcher, marketing_length, need_to_run
 from bot.telegram import keyboards
 from bot.telegram.callbacks import CampaignAction, CampaignCb
+from bot.telegram.filters import OnAction
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import StaffAction, callback_id, staff_action
 from bot.telegram.texts.campaigns import campaign_text
@@ -146,12 +147,12 @@ def router() -> Router:
     )
     r.callback_query.register(
         cancel_button,
-        CampaignCb.filter(F.action == CampaignAction.CANCEL),
+        OnAction(CampaignCb, CampaignAction.CANCEL),
         flags=_run(CampaignAction.CANCEL),
     )
     r.callback_query.register(
         send_button,
-        CampaignCb.filter(F.action == CampaignAction.SEND),
+        OnAction(CampaignCb, CampaignAction.SEND),
         flags=_run(CampaignAction.SEND),
     )
     return r

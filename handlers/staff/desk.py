@@ -26,7 +26,7 @@ from bot.domain.requests.catalogue import MAX_REASON, MAX_STAFF_TEXT
 from bot.domain.requests.desk import Desk, RequestOutcome
 from bot.domain.requests.filing import NoExtension
 from bot.telegram.callbacks import RequestAction, RequestCb
-from bot.telegram.filters import Magic
+from bot.telegram.filters import Magic, OnAction
 from bot.telegram.screens import show_picker
 from bot.telegram.staff_gate import callback_id, staff_action
 from storage.enums import OPEN
@@ -415,7 +415,7 @@ def _card_button(r: Router, handler: Any, *actions: RequestAction, start: bool =
         name = f"request.{action}" + (".start" if start else "")
         r.callback_query.register(
             handler,
-            RequestCb.filter(F.action == action),
+            OnAction(RequestCb, action),
             flags=staff_action(name, subject=callback_id),
         )
 
