@@ -258,7 +258,6 @@ async def test_two_staff_deciding_at_once_give_one_decision(bot: Harness) -> Non
         await two.commit()
         assert seen[0] is not None and seen[1] is not None
         done = await desks[0].take(seen[0], sam.id)
-        await one.commit()  # the desk flushes; the caller's unit of work commits
         refused = await desks[1].refuse(seen[1], kim.id, "No")
     assert (done, refused) == (Outcome.OK, Outcome.DECIDED)
     request = await stored(bot, number)

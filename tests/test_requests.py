@@ -729,7 +729,6 @@ async def test_two_extensions_at_once_give_one(gdpr_bot: Harness) -> None:
         assert seen[0] is not None and seen[1] is not None
         assert await desks[1].extension_refusal(seen[1]) is None  # checked before the other
         assert await desks[0].extend(seen[0], 1, "Three archived systems") is Outcome.OK
-        await first.commit()  # the desk flushes; the caller's unit of work commits
         desks[1].extension_refusal = AsyncMock(return_value=None)  # type: ignore[method-assign]
         assert await desks[1].extend(seen[1], 2, "Another reason") is Outcome.DECIDED
     async with sessions() as session:

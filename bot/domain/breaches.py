@@ -130,6 +130,9 @@ class Breaches:
             affected=facts.affected,
             authority_due_at=self.authority_due(facts.known_at),
         )
+        # Committed before staff see its number and deadline: the breach register is evidence
+        # (GDPR art. 33(5)), and a failed reply must not undo the record.
+        await self._repo.commit()
         return breach
 
     async def get(self, breach_id: int) -> Breach | None:
@@ -137,7 +140,9 @@ class Breaches:
 
     async def authority_notified(self, breach_id: int, staff_id: int) -> bool:
         """Staff sent the notice: the deadline leaves /due. False if already marked."""
-        return await self._repo.breaches.mark_notified(breach_id, staff_id, self._clock.now())
+        done = await self._repo.breaches.mark_notified(breach_id, staff_id, self._clock.now())
+        await self._repo.commit()  # before the button is answered (it can fail): the mark stands
+        return done
 
     def recipients(self, breach: Breach) -> Audience:
         """Who is affected and still known (a query): erased people are gone from the users

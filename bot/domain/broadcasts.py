@@ -71,6 +71,9 @@ class Broadcasts:
             kind=kind, body=body, created_by=staff_id, now=self._clock.now()
         )
         count = await self._repo.campaigns.audience_size(recipients(self._repo, self._pack, kind))
+        # Committed before its preview (with the draft's number in its buttons) is shown: a
+        # draft rolled back after its preview went out could leave its number to the next one.
+        await self._repo.commit()
         return Draft(campaign, count)
 
     async def start(self, campaign: Campaign, progress_message_id: int) -> int | None:
@@ -90,4 +93,6 @@ class Broadcasts:
 
     async def cancel(self, campaign: Campaign) -> bool:
         """False when it is no longer a draft."""
-        return await self._repo.campaigns.cancel(campaign.id)
+        cancelled = await self._repo.campaigns.cancel(campaign.id)
+        await self._repo.commit()  # before the button is answered (it can fail): it stands
+        return cancelled

@@ -217,4 +217,7 @@ class Onboarding:
         await self._repo.outbox.add(
             kind=OutboxKind.TO_USER, user_id=check.minor.id, text=told, now=now
         )
+        # Committed before the representative is told "recorded at T": their confirmation is
+        # the minor's consent record, evidence as the ledger is (see Consents.set).
+        await self._repo.commit()
         return check

@@ -16,6 +16,7 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
+from bot.domain.disclosures import record_disclosure
 from bot.telegram.callbacks import parse_id
 from bot.telegram.files import REGISTER_COLUMNS, CsvStream, register_rows
 from bot.telegram.paging import PageCb, PagedList
@@ -93,9 +94,10 @@ async def disclose_command(
     if user is None:
         await message.reply(t("staff.disclose_unknown"))
         return
-    await repo.disclosures.add(
-        user_id=user.id,
+    await record_disclosure(
+        repo,
         at=clock.now(),
+        user_id=user.id,
         recipient=parts[1],
         data=parts[2],
         legal_basis=parts[3],

@@ -107,6 +107,9 @@ class Desk:
     async def remember(self, chat_id: int, message_id: int, request: Request) -> None:
         """A message about the request in the user's chat: a reply to it belongs to the request."""
         await self._repo.requests.link(chat_id, message_id, request.id)
+        # Committed now: more messages may follow in this update, and a failed one must not
+        # undo the link of a message the person already has.
+        await self._repo.commit()
 
     async def frozen_until(self, user_id: int) -> datetime | None:
         """The end of a legal hold on the user's data, if one is in force."""
@@ -156,7 +159,14 @@ class Desk:
             await self._repo.requests.say(request.id, now, "staff", kind, say, staff_id)
         await self._notify_user(request, notify, reason=escape(say or ""))
         await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
+        await self._decided()
         return RequestOutcome.OK
+
+    async def _decided(self) -> None:
+        """A staff decision is committed before staff are answered: the answer to a button can
+        fail (a press older than Telegram allows, 'query is too old'), and the decision must
+        stand all the same, as the user is told of it through the outbox."""
+        await self._repo.commit()
 
     def erasure_claim(
         self, request: Request, staff_id: int
@@ -250,6 +260,7 @@ class Desk:
         await self._repo.outbox.add(
             kind=OutboxKind.CARD_EDIT, request_id=request.id, now=self._clock.now()
         )
+        await self._decided()
         return RequestOutcome.OK
 
     async def object_to_marketing(self, user: User, answers: dict[str, str]) -> Request:
@@ -395,12 +406,20 @@ class Desk:
         await self._repo.outbox.add(
             kind=OutboxKind.TO_STAFF, request_id=request.id, text=text, now=now
         )
+        await self._received()
 
     async def user_attachment(
         self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
     ) -> None:
         await self._from_user(request, self._clock.now())
         await self._attach(request, file, chat_id, message_id, caption)
+        await self._received()
+
+    async def _received(self) -> None:
+        """What the person sent on a request is committed before they are told it was passed
+        on (and, after a clarification, of the new due date): a failed or lost confirmation
+        must not undo an answer staff are waiting for."""
+        await self._repo.commit()
 
     async def _attach(
         self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
