@@ -751,3 +751,35 @@ async def test_an_erasure_card_lists_the_recipients_to_tell(bot: Harness) -> Non
     [card] = bot.cards()
     assert "Сообщить об удалении, исправлении или ограничении" in card.text
     assert "Tax office; Bank" in card.text
+
+
+async def test_a_decision_stands_when_its_button_cannot_be_answered(bot: Harness) -> None:
+    """A press Telegram delivers late cannot be answered ('query is too old'): the decision is
+    taken all the same, the user is told and the card shows it (it was committed first)."""
+    ann, staff, number, _ = await erasure_on_the_desk(bot)
+    bot.fake.fail(
+        "answerCallbackQuery",
+        description="Bad Request: query is too old and response timeout expired",
+        times=2,  # the handler's answer, and the error handler's
+    )
+    await staff.tap("🙋 Взять")
+    await bot.settle()
+    request = await stored(bot, number)
+    assert request.status == "in_progress" and request.handled_by == staff.id
+    assert f"Request #{number} (erasure) is now being handled" in ann.inbox[-1].text
+
+
+async def test_an_answer_to_staff_stands_when_its_confirmation_fails(bot: Harness) -> None:
+    """The person's answer is committed before they are told it was passed on: a failed
+    confirmation does not undo it."""
+    ann, staff, number, _ = await erasure_on_the_desk(bot)
+    await staff.tap("❓ Вопрос")
+    prompt = staff.expect("ответьте на это сообщение вопросом по заявлению")
+    await staff.reply_to(prompt, "Which account: the app or the website?")
+    await bot.settle()
+    question = ann.inbox[-1]
+    bot.fake.fail("sendMessage", chat_id=ann.id, status=500, description="Internal Server Error")
+    await ann.reply_to(question, "The app")
+    await bot.settle()
+    assert (await stored(bot, number)).status != "waiting_user"
+    assert any("Ann по заявлению №1:\nThe app" in e.text for e in bot.fake.events)
