@@ -185,3 +185,96 @@ async def test_adult_needs_no_link(bot: Harness) -> None:
     await ann.tap("16 or older")
     await ann.tap_data("v1menu:guardian")
     ann.expect("You do not need a legal representative's confirmation")
+
+
+async def links(bot: Harness) -> list[tuple[int, object, object, object]]:
+    async with bot.app.sessions() as session:
+        rows = await session.scalars(select(GuardianLink).order_by(GuardianLink.id))
+        return [(link.id, link.created_at, link.expires_at, link.used_at) for link in rows]
+
+
+async def test_refused_grants_keep_the_link_sent_and_the_parent_confirms_with_it(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    kid, first = await minor_with_link(bot)
+    before = await links(bot)
+    clock.advance(timedelta(days=2))
+    await kid.send("/consents")
+    await kid.tap("🔒 Marketing messages")  # a locked consent
+    refused = kid.expect("is still waiting for your representative")
+    assert "The link you got on 23 Nov 2026, 12:00" in refused.text
+    assert "until 30 Nov 2026, 12:00" in refused.text  # its expiry, unchanged
+    assert [b["text"] for b in refused.buttons()] == ["🔗 New link for my representative"]
+    kid.expect_not("?start=rep_")  # no new link
+    await kid.tap("🔒 Marketing messages")  # again
+    await kid.tap_data("v1con:i:model_training:0")  # the information screen
+    await kid.tap_data("v1con:g:marketing:0")  # I agree
+    kid.expect("is still waiting for your representative")
+    assert await links(bot) == before
+
+    mum = bot.user("Mum")
+    await mum.send(f"/start {first}")  # the link the parent was sent days ago
+    await mum.tap("I am 16 or older")
+    await mum.tap("I am the legal representative and I consent")
+    mum.expect("Your confirmation is recorded")
+    [confirmation] = await confirmations(bot)
+    assert (confirmation.minor_id, confirmation.guardian_id) == (kid.id, mum.id)
+
+    await kid.tap("🔒 Marketing messages")  # after the confirmation: no link, who to ask
+    kid.expect("Your legal representative confirmed on 25 Nov 2026, 12:00")
+    assert kid.last.events[-1].buttons() == []
+
+
+async def test_only_the_new_link_button_voids_the_old_link_and_says_so(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    kid, old = await minor_with_link(bot)
+    await kid.send("/consents")
+    await kid.tap("🔒 Marketing messages")
+    await kid.tap("🔗 New link for my representative")
+    fresh = kid.expect("Here is a new link. The old one no longer works.")
+    new = fresh.text.split("?start=")[1].split()[0]
+    mum = bot.user("Mum")
+    await mum.send(f"/start {old}")
+    mum.expect("This link has expired")
+    await mum.send(f"/start {new}")
+    mum.expect("are you 16 or older?")
+
+    # Once no link works, a refused grant says so; the button gets one (nothing to void).
+    clock.advance(timedelta(days=7, seconds=1))
+    await kid.tap("🔒 Marketing messages")
+    kid.expect("You have no link for your representative that still works")
+    await kid.tap("🔗 New link for my representative")
+    kid.expect("Send them this link")
+    kid.expect_not("The old one no longer works")
+
+
+async def test_no_forged_button_changes_guardian_links(bot: Harness) -> None:
+    kid, first = await minor_with_link(bot)
+    other, _ = await minor_with_link(bot, "Other")
+    ann = bot.user("Ann")
+    await ann.send("/start")
+    await ann.tap("16 or older")
+    before = await links(bot)
+    forged = [
+        f"v1con:{action}:{purpose}:{minor}"
+        for action in ("g", "i", "x", "w", "l", "h")
+        for purpose in ("marketing", "model_training", "nope", "-")
+        for minor in (0, kid.id, other.id, 2**53 - 1)
+    ]
+    for person in (kid, other, ann):
+        for data in forged:
+            await person.tap_data(data)
+        for data in ("v1rep:confirm", "v1rep:adult", "v1rep:minor", "v1rep:cancel"):
+            await person.tap_data(data)
+    await ann.tap_data("v1menu:guardian")  # an adult asking for a link gets none
+    ann.expect("You do not need a legal representative's confirmation")
+    in_group = kid.in_chat(-100777)
+    await in_group.tap_data("v1con:x:marketing:0")
+    assert await links(bot) == before
+
+    mum = bot.user("Mum")
+    await mum.send(f"/start {first}")
+    await mum.tap("I am 16 or older")
+    await mum.tap("I am the legal representative and I consent")
+    mum.expect("Your confirmation is recorded")

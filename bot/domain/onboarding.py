@@ -77,6 +77,15 @@ class Profile:
 class GuardianInvite:
     payload: str  # the deep-link `start` parameter, carries the secret token
     expires_at: datetime
+    replaced: bool = False  # a link that still worked was voided for this one
+
+
+@dataclass(frozen=True)
+class WaitingLink:
+    """A link the minor was given that still works (its token is not kept: only its times)."""
+
+    sent_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -148,11 +157,18 @@ class Onboarding:
         confirmation = await self._repo.guardians.latest_confirmation(user.id)
         return ConsentStatus(locked=confirmation is None, confirmation=confirmation)
 
+    async def waiting_link(self, minor: User) -> WaitingLink | None:
+        """The minor's link still waiting for the representative, if any. Nothing changes: a
+        refused grant shows it instead of replacing it (a link already sent stays valid)."""
+        link = await self._repo.guardians.open_link(minor.id, now=self._clock.now())
+        return None if link is None else WaitingLink(link.created_at, link.expires_at)
+
     async def new_guardian_link(self, minor: User) -> GuardianInvite:
-        """A fresh single-use link payload for the minor's representative; older ones lapse."""
+        """A fresh single-use link payload for the minor's representative; older ones lapse.
+        Only the minor's explicit request for a new link (and the first age answer) calls it."""
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
-        await self._repo.guardians.expire_open_links(minor.id, now=now)
+        replaced = await self._repo.guardians.expire_open_links(minor.id, now=now) > 0
         await self._repo.guardians.add_link(
             token_hash=hash_token(token),
             minor_id=minor.id,
@@ -163,7 +179,9 @@ class Onboarding:
         # must be there to be found (and the older links lapsed) by then.
         await self._repo.commit()
         return GuardianInvite(
-            payload=GUARDIAN_PAYLOAD_PREFIX + token, expires_at=now + GUARDIAN_LINK_TTL
+            payload=GUARDIAN_PAYLOAD_PREFIX + token,
+            expires_at=now + GUARDIAN_LINK_TTL,
+            replaced=replaced,
         )
 
     async def check_link(self, token: str, opener_id: int) -> LinkCheck:

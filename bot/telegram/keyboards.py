@@ -112,6 +112,15 @@ def menu(t: Translator, *, guardian_link: bool) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def new_guardian_link(t: Translator) -> InlineKeyboardMarkup:
+    """Under a refused grant: a new link for the representative (the old one is voided)."""
+    builder = Buttons()
+    builder.button(
+        text=t("guardian.get_link"), callback_data=MenuCb(action=MenuAction.GUARDIAN_LINK)
+    )
+    return builder.as_markup()
+
+
 def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
     builder = Buttons()
     builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))

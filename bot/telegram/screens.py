@@ -71,24 +71,39 @@ async def send_menu(
 
 
 async def send_guardian_link(
-    bot: Bot,
-    user: User,
-    t: Translator,
-    pack: PolicyPack,
-    onboarding: Onboarding,
-    *,
-    renewed: bool,
-    refused: bool = False,
+    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
 ) -> None:
-    """A fresh one-time link for the minor's representative; `refused`: after a grant attempt."""
+    """A fresh one-time link for the minor's representative; a link that still worked is voided,
+    and the minor is told so."""
     invite = await onboarding.new_guardian_link(user)
     link = await create_start_link(bot, invite.payload)
     expires = fmt_datetime(invite.expires_at, t, pack.zone)
-    key = "guardian.grant_refused" if refused else "guardian.minor_intro"
-    text = t(key, age=pack.age.consent_age, expires=expires, link=link)
-    if renewed:
+    text = t("guardian.minor_intro", age=pack.age.consent_age, expires=expires, link=link)
+    if invite.replaced:
         text = t("guardian.new_link") + "\n\n" + text
     await bot.send_message(user.id, text)
+
+
+async def send_grant_refused(
+    bot: Bot, user: User, t: Translator, pack: PolicyPack, onboarding: Onboarding
+) -> None:
+    """A minor's grant attempt is refused. The links are left as they are: the one already sent
+    is shown as still waiting (sent at, expires at), and a button gets a new one on request."""
+    lines = [t("guardian.grant_refused")]
+    markup = None
+    status = await onboarding.consent_status(user)
+    if status.confirmation is not None:
+        when = fmt_datetime(status.confirmation.confirmed_at, t, pack.zone)
+        lines.append(t("guardian.refused_confirmed", when=when))
+    elif (waiting := await onboarding.waiting_link(user)) is not None:
+        sent = fmt_datetime(waiting.sent_at, t, pack.zone)
+        expires = fmt_datetime(waiting.expires_at, t, pack.zone)
+        lines.append(t("guardian.link_waiting", sent=sent, expires=expires))
+        markup = keyboards.new_guardian_link(t)
+    else:
+        lines.append(t("guardian.no_link"))
+        markup = keyboards.new_guardian_link(t)
+    await bot.send_message(user.id, "\n\n".join(lines), reply_markup=markup)
 
 
 async def edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

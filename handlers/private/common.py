@@ -159,7 +159,7 @@ async def guardian_link_button(
     elif not status.locked:
         await bot.send_message(user.id, t("guardian.not_needed"))
     else:
-        await send_guardian_link(bot, user, t, pack, onboarding, renewed=True)
+        await send_guardian_link(bot, user, t, pack, onboarding)
 
 
 def router() -> Router:

@@ -29,7 +29,7 @@ from bot.domain.onboarding import Onboarding, needs_guardian
 from bot.telegram import keyboards
 from bot.telegram.callbacks import ConsentAction, ConsentCb, UnsubCb
 from bot.telegram.filters import OnAction
-from bot.telegram.screens import consent_screen, edit_or_send, send_guardian_link
+from bot.telegram.screens import consent_screen, edit_or_send, send_grant_refused
 from bot.telegram.texts.consents import consent_history_text, consent_info_text
 from storage.models import User
 from storage.repositories import Repositories
@@ -154,7 +154,7 @@ async def _purpose(
     minor = needs_guardian(who.subject.age_group, pack)
     if callback_data.action is not ConsentAction.WITHDRAW and not grant_allowed(minor, who.source):
         await query.answer(t("consents.locked_alert"), show_alert=True)
-        await send_guardian_link(bot, who.viewer, t, pack, onboarding, renewed=False, refused=True)
+        await send_grant_refused(bot, who.viewer, t, pack, onboarding)
         return None
     return purpose
 

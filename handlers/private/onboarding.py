@@ -89,7 +89,7 @@ async def age_answer(
     await send_notice(bot, user.id, t, pack)
     await onboarding.notice_shown(user)
     if needs_guardian(user.age_group, pack):
-        await send_guardian_link(bot, user, t, pack, onboarding, renewed=False)
+        await send_guardian_link(bot, user, t, pack, onboarding)
     await send_menu(bot, user, t, pack, onboarding)
 
 

@@ -29,8 +29,23 @@ class GuardianRepository:
     async def link_by_id(self, link_id: int) -> GuardianLink | None:
         return await self._session.get(GuardianLink, link_id)
 
-    async def expire_open_links(self, minor_id: int, *, now: datetime) -> None:
-        await self._session.execute(
+    async def open_link(self, minor_id: int, *, now: datetime) -> GuardianLink | None:
+        """The newest link of the minor that is neither used nor expired."""
+        result = await self._session.execute(
+            select(GuardianLink)
+            .where(
+                GuardianLink.minor_id == minor_id,
+                GuardianLink.used_at.is_(None),
+                GuardianLink.expires_at > now,
+            )
+            .order_by(GuardianLink.created_at.desc(), GuardianLink.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def expire_open_links(self, minor_id: int, *, now: datetime) -> int:
+        """Void the minor's open links; how many were open."""
+        result = await self._session.execute(
             update(GuardianLink)
             .where(
                 GuardianLink.minor_id == minor_id,
@@ -39,6 +54,7 @@ class GuardianRepository:
             )
             .values(expires_at=now)
         )
+        return result.rowcount  # type: ignore[attr-defined,no-any-return]
 
     async def link_by_hash(self, token_hash: str) -> GuardianLink | None:
         result = await self._session.execute(
