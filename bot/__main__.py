@@ -1,7 +1,8 @@
 """`python -m bot`: read settings and the policy pack, then run the bot (long polling).
 
-`python -m bot backup PATH`, `python -m bot restore [PATH]` and `python -m bot rotate-key` are the
-operator's commands for backups and the master key (README, "Encryption at rest")."""
+`python -m bot setup` writes a first configuration (README, "Quick start"); `python -m bot backup
+PATH`, `python -m bot restore [PATH]` and `python -m bot rotate-key` are the operator's commands for
+backups and the master key (README, "Encryption at rest")."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot.core.errors import ConfigError
 from bot.core.policy import load_pack
-from bot.service import maintenance
+from bot.service import maintenance, setup
 from bot.service.config import Settings, check_writable, load_settings
 from bot.service.logs import setup_logging
 from bot.service.run import run
 
 EXIT_CONFIG = 2
-USAGE = "Usage: python -m bot [backup PATH | restore [PATH] | rotate-key]"
+USAGE = "Usage: python -m bot [setup [--help] | backup PATH | restore [PATH] | rotate-key]"
 
 
 def _operator_command(settings: Settings, argv: list[str]) -> str:
@@ -36,6 +37,8 @@ def _operator_command(settings: Settings, argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = argv or []
+    if argv[:1] == ["setup"]:  # before the settings: it is what writes them
+        return setup.main(argv[1:])
     try:
         settings = load_settings()
         if argv:

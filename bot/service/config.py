@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     bot_token: SecretStr
     admin_chat_id: int
     pseudonym_secret: Annotated[SecretStr, Field(min_length=16)]
+    pseudonym_secret_file: Path | None = None  # read into pseudonym_secret (`python -m bot setup`)
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_roles: Annotated[dict[int, Role], NoDecode] = Field(default_factory=dict)
     group_admin_role: Role | Literal["none"] = Role.DPO
@@ -78,10 +79,26 @@ class Settings(BaseSettings):
             values += [p for p in (parsed.raw_password, parsed.password) if p]
         return [value for value in values if value.strip()]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pseudonym_secret_file(cls, data: object) -> object:
+        """PSEUDONYM_SECRET_FILE: the secret read from a file (as DATA_KEY_FILE is)."""
+        if not isinstance(data, dict) or not data.get("pseudonym_secret_file"):
+            return data
+        if data.get("pseudonym_secret"):
+            raise ValueError("set PSEUDONYM_SECRET or PSEUDONYM_SECRET_FILE, not both")
+        path = Path(str(data["pseudonym_secret_file"]))
+        try:
+            secret = path.read_text("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise ValueError(f"PSEUDONYM_SECRET_FILE {path} cannot be read: {reason}") from None
+        return {**data, "pseudonym_secret": secret}
+
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not _TOKEN_RE.match(value.get_secret_value()):
+        if not looks_like_token(value.get_secret_value()):
             # Never echo the value: it is a secret.
             raise ValueError("does not look like a token from @BotFather (digits:letters)")
         return value
@@ -251,6 +268,11 @@ class Settings(BaseSettings):
         if not rest or rest == ":memory:":
             return None
         return Path(rest)
+
+
+def looks_like_token(token: str) -> bool:
+    """The shape of a token from @BotFather (digits:letters); says nothing of its validity."""
+    return bool(_TOKEN_RE.match(token))
 
 
 def _read_key(value: SecretStr | None, path: Path | None, name: str) -> bytes | None:
