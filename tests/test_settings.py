@@ -99,6 +99,15 @@ def start_with(env: dict[str, str], folder: Path, monkeypatch: pytest.MonkeyPatc
         ({**BASE, "DATA_KEY": "c2hvcnQ="}, "DATA_KEY must be 32 bytes in base64, not 5 bytes"),
         ({**BASE, "DATA_KEY_FILE": "key.txt"}, "set DATA_KEY or DATA_KEY_FILE, not both"),
         ({**BASE, "DATA_KEY_PREVIOUS": "c2hvcnQ="}, "DATA_KEY_PREVIOUS must be 32 bytes"),
+        ({**BASE, "PSEUDONYM_SECRET_FILE": "secret.txt"},
+         "set PSEUDONYM_SECRET or PSEUDONYM_SECRET_FILE, not both"),
+        ({**{k: v for k, v in BASE.items() if k != "PSEUDONYM_SECRET"},
+          "PSEUDONYM_SECRET_FILE": "missing.txt"},
+         "PSEUDONYM_SECRET_FILE missing.txt cannot be read: No such file or directory"),
+        ({**BASE, "DATABASE_URL": "postgresql+asyncpg://bot:pw-in-url@127.0.0.1:1/bot"},
+         "Configuration error: cannot reach the database at 127.0.0.1:1: Connection refused"),
+        ({**BASE, "DATABASE_URL": "sqlite+aiosqlite:////proc/privacy-desk-test/bot.db"},
+         "DATABASE_URL /proc/privacy-desk-test/bot.db"),
     ],
 )  # fmt: skip
 def test_bad_settings_stop_with_one_line(
@@ -114,6 +123,16 @@ def test_bad_settings_stop_with_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert named in lines[0]
+
+
+def test_a_dotenv_that_is_not_utf8_stops_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".env").write_bytes(b"BOT_TOKEN=123456:\xff\xfe\n")  # e.g. saved as Latin-1
+    assert start_with({}, tmp_path, monkeypatch) == 2
+    assert capsys.readouterr().err.strip() == (
+        "Configuration error: .env is not valid UTF-8 (byte 17); save it as UTF-8"
+    )
 
 
 def test_python_m_bot_exit_code(tmp_path: Path) -> None:

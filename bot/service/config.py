@@ -305,11 +305,22 @@ def check_writable(settings: Settings) -> None:
     )
     if not usable:
         raise ConfigError(f"Configuration error: DATABASE_URL {path} is not writable")
+    try:  # access() may say yes (root; /proc) where the folder still cannot be made
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"Configuration error: DATABASE_URL {path}: its folder cannot be created "
+            f"({error.strerror or type(error).__name__})"
+        ) from None
 
 
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except UnicodeDecodeError as error:  # the .env file (pydantic-settings reads it as UTF-8)
+        raise ConfigError(
+            f"Configuration error: .env is not valid UTF-8 (byte {error.start}); save it as UTF-8"
+        ) from None
     except ValidationError as error:
         raise ConfigError(
             "Configuration error: " + describe_validation_error(error, env_names=True)

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.core.errors import ConfigError
 from bot.domain.erasure import pseudonym
@@ -70,15 +74,31 @@ async def restore(settings: Settings, source: Path | None) -> str:
 
 
 async def check_key(settings: Settings) -> None:
-    """Before anything else runs: the master key must open the data keys already stored."""
+    """Before anything else runs: the database answers, and the master key opens the data keys
+    already stored."""
     master = settings.master_keys()
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:
         await check_master(engine, master)
     except KeyProblem as problem:
         raise ConfigError(f"Configuration error: {problem}") from None
+    except (OSError, InterfaceError, OperationalError) as error:
+        raise unreachable(settings, error) from None
     finally:
         await engine.dispose()
+
+
+def unreachable(settings: Settings, error: Exception) -> ConfigError:
+    """The database did not answer: which server (host:port, never the password) and why, in
+    one line instead of a driver's traceback."""
+    url = make_url(settings.database_url)
+    where = settings.sqlite_path() or f"{url.host or 'localhost'}:{url.port or 5432}"
+    orig = getattr(error, "orig", None) or error
+    errno = getattr(orig, "errno", None)
+    reason = (os.strerror(errno) if isinstance(errno, int) and errno > 0 else None) or (
+        getattr(orig, "strerror", None) or type(orig).__name__
+    )
+    return ConfigError(f"Configuration error: cannot reach the database at {where}: {reason}")
 
 
 async def rotate_key(settings: Settings) -> str:
