@@ -199,6 +199,7 @@ async def test_command_menu_is_set_in_both_languages(bot: Harness) -> None:
         "export",
         "privacy",
         "language",
+        "settings",
         "help",
         "cancel",
     }
@@ -219,3 +220,30 @@ async def test_a_burst_of_users_does_not_exhaust_the_database_pool(bot: Harness)
     async with asyncio.timeout(90):  # a deadlock never ends; a loaded CI machine is slow
         await asyncio.gather(*(first_minutes(p) for p in people))
     assert await user_count(bot) == 40
+
+
+async def test_settings_command_shows_language_and_consents(bot: Harness) -> None:
+    ann = bot.user("Ann", lang="en")
+    await ann.send("/settings")
+    ann.expect("Press /start to begin")
+    await ann.send("/start")
+    await ann.tap("16 or older")
+
+    await ann.send("/settings")
+    screen = ann.expect("⚙️ Settings")
+    assert "Language: English" in screen.text
+    assert "Optional consents on: 0 of 3" in screen.text
+    assert [b["text"] for b in screen.buttons()] == ["🌐 Language", "✅ My consents", "← Back"]
+    await ann.tap("✅ My consents")
+    ann.expect("Your consents")
+    await ann.tap("⬜ Marketing messages")
+    await ann.tap("✅ I agree")
+    await ann.send("/settings")
+    ann.expect("Optional consents on: 1 of 3")
+    await ann.tap("🌐 Language")
+    ann.expect("Choose your language:")
+    await ann.tap("Русский")
+    await ann.send("/settings")
+    screen = ann.expect("⚙️ Настройки")
+    assert "Язык: Русский" in screen.text
+    assert "Включено необязательных согласий: 1 из 3" in screen.text

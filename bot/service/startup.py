@@ -26,6 +26,7 @@ USER_COMMANDS = (
     "export",
     "privacy",
     "language",
+    "settings",
     "help",
     "cancel",
 )

@@ -121,6 +121,16 @@ def new_guardian_link(t: Translator) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def settings(t: Translator) -> InlineKeyboardMarkup:
+    """/settings: the language switch and the consents, each its usual screen."""
+    builder = Buttons()
+    builder.button(text=t("menu.language"), callback_data=MenuCb(action=MenuAction.LANGUAGE))
+    builder.button(text=t("menu.consents"), callback_data=MenuCb(action=MenuAction.CONSENTS))
+    builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
 def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
     builder = Buttons()
     builder.button(text=t("common.back"), callback_data=MenuCb(action=MenuAction.HOME))

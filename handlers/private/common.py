@@ -1,4 +1,5 @@
-"""Commands available at any time: /help, /privacy, /language, /cancel, and the menu buttons."""
+"""Commands available at any time: /help, /privacy, /language, /settings, /cancel, and the menu
+buttons."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
-from bot.core.i18n import Translator
+from bot.core.i18n import Translator, translator
 from bot.core.policy import PolicyPack
 from bot.domain.consents import Consents
 from bot.domain.onboarding import Onboarding
@@ -42,6 +43,23 @@ async def language_command(message: Message, user: User | None, t: Translator) -
         await message.answer(t("common.start_first"))
         return
     await message.answer(t("language.choose"), reply_markup=keyboards.languages(t))
+
+
+async def settings_command(
+    message: Message, user: User | None, t: Translator, consents: Consents
+) -> None:
+    """The Telegram convention /settings: the language and the consents, reached from here
+    through their usual screens."""
+    if user is None or user.age_group is None:
+        await message.answer(t("common.start_first"))
+        return
+    views = await consents.views(user.id)
+    lines = [
+        t("settings.title"),
+        t("settings.language", language=translator(user.language)(f"language.{user.language}")),
+        t("settings.consents", on=sum(v.effective for v in views), total=len(views)),
+    ]
+    await message.answer("\n".join(lines), reply_markup=keyboards.settings(t))
 
 
 async def cancel_command(
@@ -167,6 +185,7 @@ def router() -> Router:
     r.message.register(help_command, Command("help"))
     r.message.register(privacy_command, Command("privacy"))
     r.message.register(language_command, Command("language"))
+    r.message.register(settings_command, Command("settings"))
     r.message.register(cancel_command, Command("cancel"))
     for action, button in (
         (MenuAction.NOTICE, notice_button),
