@@ -243,12 +243,13 @@ async def test_python_m_bot_setup_with_flags_and_no_terminal(
         "Setup stopped: The Bot API rejected this token (401): check it with @BotFather"
     ]
 
-    code, out, err = await setup("--token", TOKEN, "--group-id", str(GROUP))
+    env["BOT_TOKEN"] = TOKEN  # kept out of the process list
+    code, out, err = await setup("--group-id", str(GROUP))
     assert (code, err) == (0, "")
     assert "Token accepted: this is @privacy_desk_test_bot." in out
     key = (tmp_path / "secrets" / "data_key").read_text().strip()
     assert TOKEN not in out and key not in out
     assert env_lines(tmp_path / ".env")["ADMIN_CHAT_ID"] == str(GROUP)
 
-    code, out, err = await setup("--token", TOKEN, "--group-id", str(GROUP))
+    code, out, err = await setup("--group-id", str(GROUP))
     assert code == 2 and "exists; use --force to overwrite it" in err

@@ -79,7 +79,11 @@ def parse_args(argv: list[str]) -> Options:
         prog="python -m bot setup",
         description="Configure the bot: token, secrets, staff group, policy pack, language.",
     )
-    parser.add_argument("--token", help="the token from @BotFather (else asked, not echoed)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BOT_TOKEN"),
+        help="the token from @BotFather (default: $BOT_TOKEN; else asked, not echoed)",
+    )
     parser.add_argument("--group-id", type=int, help="the staff group's ID (else detected)")
     parser.add_argument("--pack", help=f"policy pack: {', '.join(shipped_packs())} or a file")
     parser.add_argument("--lang", choices=LOCALES, help="users' default language")
