@@ -160,13 +160,18 @@ async def test_an_existing_env_is_kept_unless_forced_and_the_key_never_replaced(
     assert (tmp_path / ".env").read_text() == "BOT_TOKEN=mine\n"
     assert not (tmp_path / "secrets").exists()
 
-    await Setup(options(fake, tmp_path, group_id=GROUP, force=True), Recorder()).run()
+    term = Recorder()
+    await Setup(options(fake, tmp_path, group_id=GROUP, force=True), term).run()
+    [old] = [p for p in files(tmp_path) if p.name.startswith(".env.")]  # it may hold a key
+    assert (old.read_text(), mode(old)) == ("BOT_TOKEN=mine\n", 0o600)
+    assert f"Moved the old {tmp_path / '.env'} to {old}." in term.said
     key = tmp_path / "secrets" / "data_key"
     first = key.read_text()
     term = Recorder()
     await Setup(options(fake, tmp_path, group_id=GROUP, force=True), term).run()
     assert key.read_text() == first  # data written with it stays readable
     assert f"Kept the existing {key} (mode 0600)." in term.said
+    assert len([p for p in files(tmp_path) if p.name.startswith(".env.")]) == 2  # none lost
     assert env_lines(tmp_path / ".env")["ADMIN_CHAT_ID"] == str(GROUP)
     assert mode(tmp_path / ".env") == 0o600
 

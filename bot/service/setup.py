@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from getpass import getpass
+from itertools import count
 from pathlib import Path
 
 from aiogram import Bot
@@ -301,7 +302,11 @@ class Setup:
             lines.append(f"TELEGRAM_API_URL={self.o.api_url}")
         if a.owner_ids:
             lines.append(f"OWNER_IDS={a.owner_ids}")
-        _write_private(self.o.env_file, "\n".join(lines) + "\n", exclusive=not self.o.force)
+        if self.o.force and self.o.env_file.exists():
+            # Kept, not lost: the old file may hold the only copy of a key (DATA_KEY=...).
+            old = _aside(self.o.env_file)
+            self.term.say(f"Moved the old {self.o.env_file} to {old}.")
+        _write_private(self.o.env_file, "\n".join(lines) + "\n", exclusive=True)
         self.term.say(f"Wrote {self.o.env_file} (mode 0600; it holds the token).")
 
     def _farewell(self, key_path: Path, secret_path: Path) -> None:
@@ -358,6 +363,16 @@ def _write_private(path: Path, text: str, *, exclusive: bool) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(text)
     os.chmod(path, 0o600)
+
+
+def _aside(path: Path) -> Path:
+    """Move `path` to a new name beside it (`.env.20261207-201500`), mode 0600; the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidates = (path.with_name(f"{path.name}.{stamp}{f'.{n}' if n else ''}") for n in count())
+    target = next(c for c in candidates if not c.exists())
+    path.replace(target)
+    os.chmod(target, 0o600)
+    return target
 
 
 def _relative(path: Path, home: Path) -> str:
