@@ -93,7 +93,7 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument("--secrets-dir", type=Path, help="default: secrets/ beside .env")
     parser.add_argument("--api-url", default=os.environ.get("TELEGRAM_API_URL") or TELEGRAM_API)
     parser.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds (group)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing .env")
+    parser.add_argument("--force", action="store_true", help="replace .env (kept aside)")
     parser.add_argument(
         "--yes", "--non-interactive", dest="yes", action="store_true", help="ask nothing"
     )
