@@ -54,3 +54,13 @@ def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
     assert 'VOLUME ["/app/data"]' in text
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, re.M)
     assert 'CMD ["python", "-m", "bot"]' in text
+
+
+def test_compose_takes_the_key_and_secret_from_the_files_setup_writes() -> None:
+    spec = compose()
+    bot = spec["services"]["bot"]
+    assert set(bot["secrets"]) == {"data_key", "pseudonym_secret"}
+    assert spec["secrets"]["data_key"]["file"] == "./secrets/data_key"
+    assert spec["secrets"]["pseudonym_secret"]["file"] == "./secrets/pseudonym_secret"
+    assert bot["environment"]["DATA_KEY_FILE"] == "/run/secrets/data_key"
+    assert bot["environment"]["PSEUDONYM_SECRET_FILE"] == "/run/secrets/pseudonym_secret"
