@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import FrozenClock
+from bot.core.policy import PACKS_DIR
 from tests import engines
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness
@@ -65,10 +66,37 @@ async def sqlite_bot(
     await harness.stop()
 
 
+def gdpr_only_pack(tmp_path: Path) -> Path:
+    """The hosting pack under the GDPR alone: the GDPR's own mechanics (one month, the paused
+    clock, the extension, 72 hours) on a pack no other law shortens. The shipped hosting pack
+    is also under Law 99-Z (`hosting_bot`)."""
+    source = (PACKS_DIR / "gdpr_hosting.toml").read_text("utf-8")
+    for old, new in (
+        ('laws = ["by_99z", "gdpr"]', 'laws = ["gdpr"]'),
+        ("marriage_lowers = true", "marriage_lowers = false"),
+    ):
+        assert old in source
+        source = source.replace(old, new)
+    path = tmp_path / "gdpr_only.toml"
+    path.write_text(source, "utf-8")
+    return path
+
+
 @pytest.fixture
 async def gdpr_bot(
     fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[Harness]:
+    harness = Harness(fake, tmp_path, pack=str(gdpr_only_pack(tmp_path)), clock=clock)
+    await harness.start()
+    yield harness
+    await harness.stop()
+
+
+@pytest.fixture
+async def hosting_bot(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
+) -> AsyncIterator[Harness]:
+    """The shipped hosting pack: a Belarusian operator under Law 99-Z and the GDPR."""
     harness = Harness(fake, tmp_path, pack="gdpr_hosting", clock=clock)
     await harness.start()
     yield harness

@@ -57,7 +57,13 @@ def test_gdpr_pack() -> None:
     # GDPR art. 12(3): one month, so the seed's 30 days end no later than a month.
     assert {d.at_most_months for d in pack.deadlines.values()} == {1}
     assert all(d.at_most_months is None for d in load_pack("by_99z_sports").deadlines.values())
-    assert pack.breach.authority == Deadline(days=72, kind=DayKind.HOURS)
+    # Law 99-Z applies beside the GDPR: both breach terms and both authorities come from them.
+    assert [law.id for law in pack.laws] == ["by_99z", "gdpr"]
+    assert [law.breach for law in pack.laws] == [
+        Deadline(days=3, kind=DayKind.WORKING),
+        Deadline(days=72, kind=DayKind.HOURS),
+    ]
+    assert pack.breach.users == Deadline(days=72, kind=DayKind.HOURS)
     assert pack.requests.clarify is ClarifyRule.PAUSE and pack.requests.extension_months == 2
     bases = {p.legal_basis for p in pack.purposes}
     assert LegalBasis.LEGAL_OBLIGATION in bases
@@ -66,10 +72,10 @@ def test_gdpr_pack() -> None:
     )
     assert any("law-enforcement" in r.en for p in pack.purposes for r in p.recipients)
     assert pack.automated_decisions is not None and "solely" in pack.automated_decisions.en
-    assert pack.operator.authority.court is not None
+    assert all(authority.court is not None for authority in pack.authorities)
     assert RequestType.PORTABILITY in pack.rights
     assert pack.marketing is not None and pack.marketing.purpose == "mailings"
-    assert pack.age.marriage_lowers is False
+    assert pack.age.marriage_lowers is True  # Law 99-Z
 
 
 @pytest.mark.parametrize("name", ["by_99z_sports", "gdpr_hosting"])

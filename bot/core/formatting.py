@@ -43,14 +43,27 @@ def months_cap(deadline: Deadline, t: Translator) -> str:
     return t("common.at_most_months", months=deadline.at_most_months)
 
 
+def _authorities(pack: PolicyPack, t: Translator, key: str, sep: str) -> str:
+    """`key` told of every authority that applies (each law's, where several apply)."""
+    return sep.join(
+        t(
+            key,
+            authority=escape(authority.name.get(t.locale)),
+            contact=contact_line(authority.contacts, t.locale),
+            court=escape(
+                authority.court.get(t.locale) if authority.court else t("common.court_default")
+            ),
+        )
+        for authority in pack.authorities
+    )
+
+
 def complaint_text(pack: PolicyPack, t: Translator) -> str:
     """Where to complain: the authority with its contacts, and the court (GDPR arts. 12(4), 77,
     79; Law 99-Z art. 15). Told in the notice, every refusal and the access answer."""
-    authority = pack.operator.authority
-    court = authority.court.get(t.locale) if authority.court else t("common.court_default")
-    return t(
-        "notice.complaint",
-        authority=escape(authority.name.get(t.locale)),
-        contact=contact_line(authority.contacts, t.locale),
-        court=escape(court),
-    )
+    return _authorities(pack, t, "notice.complaint", "\n")
+
+
+def complaint_screen(pack: PolicyPack, t: Translator) -> str:
+    """/rights → complaint: every authority that applies, with its contacts and court."""
+    return _authorities(pack, t, "flow.complaint", "\n\n")

@@ -99,13 +99,54 @@ class Authority(_Model):
     court: Text | None = None  # the judicial remedy, named in every refusal
 
 
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
 class Operator(_Model):
     legal_name: Text
     registration_number: str | None = None
     address: Text
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    country: CountryCode
     contacts: Contacts
+    authority: Authority | None = None  # a single-law pack's authority (with `law`)
+
+
+class Law(_Model):
+    """A law a pack is under, from the catalogue bot/packs/laws/<id>.toml: its name, its
+    authority, the country whose working days it counts (None: the operator's) and its terms."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    name: Text
     authority: Authority
+    calendar: CountryCode | None = None
+    deadlines: dict[RequestType, Deadline]
+    breach: Deadline  # notice to the authority
+    extension_months: Annotated[int, Field(ge=0, le=2)] = 0
+
+
+class Shift(_Model):
+    """A day the government made a day off or a working day, and the act that did it."""
+
+    date: date
+    act: NonEmpty
+
+
+class Transfers(_Model):
+    """Working-day transfers of one country that override the `holidays` package
+    (bot/packs/calendars/<country>.toml): `years` are those whose transfers are complete here,
+    also when a year has none."""
+
+    country: CountryCode
+    years: list[int] = Field(default_factory=list)
+    days_off: list[Shift] = Field(default_factory=list)
+    working_days: list[Shift] = Field(default_factory=list)
+
+    def covers(self, year: int) -> bool:
+        return year in self.years or any(s.date.year == year for s in self.shifts)
+
+    @property
+    def shifts(self) -> list[Shift]:
+        return [*self.days_off, *self.working_days]
 
 
 Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
@@ -208,7 +249,10 @@ class RequestRules(_Model):
 
 
 class BreachRules(_Model):
-    authority: Deadline
+    authority: Deadline | None = None  # a single-law pack's term, or a policy's own promise
+    # Telling the affected people (GDPR art. 34(1): without undue delay). None: by the
+    # authority's earliest deadline.
+    users: Deadline | None = None
 
 
 class RetentionRules(_Model):
@@ -218,18 +262,23 @@ class RetentionRules(_Model):
 
 class PolicyPack(_Model):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
-    law: Text
+    # The laws the operator is under, from the catalogue (bot/packs/laws/), each term the
+    # strictest of them; or, for a single-law pack, `law` with `operator.authority`, `deadlines`
+    # and `breach.authority`.
+    laws: list[Law] = Field(default_factory=list)
+    law: Text | None = None
+    calendars: list[Transfers] = Field(default_factory=list)
     timezone: str
     operator: Operator
     policy: PolicyInfo
     age: AgeRule
     purposes: Annotated[list[Purpose], Field(min_length=1)]
     rights: Annotated[list[RequestType], Field(min_length=1)]
-    deadlines: dict[RequestType, Deadline]
+    deadlines: dict[RequestType, Deadline] = Field(default_factory=dict)  # the policy's own terms
     phone_verified: list[RequestType] = Field(default_factory=list)
     marketing: Marketing | None = None
     requests: RequestRules
-    breach: BreachRules
+    breach: BreachRules = BreachRules()
     retention: RetentionRules
     automated_decisions: Text | None = None  # the statement the access answer repeats
     next_policy: NextPolicy | None = None
@@ -243,13 +292,28 @@ class PolicyPack(_Model):
             raise ValueError("is not a known IANA time zone") from None
         return value
 
+    @field_validator("laws", mode="before")
+    @classmethod
+    def _catalogue(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [load_law(v) if isinstance(v, str) else v for v in value]
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> PolicyPack:
         ids = [p.id for p in self.purposes]
         if len(ids) != len(set(ids)):
             raise ValueError("purposes: every purpose id must be unique")
+        if not self.laws and (
+            self.law is None or self.operator.authority is None or self.breach.authority is None
+        ):
+            raise ValueError(
+                'laws: name the laws (e.g. laws = ["by_99z"]), or give `law`, '
+                "`operator.authority` and `breach.authority` for a single law of your own"
+            )
         for right in self.rights:
-            if right is not RequestType.COMPLAINT and right not in self.deadlines:
+            governed = any(right in law.deadlines for law in self.under)
+            if right is not RequestType.COMPLAINT and not governed:
                 raise ValueError(f"deadlines: the right '{right}' is offered but has no deadline")
         for kind in self.deadlines:
             if kind not in self.rights and kind is not RequestType.DISCLOSURES:
@@ -267,6 +331,38 @@ class PolicyPack(_Model):
         if self.next_policy and self.next_policy.effective_date <= self.policy.effective_date:
             raise ValueError("next_policy.effective_date must be after policy.effective_date")
         return self
+
+    @property
+    def under(self) -> list[Law]:
+        """The laws whose terms apply: the catalogue's, or a single-law pack's own."""
+        if self.laws:
+            return self.laws
+        assert self.law is not None and self.operator.authority is not None
+        assert self.breach.authority is not None
+        own = Law(
+            id="pack",
+            name=self.law,
+            authority=self.operator.authority,
+            deadlines=self.deadlines,
+            breach=self.breach.authority,
+            extension_months=self.requests.extension_months,
+        )
+        return [own]
+
+    @property
+    def authorities(self) -> list[Authority]:
+        """Every authority a person may complain to, once each (Law 99-Z art. 15, GDPR 77)."""
+        found: list[Authority] = []
+        for law in self.under:
+            if law.authority not in found:
+                found.append(law.authority)
+        return found
+
+    def law_names(self, locale: str) -> str:
+        return "; ".join(law.name.get(locale) for law in self.under)
+
+    def transfers(self, country: str) -> Transfers | None:
+        return next((c for c in self.calendars if c.country == country), None)
 
     @property
     def consent_purposes(self) -> list[Purpose]:
@@ -324,6 +420,27 @@ class PolicyPack(_Model):
         return next((p for p in self.purposes if p.id == purpose_id), None)
 
 
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path.name} is not valid TOML: {error}") from None
+
+
+def load_law(law_id: str) -> Law:
+    """A law of the catalogue, bot/packs/laws/<id>.toml."""
+    path = PACKS_DIR / "laws" / f"{law_id}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.toml")))
+        raise ValueError(f"'{law_id}' is not a law of the catalogue ({known})")
+    return Law.model_validate({"id": law_id, **_read_toml(path)})
+
+
+def _calendar_file(pack_path: Path, name: str) -> dict[str, object]:
+    beside = pack_path.parent / name
+    return _read_toml(beside if beside.is_file() else PACKS_DIR / name)
+
+
 def shipped_packs() -> list[str]:
     return sorted(p.stem for p in PACKS_DIR.glob("*.toml"))
 
@@ -350,7 +467,16 @@ def load_pack(name_or_path: str) -> PolicyPack:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"Policy pack error ({path.name}): not valid TOML: {error}") from None
     try:
+        # A calendar named by file is read from beside the pack (calendars/BY.toml), else
+        # from the shipped ones.
+        calendars = raw.get("calendars", [])
+        if isinstance(calendars, list):
+            raw["calendars"] = [
+                _calendar_file(path, c) if isinstance(c, str) else c for c in calendars
+            ]
         return PolicyPack.model_validate(raw)
-    except ValidationError as error:
+    except (ValueError, OSError) as error:
+        if not isinstance(error, ValidationError):
+            raise ConfigError(f"Policy pack error ({path.name}): {error}") from None
         detail = describe_validation_error(error, env_names=False)
         raise ConfigError(f"Policy pack error ({path.name}): {detail}") from None

@@ -13,7 +13,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
-from bot.core.formatting import contact_line, fmt_date, months_cap
+from bot.core.deadlines import strictest
+from bot.core.formatting import complaint_screen, fmt_date, months_cap
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
 from bot.domain.attachments import MAX_BYTES, Refusal, attachment_of
@@ -118,7 +119,7 @@ async def ask_step(
     for key, value in flow.answers.items():
         labels = dict(choice_labels(key, t, pack)) if key in CHOICE_KEYS else {}
         details.append(f"{t(f'detail.{key}')}: {escape(labels.get(value, value))}")
-    deadline = pack.deadlines[flow.kind]
+    deadline = strictest(pack, flow.kind, desk.now())[0].deadline
     text = t(
         "flow.confirm",
         type=t(f"rights.{flow.kind}"),
@@ -363,15 +364,7 @@ async def pick(
     await query.answer()
     kind = RequestType(value)
     if kind is RequestType.COMPLAINT:
-        authority = pack.operator.authority
-        court = authority.court.get(t.locale) if authority.court else t("common.court_default")
-        text = t(
-            "flow.complaint",
-            authority=escape(authority.name.get(t.locale)),
-            contacts=contact_line(authority.contacts, t.locale),
-            court=escape(court),
-        )
-        await bot.send_message(user.id, text)
+        await bot.send_message(user.id, complaint_screen(pack, t))
         return
     if kind not in FILED:
         return  # withdrawal: the caller shows /consents

@@ -17,7 +17,7 @@ from html import escape
 from typing import Any
 
 from bot.core.clock import Clock
-from bot.core.deadlines import add_months, due_at
+from bot.core.deadlines import add_months, request_due
 from bot.core.policy import ClarifyRule, PolicyPack, RequestType
 from bot.domain.attachments import Attachment
 from bot.domain.requests.catalogue import CORRECTABLE, details_of, file_of, normalize_phone
@@ -63,8 +63,7 @@ class Desk:
         return self._clock
 
     def due(self, kind: str, start: datetime) -> datetime:
-        deadline = self._pack.deadlines[RequestType(kind)]
-        return due_at(start, deadline, self._pack.operator.country, self._pack.zone)
+        return request_due(self._pack, kind, start)  # the strictest of the laws' terms
 
     async def verify_phone(self, user: User, phone: str) -> None:
         user.phone = normalize_phone(phone)

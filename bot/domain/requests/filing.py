@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from enum import StrEnum
 
-from bot.core.deadlines import due_at
+from bot.core.deadlines import extension_months, request_due
 from bot.core.policy import PolicyPack, RequestType
 from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
 from storage.models import Request
@@ -29,7 +29,7 @@ async def extension_refusal(
     """Why this request cannot be extended now, or None when it can."""
     if request.status not in OPEN:
         return NoExtension.CLOSED
-    if pack.requests.extension_months == 0:
+    if extension_months(pack, request.type) == 0:
         return NoExtension.UNAVAILABLE
     if await repo.requests.said(request.id, MessageKind.EXTENSION):
         return NoExtension.ALREADY
@@ -59,7 +59,7 @@ async def add_request(
         status=RequestStatus.RECEIVED,
         verification=verification,
         received_at=now,
-        due_at=due_at(now, pack.deadlines[kind], pack.operator.country, pack.zone),
+        due_at=request_due(pack, kind, now),
     )
     await repo.outbox.add(kind=OutboxKind.CARD, request_id=request.id, now=now)
     return request

@@ -79,7 +79,7 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
             "notice.version",
             version=escape(pack.policy.version),
             date=fmt_date(pack.policy.effective_date, t, pack.zone),
-            law=escape(pack.law.get(loc)),
+            law=escape(pack.law_names(loc)),
             url=escape(pack.policy.url),
         ),
     ]

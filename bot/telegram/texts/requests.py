@@ -11,6 +11,7 @@ from html import escape
 
 from aiogram.types import InlineKeyboardMarkup
 
+from bot.core.deadlines import strictest
 from bot.core.formatting import fmt_date, fmt_datetime, months_cap
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
@@ -34,7 +35,7 @@ def card_text(
     """The staff card of a request, always rendered from the current state. `recipients`: whom
     the user's data was disclosed to, to be told of an erasure, correction or restriction."""
     zone = pack.zone
-    deadline = pack.deadlines[RequestType(request.type)]
+    deadline = strictest(pack, RequestType(request.type), request.received_at)[0].deadline
     lines = [
         t("card.title", id=request.id, type=t(f"rights.{request.type}")),
         t(f"card.status_{request.status}"),
