@@ -453,7 +453,12 @@ class Breach(Base):
     measures: Mapped[str] = mapped_column(Text)
     consequences: Mapped[str] = mapped_column(Text)
     affected: Mapped[str] = mapped_column(Text)  # all | consent:<purpose> | ids:1,2,3
-    authority_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    authority_due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the earliest law's
+    # GDPR art. 33(3)-(4): approximate numbers of people and records, reasons for a late notice.
+    people: Mapped[str | None] = mapped_column(Text)
+    records: Mapped[str | None] = mapped_column(Text)
+    delay: Mapped[str | None] = mapped_column(Text)
+    users_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # art. 34(1)
     authority_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     authority_notified_by: Mapped[int | None] = mapped_column(BigInteger)
     users_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,7 +23,9 @@ FACTS = """/breach
 данные: Telegram IDs, names, consent states
 последствия: unwanted messages, phishing attempts
 меры: the copy was deleted and access keys replaced
-кого: {who}"""
+кого: {who}
+людей: about 1200
+записей: about 5000"""
 
 
 async def stored_breach(bot: Harness) -> Breach:
@@ -65,8 +67,15 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     await dpo.send(FACTS.format(who="согласие marketing"))
     # Known on Friday 27 Nov: Mon 30 (1), Tue 1 Dec (2), Wed 2 Dec (3) — Law 99-Z art. 16.
     record = dpo.expect("Нарушение №1 записано")
-    assert "Уведомить уполномоченный орган до 02.12.2026 23:59" in record.text
-    assert "(3 рабочих дня с момента, когда стало известно" in record.text
+    assert "Уведомить орган незамедлительно, не позднее 02.12.2026 23:59" in record.text
+    assert "Национальный центр защиты персональных данных Республики Беларусь (3 рабочих дня" in (
+        record.text
+    )
+    # GDPR art. 34(1): the people's own term; without a term in the pack, the authority's.
+    assert "Уведомить затронутых незамедлительно, не позднее 02.12.2026 23:59" in record.text
+    # Art. 33(3)(a): the approximate numbers of people and records in the draft.
+    numbers = "Примерное число затронутых лиц: about 1200; записей персональных данных: about 5000"
+    assert numbers in record.text
     assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
     assert "Оператор: ООО «ЕВДЕЛИКС» УНП 193688628" in record.text
     assert "Что произошло: a backup copy was left on a public server" in record.text
@@ -116,6 +125,8 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     assert sorted(int(r["user_id"]) for r in rows) == sorted([ann.id, carl.id, eve.id])
     assert all(r["delivery"] == "sent" and r["sent"] for r in rows)
     assert rows[0]["authority_notified"]
+    assert (rows[0]["people"], rows[0]["records"]) == ("about 1200", "about 5000")
+    assert rows[0]["users_due"].startswith("2026-12-02")
 
 
 async def test_gdpr_breach_deadline_is_72_hours_across_a_weekend(
@@ -126,7 +137,7 @@ async def test_gdpr_breach_deadline_is_72_hours_across_a_weekend(
     dpo = gdpr_bot.staff("Dana")
     await dpo.send(FACTS.format(who=f"id {ann.id} 999"))
     # Known at 16:00 Minsk (13:00 UTC) on Friday: 72 hours, weekend included (GDPR art. 33).
-    record = dpo.expect("Уведомить уполномоченный орган до 30.11.2026 16:00")
+    record = dpo.expect("Уведомить орган незамедлительно, не позднее 30.11.2026 16:00")
     assert "(72 часа с момента, когда стало известно" in record.text
     assert "Затронуто субъектов персональных данных: 1." in record.text  # 999 is unknown
     assert (await stored_breach(gdpr_bot)).authority_due_at == datetime(
@@ -149,3 +160,54 @@ async def test_a_breach_in_the_future_or_with_unknown_affected_is_refused(
     async with bot.app.sessions() as session:
         assert await session.scalar(select(Breach)) is None
     assert ADMIN_CHAT_ID
+
+
+async def test_a_belarusian_gdpr_operator_gets_both_deadlines_and_the_peoples_term(
+    hosting_bot: Harness, clock: FrozenClock
+) -> None:
+    """Law 99-Z art. 16 and GDPR art. 33 both apply to the hosting operator: each authority's
+    deadline is shown, the earliest is tracked; the people's notice has its own term (art. 34)."""
+    clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 17:00 in Minsk
+    ann = await onboarded(hosting_bot, "Ann")
+    dpo = hosting_bot.staff("Dana")
+    await dpo.send(FACTS.format(who=f"id {ann.id}"))
+    record = dpo.expect("Нарушение №1 записано")
+    lines = record.text.splitlines()
+    # Known 16:00 Friday: 72 hours end Monday 16:00; 3 working days end Wednesday.
+    assert "Уведомить орган незамедлительно, не позднее 30.11.2026 16:00" in lines[1]
+    assert "Надзорный орган государства — члена ЕС" in lines[1] and "72 часа" in lines[1]
+    assert "Уведомить орган незамедлительно, не позднее 02.12.2026 23:59" in lines[2]
+    assert "Национальный центр защиты персональных данных" in lines[2]
+    assert "Уведомить затронутых незамедлительно, не позднее 30.11.2026 16:00" in lines[3]
+    assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
+    assert "; Надзорный орган государства — члена ЕС" in record.text  # both receive the draft
+    breach = await stored_breach(hosting_bot)
+    assert breach.authority_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # the earliest
+    assert breach.users_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+    assert (breach.people, breach.records, breach.delay) == ("about 1200", "about 5000", None)
+
+    clock.advance(timedelta(days=4))  # the people's term has passed: the screen says so
+    await dpo.tap("✅ Орган уведомлён")
+    screen = dpo.last.events[-1].text
+    assert "⛔ Затронутых нужно было уведомить до 30.11.2026 16:00: ещё не уведомлены." in screen
+    await dpo.tap("📣 Уведомить затронутых (1)")
+    await dpo.tap("📣 Отправить 1 пользователю")
+    dpo.expect("Затронутые уведомлены позже срока (30.11.2026 16:00).")
+    await hosting_bot.settle()
+    told = ann.inbox[-1].text
+    assert "Where to complain: National Personal Data Protection Center" in told
+    assert "The supervisory authority of the EU member state" in told
+
+
+async def test_a_breach_recorded_after_its_deadline_needs_the_reasons_for_the_delay(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    """GDPR art. 33(1), Law 99-Z art. 16: a late notice gives the reasons for the delay."""
+    clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))  # 3 working days from 27 Nov: 2 Dec
+    dpo = bot.staff("Dana")
+    await dpo.send(FACTS.format(who="все"))
+    dpo.expect("Задержка — обязательно, если срок уже прошёл")
+    await dpo.send(FACTS.format(who="все") + "\nзадержка: the backup host was found only today")
+    record = dpo.expect("Нарушение №1 записано")
+    assert "Причины задержки: the backup host was found only today" in record.text
+    assert (await stored_breach(bot)).delay == "the backup host was found only today"

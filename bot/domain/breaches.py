@@ -1,7 +1,9 @@
-"""Breaches of personal-data protection: the facts staff record with /breach, the authority's
-deadline from the pack (Law 99-Z art. 16: 3 working days; GDPR art. 33: 72 hours), the draft
-notice to the authority, and telling the affected users (GDPR art. 34) as a campaign at the
-broadcast rate, so who was told and when is recorded per user.
+"""Breaches of personal-data protection: the facts staff record with /breach, each authority's
+deadline from the laws of the pack (Law 99-Z art. 16: 3 working days; GDPR art. 33: 72 hours;
+the earliest is tracked), the draft notice to the authorities (with the approximate numbers of
+people and records and the reasons for a late notice, art. 33(3)-(4)), and telling the affected
+users (GDPR art. 34) by a term of their own, as a campaign at the broadcast rate, so who was
+told and when is recorded per user.
 
 Every state change is a compare-and-set: a second press, or a second process, changes nothing.
 """
@@ -14,7 +16,7 @@ from datetime import datetime
 from functools import cache
 
 from bot.core.clock import Clock
-from bot.core.deadlines import due_at
+from bot.core.deadlines import breach_terms, breach_users_due
 from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
 from storage.enums import CampaignKind
@@ -32,8 +34,20 @@ FIELD_WORDS = {
     "measures": "measures",
     "consequences": "consequences",
     "affected": "affected",
+    "people": "people",
+    "records": "records",
+    "delay": "delay",
 }
-REQUIRED = ("known", "what", "categories", "measures", "consequences", "affected")
+REQUIRED = (
+    "known",
+    "what",
+    "categories",
+    "measures",
+    "consequences",
+    "affected",
+    "people",
+    "records",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,9 @@ class BreachInput:
     measures: str
     consequences: str
     affected: str  # all | consent:<purpose> | ids:1,2,3
+    people: str  # approximate numbers, as staff write them ("about 1200")
+    records: str
+    delay: str | None = None  # why the notice comes after the deadline
 
 
 def parse_moment(text: str, pack: PolicyPack) -> datetime | None:
@@ -98,6 +115,8 @@ def parse_breach(text: str, pack: PolicyPack, now: datetime) -> BreachInput | No
     affected = parse_affected(values["affected"], pack)
     if known_at is None or known_at > now or affected is None:
         return None
+    if "delay" not in values and breach_terms(pack, known_at)[0][1] < now:
+        return None  # late: the notice must give the reasons for the delay (art. 33(1))
     return BreachInput(
         known_at=known_at,
         what=values["what"],
@@ -105,6 +124,9 @@ def parse_breach(text: str, pack: PolicyPack, now: datetime) -> BreachInput | No
         measures=values["measures"],
         consequences=values["consequences"],
         affected=affected,
+        people=values["people"],
+        records=values["records"],
+        delay=values.get("delay"),
     )
 
 
@@ -114,9 +136,12 @@ class Breaches:
         self._clock = clock
         self._pack = pack
 
+    def now(self) -> datetime:
+        return self._clock.now()
+
     def authority_due(self, known_at: datetime) -> datetime:
-        rule = self._pack.breach.authority
-        return due_at(known_at, rule, self._pack.operator.country, self._pack.zone)
+        """The earliest of the laws' deadlines (each is shown on the breach's screen)."""
+        return breach_terms(self._pack, known_at)[0][1]
 
     async def record(self, staff_id: int, facts: BreachInput) -> Breach:
         breach = await self._repo.breaches.add(
@@ -129,6 +154,10 @@ class Breaches:
             consequences=facts.consequences,
             affected=facts.affected,
             authority_due_at=self.authority_due(facts.known_at),
+            people=facts.people,
+            records=facts.records,
+            delay=facts.delay,
+            users_due_at=breach_users_due(self._pack, facts.known_at),
         )
         # Committed before staff see its number and deadline: the breach register is evidence
         # (GDPR art. 33(5)), and a failed reply must not undo the record.

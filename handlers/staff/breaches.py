@@ -29,7 +29,7 @@ async def _screen(
     breach: Breach, breaches: Breaches, t: Translator, pack: PolicyPack
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     affected = await breaches.affected(breach)
-    text = breach_staff_text(breach, pack, t, affected)
+    text = breach_staff_text(breach, pack, t, affected, breaches.now())
     markup = keyboards.breach(
         breach.id,
         t,

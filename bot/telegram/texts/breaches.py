@@ -3,8 +3,10 @@ user is told."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
+from bot.core.deadlines import breach_terms
 from bot.core.formatting import complaint_text, contact_line, fmt_datetime, operator_name
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
@@ -35,25 +37,45 @@ def breach_notice_text(breach: Breach, pack: PolicyPack, t: Translator) -> str:
     return "\n".join(lines)
 
 
-def breach_staff_text(breach: Breach, pack: PolicyPack, t: Translator, affected: int) -> str:
-    """The record, the authority's deadline and the draft notice to the authority."""
+def _deadlines(breach: Breach, pack: PolicyPack, t: Translator, now: datetime) -> list[str]:
+    """Each law's deadline for its authority, earliest first, and the people's own term."""
+    lines = []
+    for law, due in breach_terms(pack, breach.known_at):
+        rule = law.breach
+        lines.append(
+            t(
+                "breach.deadline",
+                due=fmt_datetime(due, t, pack.zone),
+                authority=escape(law.authority.name.get(t.locale)),
+                days=rule.days,
+                kind=t(f"card.days_{rule.kind}", days=rule.days),
+                law=escape(law.name.get(t.locale)),
+            )
+        )
+    if breach.users_due_at is not None:
+        due = fmt_datetime(breach.users_due_at, t, pack.zone)
+        if breach.users_told_at is None:
+            late = breach.users_due_at < now
+            lines.append(t("breach.users_overdue" if late else "breach.users_due", due=due))
+        elif breach.users_told_at > breach.users_due_at:
+            lines.append(t("breach.users_late", due=due))
+    return lines
+
+
+def breach_staff_text(
+    breach: Breach, pack: PolicyPack, t: Translator, affected: int, now: datetime
+) -> str:
+    """The record, the authorities' deadlines, the people's term and the draft notice."""
     loc, op = t.locale, pack.operator
-    rule = pack.breach.authority
     lines = [
         t("breach.recorded", id=breach.id),
-        t(
-            "breach.deadline",
-            due=fmt_datetime(breach.authority_due_at, t, pack.zone),
-            days=rule.days,
-            kind=t(f"card.days_{rule.kind}", days=rule.days),
-            law=escape(pack.law.get(loc)),
-        ),
+        *_deadlines(breach, pack, t, now),
         t("breach.affected", count=affected, who=escape(breach.affected)),
         "",
         t(
             "breach.draft_title",
-            authority=escape(op.authority.name.get(loc)),
-            contact=contact_line(op.authority.contacts, loc),
+            authority="; ".join(escape(a.name.get(loc)) for a in pack.authorities),
+            contact="; ".join(contact_line(a.contacts, loc) for a in pack.authorities),
         ),
         t(
             "breach.draft_operator",
@@ -65,6 +87,16 @@ def breach_staff_text(breach: Breach, pack: PolicyPack, t: Translator, affected:
         *breach_facts(breach, pack, t),
         t("breach.draft_affected", count=affected),
     ]
+    if breach.people or breach.records:
+        lines.append(
+            t(
+                "breach.draft_numbers",
+                people=escape(breach.people or "—"),
+                records=escape(breach.records or "—"),
+            )
+        )
+    if breach.delay:
+        lines.append(t("breach.draft_delay", text=escape(breach.delay)))
     if breach.authority_notified_at is not None:
         lines += [
             "",
