@@ -1,18 +1,20 @@
 """Scheduled work. Every morning (REMINDER_TIME, operator's time zone) the admin group gets the
 open requests by due date; the day of the last reminder is stored, so a restart sends no second
 one. Legal holds whose date has come are released, which erases the data; the storage-limitation
-job erases idle accounts once a day before the list, which shows its counts."""
+job erases idle accounts once a day before the list, which shows its counts. At start and once a
+day staff are warned, once per year, of a coming year without working-day transfer data."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import time
+from datetime import date, time
 
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
+from bot.core.deadlines import missing_transfers
 from bot.core.formatting import fmt_date
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
@@ -50,6 +52,7 @@ class Reminders:
         self.retention = Retention(sessions, clock, pack, erasure)
         self._campaigns = campaigns
         self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
+        self._calendar_checked: date | None = None  # the day warn_calendar last looked
 
     def due_now(self) -> bool:
         return self._clock.now().astimezone(self._pack.zone).time() >= self._at
@@ -128,6 +131,27 @@ class Reminders:
             await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=self._clock.now())
             await repo.commit()  # the once-per-version claim and staff's notice, together
 
+    async def warn_calendar(self) -> list[tuple[str, int]]:
+        """At start and once a day: staff are told, once per year and country, when the next 60
+        days reach a year whose working-day transfers neither the `holidays` package nor the
+        pack's calendar file has (terms counted in working days could end on a wrong day).
+        Returns what was told now."""
+        now = self._clock.now()
+        today = now.astimezone(self._pack.zone).date()
+        if self._calendar_checked == today:
+            return []
+        self._calendar_checked = today
+        told = []
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            for country, year in missing_transfers(self._pack, today):
+                if await repo.state.put_if_absent(f"calendar_gap:{country}:{year}", "told"):
+                    text = self._t("calendar.missing", country=country, year=year)
+                    await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
+                    told.append((country, year))
+            await repo.commit()  # the once-per-year marks and their warnings, together
+        return told
+
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")
 
@@ -138,6 +162,7 @@ class Reminders:
                     await self.retention.run(bot)  # first: its counts go into the daily list
                 await self.tick()
                 await self.announce(bot)
+                await self.warn_calendar()
                 await self._erasure.release_holds(bot)
                 await self._erasure.compact_if_pending()
             except Exception:
