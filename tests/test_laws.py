@@ -20,6 +20,7 @@ from bot.core.deadlines import (
 )
 from bot.core.errors import ConfigError
 from bot.core.policy import PACKS_DIR, DayKind, Deadline, PolicyPack, RequestType, load_pack
+from tests.conftest import gdpr_only_pack
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.test_consents import onboarded
@@ -129,6 +130,10 @@ def test_the_pack_calendar_overrides_the_package_for_2027(tmp_path: Path) -> Non
     assert missing_transfers(shipped, date(2026, 11, 23)) == [("BY", 2027)]
     assert missing_transfers(pack, date(2026, 11, 23)) == []
     assert missing_transfers(shipped, date(2026, 10, 1)) == []  # 60 days stay in 2026
+    # The hosting pack counts Belarusian working days through 99-Z; the GDPR alone counts none.
+    assert missing_transfers(load_pack("gdpr_hosting"), date(2026, 11, 23)) == [("BY", 2027)]
+    gdpr_only = load_pack(str(gdpr_only_pack(tmp_path)))
+    assert missing_transfers(gdpr_only, date(2026, 11, 23)) == []
 
 
 async def test_an_access_request_of_12_january_2027_is_due_on_the_18th(

@@ -174,15 +174,16 @@ def breach_users_due(pack: PolicyPack, known_at: datetime) -> datetime:
 
 def missing_transfers(pack: PolicyPack, today: date, ahead: int = 60) -> list[tuple[str, int]]:
     """(country, year) pairs within `ahead` days of `today` whose working-day transfers neither
-    the package nor the pack has, for every country whose working days some law counts."""
-    countries = sorted(
-        {
-            _country(pack, law)
-            for law in pack.under
-            for rule in (*law.deadlines.values(), law.breach)
-            if rule.kind is DayKind.WORKING
-        }
-    )
+    the package nor the pack has, for every country whose working days a term counts (a law's,
+    or the policy's own on the operator's calendar)."""
+    own = [*pack.deadlines.values(), *(r for r in (pack.breach.users,) if r)]
+    rules = [
+        (_country(pack, law), r)
+        for law in pack.under
+        for r in (*law.deadlines.values(), law.breach)
+    ]
+    rules += [(pack.operator.country, r) for r in own]
+    countries = sorted({country for country, rule in rules if rule.kind is DayKind.WORKING})
     years = range(today.year, (today + timedelta(days=ahead)).year + 1)
     return [
         (country, year)
