@@ -1,6 +1,6 @@
 """breaches: what the notice to the authority must carry and the people's own term
 
-Revision ID: 0016_breach_notices
+Revision ID: 0014_breach_notices
 Revises: 0013_outbox_queue
 Create Date: 2026-12-07
 
@@ -13,7 +13,7 @@ this revision have none of these.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_breach_notices"
+revision = "0014_breach_notices"
 down_revision = "0013_outbox_queue"
 branch_labels = None
 depends_on = None
