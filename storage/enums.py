@@ -25,6 +25,7 @@ class OutboxKind(StrEnum):
     UNRELAY = "unrelay"  # after an erasure: a message relayed into the group deleted (or blanked)
     COPY_USER = "copy_user"  # staff's file copied to the user
     COPY_STAFF = "copy_staff"  # the user's file copied under the card
+    TO_OWNER = "to_owner"  # a private message to an owner (OWNER_IDS): the desk lost its staff
 
 
 # Items delivered into a user's chat (their lane is the chat; /healthz leaves them out).
@@ -35,6 +36,21 @@ CARD_KINDS = frozenset(
 )
 # Items about one message already posted (their lane is that message).
 MESSAGE_KINDS = frozenset({OutboxKind.REDACT, OutboxKind.UNRELAY})
+# Items for the admin group: while it cannot be reached they wait, and they are paced to
+# Telegram's limit for one group.
+STAFF_KINDS = frozenset(
+    {
+        OutboxKind.CARD,
+        OutboxKind.CARD_EDIT,
+        OutboxKind.TO_STAFF,
+        OutboxKind.COPY_STAFF,
+        OutboxKind.TO_ADMIN,
+        OutboxKind.NOTICE,
+        OutboxKind.DUE_LIST,
+        OutboxKind.REDACT,
+        OutboxKind.UNRELAY,
+    }
+)
 
 
 class OutboxStatus(StrEnum):

@@ -273,10 +273,10 @@ class FakeTelegram:
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         chat = self.chats[chat_id]
-        if chat["type"] != "private" and self.members.get((chat_id, BOT_ID), "left") in {
-            "left",
-            "kicked",
-        }:
+        status = self.members.get((chat_id, BOT_ID), "left")
+        if chat["type"] != "private" and status == "kicked":
+            raise ApiError(403, "Forbidden: bot was kicked from the supergroup chat")
+        if chat["type"] != "private" and status == "left":
             raise ApiError(403, "Forbidden: bot is not a member of the supergroup chat")
         return chat
 

@@ -68,6 +68,8 @@ class Harness:
         settings.setdefault("database_url", database_url(tmp_path))
         if "data_key_file" not in settings:
             settings.setdefault("data_key", DATA_KEY)
+        # The admin group's pace (STAFF_RATE) needs the clock to move: tests of it set it.
+        settings.setdefault("staff_rate", 0)
         self.settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             bot_token=TOKEN,  # type: ignore[arg-type]

@@ -22,11 +22,12 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import ConfigError
 from bot.core.policy import PolicyPack
 from bot.delivery.campaigns import CampaignRunner
-from bot.delivery.outbox import Outbox
+from bot.delivery.outbox import GroupPace, Outbox
 from bot.delivery.scheduler import Reminders
 from bot.domain.admin_chat import AdminChat
 from bot.domain.erasure import ErasureService
 from bot.domain.staff import RedisGeneration, StaffDirectory
+from bot.domain.staff_reach import StaffReach
 from bot.service.config import Settings
 from bot.service.metrics import Metrics
 from bot.service.warmup import keep_response_models
@@ -65,6 +66,7 @@ class App:
     reminders: Reminders
     erasure: ErasureService
     metrics: Metrics
+    reach: StaffReach
     redis: Redis | None = None
 
     async def close(self) -> None:
@@ -102,6 +104,7 @@ def create_dispatcher(
     erasure: ErasureService,
     metrics: Metrics,
     isolation: BaseEventIsolation,
+    reach: StaffReach,
 ) -> Dispatcher:
     storage = SqlStorage(engine, master)
     dispatcher = Dispatcher(
@@ -115,6 +118,7 @@ def create_dispatcher(
         staff=staff,
         outbox=outbox,
         erasure=erasure,
+        reach=reach,
     )
     dispatcher.update.outer_middleware(metrics.middleware())
     dispatcher.update.outer_middleware(IsolationMiddleware(isolation, dispatcher.fsm))
@@ -184,7 +188,10 @@ async def build_app(
     staff = StaffDirectory(
         admin_chat, settings.staff_ids, clock, settings.staff_roles, settings.admin_role, shared
     )
-    outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale)
+    t_staff = i18n.translator(settings.staff_locale)
+    reach = StaffReach(clock, settings.owner_ids, t_staff, pack.zone, admin_chat)
+    pace = GroupPace(settings.staff_rate)
+    outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale, reach, pace)
     on_outbox_commit(sessions, outbox.wake)  # a commit that added outbox rows wakes the worker
     erasure = ErasureService(
         sessions,
@@ -211,6 +218,7 @@ async def build_app(
         erasure,
         metrics,
         isolation,
+        reach,
     )
     return App(
         settings,
@@ -235,5 +243,6 @@ async def build_app(
         ),
         erasure,
         metrics,
+        reach,
         redis,
     )

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     pseudonym_secret: Annotated[SecretStr, Field(min_length=16)]
     pseudonym_secret_file: Path | None = None  # read into pseudonym_secret (`python -m bot setup`)
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Who is told privately when the desk cannot reach the admin group, and when it can again.
+    owner_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_roles: Annotated[dict[int, Role], NoDecode] = Field(default_factory=dict)
     group_admin_role: Role | Literal["none"] = Role.DPO
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
@@ -47,6 +49,8 @@ class Settings(BaseSettings):
     admin_locale: Locale | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     broadcast_rate: Annotated[float, Field(gt=0, le=30)] = 25.0
+    # Messages a minute posted to the admin group, all instances together; 0: not paced.
+    staff_rate: Annotated[float, Field(ge=0, le=60)] = 20.0
     reminder_time: time = time(9, 0)
     # The master key that wraps every person's data key: base64 of 32 bytes, given directly or
     # in a file. The previous key is only for a rotation in progress (README, "Encryption").
@@ -120,7 +124,7 @@ class Settings(BaseSettings):
             raise ValueError("is not a Telegram chat ID (e.g. -1001234567890)")
         return value
 
-    @field_validator("staff_ids", mode="before")
+    @field_validator("staff_ids", "owner_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

@@ -18,8 +18,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
+from bot.domain.staff_reach import Unreachable, current
 from storage.enums import OPEN
-from storage.repositories import HealthRepository
+from storage.repositories import HealthRepository, Repositories
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 PREFIX = "privacy_desk"
@@ -61,6 +62,16 @@ class Metrics:
         )
         self.open = Gauge(f"{PREFIX}_requests_open", "Open requests", registry=r)
         self.overdue = Gauge(f"{PREFIX}_requests_overdue", "Open requests past due", registry=r)
+        self.unreachable = Gauge(
+            f"{PREFIX}_staff_unreachable",
+            "1 while the admin group cannot be reached (/healthz says why), else 0",
+            registry=r,
+        )
+        self.unreachable_for = Gauge(
+            f"{PREFIX}_staff_unreachable_seconds",
+            "For how long the admin group has not been reachable (0: it is)",
+            registry=r,
+        )
         self.campaign = Gauge(
             f"{PREFIX}_campaign_deliveries",
             "Deliveries of campaigns being sent, by campaign and status",
@@ -72,14 +83,20 @@ class Metrics:
         return _Measure(self)
 
     async def health(self) -> Health:
-        """Healthy when the database answers and no staff message waits longer than allowed."""
+        """Healthy when the database answers, the admin group can be reached and no staff
+        message waits longer than allowed."""
         try:
             async with self._sessions() as session:
                 stats = HealthRepository(session)
                 await stats.ping()
                 oldest = await stats.oldest_pending_staff_item()
+                lost = await current(Repositories(session))
         except Exception as error:  # any failure to reach the database is the answer
             return Health(False, f"database unreachable ({type(error).__name__})")
+        if lost is not None:
+            since = lost.since.isoformat(timespec="seconds")
+            away = int(self._seconds_since(lost))
+            return Health(False, f"staff unreachable since {since} ({away} s): {lost.reason}")
         if oldest is not None:
             age = self._clock.now() - oldest
             if age > self._stuck_after:
@@ -92,6 +109,9 @@ class Metrics:
         now = self._clock.now()
         async with self._sessions() as session:
             snapshot = await HealthRepository(session).snapshot(now, OPEN)
+            lost = await current(Repositories(session))
+        self.unreachable.set(0 if lost is None else 1)
+        self.unreachable_for.set(0 if lost is None else self._seconds_since(lost))
         self.backlog.set(snapshot.outbox_backlog)
         oldest = snapshot.outbox_oldest
         self.oldest.set(0 if oldest is None else max((now - oldest).total_seconds(), 0))
@@ -103,6 +123,9 @@ class Metrics:
         for (campaign_id, status), count in snapshot.campaigns.items():
             self.campaign.labels(str(campaign_id), status).set(count)
         return generate_latest(self.registry)
+
+    def _seconds_since(self, lost: Unreachable) -> float:
+        return max((self._clock.now() - lost.since).total_seconds(), 0.0)
 
 
 class _Measure(BaseMiddleware):

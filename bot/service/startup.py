@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot
-from aiogram.enums import ChatMemberStatus
 from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
 
 from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
+from bot.domain.staff_reach import missing, reason_of
 from bot.service.app import App
 from storage.repositories import Repositories
 
@@ -84,7 +84,8 @@ async def set_staff_commands(bot: Bot, admin_chat_id: int, locale: str) -> None:
 
 
 async def check_admin_chat(app: App) -> bool:
-    """Log whether the bot can post in the admin group. Users are served either way."""
+    """Log whether the bot can post in the admin group, and enter or leave the desk's "staff
+    unreachable" state accordingly (bot.domain.staff_reach). Users are served either way."""
     bot, chat = app.bot, app.admin_chat
     try:
         member = await bot.get_chat_member(chat.id, bot.id)
@@ -100,12 +101,13 @@ async def check_admin_chat(app: App) -> bool:
             chat.id,
             error.message,
         )
+        reason = reason_of(error)
+        if reason is not None:
+            await _reached(app, reason)
         return False
-    can_post = member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR) or (
-        member.status == ChatMemberStatus.MEMBER
-    )
-    if member.status == ChatMemberStatus.RESTRICTED:
-        can_post = bool(getattr(member, "can_send_messages", False))
+    reason = missing(member)
+    await _reached(app, reason)
+    can_post = reason is None
     if can_post:
         log.info("Admin group %s: the bot can post there", chat.id)
         try:
@@ -119,6 +121,17 @@ async def check_admin_chat(app: App) -> bool:
             member.status,
         )
     return can_post
+
+
+async def _reached(app: App, reason: str | None) -> None:
+    """The desk's state from the start-up check: lost for `reason`, or found (None)."""
+    async with app.sessions() as session:
+        repo = Repositories(session)
+        if reason is None:
+            await app.reach.found(repo)
+        else:
+            await app.reach.lost(repo, reason)
+        await repo.commit()  # at start-up, outside any update: this check owns its session
 
 
 async def prepare(app: App) -> None:

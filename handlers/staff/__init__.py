@@ -27,6 +27,7 @@ def router() -> Router:
     staff.message.filter(InAdminChat())
     staff.callback_query.filter(InAdminChat())
     staff.chat_member.filter(InAdminChat())
+    staff.my_chat_member.filter(InAdminChat())
     gate = StaffGate()  # inner: runs once filters chose a handler, reads that handler's flag
     staff.message.middleware(gate)
     staff.callback_query.middleware(gate)

@@ -1,12 +1,15 @@
-"""The admin group. Staff features arrive in later modules; this one keeps the chat's ID right."""
+"""The admin group. Staff features arrive in later modules; this one keeps the chat's ID right,
+the staff list fresh, and notices at once when the bot itself is removed, added back, promoted
+or demoted there."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.types import ChatMemberUpdated, Message
 
 from bot.domain.admin_chat import AdminChat
 from bot.domain.staff import StaffDirectory
+from bot.domain.staff_reach import StaffReach
 from bot.telegram.filters import Magic
 from storage.repositories import Repositories
 
@@ -22,8 +25,18 @@ async def membership_changed(_: ChatMemberUpdated, staff: StaffDirectory) -> Non
     await staff.invalidate()
 
 
+async def bot_membership_changed(
+    _: ChatMemberUpdated, bot: Bot, reach: StaffReach, repo: Repositories
+) -> None:
+    """The bot's own membership or rights changed: ask Telegram what they are now and enter or
+    leave "staff unreachable" at once, without waiting for the outbox's backoff (back: every
+    item to staff is due now, and the commit wakes the outbox)."""
+    await reach.check(bot, repo)
+
+
 def router() -> Router:
     r = Router(name="admin")
     r.message.register(group_upgraded, Magic(F.migrate_to_chat_id))
     r.chat_member.register(membership_changed)
+    r.my_chat_member.register(bot_membership_changed)
     return r

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.enums import TO_USER_KINDS, UNDELIVERED, CampaignStatus, OutboxStatus
+from storage.enums import STAFF_KINDS, UNDELIVERED, CampaignStatus, OutboxStatus
 from storage.models import Campaign, Delivery, OutboxItem, Request
 
 
@@ -37,7 +37,7 @@ class HealthRepository:
         """When the oldest undelivered message to the admin group was written."""
         return await self._session.scalar(
             select(func.min(OutboxItem.created_at)).where(
-                OutboxItem.status == OutboxStatus.PENDING, OutboxItem.kind.not_in(TO_USER_KINDS)
+                OutboxItem.status == OutboxStatus.PENDING, OutboxItem.kind.in_(STAFF_KINDS)
             )
         )
 

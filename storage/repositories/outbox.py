@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.dialect import claimable
-from storage.enums import CARD_KINDS, MESSAGE_KINDS, OUTBOX_UNFINISHED, TO_USER_KINDS, OutboxStatus
+from storage.enums import (
+    CARD_KINDS,
+    MESSAGE_KINDS,
+    OUTBOX_UNFINISHED,
+    TO_USER_KINDS,
+    OutboxKind,
+    OutboxStatus,
+)
 from storage.models import OutboxItem, UTCDateTime
 
 
@@ -20,7 +27,9 @@ def outbox_lane(
     kind: str, user_id: int | None, request_id: int | None, message_id: int | None
 ) -> str:
     """The lane an outbox item keeps its order in: one user's chat, one request's card, one
-    message to redact or delete, or the admin group's other messages."""
+    message to redact or delete, the owners' messages, or the admin group's other messages."""
+    if kind == OutboxKind.TO_OWNER:
+        return "owners"
     if kind in TO_USER_KINDS:
         return f"chat:{user_id}"
     if kind in CARD_KINDS:
@@ -116,9 +125,15 @@ class OutboxRepository:
         )
         return bool(await self._session.scalar(select(due)))
 
-    async def claim(self, now: datetime, *, skip_lanes: Collection[str] = ()) -> OutboxItem | None:
-        """Take the oldest due item that heads its lane (none of `skip_lanes`) for this worker
-        alone, `pending` -> `sending`; None when there is none.
+    async def claim(
+        self,
+        now: datetime,
+        *,
+        skip_lanes: Collection[str] = (),
+        skip_kinds: Collection[str] = (),
+    ) -> OutboxItem | None:
+        """Take the oldest due item that heads its lane (none of `skip_lanes`, of none of
+        `skip_kinds`) for this worker alone, `pending` -> `sending`; None when there is none.
 
         One statement: the candidate is read with FOR UPDATE SKIP LOCKED on PostgreSQL
         (storage.dialect.claimable), so an item another instance is claiming is passed over,
@@ -133,6 +148,8 @@ class OutboxRepository:
         query = _OLDEST_HEAD
         if skip_lanes:
             query = query.where(_CANDIDATE.lane.not_in(list(skip_lanes)))
+        if skip_kinds:
+            query = query.where(_CANDIDATE.kind.not_in(list(skip_kinds)))
         item_id = await self._session.scalar(
             update(OutboxItem)
             .where(OutboxItem.id == claimable(query).scalar_subquery(), _STILL_HEAD)
@@ -142,6 +159,38 @@ class OutboxRepository:
             {"now": now},
         )
         return None if item_id is None else await self.get(item_id)
+
+    async def postpone(self, kinds: Collection[str], until: datetime) -> int:
+        """Waiting items of `kinds` due before `until` wait until then (the admin group cannot
+        be reached: one try at `until` decides for all of them, in their order)."""
+        result = await self._session.execute(
+            update(OutboxItem)
+            .where(
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.kind.in_(list(kinds)),
+                OutboxItem.next_attempt_at < until,
+            )
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def hasten(self, kinds: Collection[str], now: datetime) -> int:
+        """Waiting items of `kinds` are due now (the admin group is back); the commit wakes the
+        outbox when there were any."""
+        result = await self._session.execute(
+            update(OutboxItem)
+            .where(
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.kind.in_(list(kinds)),
+                OutboxItem.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        count = int(result.rowcount)  # type: ignore[attr-defined]
+        self.added = self.added or count > 0
+        return count
 
     async def recover(self, before: datetime) -> int:
         """Items left `sending` by a worker that died mid-call (claimed before `before`): maybe

@@ -39,6 +39,17 @@ class BotStateRepository:
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    async def replace_if(self, key: str, old: str, new: str) -> bool:
+        """Set `key` to `new` only while it still holds `old` (compare-and-set); True if it
+        did. A concurrent writer of the row is waited for, then the condition is read again."""
+        result = await self._session.execute(
+            update(BotState)
+            .where(BotState.key == key, BotState.value == old)
+            .values(value=new)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
     async def claim(self, key: str, value: str) -> bool:
         """Set `key` to `value` unless it already is; True for the one caller that changed it
         (a once-a-day or once-a-version job, run by whichever instance gets there first).

@@ -31,6 +31,7 @@ from bot.delivery.outbox.engine import (
     backoff,
 )
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent
+from bot.delivery.outbox.pacing import GroupPace
 from bot.delivery.outbox.senders import SENDERS
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "POLL_SECONDS",
     "SENDERS",
     "ErasedMeanwhile",
+    "GroupPace",
     "Outbox",
     "Permanent",
     "backoff",

@@ -30,11 +30,13 @@ from bot.core.clock import Clock
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
 from bot.core.tasks import cancel_and_wait
-from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing, uncopiable
+from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, uncopiable
+from bot.delivery.outbox.pacing import GroupPace
 from bot.delivery.outbox.senders import SENDERS, SendContext, attachment_of
 from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
-from storage.enums import TO_USER_KINDS, AttachmentStatus, OutboxKind, OutboxStatus
+from bot.domain.staff_reach import DELETE_RIGHT, StaffReach, reason_of
+from storage.enums import STAFF_KINDS, TO_USER_KINDS, AttachmentStatus, OutboxKind, OutboxStatus
 from storage.models import OutboxItem, Request
 from storage.repositories import Repositories
 
@@ -51,23 +53,13 @@ LEASE = timedelta(minutes=2)
 
 
 COPIES = frozenset({OutboxKind.COPY_USER, OutboxKind.COPY_STAFF})  # files copied with copyMessage
-# Items for the admin group: while the group is gone they wait until it is back.
-STAFF_KINDS = frozenset(
-    {
-        OutboxKind.CARD,
-        OutboxKind.CARD_EDIT,
-        OutboxKind.TO_STAFF,
-        OutboxKind.COPY_STAFF,
-        OutboxKind.TO_ADMIN,
-        OutboxKind.NOTICE,
-        OutboxKind.DUE_LIST,
-        OutboxKind.REDACT,
-        OutboxKind.UNRELAY,
-    }
-)
 # How an item ended when an erasure removed its rows while it was being sent (not a stored
 # status: its row is gone).
 ERASED = "erased"
+# An item to staff waiting for the admin group to be reachable again (its `last_error`).
+STAFF_WAIT = "staff unreachable"
+# How an item's claim ended when another worker took the admin group's send slot first.
+PACED = "paced"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -87,8 +79,12 @@ class Outbox:
         pack: PolicyPack,
         admin_chat: AdminChat,
         staff_locale: str,
+        reach: StaffReach,
+        pace: GroupPace,
     ) -> None:
         self._sessions = sessions
+        self._reach = reach
+        self._pace = pace
         self._clock = clock
         self._admin_chat = admin_chat
         self._t = translator(staff_locale)
@@ -156,26 +152,39 @@ class Outbox:
                     return 0
             done = 0
             held: set[str] = set()
+            paced = False  # the admin group's send slot is taken: no more staff items this pass
             for _ in range(PASS_ITEMS):
-                attempt = await self._attempt(bot, held)
+                attempt = await self._attempt(bot, held, paced)
                 if attempt is None:
                     break
                 lane, outcome = attempt
-                if outcome is None:
+                if outcome == PACED:
+                    paced = True
+                elif outcome is None:
                     held.add(lane)
                 else:
                     done += 1
             return done
 
-    async def _attempt(self, bot: Bot, held: set[str]) -> tuple[str, str | None] | None:
-        """Claim the oldest due item heading its lane (not one of `held`) and deliver it; its
-        lane and final status (None when it waits), or None when nothing is due."""
+    async def _attempt(
+        self, bot: Bot, held: set[str], paced: bool
+    ) -> tuple[str, str | None] | None:
+        """Claim the oldest due item heading its lane (not one of `held`; no item to staff when
+        the admin group's send slot is not free) and deliver it; its lane and final status
+        (None when it waits, PACED when the slot was taken meanwhile), or None when nothing is
+        due."""
         async with self._sessions() as session:
             repo = Repositories(session)
-            item = await repo.outbox.claim(self._clock.now(), skip_lanes=held)
+            now = self._clock.now()
+            paced = paced or not await self._pace.free(repo, now)
+            skip = STAFF_KINDS if paced else ()
+            item = await repo.outbox.claim(now, skip_lanes=held, skip_kinds=skip)
             if item is None:
                 await session.rollback()
                 return None
+            if item.kind in STAFF_KINDS and not await self._pace.take(repo, now):
+                await session.rollback()  # the claim is undone: another worker took the slot
+                return item.lane, PACED
             return item.lane, await self._handle(bot, repo, item)
 
     async def _handle(self, bot: Bot, repo: Repositories, item: OutboxItem) -> str | None:
@@ -194,20 +203,24 @@ class Outbox:
             self._retry(item, "group migrated", timedelta(0))
         except TelegramRetryAfter as error:
             self._retry(item, "flood limit", timedelta(seconds=error.retry_after))
+            if item.kind in STAFF_KINDS:  # no other item to staff before Telegram allows it
+                await self._pace.hold(repo, item.next_attempt_at)
         except (TelegramNetworkError, TelegramServerError) as error:
             self._retry(item, error.message)
         except TelegramForbiddenError as error:
             if item.kind in TO_USER_KINDS:
                 item.status, item.last_error = OutboxStatus.BLOCKED, "user blocked the bot"
                 await self._user_unreachable(repo, item, request)
+            elif item.kind in STAFF_KINDS:
+                await self._staff_lost(repo, item, reason_of(error) or error.message)
             else:
                 await self._failed(repo, item, request, error.message)
         except TelegramBadRequest as error:
             if item.kind in COPIES and uncopiable(error):
                 item.status, item.last_error = OutboxStatus.FAILED, error.message[:200]
                 await self._copy_failed(repo, item, request)
-            elif group_missing(error) and item.kind in STAFF_KINDS:
-                self._retry(item, error.message)  # the group is gone: wait until it is back
+            elif item.kind in STAFF_KINDS and (reason := reason_of(error)) is not None:
+                await self._staff_lost(repo, item, reason)  # waits until the group is back
             else:
                 await self._failed(repo, item, request, error.message)
         except Permanent as error:
@@ -220,6 +233,8 @@ class Outbox:
         else:
             item.status = OutboxStatus.SENT
             item.sent_at = self._clock.now()
+            if item.kind in STAFF_KINDS:  # the group answers: if it was lost, it is back
+                await self._reach.found(repo, item.kind)
         try:
             await repo.commit()  # the outcome is stored (with what it queued: notices, edits)
         except (StaleDataError, ObjectDeletedError):  # the item's request was erased meanwhile
@@ -227,7 +242,10 @@ class Outbox:
             await self._erased_meanwhile(item_id, kind, ErasedMeanwhile())
             return ERASED
         if item.status == OutboxStatus.PENDING:
-            log.info("Outbox item %s (%s) retried later: %s", item.id, item.kind, item.last_error)
+            # While staff are unreachable that is logged once (StaffReach), not per item.
+            level = logging.DEBUG if item.last_error == STAFF_WAIT else logging.INFO
+            why = item.last_error
+            log.log(level, "Outbox item %s (%s) retried later: %s", item.id, item.kind, why)
             return None
         if item.confirm_message_id is not None:
             error = None if item.status == OutboxStatus.SENT else item.last_error or item.status
@@ -252,6 +270,15 @@ class Outbox:
             )
             await repo.commit()  # the deletion is queued for good (its commit wakes the outbox)
 
+    async def _staff_lost(self, repo: Repositories, item: OutboxItem, reason: str) -> None:
+        """The admin group cannot be reached: the item waits (capped backoff), and every other
+        item to staff waits as long (one try then decides for all, in their order); the
+        desk's state says so (StaffReach: logged once, owners told once). Never failed."""
+        self._retry(item, STAFF_WAIT)
+        if reason != DELETE_RIGHT:  # only deletions wait for the right to delete
+            await repo.outbox.postpone(STAFF_KINDS, item.next_attempt_at)
+        await self._reach.lost(repo, reason)
+
     def _retry(self, item: OutboxItem, why: str, delay: timedelta | None = None) -> None:
         item.status = OutboxStatus.PENDING
         item.last_error = why[:200]
@@ -270,7 +297,7 @@ class Outbox:
             key = str(json.loads(item.text or "{}").get("key", ""))
             text = self._t("attach.erase_leftover", count=1, ids=str(item.message_id), key=key)
             await repo.outbox.add(kind=OutboxKind.NOTICE, text=text, now=now)
-        elif item.kind != OutboxKind.NOTICE:
+        elif item.kind not in (OutboxKind.NOTICE, OutboxKind.TO_OWNER):  # owners: logged only
             if request is not None:
                 text = self._t(
                     "outbox.failed_request", item=item.id, id=request.id, error=escape(error)

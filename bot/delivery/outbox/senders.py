@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from html import escape
 
 from aiogram import Bot
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from bot.core.clock import Clock
+from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator, translator
 from bot.core.policy import PolicyPack
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing, nothing_to_edit
@@ -27,6 +29,7 @@ from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
 from bot.domain.attachments import fit_caption, megabytes
 from bot.domain.requests.filing import extension_refusal
+from bot.domain.staff_reach import reason_of
 from bot.telegram import keyboards
 from bot.telegram.texts.requests import card_text, due_page
 from storage.enums import OPEN, AttachmentStatus, OutboxKind
@@ -37,6 +40,9 @@ from storage.repositories import Repositories
 TELL_RECIPIENTS = frozenset({"erasure", "rectification", "restriction"})
 # Kinds whose text says, when sent again after a crash, that it may be a repeat.
 MARKED = frozenset({OutboxKind.CARD, OutboxKind.TO_USER, OutboxKind.TO_STAFF, OutboxKind.TO_ADMIN})
+# A card posted this long after its request was received says so, with the time received (the
+# admin group could not be reached, or a burst of cards was paced).
+POSTED_LATE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -163,8 +169,8 @@ async def unrelay(
     except TelegramBadRequest as error:
         if "message to delete not found" in error.message:
             return
-        if group_missing(error):
-            raise  # the group is gone for now: wait until it is back
+        if group_missing(error) or reason_of(error) is not None:
+            raise  # the group is gone for now, or the right to delete: wait until it is back
     try:
         await bot.edit_message_text(erased, chat_id=chat, message_id=message_id)
         return
@@ -262,6 +268,9 @@ async def send_card(
     thread = await ctx.topics.thread(bot, repo, request.type)
     text, markup = await _card(ctx, repo, request)
     await repo.commit()  # the reads end here: no transaction stays open during the call
+    if ctx.clock.now() - request.received_at >= POSTED_LATE:
+        when = fmt_datetime(request.received_at, ctx.t, ctx.pack.zone)
+        text = ctx.t("outbox.posted_late", when=when) + "\n\n" + text
     sent = await bot.send_message(
         admin, marked(ctx, item, text), reply_markup=markup, message_thread_id=thread
     )
@@ -312,6 +321,15 @@ async def send_to_staff(
     await link(ctx, repo, admin, sent.message_id, request)
 
 
+async def send_to_owner(
+    ctx: SendContext, bot: Bot, repo: Repositories, item: OutboxItem, request: Request | None
+) -> None:
+    """TO_OWNER: a private message to an owner of the desk (OWNER_IDS)."""
+    assert item.chat_id is not None and item.text is not None
+    sent = await bot.send_message(item.chat_id, item.text)
+    item.message_id = sent.message_id
+
+
 SENDERS: dict[OutboxKind, Sender] = {
     OutboxKind.CARD: send_card,
     OutboxKind.CARD_EDIT: edit_card,
@@ -324,4 +342,5 @@ SENDERS: dict[OutboxKind, Sender] = {
     OutboxKind.UNRELAY: unrelay,
     OutboxKind.COPY_USER: copy_to_user,
     OutboxKind.COPY_STAFF: copy_to_staff,
+    OutboxKind.TO_OWNER: send_to_owner,
 }
