@@ -14,7 +14,9 @@ import html
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -106,6 +108,30 @@ class Failure:
     times: int
 
 
+@dataclass
+class FloodLimit:
+    """Telegram's limit of messages in one group: posts and edits beyond `per_minute` in any
+    60 seconds of `now` (a test's clock) are answered 429; `refused` counts them."""
+
+    per_minute: int
+    now: Callable[[], datetime]
+    times: list[datetime] = field(default_factory=list)
+    refused: int = 0
+
+    def check(self) -> None:
+        now = self.now()
+        self.times = [t for t in self.times if t > now - timedelta(seconds=60)]
+        if len(self.times) >= self.per_minute:
+            self.refused += 1
+            wait = int((self.times[0] + timedelta(seconds=60) - now).total_seconds()) + 1
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", wait)
+        self.times.append(now)
+
+
+# What a group's flood limit counts.
+POSTS = frozenset({"sendMessage", "copyMessage", "editMessageText", "sendDocument", "sendPhoto"})
+
+
 class FakeTelegram:
     def __init__(self) -> None:
         self.bot_user = {
@@ -127,6 +153,7 @@ class FakeTelegram:
         self.topics: dict[tuple[int, int], str] = {}
         self.held: set[int] = set()
         self.webhook: dict[str, Any] | None = None
+        self.flood_limits: dict[int, FloodLimit] = {}
         self._ids = itertools.count(1000)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._updates: list[dict[str, Any]] = []
@@ -185,6 +212,13 @@ class FakeTelegram:
         """Make the next `times` calls of `method` (to `chat_id`, if given) fail."""
         self.failures.append(Failure(method, chat_id, status, description, retry_after, times))
 
+    def flood_limit(
+        self, chat_id: int, now: Callable[[], datetime], per_minute: int = 20
+    ) -> FloodLimit:
+        """Limit the messages the bot posts or edits in `chat_id` as Telegram does in a group."""
+        self.flood_limits[chat_id] = FloodLimit(per_minute, now)
+        return self.flood_limits[chat_id]
+
     def hold(self, chat_id: int) -> asyncio.Event:
         """Keep the next sendMessage calls to `chat_id` waiting (a slow or hung request) until
         the returned event is set. `held` tells whether a call is waiting now."""
@@ -224,6 +258,8 @@ class FakeTelegram:
             await self.holds[chat_id].wait()
             self.held.discard(chat_id)
         try:
+            if method in POSTS and chat_id in self.flood_limits:
+                self.flood_limits[chat_id].check()
             self._maybe_fail(method, params)
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
@@ -353,7 +389,7 @@ class FakeTelegram:
             if user_id == BOT_ID
             else {"id": user_id, "is_bot": False, "first_name": "U"}
         )
-        return _member(status, user)
+        return member(status, user)
 
     def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = _int_or_none(params.get("chat_id"))
@@ -388,7 +424,7 @@ class FakeTelegram:
         if chat_id not in self.chats:
             raise ApiError(400, "Bad Request: chat not found")
         return [
-            _member(status, {"id": user_id, "is_bot": user_id == BOT_ID, "first_name": "A"})
+            member(status, {"id": user_id, "is_bot": user_id == BOT_ID, "first_name": "A"})
             for (cid, user_id), status in self.members.items()
             if cid == chat_id and status in {"creator", "administrator"}
         ]
@@ -594,7 +630,8 @@ def _required_flags(model: type[Any]) -> dict[str, bool]:
     }
 
 
-def _member(status: str, user: dict[str, Any]) -> dict[str, Any]:
+def member(status: str, user: dict[str, Any]) -> dict[str, Any]:
+    """A chat member as Telegram describes one (every field aiogram requires)."""
     member: dict[str, Any] = {"status": status, "user": user}
     if status == "administrator":
         member |= _required_flags(ChatMemberAdministrator) | {

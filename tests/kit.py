@@ -28,7 +28,7 @@ from bot.service.config import Settings
 from bot.service.startup import prepare
 from storage.repositories import Repositories
 from tests.engines import database_url
-from tests.fake_telegram import TOKEN, Event, FakeTelegram
+from tests.fake_telegram import BOT_ID, TOKEN, Event, FakeTelegram, member
 
 ADMIN_CHAT_ID = -1001234567890
 PSEUDONYM_SECRET = "test-secret-for-pseudonyms-0123456789"
@@ -145,6 +145,25 @@ class Harness:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError("the compaction after the erasure did not run within 30 s")
+
+    async def bot_status(self, status: str, *, was: str, by: Person | None = None) -> Reply:
+        """The bot's own status in the admin group changes to `status` (removed: "kicked",
+        added back or promoted: "administrator", demoted: "restricted"...): the fake answers
+        so from now on, and Telegram's `my_chat_member` update is fed to the bot."""
+        self.fake.members[(ADMIN_CHAT_ID, BOT_ID)] = status
+        chat = self.fake.chats[ADMIN_CHAT_ID]
+        actor = by.as_user() if by is not None else {"id": 1, "is_bot": False, "first_name": "O"}
+        return await self.feed(
+            {
+                "my_chat_member": {
+                    "chat": chat,
+                    "from": actor,
+                    "date": int(time.time()),
+                    "old_chat_member": member(was, self.fake.bot_user),
+                    "new_chat_member": member(status, self.fake.bot_user),
+                }
+            }
+        )
 
     def cards(self) -> list[Event]:
         """Request cards posted in the admin group, oldest first."""

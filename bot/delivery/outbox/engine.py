@@ -275,6 +275,7 @@ class Outbox:
         item to staff waits as long (one try then decides for all, in their order); the
         desk's state says so (StaffReach: logged once, owners told once). Never failed."""
         self._retry(item, STAFF_WAIT)
+        await self._pace.release(repo)  # nothing was posted
         if reason != DELETE_RIGHT:  # only deletions wait for the right to delete
             await repo.outbox.postpone(STAFF_KINDS, item.next_attempt_at)
         await self._reach.lost(repo, reason)

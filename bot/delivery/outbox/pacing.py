@@ -21,6 +21,7 @@ class GroupPace:
 
     def __init__(self, rate: float) -> None:
         self.interval = timedelta(seconds=60 / rate) if rate > 0 else None
+        self._taken: str | None = None  # the slot this worker took last (one item at a time)
 
     async def free(self, repo: Repositories, now: datetime) -> bool:
         """Whether the group's slot is free now (read only)."""
@@ -35,12 +36,19 @@ class GroupPace:
         if self.interval is None:
             return True
         stored = await repo.state.get(SLOT)
-        after = (now + self.interval).isoformat()
+        after = self._taken = (now + self.interval).isoformat()
         if stored is None:
             return await repo.state.put_if_absent(SLOT, after)
         if datetime.fromisoformat(stored) > now:
             return False
         return await repo.state.replace_if(SLOT, stored, after)
+
+    async def release(self, repo: Repositories) -> None:
+        """The slot this worker took was not used: Telegram refused the call (the group cannot
+        be reached), so nothing was posted; the next item may go at once (unless another
+        worker has taken a later slot since)."""
+        if self._taken is not None:
+            await repo.state.delete_if(SLOT, self._taken)
 
     async def hold(self, repo: Repositories, until: datetime) -> None:
         """Telegram asked to wait (429 in the group): no item to staff goes out before `until`."""
