@@ -46,7 +46,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.policy_pack == "by_99z_sports"
     assert settings.telegram_api_url == "https://api.telegram.org"
     assert (settings.default_locale, settings.staff_locale) == ("ru", "ru")
-    assert settings.staff_ids == []
+    assert settings.staff_ids == [] and settings.owner_ids == []
+    assert settings.staff_rate == 20
     assert settings.sqlite_path() == Path("data/bot.db")
 
 
@@ -56,11 +57,12 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         f"BOT_TOKEN={GOOD_TOKEN}\nADMIN_CHAT_ID=-1001\nPSEUDONYM_SECRET={SECRET}\n"
     )
     monkeypatch.setenv("STAFF_IDS", "11, 22,33")
+    monkeypatch.setenv("OWNER_IDS", "44,55")
     monkeypatch.setenv("ADMIN_LOCALE", "en")
     monkeypatch.setenv("TELEGRAM_API_URL", "http://localhost:8081/")
     settings = load_settings()
     assert settings.admin_chat_id == -1001
-    assert settings.staff_ids == [11, 22, 33]
+    assert settings.staff_ids == [11, 22, 33] and settings.owner_ids == [44, 55]
     assert (settings.default_locale, settings.staff_locale) == ("ru", "en")
     assert settings.telegram_api_url == "http://localhost:8081"
 
@@ -86,6 +88,8 @@ def start_with(env: dict[str, str], folder: Path, monkeypatch: pytest.MonkeyPatc
         ({"BOT_TOKEN": GOOD_TOKEN, "ADMIN_CHAT_ID": "staff"}, "ADMIN_CHAT_ID"),
         ({**BASE, "BOT_TOKEN": "nonsense"}, "BOT_TOKEN does not look like"),
         ({**BASE, "STAFF_IDS": "1,x"}, "STAFF_IDS"),
+        ({**BASE, "OWNER_IDS": "1,x"}, "OWNER_IDS"),
+        ({**BASE, "STAFF_RATE": "100"}, "STAFF_RATE"),
         ({**BASE, "DEFAULT_LOCALE": "de"},
          "DEFAULT_LOCALE"),
         ({**BASE, "TELEGRAM_API_URL": "ftp://x"},

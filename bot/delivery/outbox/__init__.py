@@ -10,14 +10,19 @@ Guarantees (README, "Delivery guarantees"):
   head of a lane is ever claimed, by any instance); a waiting or failed item never holds
   another lane.
 - Errors are decided: network trouble, 5xx and 429 are retried with a capped backoff; an error
-  Telegram would repeat (a 400, a 403 in the admin group) ends the item as `failed` at once, is
-  logged with the item ID and shown to staff.
+  Telegram would repeat (a 400) ends the item as `failed` at once, is logged with the item ID
+  and shown to staff. The admin group refusing the bot (a 403 there, "chat not found", a right
+  taken away) is the desk's "staff unreachable" state (`bot.domain.staff_reach`): every item to
+  staff waits for it in order, none is failed.
+- Paced: items to the admin group take its send slot (`pacing`), under Telegram's limit of
+  about 20 messages a minute in one group, across every instance.
 - At least once: an item a crash left `sending` is sent again after the lease, marked as a
   possible repeat; a card sent again is the card from then on (its new message ID is recorded).
 
 The package: `engine` (the queue: claim, lease, backoff, lanes, the worker loop and its wake),
 `senders` (one function per `storage.enums.OutboxKind`, looked up in `SENDERS`), `topics` (the
-admin group's forum topics), `errors` (what Telegram's answers mean for an item).
+admin group's forum topics), `errors` (what Telegram's answers mean for an item), `pacing` (the
+admin group's send slot).
 """
 
 from bot.delivery.outbox.engine import (
