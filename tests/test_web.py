@@ -136,6 +136,23 @@ async def test_healthz_reports_a_stuck_outbox(served: Served, clock: FrozenClock
     assert reason.startswith("outbox stuck: oldest staff item 301 s old")
 
 
+async def test_healthz_and_metrics_report_an_unreachable_admin_group(
+    served: Served, clock: FrozenClock
+) -> None:
+    await served.h.bot_status("kicked", was="administrator")  # the bot removed from the group
+    clock.advance(timedelta(hours=2))
+    status, reason = await served.get("/healthz")
+    assert (status, reason) == (
+        503,
+        "staff unreachable since 2026-11-23T09:00:00+00:00 (7200 s): kicked\n",
+    )
+    metrics = (await served.get("/metrics"))[1]
+    assert "privacy_desk_staff_unreachable 1.0" in metrics
+    assert "privacy_desk_staff_unreachable_seconds 7200.0" in metrics
+    await served.h.bot_status("administrator", was="kicked")
+    assert await served.get("/healthz") == (200, "ok\n")
+
+
 async def test_healthz_reports_an_unreachable_database(tmp_path: Path, clock: FrozenClock) -> None:
     before = set(threading.enumerate())
     broken = create_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
