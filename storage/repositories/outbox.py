@@ -3,7 +3,7 @@ items whose worker died mid-call. The worker that sends them is `bot.delivery.ou
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -163,34 +163,40 @@ class OutboxRepository:
     async def postpone(self, kinds: Collection[str], until: datetime) -> int:
         """Waiting items of `kinds` due before `until` wait until then (the admin group cannot
         be reached: one try at `until` decides for all of them, in their order)."""
-        result = await self._session.execute(
-            update(OutboxItem)
-            .where(
-                OutboxItem.status == OutboxStatus.PENDING,
-                OutboxItem.kind.in_(list(kinds)),
-                OutboxItem.next_attempt_at < until,
-            )
-            .values(next_attempt_at=until)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return await self._reschedule(kinds, until, lambda item: item.next_attempt_at < until)
 
     async def hasten(self, kinds: Collection[str], now: datetime) -> int:
         """Waiting items of `kinds` are due now (the admin group is back); the commit wakes the
         outbox when there were any."""
+        count = await self._reschedule(kinds, now, lambda item: item.next_attempt_at > now)
+        self.added = self.added or count > 0
+        return count
+
+    async def _reschedule(
+        self,
+        kinds: Collection[str],
+        when: datetime,
+        due: Callable[[Any], ColumnElement[bool]],
+    ) -> int:
+        """Waiting items of `kinds` (and `due`, a condition on the outbox or an alias of it)
+        are next tried at `when`. Rows another instance is claiming or writing are passed over,
+        never waited for, so two instances rescheduling at once cannot deadlock: that instance
+        decides for its item."""
+
+        def waiting(item: Any) -> tuple[ColumnElement[bool], ...]:
+            return item.status == OutboxStatus.PENDING, item.kind.in_(list(kinds)), due(item)
+
+        found = aliased(OutboxItem)  # not correlated with the UPDATE around it
         result = await self._session.execute(
             update(OutboxItem)
             .where(
-                OutboxItem.status == OutboxStatus.PENDING,
-                OutboxItem.kind.in_(list(kinds)),
-                OutboxItem.next_attempt_at > now,
+                OutboxItem.id.in_(claimable(select(found.id).where(*waiting(found)))),
+                *waiting(OutboxItem),
             )
-            .values(next_attempt_at=now)
+            .values(next_attempt_at=when)
             .execution_options(synchronize_session=False)
         )
-        count = int(result.rowcount)  # type: ignore[attr-defined]
-        self.added = self.added or count > 0
-        return count
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def recover(self, before: datetime) -> int:
         """Items left `sending` by a worker that died mid-call (claimed before `before`): maybe

@@ -35,7 +35,7 @@ from bot.delivery.outbox.pacing import GroupPace
 from bot.delivery.outbox.senders import SENDERS, SendContext, attachment_of
 from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
-from bot.domain.staff_reach import DELETE_RIGHT, StaffReach, reason_of
+from bot.domain.staff_reach import DELETE_RIGHT, NOT_MEMBER, StaffReach, reason_of
 from storage.enums import STAFF_KINDS, TO_USER_KINDS, AttachmentStatus, OutboxKind, OutboxStatus
 from storage.models import OutboxItem, Request
 from storage.repositories import Repositories
@@ -212,7 +212,7 @@ class Outbox:
                 item.status, item.last_error = OutboxStatus.BLOCKED, "user blocked the bot"
                 await self._user_unreachable(repo, item, request)
             elif item.kind in STAFF_KINDS:
-                await self._staff_lost(repo, item, reason_of(error) or error.message)
+                await self._staff_lost(repo, item, reason_of(error) or NOT_MEMBER)
             else:
                 await self._failed(repo, item, request, error.message)
         except TelegramBadRequest as error:

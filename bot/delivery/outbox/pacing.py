@@ -36,12 +36,15 @@ class GroupPace:
         if self.interval is None:
             return True
         stored = await repo.state.get(SLOT)
-        after = self._taken = (now + self.interval).isoformat()
+        after = (now + self.interval).isoformat()
         if stored is None:
-            return await repo.state.put_if_absent(SLOT, after)
-        if datetime.fromisoformat(stored) > now:
+            taken = await repo.state.put_if_absent(SLOT, after)
+        elif datetime.fromisoformat(stored) > now:
             return False
-        return await repo.state.replace_if(SLOT, stored, after)
+        else:
+            taken = await repo.state.replace_if(SLOT, stored, after)
+        self._taken = after if taken else None
+        return taken
 
     async def release(self, repo: Repositories) -> None:
         """The slot this worker took was not used: Telegram refused the call (the group cannot
@@ -49,9 +52,12 @@ class GroupPace:
         worker has taken a later slot since)."""
         if self._taken is not None:
             await repo.state.delete_if(SLOT, self._taken)
+            self._taken = None
 
     async def hold(self, repo: Repositories, until: datetime) -> None:
         """Telegram asked to wait (429 in the group): no item to staff goes out before `until`."""
+        if self.interval is None:
+            return
         stored = await repo.state.get(SLOT)
         if stored is None or datetime.fromisoformat(stored) < until:
             await repo.state.set(SLOT, until.isoformat())
