@@ -7,6 +7,7 @@ Telegram's limit of about 20 messages a minute in one group."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -220,6 +221,42 @@ async def test_a_demoted_bot_names_the_missing_right_and_a_promotion_ends_it(
     await until_posted(desk, clock, [number])
     assert card_numbers(desk) == {number: 1}
     assert await state(desk) is None and len(to_owner(desk, OWNERS[1], FOUND)) == 1
+
+
+async def test_a_missing_right_to_delete_holds_only_the_deletions(
+    desk: Harness, clock: FrozenClock
+) -> None:
+    ann = await onboarded(desk, "Ann")
+    relayed = await desk.app.bot.send_message(ADMIN_CHAT_ID, "relayed from a person")
+    async with desk.app.sessions() as session:
+        repo = Repositories(session)
+        deletion = await repo.outbox.add(
+            kind=OutboxKind.UNRELAY,
+            chat_id=ADMIN_CHAT_ID,
+            message_id=relayed.message_id,
+            text=json.dumps({"erased": "erased", "key": ""}),
+            now=clock.now(),
+        )
+        await repo.commit()
+    refusal = "Bad Request: not enough rights to delete a message"
+    desk.fake.fail("deleteMessage", chat_id=ADMIN_CHAT_ID, description=refusal, times=10**9)
+    await drive(desk, clock, 2)
+    stored = await state(desk)
+    assert stored is not None and '"reason": "right:can_delete_messages"' in stored
+    number = await file_erasure(desk, ann)
+    await drive(desk, clock, 5)
+    assert card_numbers(desk) == {number: 1}  # cards still go out
+    assert await state(desk) == stored  # and do not end it: the right is still missing
+    [told] = to_owner(desk, OWNERS[0], LOST)
+    assert "lacks the right can_delete_messages" in told
+    desk.fake.failures.clear()  # the right is given back
+    await desk.bot_status("administrator", was="administrator")
+    await drive(desk, clock, 5)
+    async with desk.app.sessions() as session:
+        item = await Repositories(session).outbox.get(deletion.id)
+    assert item is not None and item.status == "sent"
+    assert (ADMIN_CHAT_ID, relayed.message_id) not in desk.fake.messages
+    assert await state(desk) is None and len(to_owner(desk, OWNERS[0], FOUND)) == 1
 
 
 async def test_an_item_that_goes_out_ends_the_state_without_a_membership_update(
