@@ -389,7 +389,7 @@ class FakeTelegram:
             if user_id == BOT_ID
             else {"id": user_id, "is_bot": False, "first_name": "U"}
         )
-        return member(status, user)
+        return _member(status, user)
 
     def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = _int_or_none(params.get("chat_id"))
@@ -424,7 +424,7 @@ class FakeTelegram:
         if chat_id not in self.chats:
             raise ApiError(400, "Bad Request: chat not found")
         return [
-            member(status, {"id": user_id, "is_bot": user_id == BOT_ID, "first_name": "A"})
+            _member(status, {"id": user_id, "is_bot": user_id == BOT_ID, "first_name": "A"})
             for (cid, user_id), status in self.members.items()
             if cid == chat_id and status in {"creator", "administrator"}
         ]
@@ -630,8 +630,7 @@ def _required_flags(model: type[Any]) -> dict[str, bool]:
     }
 
 
-def member(status: str, user: dict[str, Any]) -> dict[str, Any]:
-    """A chat member as Telegram describes one (every field aiogram requires)."""
+def _member(status: str, user: dict[str, Any]) -> dict[str, Any]:
     member: dict[str, Any] = {"status": status, "user": user}
     if status == "administrator":
         member |= _required_flags(ChatMemberAdministrator) | {

@@ -28,7 +28,7 @@ from bot.service.config import Settings
 from bot.service.startup import prepare
 from storage.repositories import Repositories
 from tests.engines import database_url
-from tests.fake_telegram import BOT_ID, TOKEN, Event, FakeTelegram, member
+from tests.fake_telegram import BOT_ID, TOKEN, Event, FakeTelegram, _member
 
 ADMIN_CHAT_ID = -1001234567890
 PSEUDONYM_SECRET = "test-secret-for-pseudonyms-0123456789"
@@ -159,8 +159,8 @@ class Harness:
                     "chat": chat,
                     "from": actor,
                     "date": int(time.time()),
-                    "old_chat_member": member(was, self.fake.bot_user),
-                    "new_chat_member": member(status, self.fake.bot_user),
+                    "old_chat_member": _member(was, self.fake.bot_user),
+                    "new_chat_member": _member(status, self.fake.bot_user),
                 }
             }
         )
