@@ -67,6 +67,7 @@ async def served(fake: FakeTelegram, tmp_path: Path, clock: FrozenClock) -> Asyn
         outbox_stuck_after=300,
     )
     await harness.start()
+    await harness.settle()  # what the start queued (the calendar-data warning) is sent first
     runner = await web.start_server(harness.app, "127.0.0.1", port)
     await web.set_webhook(harness.app)
     try:
