@@ -128,6 +128,8 @@ class MessageKind(StrEnum):
     REPLY = "reply"  # staff's answer to the user
     QUESTION = "question"  # staff asked; the due date stays
     CLARIFY = "clarify"  # staff asked to clarify identity or scope; the term restarts or pauses
+    # A DPO's reason for a clarification beyond the agent's limit (staff only, on the card).
+    CLARIFY_BEYOND = "clarify_beyond"
     REFUSAL = "refusal"
     REFUSAL_UNFOUNDED = "refusal_unfounded"  # manifestly unfounded or excessive (GDPR 12(5))
     EXTENSION = "extension"  # the term extended, with its reason (once per request)

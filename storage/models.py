@@ -283,6 +283,8 @@ class Request(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Personal)  # refusal or legal-hold reason
+    # The pack's refusal ground (`RefusalGround.id`) the request was refused on.
+    refusal_ground: Mapped[str | None] = mapped_column(String(24))
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     card_message_id: Mapped[int | None] = mapped_column(Integer)
     user_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -258,7 +258,7 @@ async def test_two_staff_deciding_at_once_give_one_decision(bot: Harness) -> Non
         await two.commit()
         assert seen[0] is not None and seen[1] is not None
         done = await desks[0].take(seen[0], sam.id)
-        refused = await desks[1].refuse(seen[1], kim.id, "No")
+        refused = await desks[1].refuse(seen[1], kim.id, "No", "lawful_grounds")
     assert (done, refused) == (Outcome.OK, Outcome.DECIDED)
     request = await stored(bot, number)
     assert (request.status, request.handled_by) == ("in_progress", sam.id)
@@ -270,9 +270,10 @@ async def test_two_staff_deciding_at_once_give_one_decision(bot: Harness) -> Non
     await bot.settle()
     card = bot.cards()[-1]
     await kim.tap_data(
-        f"v1req:{number}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+        f"v1ground:{number}:not_shown_inaccurate",
+        bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)],
     )
-    prompt = kim.expect("причиной отказа")
+    prompt = kim.expect("пояснением отказа")
     await sam.tap_data(f"v1req:{number}:done", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)])
     await kim.reply_to(prompt, "Too late")
     kim.expect(f"уже принято решение (выполнено), сотрудник {sam.id}")
@@ -354,9 +355,9 @@ async def test_long_staff_texts_are_refused_before_anything_is_queued(bot: Harne
     await bot.settle()
     assert "y" * 100 in ann.inbox[-1].text
     await staff.tap_data(
-        f"v1req:{number}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
+        f"v1ground:{number}:lawful_grounds", bot.fake.messages[(ADMIN_CHAT_ID, card.message_id)]
     )
-    await staff.reply_to(staff.expect("причиной отказа"), "z" * 1001)
+    await staff.reply_to(staff.expect("пояснением отказа"), "z" * 1001)
     staff.expect("1001 символ при пределе 1000")  # not "1001 символов"
     assert (await stored(bot, number)).status == "received"
 

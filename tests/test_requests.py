@@ -78,6 +78,7 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     listing = ann.expect("Your rights")
     assert [b["text"] for b in listing.buttons()] == [
         "🔎 What do you hold about me?",
+        "📤 Who was my data given to?",  # Law 99-Z art. 12
         "✏️ Correct my data",
         "🗑 Erase my data",
         "⏸ Restrict processing",
@@ -162,13 +163,12 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     assert [b["text"] for b in cards[0].buttons()] == [
         "🙋 Взять",
         "✅ Выполнено",
-        "⛔ Отказать",
-        "🚫 Необоснованное/чрезмерное",
+        "⛔ информация не предоставляется по закону",  # 99-Z art. 11(4), the one access ground
         "❓ Вопрос",
         "🪪 Уточнить",
         "🔒 Заблокировать",
         "📋 Шаблон",
-    ]  # no Extend: Law 99-Z gives none
+    ]  # no Extend: Law 99-Z gives none; no "unfounded or excessive": that is GDPR art. 12(5)
     await ann.send("/requests")
     listing = ann.expect("Your requests")
     assert "#3 erasure — received, due 08 Dec 2026" in listing.text
@@ -309,14 +309,18 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
     await bot.settle()
     cards = bot.cards()
 
-    await staff.tap_data(
-        f"v1req:{first}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, cards[0].message_id)]
-    )
-    prompt = staff.expect("причиной отказа")
+    first_card = bot.fake.messages[(ADMIN_CHAT_ID, cards[0].message_id)]
+    assert "⛔ есть законные основания продолжать обработку" in str(first_card["reply_markup"])
+    await staff.tap_data(f"v1ground:{first}:lawful_grounds", first_card)
+    prompt = staff.expect("пояснением отказа")
+    assert "на основании: есть законные основания продолжать обработку (п. 4 ст. 13" in prompt.text
     await staff.reply_to(prompt, "We must keep contract data for 3 years")
     await bot.settle()
     refusal = ann.inbox[-1].text
-    assert "was refused. Reason: We must keep contract data for 3 years" in refusal
+    assert (
+        "was refused on the ground: the law gives grounds to continue processing "
+        "(Law No. 99-Z, art. 13(4)). Explanation: We must keep contract data for 3 years"
+    ) in refusal
     # Where to complain, with contacts, and the court (Law 99-Z art. 15).
     assert "Where to complain: National Personal Data Protection Center" in refusal
     assert "https://cpd.by" in refusal and "or a court of the Republic of Belarus" in refusal
@@ -539,9 +543,10 @@ async def test_due_reminders_and_register(bot: Harness, clock: FrozenClock) -> N
     second = await file_erasure(bot, await onboarded(bot, "Bob"), "later")  # due 18 Dec
     await bot.settle()
     await staff.tap_data(
-        f"v1req:{second}:refuse", bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[1].message_id)]
+        f"v1ground:{second}:lawful_grounds",
+        bot.fake.messages[(ADMIN_CHAT_ID, bot.cards()[1].message_id)],
     )
-    await staff.reply_to(staff.expect("причиной отказа"), "Nothing to erase")
+    await staff.reply_to(staff.expect("пояснением отказа"), "Nothing to erase")
     third = await file_erasure(bot, await onboarded(bot, "Carl"), "third")
     clock.advance(timedelta(days=13))  # 16 Dec: first overdue, third due on 18 Dec
 
@@ -644,27 +649,6 @@ async def test_staff_list_is_refreshed_when_membership_changes(bot: Harness) -> 
     assert (await stored(bot, number)).status == "in_progress"
 
 
-async def test_unfounded_or_excessive_is_its_own_refusal(gdpr_bot: Harness) -> None:
-    boris = await onboarded(gdpr_bot, "Борис", lang="ru")
-    staff = gdpr_bot.staff("Sam")
-    await boris.send("/rights")
-    await boris.tap("📦 Выгрузить мои данные")
-    await boris.tap("✅ Отправить заявление")
-    await gdpr_bot.settle()
-    await staff.tap("🚫 Необоснованное/чрезмерное")
-    prompt = staff.expect("явно необоснованное или чрезмерное")
-    await staff.reply_to(prompt, "Пятый одинаковый запрос за неделю")
-    await gdpr_bot.settle()
-    told = boris.inbox[-1].text
-    assert "отказано как в явно необоснованном или чрезмерном" in told
-    assert "Пояснение: Пятый одинаковый запрос за неделю" in told
-    assert "Куда жаловаться: Надзорный орган государства — члена ЕС" in told
-    assert "или суд (ст. 79 GDPR)" in told
-    async with gdpr_bot.app.sessions() as session:
-        kinds = list(await session.scalars(select(RequestMessage.kind)))
-    assert kinds == ["refusal_unfounded"]
-
-
 async def test_gdpr_clarification_pauses_the_clock(gdpr_bot: Harness, clock: FrozenClock) -> None:
     ann = await onboarded(gdpr_bot, "Ann")
     staff = gdpr_bot.staff("Sam")
@@ -682,7 +666,7 @@ async def test_gdpr_clarification_pauses_the_clock(gdpr_bot: Harness, clock: Fro
     ann.expect(f"Request #{number} is now due by 02 Jan 2027")
 
 
-async def test_gdpr_extension_once_and_only_before_the_due_date(
+async def test_gdpr_extension_once_and_only_within_the_first_term(
     gdpr_bot: Harness, clock: FrozenClock
 ) -> None:
     ann = await onboarded(gdpr_bot, "Ann")
@@ -708,11 +692,11 @@ async def test_gdpr_extension_once_and_only_before_the_due_date(
     await staff.tap_data(f"v1req:{first}:extend", card)  # an old button: once only
     assert staff.expect("уже продлевалось").show_alert
 
-    clock.advance(timedelta(days=31))  # past the second request's due date
+    clock.advance(timedelta(days=31))  # past the second request's first term from receipt
     await staff.tap_data(
         f"v1req:{second}:extend", gdpr_bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]
     )
-    assert staff.expect("продлить можно только до него").show_alert
+    assert staff.expect("только в течение первого срока с момента получения").show_alert
     assert (await stored(gdpr_bot, second)).due_at.astimezone(gdpr_bot.pack.zone).day == 23
 
 

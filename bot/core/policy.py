@@ -246,6 +246,24 @@ class ClarifyRule(StrEnum):
 class RequestRules(_Model):
     clarify: ClarifyRule
     extension_months: Annotated[int, Field(ge=0, le=2)] = 0  # GDPR art. 12(3): two more
+    # Clarifications (restarts or pauses of the term) an agent may ask per request; further
+    # ones need a DPO and a reason, recorded and shown on the card.
+    agent_clarifications: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class RefusalGround(_Model):
+    """A ground the pack's law gives for refusing a request, with its article: the card offers
+    the grounds of the request's type, the user is told the ground and its article. `id` is
+    stored with the refusal and sent in callback data: never rename one (`unfounded` is GDPR
+    art. 12(5), stored as `refusal_unfounded` since before grounds were pack data)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")]
+    title: Text  # short: it is the card's button and the line the user reads
+    article: Text
+    types: list[RequestType] = Field(default_factory=list)  # empty: every request type
+
+    def applies(self, kind: str) -> bool:
+        return not self.types or kind in self.types
 
 
 class BreachRules(_Model):
@@ -278,6 +296,7 @@ class PolicyPack(_Model):
     phone_verified: list[RequestType] = Field(default_factory=list)
     marketing: Marketing | None = None
     requests: RequestRules
+    refusal_grounds: list[RefusalGround] = Field(default_factory=list)
     breach: BreachRules = BreachRules()
     retention: RetentionRules
     automated_decisions: Text | None = None  # the statement the access answer repeats
@@ -326,6 +345,13 @@ class PolicyPack(_Model):
                 raise ValueError(
                     f"purposes: '{purpose.id}' terms_version is not a version in policy.history"
                 )
+        grounds = [g.id for g in self.refusal_grounds]
+        if len(grounds) != len(set(grounds)):
+            raise ValueError("refusal_grounds: every ground id must be unique")
+        for ground in self.refusal_grounds:
+            for kind in ground.types:
+                if kind not in self.rights and kind not in self.deadlines:
+                    raise ValueError(f"refusal_grounds: '{ground.id}' names '{kind}', not filed")
         if self.marketing and self.marketing.purpose not in {p.id for p in self.consent_purposes}:
             raise ValueError("marketing.purpose must name a purpose that requires consent")
         if self.next_policy and self.next_policy.effective_date <= self.policy.effective_date:
@@ -418,6 +444,15 @@ class PolicyPack(_Model):
 
     def purpose(self, purpose_id: str) -> Purpose | None:
         return next((p for p in self.purposes if p.id == purpose_id), None)
+
+    def grounds_for(self, kind: str) -> list[RefusalGround]:
+        """The refusal grounds the pack's law gives for a request of this type."""
+        return [g for g in self.refusal_grounds if g.applies(kind)]
+
+    def ground(self, kind: str, ground_id: str) -> RefusalGround | None:
+        """The ground `ground_id` for a request of this type; None for anything else (a
+        forged id, a ground of another law, a ground for another type)."""
+        return next((g for g in self.grounds_for(kind) if g.id == ground_id), None)
 
 
 def _read_toml(path: Path) -> dict[str, object]:

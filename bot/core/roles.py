@@ -44,6 +44,9 @@ _BY_PREFIX: tuple[tuple[str, Need], ...] = (
     ("breach.", Need.DPO),
     ("role.", Need.DPO),
     ("ledger.", Need.DPO),
+    # A clarification beyond the agent's limit (the pack's `agent_clarifications`) restarts or
+    # pauses the term once more: a DPO decides it, with a reason.
+    ("request.clarify_again", Need.DPO),
 )
 
 

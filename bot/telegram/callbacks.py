@@ -87,8 +87,8 @@ class CampaignCb(CallbackData, prefix="v1camp"):
 class RequestAction(StrEnum):
     TAKE = "take"
     DONE = "done"
-    REFUSE = "refuse"
-    UNFOUNDED = "unfounded"  # refuse as manifestly unfounded or excessive
+    REFUSE = "refuse"  # an older card's Refuse: the grounds are GroundCb buttons now
+    UNFOUNDED = "unfounded"  # an older card's button: the pack's ground `unfounded`, if it has it
     QUESTION = "ask"  # a question: the due date stays
     CLARIFY = "clarify"  # identity or scope: the due date restarts or pauses (pack)
     EXTEND = "extend"  # GDPR art. 12(3): two further months, once
@@ -96,6 +96,7 @@ class RequestAction(StrEnum):
     LIFT = "lift"  # lift a restriction that staff approved
     TEMPLATE = "tpl"  # pick an answer template
     RESTRICT = "restrict"  # not a button: "Done" on a restriction asks until when
+    RECLARIFY = "reclarify"  # not a button: a DPO's reason for a clarification beyond the limit
 
 
 class RequestCb(CallbackData, prefix="v1req"):
@@ -103,6 +104,14 @@ class RequestCb(CallbackData, prefix="v1req"):
 
     id: Id
     action: RequestAction
+
+
+class GroundCb(CallbackData, prefix="v1ground"):
+    """A refusal on one of the pack's grounds (`RefusalGround.id`): checked against the pack
+    and the request's type on every press."""
+
+    id: Id
+    ground: Annotated[str, Field(max_length=24)]
 
 
 class TemplateCb(CallbackData, prefix="v1tpl"):

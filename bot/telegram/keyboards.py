@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     InlineKeyboardButton,
@@ -11,7 +13,7 @@ from aiogram.types import (
 )
 
 from bot.core.i18n import LOCALES, Translator, translator
-from bot.core.policy import PolicyPack, RequestType
+from bot.core.policy import PolicyPack, RefusalGround, RequestType
 from bot.domain.consents import ConsentView
 from bot.domain.onboarding import AgeGroup
 from bot.telegram.callbacks import (
@@ -22,6 +24,7 @@ from bot.telegram.callbacks import (
     CampaignCb,
     ConsentAction,
     ConsentCb,
+    GroundCb,
     GuardianAction,
     GuardianCb,
     LangCb,
@@ -260,8 +263,15 @@ def campaign_preview(t: Translator, campaign_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyboardMarkup | None:
-    """Buttons for what can still be done with the request; none once it is closed."""
+def card(
+    request: Request,
+    t: Translator,
+    *,
+    extend: bool = False,
+    grounds: Sequence[RefusalGround] = (),
+) -> InlineKeyboardMarkup | None:
+    """Buttons for what can still be done with the request; none once it is closed. A refusal
+    is a button per ground the pack's law gives for the request's type (`grounds`)."""
     if (
         request.type == "restriction"
         and request.status == RequestStatus.DONE
@@ -276,29 +286,34 @@ def card(request: Request, t: Translator, *, extend: bool = False) -> InlineKeyb
     if request.status not in OPEN:
         return None
     builder = Buttons()
-    actions = [
-        RequestAction.DONE,
-        RequestAction.REFUSE,
-        RequestAction.UNFOUNDED,
-        RequestAction.QUESTION,
-        RequestAction.CLARIFY,
-        RequestAction.BLOCK,
-    ]
+    first = [RequestAction.DONE]
     if request.status == RequestStatus.RECEIVED:
-        actions.insert(0, RequestAction.TAKE)
+        first.insert(0, RequestAction.TAKE)
+    then = [RequestAction.QUESTION, RequestAction.CLARIFY, RequestAction.BLOCK]
     if extend:
-        actions.append(RequestAction.EXTEND)
-    for action in actions:
+        then.append(RequestAction.EXTEND)
+    for action in first:
+        _card_action(builder, request, action, t)
+    for ground in grounds:
         builder.button(
-            text=t(f"card.button_{action.name.lower()}"),
-            callback_data=RequestCb(id=request.id, action=action),
+            text=t("card.button_ground", ground=ground.title.get(t.locale)),
+            callback_data=GroundCb(id=request.id, ground=ground.id),
         )
+    for action in then:
+        _card_action(builder, request, action, t)
     builder.button(
         text=t("templates.button"),
         callback_data=RequestCb(id=request.id, action=RequestAction.TEMPLATE),
     )
     builder.adjust(3)
     return builder.as_markup()
+
+
+def _card_action(builder: Buttons, request: Request, action: RequestAction, t: Translator) -> None:
+    builder.button(
+        text=t(f"card.button_{action.name.lower()}"),
+        callback_data=RequestCb(id=request.id, action=action),
+    )
 
 
 def template_picker(

@@ -53,6 +53,7 @@ class StaffAction:
     subject: Read | None = None
     need: Need | Read | None = None
     forget_input: bool = False  # a refusal also ends the conversation state (a typed reason)
+    explain: Read | None = None  # what a refusal says first, why this press needs the role
 
     async def check(self, event: TelegramObject, data: dict[str, Any]) -> Decision:
         sender: TgUser = data["event_from_user"]
@@ -77,9 +78,10 @@ def staff_action(
     subject: Read | None = None,
     need: Need | Read | None = None,
     forget_input: bool = False,
+    explain: Read | None = None,
 ) -> dict[str, StaffAction]:
     """The `flags=` of a staff handler's registration."""
-    return {FLAG: StaffAction(action, subject, need, forget_input)}
+    return {FLAG: StaffAction(action, subject, need, forget_input, explain)}
 
 
 def callback_id(_: TelegramObject, data: dict[str, Any]) -> str:
@@ -87,12 +89,14 @@ def callback_id(_: TelegramObject, data: dict[str, Any]) -> str:
     return str(data["callback_data"].id)
 
 
-async def refuse(event: TelegramObject, decision: Decision, t: Translator) -> None:
-    """The refusal, exactly as staff saw it before the gate: a reply, or an alert on a button."""
+async def refuse(event: TelegramObject, decision: Decision, t: Translator, why: str = "") -> None:
+    """The refusal, exactly as staff saw it before the gate: a reply, or an alert on a button;
+    `why` first, when the action says why this press needs the role."""
+    prefix = f"{why} " if why else ""
     if isinstance(event, CallbackQuery):
-        await event.answer(decision.refusal(t, alert=True), show_alert=True)
+        await event.answer(prefix + decision.refusal(t, alert=True), show_alert=True)
     elif isinstance(event, Message):
-        await event.reply(decision.refusal(t))
+        await event.reply(prefix + decision.refusal(t))
 
 
 class StaffGate(BaseMiddleware):
@@ -105,7 +109,8 @@ class StaffGate(BaseMiddleware):
         decision = await declared.check(event, data)
         if decision:
             return await handler(event, data)
-        await refuse(event, decision, data["t"])
+        why = await _read(declared.explain, event, data) if decision.role is not None else ""
+        await refuse(event, decision, data["t"], why or "")
         if declared.forget_input:
             state: FSMContext = data["state"]
             await state.clear()

@@ -15,6 +15,7 @@ from handlers.staff import (
     campaigns,
     consents,
     desk,
+    desk_typed,
     registers,
     reports,
     roles,
@@ -33,6 +34,7 @@ def router() -> Router:
     staff.callback_query.middleware(gate)
     staff.include_routers(
         admin.router(),
+        desk_typed.router(),  # before desk: a typed text replies to the bot's prompt
         desk.router(),
         registers.router(),
         campaigns.router(),

@@ -72,6 +72,15 @@ class RequestRepository:
         )
         return found is not None
 
+    async def said_all(self, request_id: int, kind: str) -> list[RequestMessage]:
+        """Every message of this kind on the request, oldest first (e.g. its clarifications)."""
+        rows = await self._session.scalars(
+            select(RequestMessage)
+            .where(RequestMessage.request_id == request_id, RequestMessage.kind == kind)
+            .order_by(RequestMessage.id)
+        )
+        return list(rows)
+
     async def last_staff_ask(self, request_id: int) -> RequestMessage | None:
         """The latest question or clarification staff asked on the request."""
         return await self._session.scalar(

@@ -29,6 +29,7 @@ from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
 from bot.domain.attachments import fit_caption, megabytes
 from bot.domain.requests.filing import extension_refusal
+from bot.domain.requests.rules import card_notes
 from bot.domain.staff_reach import reason_of
 from bot.telegram import keyboards
 from bot.telegram.texts.requests import card_text, due_page
@@ -108,9 +109,11 @@ async def _card(
     if user is not None and request.type in TELL_RECIPIENTS:
         disclosed = await repo.disclosures.of_user(user.id)
         recipients = list(dict.fromkeys(d.recipient for d in disclosed))
-    text = card_text(request, user, ctx.pack, ctx.t, recipients)
+    notes = await card_notes(repo, ctx.pack, request)
+    text = card_text(request, user, ctx.pack, ctx.t, recipients, notes)
     extend = await extension_refusal(repo, ctx.pack, request, ctx.clock.now()) is None
-    return text, keyboards.card(request, ctx.t, extend=extend)
+    grounds = ctx.pack.grounds_for(request.type)
+    return text, keyboards.card(request, ctx.t, extend=extend, grounds=grounds)
 
 
 # --- one sender per kind ---------------------------------------------------------------------

@@ -46,6 +46,7 @@ def file_of(kept: Mapping[str, Any]) -> Attachment:
 # Request types that go to the admin desk; withdrawal leads to /consents, complaint is information.
 FILED = (
     RequestType.ACCESS,
+    RequestType.DISCLOSURES,  # Law 99-Z art. 12: free once a calendar year, a repeat is served
     RequestType.RECTIFICATION,
     RequestType.ERASURE,
     RequestType.RESTRICTION,
@@ -63,6 +64,7 @@ class Question:
 
 QUESTIONS: dict[RequestType, tuple[Question, ...]] = {
     RequestType.ACCESS: (),
+    RequestType.DISCLOSURES: (),
     RequestType.PORTABILITY: (),
     RequestType.RECTIFICATION: (Question("field", choices=True), Question("value")),
     RequestType.ERASURE: (Question("reason", optional=True),),
@@ -85,7 +87,9 @@ def objection_choices(pack: PolicyPack) -> list[str]:
 
 
 def offered(pack: PolicyPack) -> list[RequestType]:
-    return [r for r in pack.rights if r is not RequestType.DISCLOSURES]
+    """What /rights lists: every right the pack offers (the disclosures right where its law
+    gives it, Law 99-Z art. 12)."""
+    return list(pack.rights)
 
 
 def normalize_phone(raw: str) -> str:

@@ -1,5 +1,6 @@
-"""The lifecycle of a rights request: filing it (with the files sent while filing), what staff
-decide from its card, and what the user sends about it afterwards.
+"""The lifecycle of a rights request: filing it (with the files sent while filing) and what
+staff decide from its card, within the limits of `rules`; what is said about it afterwards, both
+ways, is `relay`'s.
 
 Every change writes the request, what was said and the messages to deliver (outbox) in the
 update's unit of work; the outbox worker delivers them once it is committed. Who did what is in
@@ -8,7 +9,6 @@ the audit log, written by the staff gate every staff action passes first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,16 +16,19 @@ from enum import StrEnum
 from html import escape
 from typing import Any
 
-from bot.core.clock import Clock
-from bot.core.deadlines import add_months, request_due
-from bot.core.policy import ClarifyRule, PolicyPack, RequestType
-from bot.domain.attachments import Attachment
+from bot.core.policy import ClarifyRule, RequestType
 from bot.domain.requests.catalogue import CORRECTABLE, details_of, file_of, normalize_phone
 from bot.domain.requests.filing import NoExtension, add_request, extension_refusal
-from bot.domain.requests.notices import staff_file_caption, user_notice
-from bot.domain.templates import REQUIRED, render
+from bot.domain.requests.relay import Relay
+from bot.domain.requests.rules import (
+    DeskRule,
+    beyond_agents,
+    clarifications,
+    extended_due,
+    refusal_kind,
+)
 from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
-from storage.models import AnswerTemplate, Request, User
+from storage.models import Request, User
 from storage.repositories import Repositories
 
 
@@ -49,21 +52,9 @@ class ClarifyEffect:
     if_answered_now: datetime  # the due date if the user answered at once
 
 
-class Desk:
-    def __init__(self, repo: Repositories, clock: Clock, pack: PolicyPack) -> None:
-        self._repo = repo
-        self._clock = clock
-        self._pack = pack
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    def due(self, kind: str, start: datetime) -> datetime:
-        return request_due(self._pack, kind, start)  # the strictest of the laws' terms
+class Desk(Relay):
+    """The lifecycle of requests: filing, and what staff decide on the card (what is said
+    about a request afterwards, both ways, is `Relay`'s)."""
 
     async def verify_phone(self, user: User, phone: str) -> None:
         user.phone = normalize_phone(phone)
@@ -275,18 +266,22 @@ class Desk:
         return request
 
     async def refuse(
-        self, request: Request, staff_id: int, reason: str, *, unfounded: bool = False
-    ) -> RequestOutcome:
-        """A refusal with its reason; `unfounded`: manifestly unfounded or excessive (GDPR art.
-        12(5)), its own reason. Every refusal tells where to complain (art. 12(4); 99-Z art. 15)."""
+        self, request: Request, staff_id: int, reason: str, ground_id: str
+    ) -> RequestOutcome | DeskRule:
+        """A refusal on a ground the pack's law gives for the request's type, with staff's
+        explanation: the user is told the ground, its article and where to complain (GDPR art.
+        12(4); 99-Z art. 15). Any other ground (forged, another law's) changes nothing."""
+        if (ground := self._pack.ground(request.type, ground_id)) is None:
+            return DeskRule.NO_GROUND
         return await self._staff_change(
             request,
             staff_id,
             RequestStatus.REFUSED,
             say=reason,
-            kind=MessageKind.REFUSAL_UNFOUNDED if unfounded else MessageKind.REFUSAL,
-            notify="refused_unfounded" if unfounded else "refused",
+            kind=refusal_kind(ground),
+            notify="refused",
             reason=reason,
+            refusal_ground=ground.id,
         )
 
     async def question(self, request: Request, staff_id: int, question: str) -> RequestOutcome:
@@ -307,17 +302,33 @@ class Desk:
             return ClarifyEffect(rule, request.due_at, self.due(request.type, now))
         return ClarifyEffect(rule, request.due_at, request.due_at)
 
-    async def clarify(self, request: Request, staff_id: int, reason: str) -> RequestOutcome:
-        """A clarification of identity or scope, with its reason shown to the user: the due date
-        restarts from the answer (99-Z seed ch. 7) or pauses until it (GDPR)."""
+    async def clarify(
+        self, request: Request, staff_id: int, text: str, *, beyond: str | None = None
+    ) -> RequestOutcome | DeskRule:
+        """A clarification of identity or scope, its text shown to the user: the due date
+        restarts from the answer (99-Z seed ch. 7) or pauses until it (GDPR). An agent may ask
+        the pack's `agent_clarifications` per request; a further one needs `beyond`, a DPO's
+        reason (the staff gate passes one only from a DPO), recorded and shown on the card."""
+        over = beyond_agents(self._pack, await clarifications(self._repo, request))
+        if over and not beyond:
+            return DeskRule.CLARIFY_LIMIT
+
+        async def record() -> None:
+            if over and beyond:
+                kind = MessageKind.CLARIFY_BEYOND
+                await self._repo.requests.say(
+                    request.id, self.now(), "staff", kind, beyond, staff_id
+                )
+
         rule = self._pack.requests.clarify
         return await self._staff_change(
             request,
             staff_id,
             RequestStatus.WAITING,
-            say=reason,
+            say=text,
             kind=MessageKind.CLARIFY,
             notify=f"clarify_{rule}",
+            effect=record,
         )
 
     async def extension_refusal(self, request: Request) -> NoExtension | None:
@@ -326,11 +337,11 @@ class Desk:
     async def extend(
         self, request: Request, staff_id: int, reason: str
     ) -> RequestOutcome | NoExtension:
-        """Up to two further months, once, before the original due date, with a reason; the user
-        is told the new date and the reason at once."""
+        """Up to two further months, once, within the first term from receipt, with a reason
+        (`rules.extended_due`); the user is told the new date and the reason at once."""
         if (refusal := await self.extension_refusal(request)) is not None:
             return refusal
-        new_due = add_months(request.due_at, self._pack.requests.extension_months)
+        new_due = extended_due(self._pack, request)
         return await self._staff_change(
             request,
             staff_id,
@@ -353,147 +364,4 @@ class Desk:
             notify="blocked",
             reason=reason,
             hold_until=until,
-        )
-
-    async def staff_reply(
-        self, request: Request, staff_id: int, text: str, *, confirm_message_id: int | None = None
-    ) -> None:
-        """Queue a staff reply for the user; `confirm_message_id` is staff's "queued" notice,
-        edited to "sent" (or why not) once the user has it."""
-        now = self._clock.now()
-        await self._repo.requests.say(request.id, now, "staff", MessageKind.REPLY, text, staff_id)
-        await self._notify_user(
-            request, "reply", reason=escape(text), confirm_message_id=confirm_message_id
-        )
-
-    async def send_template(
-        self,
-        request: Request,
-        template: AnswerTemplate,
-        staff_id: int,
-        *,
-        confirm_message_id: int | None = None,
-    ) -> None:
-        """A template, in the user's language with its placeholders filled, as a reply."""
-        user = await self._repo.users.get(request.user_id)
-        locale = user.language if user is not None else REQUIRED[0]
-        text = render(template, request, locale, self._pack)
-        await self.staff_reply(request, staff_id, text, confirm_message_id=confirm_message_id)
-
-    # --- user side -------------------------------------------------------------------------
-
-    async def _from_user(self, request: Request, now: datetime) -> str:
-        """While staff wait, what the user sends is the answer; otherwise a follow-up. After a
-        question the due date stays; after a clarification it restarts (99-Z seed ch. 7) or
-        resumes with the time waited added (GDPR), as the pack says."""
-        if request.status != RequestStatus.WAITING:
-            return MessageKind.FOLLOWUP
-        request.status = RequestStatus.IN_PROGRESS if request.handled_by else RequestStatus.RECEIVED
-        asked = await self._repo.requests.last_staff_ask(request.id)
-        if asked is not None and asked.kind == MessageKind.CLARIFY:
-            if self._pack.requests.clarify is ClarifyRule.RESTART:
-                request.due_at = self.due(request.type, now)
-            else:  # paused since the clarification was asked
-                request.due_at = request.due_at + (now - asked.at)
-        await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
-        return MessageKind.ANSWER
-
-    async def user_message(self, request: Request, text: str) -> None:
-        now = self._clock.now()
-        kind = await self._from_user(request, now)
-        await self._repo.requests.say(request.id, now, "user", kind, text, None)
-        await self._repo.outbox.add(
-            kind=OutboxKind.TO_STAFF, request_id=request.id, text=text, now=now
-        )
-        await self._received()
-
-    async def user_attachment(
-        self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
-    ) -> None:
-        await self._from_user(request, self._clock.now())
-        await self._attach(request, file, chat_id, message_id, caption)
-        await self._received()
-
-    async def _received(self) -> None:
-        """What the person sent on a request is committed before they are told it was passed
-        on (and, after a clarification, of the new due date): a failed or lost confirmation
-        must not undo an answer staff are waiting for."""
-        await self._repo.commit()
-
-    async def _attach(
-        self, request: Request, file: Attachment, chat_id: int, message_id: int, caption: str | None
-    ) -> None:
-        """A user's file: recorded (where, type, size) and queued to be copied under the card."""
-        now = self._clock.now()
-        attachment = await self._repo.attachments.add(
-            request_id=request.id,
-            at=now,
-            author="user",
-            staff_id=None,
-            kind=file.kind,
-            size=file.size,
-            source_chat_id=chat_id,
-            source_message_id=message_id,
-        )
-        payload = {"attachment": attachment.id, "caption": caption or ""}
-        await self._repo.outbox.add(
-            kind=OutboxKind.COPY_STAFF,
-            request_id=request.id,
-            text=json.dumps(payload, ensure_ascii=False),
-            now=now,
-        )
-
-    async def staff_attachment(
-        self,
-        request: Request,
-        staff_id: int,
-        file: Attachment,
-        chat_id: int,
-        message_id: int,
-        caption: str | None,
-        *,
-        confirm_message_id: int | None = None,
-    ) -> None:
-        """A staff member's file for the user, captioned in the user's language."""
-        user = await self._repo.users.get(request.user_id)
-        if user is None:
-            return
-        now = self._clock.now()
-        attachment = await self._repo.attachments.add(
-            request_id=request.id,
-            at=now,
-            author="staff",
-            staff_id=staff_id,
-            kind=file.kind,
-            size=file.size,
-            source_chat_id=chat_id,
-            source_message_id=message_id,
-        )
-        payload = {
-            "attachment": attachment.id,
-            "caption": staff_file_caption(request, user, caption),
-        }
-        await self._repo.outbox.add(
-            kind=OutboxKind.COPY_USER,
-            user_id=user.id,
-            request_id=request.id,
-            text=json.dumps(payload, ensure_ascii=False),
-            now=now,
-            confirm_message_id=confirm_message_id,
-        )
-
-    async def _notify_user(
-        self, request: Request, event: str, *, reason: str, confirm_message_id: int | None = None
-    ) -> None:
-        user = await self._repo.users.get(request.user_id)
-        if user is None:
-            return
-        text = user_notice(request, user, event, reason, self._pack)
-        await self._repo.outbox.add(
-            kind=OutboxKind.TO_USER,
-            user_id=user.id,
-            request_id=request.id,
-            text=text,
-            now=self._clock.now(),
-            confirm_message_id=confirm_message_id,
         )

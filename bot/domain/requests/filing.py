@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from bot.core.deadlines import extension_months, request_due
 from bot.core.policy import PolicyPack, RequestType
+from bot.domain.requests.rules import extend_by
 from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
 from storage.models import Request
 from storage.repositories import Repositories
@@ -20,7 +21,7 @@ class NoExtension(StrEnum):
     CLOSED = "closed"
     UNAVAILABLE = "unavailable"  # the pack's law gives no extension (Law 99-Z)
     ALREADY = "already"  # once per request
-    LATE = "late"  # only before the original due date
+    LATE = "late"  # only within the first term from receipt, however long it was paused
 
 
 async def extension_refusal(
@@ -33,7 +34,7 @@ async def extension_refusal(
         return NoExtension.UNAVAILABLE
     if await repo.requests.said(request.id, MessageKind.EXTENSION):
         return NoExtension.ALREADY
-    if now > request.due_at:
+    if now > extend_by(pack, request):
         return NoExtension.LATE
     return None
 

@@ -18,6 +18,7 @@ def user_notice(request: Request, user: User, event: str, reason: str, pack: Pol
     """`requests.notify_<event>` for `user`; `reason` is already escaped for HTML."""
     t = translator(user.language)
     purpose = pack.purpose(details_of(request).get("purpose", ""))
+    ground = pack.ground(request.type, request.refusal_ground or "")
     return t(
         f"requests.notify_{event}",
         id=request.id,
@@ -27,6 +28,8 @@ def user_notice(request: Request, user: User, event: str, reason: str, pack: Pol
         until=fmt_date(request.hold_until, t, pack.zone) if request.hold_until else "",
         complaint=complaint_text(pack, t),
         purpose=escape(purpose.title.get(t.locale)) if purpose else "",
+        ground=escape(ground.title.get(t.locale)) if ground else "",
+        article=escape(ground.article.get(t.locale)) if ground else "",
     )
 
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardMarkup
 
@@ -15,6 +16,7 @@ from bot.core.deadlines import strictest
 from bot.core.formatting import fmt_date, fmt_datetime, months_cap
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
+from bot.domain.requests.rules import CardNotes
 from bot.telegram.paging import PagedList, footer, page_of, pager
 from storage.models import Breach, Request, User
 
@@ -31,9 +33,12 @@ def card_text(
     pack: PolicyPack,
     t: Translator,
     recipients: list[str] | None = None,
+    notes: CardNotes | None = None,
 ) -> str:
     """The staff card of a request, always rendered from the current state. `recipients`: whom
-    the user's data was disclosed to, to be told of an erasure, correction or restriction."""
+    the user's data was disclosed to, to be told of an erasure, correction or restriction;
+    `notes`: what the desk's rules add (a refusal's ground, a repeat, clarifications beyond the
+    agent's limit)."""
     zone = pack.zone
     deadline = strictest(pack, RequestType(request.type), request.received_at)[0].deadline
     lines = [
@@ -78,6 +83,8 @@ def card_text(
         if key in ("processing", "purpose") and (purpose := pack.purpose(value)) is not None:
             value = purpose.title.get(t.locale)
         lines.append(f"{label}: {escape(str(value))}")
+    if notes is not None:
+        lines += _rule_lines(notes, t, zone)
     if request.reason:
         lines.append(t("card.reason", reason=escape(request.reason)))
     if request.hold_until is not None:
@@ -90,6 +97,22 @@ def card_text(
     if request.undelivered:
         lines.append(t("card.undelivered", count=request.undelivered))
     return "\n".join(lines)
+
+
+def _rule_lines(notes: CardNotes, t: Translator, zone: ZoneInfo) -> list[str]:
+    lines = []
+    if notes.earlier is not None:
+        when = fmt_date(notes.earlier.received_at, t, zone)
+        lines.append(t("card.repeat_disclosures", id=notes.earlier.id, when=when))
+    for said in notes.beyond:
+        when = fmt_datetime(said.at, t, zone)
+        lines.append(
+            t("card.clarify_beyond", staff=said.staff_id, when=when, reason=escape(said.text))
+        )
+    if notes.ground is not None:
+        ground, article = notes.ground.title.get(t.locale), notes.ground.article.get(t.locale)
+        lines.append(t("card.refusal_ground", ground=escape(ground), article=escape(article)))
+    return lines
 
 
 def _recipients(recipients: list[str], t: Translator) -> str:
