@@ -60,7 +60,7 @@ async def test_granting_shows_what_the_consent_covers_first(bot: Harness) -> Non
         "Methods: automated delivery through Telegram",
         "Processors: mailing and communication providers",
         "Transfer abroad: none",
-        "Your rights: access, correction",
+        "Your rights: access, information on disclosures, correction",  # 99-Z art. 12
         "If you agree, only the processing described here is added",
         "If you refuse or withdraw, nothing else changes",
         "How to withdraw: at any time in /consents by tapping this consent, with the "

@@ -64,7 +64,7 @@ async def test_access_is_answered_at_once_with_the_export(bot: Harness, clock: F
         "Legitimate interest pursued: security of the Service",
         "Recipients: state bodies, including law-enforcement",
         "Automated decisions: No decisions with legal effects",
-        "Your rights: access, correction",
+        "Your rights: access, information on disclosures, correction",  # 99-Z art. 12
         "Where to complain: National Personal Data Protection Center",
         "Processors: payment systems",
         "Transfer abroad: EU/EEA: countries with adequate protection",
