@@ -109,16 +109,32 @@ async def test_forged_and_foreign_grounds_change_nothing(bot: Harness) -> None:
     number = await file_erasure(bot, ann)
     await bot.settle()
     card = card_of(bot, number)
+
+    def edits() -> int:
+        return sum(e.kind == "edit" and e.message_id == card["message_id"] for e in bot.fake.events)
+
     for data in (
         f"v1ground:{number}:unfounded",  # GDPR art. 12(5): not in Law 99-Z
         f"v1ground:{number}:legal_obligation",  # the hosting pack's
         f"v1ground:{number}:exempt_by_law",  # 99-Z's, but for access, not erasure
+    ):
+        await staff.tap_data(data, card)
+        alert = staff.expect("не даёт такого основания отказа")
+        assert alert.show_alert, data
+    await bot.settle()
+    assert edits() == 0
+    old = [{"text": "⛔ Отказать", "callback_data": f"v1req:{number}:refuse"}]
+    card["reply_markup"] = {"inline_keyboard": [old]}  # as cards were before grounds
+    for data in (
         f"v1req:{number}:unfounded",  # an older card's button
         f"v1req:{number}:refuse",  # an older card's Refuse, no ground
     ):
         await staff.tap_data(data, card)
         alert = staff.expect("не даёт такого основания отказа")
         assert alert.show_alert, data
+    await bot.settle()
+    assert edits() >= 1  # the older card is shown again with today's buttons
+    assert "⛔ есть законные основания продолжать обработку" in labels(card_of(bot, number))
     await staff.tap_data(f"v1ground:{number}:{'x' * 30}", card)  # too long: a stale button
     staff.expect("больше не действует")
     await eve.tap_data(f"v1ground:{number}:lawful_grounds", card)

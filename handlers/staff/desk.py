@@ -158,7 +158,8 @@ async def text_button(
         return
     if action in (RequestAction.REFUSE, RequestAction.UNFOUNDED):
         ground = "unfounded" if action is RequestAction.UNFOUNDED else ""
-        await _refuse_on(query, ground, request, bot, state, t, pack, desk)
+        if not await _refuse_on(query, ground, request, bot, state, t, pack, desk):
+            await desk.refresh_card(request)  # an older card: today's buttons
         return
     if action is RequestAction.CLARIFY and beyond_agents(pack, await clarifications(repo, request)):
         action = RequestAction.RECLARIFY
@@ -189,15 +190,16 @@ async def _refuse_on(
     t: Translator,
     pack: PolicyPack,
     desk: Desk,
-) -> None:
+) -> bool:
     """Only a ground the pack's law gives for the request's type: any other (forged, another
-    law's, an older card's button) is answered and changes nothing."""
+    law's, an older card's button) is answered and changes nothing. True when asked."""
     if pack.ground(request.type, ground) is None:
         await query.answer(t("card.rule_no_ground", id=request.id), show_alert=True)
-        return
+        return False
     await _ask_for_text(
         query, RequestAction.REFUSE, request, bot, state, t, pack, desk, ground=ground
     )
+    return True
 
 
 async def template_button(

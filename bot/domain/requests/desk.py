@@ -237,6 +237,14 @@ class Desk(Relay):
             hold_until=until,
         )
 
+    async def refresh_card(self, request: Request) -> None:
+        """An older card's button that no longer exists was pressed (Refuse without a ground,
+        Unfounded where the pack's law has no such ground): the card is rendered again with
+        today's buttons. Nothing about the request changes."""
+        now = self._clock.now()
+        await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
+        await self._repo.commit()
+
     async def lift(self, request: Request, staff_id: int) -> RequestOutcome:
         """Staff lift an approved restriction before its date."""
         if request.type != RequestType.RESTRICTION or request.hold_until is None:
