@@ -1,5 +1,6 @@
-"""The admin desk: the buttons on a request card, the reasons, questions and holds staff type
-when a button asks for one, and staff replies relayed to the user. Every handler here declares
+"""The admin desk: the buttons on a request card (a refusal is a button per ground the pack's law
+gives; a clarification beyond the agent's limit is a DPO's) and staff replies relayed to the
+user; what staff type when a button asks for it is `desk_typed`'s. Every handler here declares
 its staff action (`bot.telegram.staff_gate`): the check, and its audit row, come first."""
 
 from __future__ import annotations
