@@ -16,8 +16,7 @@ from sqlalchemy import select
 from bot.core.clock import FrozenClock
 from bot.core.policy import DayKind, Deadline, RequestType, load_pack
 from bot.domain.requests.desk import Desk
-from bot.domain.requests.filing import NoExtension
-from bot.domain.requests.rules import DeskRule, extended_due
+from bot.domain.requests.rules import DeskRule, NoExtension, extended_due
 from storage.models import AuditEntry, RequestMessage
 from storage.repositories import Repositories
 from tests.fake_telegram import FakeTelegram

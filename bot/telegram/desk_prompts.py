@@ -17,8 +17,7 @@ from bot.core.formatting import fmt_date
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.requests.desk import Desk, RequestOutcome
-from bot.domain.requests.filing import NoExtension
-from bot.domain.requests.rules import extend_by, extended_due
+from bot.domain.requests.rules import NoExtension, extend_by, extended_due
 from bot.telegram.callbacks import RequestAction
 from bot.telegram.filters import Magic
 from storage.models import Request

@@ -20,8 +20,7 @@ from bot.core.policy import PolicyPack
 from bot.domain.dates import parse_hold, parse_until
 from bot.domain.requests.catalogue import MAX_REASON
 from bot.domain.requests.desk import Desk, RequestOutcome
-from bot.domain.requests.filing import NoExtension
-from bot.domain.requests.rules import DeskRule
+from bot.domain.requests.rules import DeskRule, NoExtension
 from bot.telegram.callbacks import RequestAction
 from bot.telegram.desk_prompts import (
     NOT_A_COMMAND,

@@ -28,8 +28,7 @@ from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing
 from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
 from bot.domain.attachments import fit_caption, megabytes
-from bot.domain.requests.filing import extension_refusal
-from bot.domain.requests.rules import card_notes
+from bot.domain.requests.rules import card_notes, extension_refusal
 from bot.domain.staff_reach import reason_of
 from bot.telegram import keyboards
 from bot.telegram.texts.requests import card_text, due_page

@@ -18,13 +18,15 @@ from typing import Any
 
 from bot.core.policy import ClarifyRule, RequestType
 from bot.domain.requests.catalogue import CORRECTABLE, details_of, file_of, normalize_phone
-from bot.domain.requests.filing import NoExtension, add_request, extension_refusal
+from bot.domain.requests.filing import add_request
 from bot.domain.requests.relay import Relay
 from bot.domain.requests.rules import (
     DeskRule,
+    NoExtension,
     beyond_agents,
     clarifications,
     extended_due,
+    extension_refusal,
     refusal_kind,
 )
 from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus

@@ -5,38 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import StrEnum
 
-from bot.core.deadlines import extension_months, request_due
+from bot.core.deadlines import request_due
 from bot.core.policy import PolicyPack, RequestType
-from bot.domain.requests.rules import extend_by
-from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
+from storage.enums import OutboxKind, RequestStatus
 from storage.models import Request
 from storage.repositories import Repositories
 
 
-class NoExtension(StrEnum):
-    """Why a request's term cannot be extended (GDPR art. 12(3))."""
-
-    CLOSED = "closed"
-    UNAVAILABLE = "unavailable"  # the pack's law gives no extension (Law 99-Z)
-    ALREADY = "already"  # once per request
-    LATE = "late"  # only within the first term from receipt, however long it was paused
-
-
-async def extension_refusal(
-    repo: Repositories, pack: PolicyPack, request: Request, now: datetime
-) -> NoExtension | None:
-    """Why this request cannot be extended now, or None when it can."""
-    if request.status not in OPEN:
-        return NoExtension.CLOSED
-    if extension_months(pack, request.type) == 0:
-        return NoExtension.UNAVAILABLE
-    if await repo.requests.said(request.id, MessageKind.EXTENSION):
-        return NoExtension.ALREADY
-    if now > extend_by(pack, request):
-        return NoExtension.LATE
-    return None
+def term_due(pack: PolicyPack, kind: str, start: datetime) -> datetime:
+    """The end of the pack's term for a request of this type running from `start` (its
+    receipt, or the answer to a clarification that restarts it)."""
+    return request_due(pack, kind, start)  # the strictest of the laws' terms
 
 
 def needs_phone(pack: PolicyPack, kind: RequestType) -> bool:
@@ -60,7 +40,7 @@ async def add_request(
         status=RequestStatus.RECEIVED,
         verification=verification,
         received_at=now,
-        due_at=request_due(pack, kind, now),
+        due_at=term_due(pack, kind, now),
     )
     await repo.outbox.add(kind=OutboxKind.CARD, request_id=request.id, now=now)
     return request

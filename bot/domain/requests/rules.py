@@ -9,11 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.core.deadlines import add_months, due_at, end_of_day
+from bot.core.deadlines import add_months, end_of_day, extension_months
 from bot.core.policy import PolicyPack, RefusalGround, RequestType
-from storage.enums import MessageKind
+from bot.domain.requests.filing import term_due
+from storage.enums import OPEN, MessageKind
 from storage.models import Request, RequestMessage
 from storage.repositories import Repositories
+
+
+class NoExtension(StrEnum):
+    """Why a request's term cannot be extended (GDPR art. 12(3))."""
+
+    CLOSED = "closed"
+    UNAVAILABLE = "unavailable"  # the pack's law gives no extension (Law 99-Z)
+    ALREADY = "already"  # once per request
+    LATE = "late"  # only within the first term from receipt, however long it was paused
 
 
 class DeskRule(StrEnum):
@@ -28,8 +38,7 @@ class DeskRule(StrEnum):
 
 def original_due(pack: PolicyPack, request: Request) -> datetime:
     """The term as it ran from receipt, before any pause or extension."""
-    deadline = pack.deadlines[RequestType(request.type)]
-    return due_at(request.received_at, deadline, pack.operator.country, pack.zone)
+    return term_due(pack, request.type, request.received_at)
 
 
 def extend_by(pack: PolicyPack, request: Request) -> datetime:
@@ -43,11 +52,26 @@ def extended_due(pack: PolicyPack, request: Request) -> datetime:
     """The due date an extension gives: the current (paused) due date plus the pack's months,
     never beyond the first term plus those months from receipt (three months under the GDPR),
     plus the time a clarification paused the term."""
-    months = pack.requests.extension_months
+    months = extension_months(pack, request.type)
     paused = max(request.due_at - original_due(pack, request), timedelta(0))
     received = request.received_at.astimezone(pack.zone)
     cap = end_of_day(add_months(received, 1 + months).date(), pack.zone) + paused
     return min(add_months(request.due_at.astimezone(pack.zone), months), cap)
+
+
+async def extension_refusal(
+    repo: Repositories, pack: PolicyPack, request: Request, now: datetime
+) -> NoExtension | None:
+    """Why this request cannot be extended now, or None when it can."""
+    if request.status not in OPEN:
+        return NoExtension.CLOSED
+    if extension_months(pack, request.type) == 0:
+        return NoExtension.UNAVAILABLE
+    if await repo.requests.said(request.id, MessageKind.EXTENSION):
+        return NoExtension.ALREADY
+    if now > extend_by(pack, request):
+        return NoExtension.LATE
+    return None
 
 
 # --- refusal grounds -------------------------------------------------------------------------
