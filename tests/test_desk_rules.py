@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from bot.core.policy import DayKind, Deadline, RequestType, load_pack
+from bot.core.roles import Need, need_for
 from bot.domain.requests.desk import Desk
 from bot.domain.requests.rules import DeskRule, NoExtension, extended_due
 from storage.models import AuditEntry, RequestMessage
@@ -349,6 +350,9 @@ async def test_the_disclosures_right_is_listed_filed_answered_and_repeats_marked
 
 
 async def test_an_agent_clarifies_once_a_dpo_again_with_a_reason(bot: Harness) -> None:
+    assert need_for("request.clarify.start") is Need.DESK
+    assert need_for("request.clarify_again.start") is Need.DPO
+    assert need_for("request.clarify_again") is Need.DPO
     ann = await onboarded(bot, "Ann")
     dpo = bot.staff("Dana")  # a group administrator: a DPO
     agent = bot.staff("Alex", status="member")
