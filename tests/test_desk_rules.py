@@ -359,8 +359,12 @@ async def test_an_agent_clarifies_once_a_dpo_again_with_a_reason(bot: Harness) -
     other = bot.staff("Olga", status="member")
     await dpo.send(f"/role {agent.id} agent")
     await dpo.send(f"/role {other.id} agent")
+    seller = bot.staff("Mia", status="member")
+    await dpo.send(f"/role {seller.id} marketing")
     number = await file_erasure(bot, ann)
     await bot.settle()
+    await seller.tap_data(f"v1req:{number}:clarify", card_of(bot, number))
+    assert seller.expect("Нужна роль: DPO или агент").text.startswith("Нужна роль")  # no limit
 
     # Two agents open the Clarify prompt; the first to answer clarifies, the other is refused.
     await other.tap_data(f"v1req:{number}:clarify", card_of(bot, number))

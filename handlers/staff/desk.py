@@ -282,11 +282,13 @@ async def _clarify_start(_: TelegramObject, data: dict[str, Any]) -> str:
 
 
 async def _clarify_explain(_: TelegramObject, data: dict[str, Any]) -> str:
-    """Why Clarify needs a DPO here: said before the role the gate names."""
+    """Why Clarify needs a DPO here, said before the role the gate names (nothing when the
+    limit is not what refused it: a marketing member's first press)."""
     repo, t = data["repo"], data["t"]
     request = await repo.requests.get(data["callback_data"].id)
-    done = await clarifications(repo, request) if request is not None else 0
-    return t("card.rule_clarify_limit", id=data["callback_data"].id, count=done)
+    if request is None or not beyond_agents(data["pack"], await clarifications(repo, request)):
+        return ""
+    return t("card.rule_clarify_limit", id=request.id)
 
 
 def _card_reply_subject(_: TelegramObject, data: dict[str, Any]) -> str:

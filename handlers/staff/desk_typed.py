@@ -187,6 +187,7 @@ async def typed_beyond(
 ) -> None:
     """A DPO's reason for a clarification beyond the agent's limit: kept with the question,
     then the clarification itself is asked for (it is recorded with it)."""
+    assert message.from_user is not None
     if (request := await _taken(typed, state, repo)) is None:
         return
     if request.status not in OPEN:
