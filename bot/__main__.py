@@ -13,7 +13,7 @@ from pathlib import Path
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot.core.errors import ConfigError
-from bot.core.policy import load_pack
+from bot.core.packs import load_pack
 from bot.service import maintenance, setup
 from bot.service.config import Settings, check_writable, load_settings
 from bot.service.logs import setup_logging

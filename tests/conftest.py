@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import FrozenClock
-from bot.core.policy import PACKS_DIR
+from bot.core.packs import PACKS_DIR
 from tests import engines
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness

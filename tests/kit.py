@@ -21,7 +21,7 @@ from typing import Any
 from aiogram.types import Update
 
 from bot.core.clock import Clock
-from bot.core.policy import load_pack
+from bot.core.packs import load_pack
 from bot.domain.erasure import COMPACT_PENDING, Pending
 from bot.service.app import App, build_app
 from bot.service.config import Settings

@@ -19,7 +19,8 @@ from bot.core.deadlines import (
     strictest,
 )
 from bot.core.errors import ConfigError
-from bot.core.policy import PACKS_DIR, DayKind, Deadline, PolicyPack, RequestType, load_pack
+from bot.core.packs import PACKS_DIR, load_pack
+from bot.core.policy import DayKind, Deadline, PolicyPack, RequestType
 from tests.conftest import gdpr_only_pack
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness

@@ -7,14 +7,13 @@ import pytest
 
 from bot.core.errors import ConfigError
 from bot.core.i18n import LOCALES, Translator, catalog
+from bot.core.packs import load_pack, shipped_packs
 from bot.core.policy import (
     ClarifyRule,
     DayKind,
     Deadline,
     LegalBasis,
     RequestType,
-    load_pack,
-    shipped_packs,
 )
 from bot.telegram.texts.notice import notice_text
 

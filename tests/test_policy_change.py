@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from bot.core.errors import ConfigError
-from bot.core.policy import load_pack
+from bot.core.packs import load_pack
 from storage.models import ConsentEvent
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness

@@ -3,22 +3,17 @@
 A pack describes everything the bot tells users and every rule it applies on behalf of one
 operator: identity and contacts, policy version, purposes with legal bases, rights offered and
 the deadline of each request type. Operators write their own pack without touching code.
+Reading one (and the laws and calendars it names) is bot/core/packs.py's.
 """
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from bot.core.errors import ConfigError, describe_validation_error
-
-PACKS_DIR = Path(__file__).resolve().parents[1] / "packs"
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -311,13 +306,6 @@ class PolicyPack(_Model):
             raise ValueError("is not a known IANA time zone") from None
         return value
 
-    @field_validator("laws", mode="before")
-    @classmethod
-    def _catalogue(cls, value: object) -> object:
-        if isinstance(value, list):
-            return [load_law(v) if isinstance(v, str) else v for v in value]
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> PolicyPack:
         ids = [p.id for p in self.purposes]
@@ -453,65 +441,3 @@ class PolicyPack(_Model):
         """The ground `ground_id` for a request of this type; None for anything else (a
         forged id, a ground of another law, a ground for another type)."""
         return next((g for g in self.grounds_for(kind) if g.id == ground_id), None)
-
-
-def _read_toml(path: Path) -> dict[str, object]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path.name} is not valid TOML: {error}") from None
-
-
-def load_law(law_id: str) -> Law:
-    """A law of the catalogue, bot/packs/laws/<id>.toml."""
-    path = PACKS_DIR / "laws" / f"{law_id}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.toml")))
-        raise ValueError(f"'{law_id}' is not a law of the catalogue ({known})")
-    return Law.model_validate({"id": law_id, **_read_toml(path)})
-
-
-def _calendar_file(pack_path: Path, name: str) -> dict[str, object]:
-    beside = pack_path.parent / name
-    return _read_toml(beside if beside.is_file() else PACKS_DIR / name)
-
-
-def shipped_packs() -> list[str]:
-    return sorted(p.stem for p in PACKS_DIR.glob("*.toml"))
-
-
-def resolve_pack_path(name_or_path: str) -> Path:
-    candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" or candidate.is_file():
-        if not candidate.is_file():
-            raise ConfigError(f"Configuration error: POLICY_PACK file not found: {candidate}")
-        return candidate
-    shipped = PACKS_DIR / f"{name_or_path}.toml"
-    if not shipped.is_file():
-        raise ConfigError(
-            f"Configuration error: POLICY_PACK '{name_or_path}' is neither a shipped pack "
-            f"({', '.join(shipped_packs())}) nor a .toml file"
-        )
-    return shipped
-
-
-def load_pack(name_or_path: str) -> PolicyPack:
-    path = resolve_pack_path(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"Policy pack error ({path.name}): not valid TOML: {error}") from None
-    try:
-        # A calendar named by file is read from beside the pack (calendars/BY.toml), else
-        # from the shipped ones.
-        calendars = raw.get("calendars", [])
-        if isinstance(calendars, list):
-            raw["calendars"] = [
-                _calendar_file(path, c) if isinstance(c, str) else c for c in calendars
-            ]
-        return PolicyPack.model_validate(raw)
-    except (ValueError, OSError) as error:
-        if not isinstance(error, ValidationError):
-            raise ConfigError(f"Policy pack error ({path.name}): {error}") from None
-        detail = describe_validation_error(error, env_names=False)
-        raise ConfigError(f"Policy pack error ({path.name}): {detail}") from None

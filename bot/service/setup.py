@@ -36,7 +36,7 @@ from aiogram.types import ChatMemberUpdated, User
 
 from bot.core.errors import ConfigError
 from bot.core.i18n import LOCALES
-from bot.core.policy import shipped_packs
+from bot.core.packs import shipped_packs
 from bot.service.config import TELEGRAM_API, looks_like_token
 from storage.crypto import KeyProblem, new_master_key, parse_master_key
 

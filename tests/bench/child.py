@@ -34,7 +34,7 @@ def memory_mb() -> dict[str, float]:
 
 
 async def sender(rate: float, budget: float) -> dict[str, float]:
-    from bot.core.policy import load_pack
+    from bot.core.packs import load_pack
     from bot.service.app import build_app
     from bot.service.config import load_settings
 
