@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import Translator
-from bot.core.policy import Contacts, Deadline, PolicyPack
+from bot.core.policy import Contacts, Deadline, PolicyPack, Processor
 
 if TYPE_CHECKING:
     pass
@@ -36,6 +36,57 @@ def operator_name(pack: PolicyPack, locale: str) -> str:
     return escape(pack.operator.legal_name.get(locale))
 
 
+def operator_address(pack: PolicyPack, t: Translator) -> str:
+    """The operator's address, or that the policy does not give it (never an invented one)."""
+    address = pack.operator.address
+    return escape(address.get(t.locale)) if address else t("policy.no_address")
+
+
+def policy_edition(pack: PolicyPack, t: Translator) -> str:
+    """«версия 1.0 от 01.01.2025», or only what the policy gives of its version and date."""
+    policy, zone = pack.policy, pack.zone
+    date_text = fmt_date(policy.effective_date, t, zone) if policy.effective_date else None
+    if pack.version_given:
+        version = escape(policy.version)
+        if date_text:
+            return t("policy.edition", version=version, date=date_text)
+        return t("policy.edition_version", version=version)
+    if date_text:
+        return t("policy.edition_date", date=date_text)
+    return t("policy.edition_none")
+
+
+def policy_link(pack: PolicyPack, t: Translator) -> str:
+    """The full policy's address, or that it is not published at an address."""
+    url = pack.policy.url
+    return t("policy.link", url=escape(url)) if url else t("policy.no_link")
+
+
+def processor_text(processor: Processor, locale: str, t: Translator) -> str:
+    """«VMware (США) — вендор»; what the policy does not give is said to be not given."""
+    role = escape(processor.role.get(locale))
+    name = escape(processor.name.get(locale)) if processor.name else None
+    country = escape(processor.country.get(locale)) if processor.country else None
+    if name and country:
+        return t("processor.named", name=name, country=country, role=role)
+    if name:
+        return t("processor.no_country", name=name, role=role)
+    if country:
+        return t("processor.no_name", country=country, role=role)
+    return t("processor.category", role=role)
+
+
+def processors_text(processors: list[Processor], t: Translator) -> str:
+    return "; ".join(processor_text(p, t.locale, t) for p in processors)
+
+
+def term_text(deadline: Deadline, t: Translator) -> str:
+    """A term as people read it: «15 календарных дней», «30 календарных дней, но не дольше 1
+    месяца», «72 часа»."""
+    kind = t(f"card.days_{deadline.kind}", days=deadline.days)
+    return f"{deadline.days} {kind}{months_cap(deadline, t)}"
+
+
 def months_cap(deadline: Deadline, t: Translator) -> str:
     """The note ", at most one month" after a term in days that a month may end sooner."""
     if not deadline.at_most_months:
@@ -47,10 +98,19 @@ def complaint_text(pack: PolicyPack, t: Translator) -> str:
     """Where to complain: the authority with its contacts, and the court (GDPR arts. 12(4), 77,
     79; Law 99-Z art. 15). Told in the notice, every refusal and the access answer."""
     authority = pack.operator.authority
-    court = authority.court.get(t.locale) if authority.court else t("common.court_default")
     return t(
         "notice.complaint",
         authority=escape(authority.name.get(t.locale)),
         contact=contact_line(authority.contacts, t.locale),
-        court=escape(court),
+        appeal=appeal_text(pack, t),
     )
+
+
+def appeal_text(pack: PolicyPack, t: Translator) -> str:
+    """The sentence on going to court: the pack's (Law 99-Z art. 15: the authority's decision
+    is appealed to a court), else "You may also go to {court}"."""
+    authority = pack.operator.authority
+    if authority.appeal is not None:
+        return escape(authority.appeal.get(t.locale))
+    court = authority.court.get(t.locale) if authority.court else t("common.court_default")
+    return t("common.court_also", court=escape(court))

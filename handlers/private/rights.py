@@ -13,7 +13,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
-from bot.core.formatting import contact_line, fmt_date, months_cap
+from bot.core.formatting import appeal_text, contact_line, fmt_date, months_cap
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
 from bot.domain.attachments import MAX_BYTES, Refusal, attachment_of
@@ -364,12 +364,12 @@ async def pick(
     kind = RequestType(value)
     if kind is RequestType.COMPLAINT:
         authority = pack.operator.authority
-        court = authority.court.get(t.locale) if authority.court else t("common.court_default")
         text = t(
             "flow.complaint",
+            term=escape(pack.terms.authority.get(t.locale)),
             authority=escape(authority.name.get(t.locale)),
             contacts=contact_line(authority.contacts, t.locale),
-            court=escape(court),
+            appeal=appeal_text(pack, t),
         )
         await bot.send_message(user.id, text)
         return

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.core.formatting import complaint_text, contact_line, fmt_datetime, operator_name
+from bot.core.formatting import (
+    complaint_text,
+    contact_line,
+    fmt_datetime,
+    operator_address,
+    operator_name,
+)
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from storage.models import Breach
@@ -43,6 +49,7 @@ def breach_staff_text(breach: Breach, pack: PolicyPack, t: Translator, affected:
         t("breach.recorded", id=breach.id),
         t(
             "breach.deadline",
+            authority=escape(pack.terms.authority.get(loc)),
             due=fmt_datetime(breach.authority_due_at, t, pack.zone),
             days=rule.days,
             kind=t(f"card.days_{rule.kind}", days=rule.days),
@@ -58,8 +65,12 @@ def breach_staff_text(breach: Breach, pack: PolicyPack, t: Translator, affected:
         t(
             "breach.draft_operator",
             name=operator_name(pack, loc),
-            registration=escape(op.registration_number or ""),
-            address=escape(op.address.get(loc)),
+            registration=(
+                t("notice.registration", number=escape(op.registration_number))
+                if op.registration_number
+                else ""
+            ),
+            address=operator_address(pack, t),
             contact=contact_line(op.contacts, loc),
         ),
         *breach_facts(breach, pack, t),
