@@ -73,7 +73,7 @@ async def test_representative_in_russian(bot: Harness) -> None:
     await papa.tap("✅ Я законный представитель")
     papa.expect("Записано, что вы — законный представитель")
     await bot.settle()
-    assert "Ваш законный представитель подтвердил согласие" in kid.inbox[-1].text
+    assert "Ваш законный представитель подтвердил свои полномочия" in kid.inbox[-1].text
 
 
 async def test_link_works_once(bot: Harness) -> None:
