@@ -337,6 +337,13 @@ def test_an_announced_version_fills_in_what_the_policy_did_not_give() -> None:
     assert current.not_given == []
     [old] = current.policy.history
     assert old.version == pack.policy.version and old.url is None
+    # The running pack becomes it in place on its day, the same way.
+    assert pack.advance(datetime(2026, 12, 15, 12, tzinfo=pack.zone))
+    assert (pack.policy.version, pack.version_given, pack.missing_fields()[:1]) == (
+        "2.0",
+        True,
+        ["purposes.account.processors[0]: name, country (hosting providers and data centres)"],
+    )
 
 
 # Point 15: statutory Russian.

@@ -7,18 +7,17 @@ the deadline of each request type. Operators write their own pack without touchi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.core.errors import ConfigError, describe_validation_error
+from bot.core.not_given import NOT_GIVEN_FIELDS, NotGivenField, content_version, field_value
 
 PACKS_DIR = Path(__file__).resolve().parents[1] / "packs"
 
@@ -259,39 +258,6 @@ class RetentionRules(_Model):
     erasure_records_days: Annotated[int, Field(ge=30)]
 
 
-# Fields a policy may not give. Each one a pack leaves out is listed in `not_given`: users see
-# nothing invented in its place, and staff are told at every start what is still to fill in.
-NOT_GIVEN_FIELDS = (
-    "operator.address",
-    "operator.registration_number",
-    "policy.version",
-    "policy.effective_date",
-    "policy.url",
-)
-NotGivenField = Literal[
-    "operator.address",
-    "operator.registration_number",
-    "policy.version",
-    "policy.effective_date",
-    "policy.url",
-]
-
-
-def _field(pack: Any, dotted: str) -> Any:
-    value = pack
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
-    return value
-
-
-def content_version(raw: dict[str, Any]) -> str:
-    """The version of a pack whose policy gives none: the pack's identifier and a hash of what
-    it says (comments and layout aside; its `policy` and `next_policy` tables aside)."""
-    body = {k: v for k, v in raw.items() if k not in {"policy", "next_policy", "not_given"}}
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
-    return f"{raw.get('id', 'pack')}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
 class PolicyPack(_Model):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
     law: Text
@@ -368,7 +334,7 @@ class PolicyPack(_Model):
                 if listed and not self.policy.version.startswith(f"{self.id}-"):
                     raise ValueError("not_given: 'policy.version' is listed but a version is given")
                 continue
-            missing = _field(self, dotted) is None
+            missing = field_value(self, dotted) is None
             if listed and not missing:
                 raise ValueError(f"not_given: '{dotted}' is listed but given")
             if missing and not listed and dotted != "operator.registration_number":
