@@ -32,6 +32,11 @@ def contact_line(contacts: Contacts, locale: str) -> str:
     return ", ".join(escape(p) for p in parts if p)
 
 
+def write_to(contacts: Contacts, locale: str) -> str:
+    """Where to write (after «письмом на», "by writing to"): the e-mail, else every contact."""
+    return escape(contacts.email) if contacts.email else contact_line(contacts, locale)
+
+
 def operator_name(pack: PolicyPack, locale: str) -> str:
     return escape(pack.operator.legal_name.get(locale))
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from html import escape
 
 from bot.core.formatting import (
-    contact_line,
     fmt_datetime,
     operator_address,
     operator_name,
     policy_edition,
     processors_text,
     term_text,
+    write_to,
 )
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, Purpose
@@ -71,7 +71,7 @@ def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reco
         t("consents.info_consequences", refused=refused),
         t(
             "consents.info_withdraw_marketing" if marketing else "consents.info_withdraw",
-            contact=contact_line(op.contacts, loc),
+            contact=write_to(op.contacts, loc),
         ),
         "",
         t("consents.info_version", edition=policy_edition(pack, t)),

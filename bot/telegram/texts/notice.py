@@ -13,6 +13,7 @@ from bot.core.formatting import (
     policy_edition,
     policy_link,
     processor_text,
+    write_to,
 )
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
@@ -70,7 +71,7 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
         t(
             "notice.rights",
             rights=right_names(pack, t),
-            contact=contact_line(op.contacts, loc),
+            contact=write_to(op.contacts, loc),
         ),
         complaint_text(pack, t),
     ]
