@@ -77,7 +77,7 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     numbers = "Примерное число затронутых лиц: about 1200; записей персональных данных: about 5000"
     assert numbers in record.text
     assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
-    assert "Оператор: ООО «ЕВДЕЛИКС» УНП 193688628" in record.text
+    assert "Оператор: ООО «ЕВДЕЛИКС» (УНП 193688628)" in record.text
     assert "Что произошло: a backup copy was left on a public server" in record.text
     assert "Затронуто субъектов персональных данных: 3." in record.text  # Ann, Carl, Eve
     breach = await stored_breach(bot)
@@ -102,13 +102,13 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
         "Likely consequences: unwanted messages",
         "Measures taken: the copy was deleted",
         "Questions: admin@gybry.com",
-        "Where to complain: National Personal Data Protection Center",
+        "Where to complain: to the National Personal Data Protection Center",
     ):
         assert part in told, part
     told_ru = carl.inbox[-1].text
     assert "Уведомление о нарушении защиты персональных данных: ООО «ЕВДЕЛИКС»" in told_ru
     assert "Возможные последствия: unwanted messages" in told_ru
-    assert "Куда жаловаться: Национальный центр защиты персональных данных" in told_ru
+    assert "Куда жаловаться: в Национальный центр защиты персональных данных" in told_ru
     assert "Notice of a personal data breach" in eve.inbox[-1].text
     assert not any("breach" in e.text for e in boris.inbox)  # not affected
     await dpo.tap_data("v1breach:1:send")  # once only
@@ -137,7 +137,7 @@ async def test_gdpr_breach_deadline_is_72_hours_across_a_weekend(
     dpo = gdpr_bot.staff("Dana")
     await dpo.send(FACTS.format(who=f"id {ann.id} 999"))
     # Known at 16:00 Minsk (13:00 UTC) on Friday: 72 hours, weekend included (GDPR art. 33).
-    record = dpo.expect("Уведомить орган незамедлительно, не позднее 30.11.2026 16:00")
+    record = dpo.expect("Уведомить надзорный орган незамедлительно, не позднее 30.11.2026 16:00")
     assert "(72 часа с момента, когда стало известно" in record.text
     assert "Затронуто субъектов персональных данных: 1." in record.text  # 999 is unknown
     assert (await stored_breach(gdpr_bot)).authority_due_at == datetime(

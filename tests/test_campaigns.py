@@ -16,7 +16,7 @@ from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness, Person
 from tests.test_consents import onboarded
 
-REASON_EN = "You get this message because you agreed to receive marketing messages"
+REASON_EN = "You get this message in Telegram because you agreed in this bot to receive marketing"
 
 
 async def subscriber(bot: Harness, name: str, lang: str = "en") -> Person:
@@ -59,7 +59,7 @@ async def test_campaign_reaches_exactly_the_consenting_users(bot: Harness) -> No
     assert message.raw["text"].count("<b>Big sale</b>") == 1  # staff formatting kept
     assert [b["text"] for b in message.buttons()] == ["🚫 Unsubscribe"]
     [russian] = campaign_messages(boris)
-    assert russian.startswith("Вы получили это сообщение, потому что дали согласие")
+    assert russian.startswith("Вы получили это сообщение в Telegram, потому что дали")
     assert campaign_messages(carl) == campaign_messages(dora) == campaign_messages(kid) == []
     report = bot.fake.events[-1]
     assert report.chat_id == staff.chat_id

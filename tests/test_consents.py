@@ -58,14 +58,17 @@ async def test_granting_shows_what_the_consent_covers_first(bot: Harness) -> Non
         "How long the consent lasts: until you withdraw consent",
         "Actions with the data: collection, storage, use to send messages, deletion.",
         "Methods: automated delivery through Telegram",
-        "Processors: mailing and communication providers",
+        "Authorised persons (processors): mailing and communication providers "
+        "(the policy gives no names or countries)",
         "Transfer abroad: none",
-        "Your rights: access, information on disclosures, correction",  # 99-Z art. 12
+        "Your rights (file a request with /rights):",
+        "• access — learn whether your data is processed",
         "If you agree, only the processing described here is added",
-        "If you refuse or withdraw, nothing else changes",
+        "If you refuse or withdraw: you get no marketing messages in this bot",
         "How to withdraw: at any time in /consents by tapping this consent, with the "
         "Unsubscribe button under any marketing message",
-        "Policy version 1.0. This is a translation; the Russian text prevails.",
+        f"recorded with this policy text's identifier: {bot.pack.policy.version}",
+        "This is a translation; the Russian text of the policy prevails.",
     ):
         assert part in info.text, part
     assert await events(bot, ann.id) == []  # seeing the terms records nothing
@@ -84,7 +87,7 @@ async def test_granting_shows_what_the_consent_covers_first(bot: Harness) -> Non
         "toggle",
         ann.id,
     )
-    assert event.policy_version == "1.0"
+    assert event.policy_version == bot.pack.policy.version
     async with bot.app.sessions() as session:
         shown = await session.get(ConsentText, event.text_id)
     assert shown is not None and "Consent: Marketing messages" in shown.body
@@ -126,7 +129,8 @@ async def test_consents_in_russian(bot: Harness) -> None:
         "Оператор: ООО «ЕВДЕЛИКС», 220037, г. Минск",
         "Действия с данными: сбор, хранение, предоставление (передача) обработчикам за рубежом",
         "• США: надлежащий уровень защиты персональных данных не обеспечивается. Риски: в США",
-        "Ваши права: доступ",
+        "Ваши права (подать заявление — /rights):",
+        "• доступ — узнать, обрабатываются ли ваши данные",
         "Если вы согласитесь",
         "Как отозвать: в любой момент в /consents, нажав на это согласие, или письмом",
     ):
@@ -228,8 +232,8 @@ async def test_only_the_representative_grants_a_minors_consent_per_purpose(bot: 
     mum = bot.user("Mum")
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
-    mum.expect("This confirmation gives no optional consent")
-    await mum.tap("I am the legal representative and I consent")
+    mum.expect("This confirmation turns on no optional consent")
+    await mum.tap("✅ I am the legal representative")
     assert await events(bot, kid.id) == []  # confirming the link grants nothing
     await mum.tap_data(f"v1con:g:marketing:{kid.id}")  # Agree without the screen
     mum.expect("Please read what this consent covers first")
@@ -284,7 +288,7 @@ async def test_a_representative_acts_only_from_their_own_chat(bot: Harness) -> N
     mum = bot.user("Mum")
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
-    await mum.tap("I am the legal representative and I consent")
+    await mum.tap("✅ I am the legal representative")
     in_group = mum.in_chat(-100777)
     await in_group.tap_data(f"v1con:l:-:{kid.id}")
     assert not in_group.last.find("Consents of Kid")
@@ -296,7 +300,7 @@ async def test_only_the_representative_can_act_for_a_minor(bot: Harness) -> None
     mum = bot.user("Mum")
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
-    await mum.tap("I am the legal representative and I consent")
+    await mum.tap("✅ I am the legal representative")
     stranger = await onboarded(bot, "Eve")
     for forged in (f"v1con:l:-:{kid.id}", f"v1con:g:marketing:{kid.id}", f"v1con:h:-:{kid.id}"):
         await stranger.tap_data(forged)

@@ -390,7 +390,7 @@ async def test_the_upgrade_seals_a_plaintext_database_in_place(
         assert said is not None and (said.kind, said.text) == ("reply", "Snorkeldink speaking")
         assert item is not None and item.text == "Wobblegong"  # sealed for the request's user
         assert disclosure is not None and disclosure.recipient == "Tax office Zorblat"
-        assert owners - {0} == {42}  # 0: staff's own texts (the start's calendar warning)
+        assert owners - {0} == {42}  # 0: staff's own texts (start-up notes to the admin group)
         storage = SqlStorage(bot.app.engine, bot.settings.master_keys())
         key = StorageKey(bot_id=1, chat_id=42, user_id=42)
         assert await storage.get_data(key) == {"answers": {"reason": "Blimpfizzle"}}

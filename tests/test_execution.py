@@ -65,8 +65,8 @@ async def test_access_is_answered_at_once_with_the_export(bot: Harness, clock: F
         "Recipients: state bodies, including law-enforcement",
         "Automated decisions: No decisions with legal effects",
         "Your rights: access, information on disclosures, correction",  # 99-Z art. 12
-        "Where to complain: National Personal Data Protection Center",
-        "Processors: payment systems",
+        "Where to complain: to the National Personal Data Protection Center",
+        "Authorised persons (processors): payment systems (the policy gives no names or countries)",
         "Transfer abroad: EU/EEA: countries with adequate protection",
         "What this bot holds about you",
         f"Telegram ID {ann.id}",
@@ -96,9 +96,9 @@ async def test_the_access_answer_in_russian_on_29_february(
     clock.set(datetime(2028, 2, 28, 9, 0, tzinfo=UTC))
     boris = await onboarded(gdpr_bot, "Борис", lang="ru")
     await boris.send("/consents")
-    await boris.tap("⬜ Рассылки")
+    await boris.tap("⬜ Рассылки в Telegram")
     await boris.tap("✅ Согласен(на)")
-    await boris.tap("✅ Рассылки")  # withdrawn on 28 February
+    await boris.tap("✅ Рассылки в Telegram")  # withdrawn on 28 February
     clock.set(datetime(2028, 2, 29, 9, 0, tzinfo=UTC))  # a leap day: "a year ago" exists
     await boris.send("/rights")
     await boris.tap("🔎 Какие данные обо мне есть?")
@@ -106,11 +106,12 @@ async def test_the_access_answer_in_russian_on_29_february(
     report = "\n".join(boris.last.texts)
     for part in (
         "Цели, правовые основания, данные и источники, которые относятся к вам",
-        "Рассылки: согласие отозвано 28.02.2028; для этой цели данные не обрабатываются.",
+        "Рассылки в Telegram: согласие отозвано 28.02.2028; "
+        "для этой цели данные не обрабатываются.",
         "Законный интерес: совершенствовать наши услуги",
         "Получатели: правоохранительные и иные компетентные государственные органы",
         "Автоматизированные решения: ActiveCloud не принимает в отношении вас решений",
-        "Куда жаловаться: Надзорный орган государства — члена ЕС",
+        "Куда жаловаться: в надзорный орган государства — члена ЕС",
         "Предоставление данных третьим лицам за последний год",
     ):
         assert part in report, part

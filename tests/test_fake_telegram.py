@@ -52,8 +52,8 @@ async def test_confirmation_is_kept_when_the_minor_blocked_the_bot(
     mum = bot.user("Mum")
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
-    await mum.tap("I am the legal representative and I consent")
-    mum.expect("Your confirmation is recorded")
+    await mum.tap("✅ I am the legal representative")
+    mum.expect("Recorded that you are the legal representative")
     await bot.settle()
     assert len(await confirmations(bot)) == 1
     async with bot.app.sessions() as session:

@@ -39,16 +39,16 @@ async def test_minor_gets_link_and_representative_confirms(
     await mum.send(f"/start {payload}")
     mum.expect("are you 16 or older?")
     await mum.tap("I am 16 or older")
-    mum.expect("you are the legal representative (parent, adoptive parent or guardian) of Kid")
-    await mum.tap("I am the legal representative and I consent")
-    mum.expect("Your confirmation is recorded")
+    mum.expect("legal representative (parent, adoptive parent, guardian or custodian) of Kid")
+    await mum.tap("✅ I am the legal representative")
+    mum.expect("Recorded that you are the legal representative")
     await bot.settle()  # the minor is told through the outbox
     told = kid.inbox[-1]
     assert "Your legal representative confirmed" in told.text
 
     [confirmation] = await confirmations(bot)
     assert (confirmation.minor_id, confirmation.guardian_id) == (kid.id, mum.id)
-    assert confirmation.policy_version == "1.0"
+    assert confirmation.policy_version == bot.pack.policy.version
     assert confirmation.confirmed_at == clock.now()
 
     await kid.send("/start")
@@ -69,11 +69,11 @@ async def test_representative_in_russian(bot: Harness) -> None:
     await papa.send(f"/start {payload}")
     papa.expect("вам уже есть 16 лет?")
     await papa.tap("Мне 16 лет или больше")
-    papa.expect("законный представитель (родитель, усыновитель или опекун) пользователя Петя")
-    await papa.tap("Я законный представитель и даю согласие")
-    papa.expect("Ваше подтверждение записано")
+    papa.expect("представитель (родитель, усыновитель, опекун или попечитель) пользователя Петя")
+    await papa.tap("✅ Я законный представитель")
+    papa.expect("Записано, что вы — законный представитель")
     await bot.settle()
-    assert "Ваш законный представитель подтвердил согласие" in kid.inbox[-1].text
+    assert "Ваш законный представитель подтвердил свои полномочия" in kid.inbox[-1].text
 
 
 async def test_link_works_once(bot: Harness) -> None:
@@ -81,7 +81,7 @@ async def test_link_works_once(bot: Harness) -> None:
     mum = bot.user("Mum")
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
-    await mum.tap("I am the legal representative and I consent")
+    await mum.tap("✅ I am the legal representative")
     await mum.tap_data("v1rep:confirm")  # double tap
     mum.expect("This button is no longer active")
 
@@ -106,7 +106,7 @@ async def test_link_expiring_between_steps_is_refused(bot: Harness, clock: Froze
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
     clock.advance(timedelta(days=8))
-    await mum.tap("I am the legal representative and I consent")
+    await mum.tap("✅ I am the legal representative")
     mum.expect("This link has expired")
     assert await confirmations(bot) == []
 
@@ -149,8 +149,8 @@ async def test_representative_under_16_and_cancel_record_nothing(bot: Harness) -
     await mum.tap("I am 16 or older")
     await mum.send("some text instead of a button")
     mum.expect("Please answer with the buttons")
-    await mum.tap("I am the legal representative and I consent")
-    mum.expect("Your confirmation is recorded")
+    await mum.tap("✅ I am the legal representative")
+    mum.expect("Recorded that you are the legal representative")
     assert len(await confirmations(bot)) == 1
 
 
@@ -167,8 +167,8 @@ async def test_representative_survives_a_restart(bot: Harness) -> None:
     await mum.send(f"/start {payload}")
     await mum.tap("I am 16 or older")
     await bot.restart()
-    await mum.tap("I am the legal representative and I consent")
-    mum.expect("Your confirmation is recorded")
+    await mum.tap("✅ I am the legal representative")
+    mum.expect("Recorded that you are the legal representative")
 
 
 async def test_only_the_token_hash_is_stored(bot: Harness) -> None:

@@ -154,4 +154,4 @@ def test_russian_ages() -> None:
     assert t("age.adult", age=22) == "22 года или старше"
     assert t("age.minor", age=21) == "Младше 21 года"
     assert t("age.minor", age=16) == "Младше 16 лет"
-    assert t("guardian.too_young", age=18).endswith("старше 18 лет. Ничего не записано.")
+    assert t("guardian.too_young", age=18).endswith("не моложе 18 лет. Ничего не записано.")

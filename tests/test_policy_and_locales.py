@@ -16,6 +16,7 @@ from bot.core.policy import (
     RequestType,
 )
 from bot.telegram.texts.notice import notice_text
+from tests.packs import filled_99z
 
 PLACEHOLDER = re.compile(r"\{\s*\$?(\w+)\s*(?:\}|->)")  # {name}, {$name}, { $name -> ...
 
@@ -86,7 +87,7 @@ def test_notice_fits_one_message(name: str, locale: str) -> None:
 
 
 def write_pack(tmp_path: Path, **replace: str) -> Path:
-    source = (Path(__file__).parent.parent / "bot/packs/by_99z_sports.toml").read_text("utf-8")
+    source = filled_99z()
     for old, new in replace.items():
         assert old in source
         source = source.replace(old, new)

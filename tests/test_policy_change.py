@@ -14,14 +14,13 @@ from bot.core.packs import load_pack
 from storage.models import ConsentEvent
 from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness
+from tests.packs import filled_99z, write_filled_99z
 from tests.test_campaigns import subscriber
 from tests.test_consents import onboarded
 
-SHIPPED = Path(__file__).parent.parent / "bot/packs/by_99z_sports.toml"
-
 
 def version_two(tmp_path: Path) -> Path:
-    source = SHIPPED.read_text("utf-8")
+    source = filled_99z()
     source = source.replace(
         'url = "https://gybry.com/privacy"\n',
         'url = "https://gybry.com/privacy"\n'
@@ -43,7 +42,7 @@ def version_two(tmp_path: Path) -> Path:
 async def test_policy_change_end_to_end(
     fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    old = Harness(fake, tmp_path, clock=clock)
+    old = Harness(fake, tmp_path, clock=clock, pack=str(write_filled_99z(tmp_path)))
     await old.start()
     ann = await subscriber(old, "Ann")
     await ann.send("/consents")
@@ -64,7 +63,7 @@ async def test_policy_change_end_to_end(
         change = ann.expect("The privacy policy has changed: version 2.0 of 01 Dec 2026.")
         assert "What changed: Marketing now includes push notifications." in change.text
         assert "Some consents need your confirmation again" in change.text
-        notice = ann.expect("Policy version 2.0")
+        notice = ann.expect("Privacy policy: version 2.0")
         assert [b["text"] for b in notice.buttons()] == [
             "📄 Full policy",
             "📄 Version 1.0 (01 Jan 2025)",
@@ -109,7 +108,7 @@ async def test_policy_change_end_to_end(
 async def test_notify_policy_without_a_change_note(bot: Harness) -> None:
     staff = bot.staff("Sam")
     await staff.send("/notify_policy")
-    staff.expect("нет описания изменений для версии 1.0")
+    staff.expect(f"нет описания изменений для версии {bot.pack.policy.version}")
     outsider = bot.staff("Eve", status="member")
     await outsider.send("/notify_policy")
     outsider.expect("только сотрудники")
@@ -118,9 +117,7 @@ async def test_notify_policy_without_a_change_note(bot: Harness) -> None:
 async def test_terms_version_must_be_a_known_version(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(
-        SHIPPED.read_text("utf-8").replace(
-            'id = "marketing"\n', 'id = "marketing"\nterms_version = "9"\n'
-        ),
+        filled_99z().replace('id = "marketing"\n', 'id = "marketing"\nterms_version = "9"\n'),
         "utf-8",
     )
     with pytest.raises(ConfigError, match="terms_version"):
@@ -129,7 +126,7 @@ async def test_terms_version_must_be_a_known_version(tmp_path: Path) -> None:
 
 def announced(tmp_path: Path) -> Path:
     """Version 1.0 with version 1.1 announced for 15 December 2026."""
-    source = SHIPPED.read_text("utf-8").replace(
+    source = filled_99z().replace(
         "[age]\n",
         "[next_policy]\n"
         'version = "1.1"\n'
@@ -147,7 +144,7 @@ def announced(tmp_path: Path) -> Path:
 async def test_the_next_version_is_announced_before_it_takes_effect(
     fake: FakeTelegram, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    before = Harness(fake, tmp_path, clock=clock)
+    before = Harness(fake, tmp_path, clock=clock, pack=str(write_filled_99z(tmp_path)))
     await before.start()
     ann = await onboarded(before, "Ann")
     boris = await onboarded(before, "Борис", lang="ru")

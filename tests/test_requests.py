@@ -84,7 +84,7 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
         "⏸ Restrict processing",
         "✋ Object to processing",
         "↩️ Withdraw a consent",
-        "⚖️ Complain to the authority",
+        "⚖️ Where to complain",
         "← Back",
     ]
 
@@ -141,9 +141,11 @@ async def test_every_request_type_is_filed(bot: Harness) -> None:
     await ann.tap("↩️ Withdraw a consent")
     ann.expect("Your consents")
     await ann.send("/rights")
-    await ann.tap("⚖️ Complain to the authority")
+    await ann.tap("⚖️ Where to complain")
     ann.expect("National Personal Data Protection Center of the Republic of Belarus")
-    ann.expect("You may also go to a court of the Republic of Belarus")  # Law 99-Z art. 15
+    ann.expect("You may complain to the National Personal Data Protection Center")
+    # Law 99-Z art. 15: the authority's decision, not the operator, goes to a court.
+    ann.expect("Center on your complaint can be appealed to a court")
 
     await bot.settle()
     cards = bot.cards()
@@ -265,7 +267,7 @@ async def test_staff_handle_a_request_from_the_card(bot: Harness, clock: FrozenC
     assert (await stored(bot, number)).status == "waiting_user"
     clock.advance(timedelta(days=2))
     await ann.reply_to(question, "The app")
-    ann.expect("Request #1 is now due by 08 Dec 2026")
+    ann.expect("Request #1 is still due by 08 Dec 2026")  # a question moved nothing
 
     # A clarification of identity or scope restarts the term from the answer (seed ch. 7),
     # and the prompt shows the effect before staff confirm.
@@ -322,8 +324,8 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
         "(Law No. 99-Z, art. 13(4)). Explanation: We must keep contract data for 3 years"
     ) in refusal
     # Where to complain, with contacts, and the court (Law 99-Z art. 15).
-    assert "Where to complain: National Personal Data Protection Center" in refusal
-    assert "https://cpd.by" in refusal and "or a court of the Republic of Belarus" in refusal
+    assert "Where to complain: to the National Personal Data Protection Center" in refusal
+    assert "https://cpd.by" in refusal and "can be appealed to a court" in refusal
     assert (await stored(bot, first)).status == "refused"
 
     await staff.tap_data(
@@ -338,7 +340,8 @@ async def test_refuse_and_block_reach_the_user(bot: Harness, clock: FrozenClock)
     await bot.settle()
     assert "keeping your data until 31 Dec 2027 (tax records)" in bob.inbox[-1].text
     # Not erasing now is a refusal in part: where to complain comes with it (art. 15).
-    assert "Where to complain: National Personal Data Protection Center" in bob.inbox[-1].text
+    told = bob.inbox[-1].text
+    assert "Where to complain: to the National Personal Data Protection Center" in told
     request = await stored(bot, second)
     assert request.status == "blocked" and request.reason == "tax records"
     card = bot.fake.messages[(ADMIN_CHAT_ID, cards[1].message_id)]["text"]

@@ -64,7 +64,7 @@ async def test_cards_do_not_wait_for_each_other_across_instances(
     pair: tuple[Harness, Harness],
 ) -> None:
     first, second = pair
-    await first.settle()  # what the starts told staff (the calendar warning) is out
+    await first.settle()  # what the starts told staff (calendar, pack fields not given) is out
     await second.settle()
     before = sends_to(first.fake, ADMIN_CHAT_ID)
     release = first.fake.hold(ADMIN_CHAT_ID)  # the admin group answers slowly

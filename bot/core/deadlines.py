@@ -146,6 +146,20 @@ def strictest(pack: PolicyPack, kind: RequestType, start: datetime) -> tuple[Ter
     return term, moment
 
 
+# An ordinary working Monday with no holiday near: the day `shown_term` compares terms on.
+_ORDINARY_DAY = date(2026, 3, 2)
+
+
+def shown_term(pack: PolicyPack, kind: RequestType) -> Deadline | None:
+    """The term texts name for a request type (the consent screen's rights): the one that ends
+    first for a request received on an ordinary working day. A request's own due date is always
+    computed on its own dates (`request_due`). None: no term applies (a complaint)."""
+    if not terms(pack, kind):
+        return None
+    start = datetime.combine(_ORDINARY_DAY, time(12), tzinfo=pack.zone)
+    return strictest(pack, kind, start)[0].deadline
+
+
 def request_due(pack: PolicyPack, kind: str, start: datetime) -> datetime:
     return strictest(pack, RequestType(kind), start)[1]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import Translator
-from bot.core.policy import Contacts, Deadline, PolicyPack
+from bot.core.policy import Authority, Contacts, Deadline, PolicyPack, Processor
 
 if TYPE_CHECKING:
     pass
@@ -32,8 +32,64 @@ def contact_line(contacts: Contacts, locale: str) -> str:
     return ", ".join(escape(p) for p in parts if p)
 
 
+def write_to(contacts: Contacts, locale: str) -> str:
+    """Where to write (after «письмом на», "by writing to"): the e-mail, else every contact."""
+    return escape(contacts.email) if contacts.email else contact_line(contacts, locale)
+
+
 def operator_name(pack: PolicyPack, locale: str) -> str:
     return escape(pack.operator.legal_name.get(locale))
+
+
+def operator_address(pack: PolicyPack, t: Translator) -> str:
+    """The operator's address, or that the policy does not give it (never an invented one)."""
+    address = pack.operator.address
+    return escape(address.get(t.locale)) if address else t("policy.no_address")
+
+
+def policy_edition(pack: PolicyPack, t: Translator) -> str:
+    """«версия 1.0 от 01.01.2025», or only what the policy gives of its version and date."""
+    policy, zone = pack.policy, pack.zone
+    date_text = fmt_date(policy.effective_date, t, zone) if policy.effective_date else None
+    if pack.version_given:
+        version = escape(policy.version)
+        if date_text:
+            return t("policy.edition", version=version, date=date_text)
+        return t("policy.edition_version", version=version)
+    if date_text:
+        return t("policy.edition_date", date=date_text)
+    return t("policy.edition_none")
+
+
+def policy_link(pack: PolicyPack, t: Translator) -> str:
+    """The full policy's address, or that it is not published at an address."""
+    url = pack.policy.url
+    return t("policy.link", url=escape(url)) if url else t("policy.no_link")
+
+
+def processor_text(processor: Processor, locale: str, t: Translator) -> str:
+    """«VMware (США) — вендор»; what the policy does not give is said to be not given."""
+    role = escape(processor.role.get(locale))
+    name = escape(processor.name.get(locale)) if processor.name else None
+    country = escape(processor.country.get(locale)) if processor.country else None
+    if name and country:
+        return t("processor.named", name=name, country=country, role=role)
+    if name:
+        return t("processor.no_country", name=name, role=role)
+    if country:
+        return t("processor.no_name", country=country, role=role)
+    return t("processor.category", role=role)
+
+
+def processors_text(processors: list[Processor], t: Translator) -> str:
+    return "; ".join(processor_text(p, t.locale, t) for p in processors)
+
+
+def term_text(deadline: Deadline, t: Translator) -> str:
+    """A term as people read it: «15 календарных дней», «30 календарных дней, но не дольше 1
+    месяца», «72 часа»."""
+    kind = t(f"card.days_{deadline.kind}", days=deadline.days)
+    return f"{deadline.days} {kind}{months_cap(deadline, t)}"
 
 
 def months_cap(deadline: Deadline, t: Translator) -> str:
@@ -50,9 +106,8 @@ def _authorities(pack: PolicyPack, t: Translator, key: str, sep: str) -> str:
             key,
             authority=escape(authority.name.get(t.locale)),
             contact=contact_line(authority.contacts, t.locale),
-            court=escape(
-                authority.court.get(t.locale) if authority.court else t("common.court_default")
-            ),
+            term=escape(pack.terms.authority.get(t.locale)),
+            appeal=appeal_text(authority, t),
         )
         for authority in pack.authorities
     )
@@ -67,3 +122,12 @@ def complaint_text(pack: PolicyPack, t: Translator) -> str:
 def complaint_screen(pack: PolicyPack, t: Translator) -> str:
     """/rights → complaint: every authority that applies, with its contacts and court."""
     return _authorities(pack, t, "flow.complaint", "\n\n")
+
+
+def appeal_text(authority: Authority, t: Translator) -> str:
+    """The sentence on going to court: the authority's (Law 99-Z art. 15: its decision is
+    appealed to a court), else "You may also go to {court}"."""
+    if authority.appeal is not None:
+        return escape(authority.appeal.get(t.locale))
+    court = authority.court.get(t.locale) if authority.court else t("common.court_default")
+    return t("common.court_also", court=escape(court))

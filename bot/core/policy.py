@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.core.not_given import NOT_GIVEN_FIELDS, NotGivenField, content_version, field_value
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -89,9 +91,20 @@ class Contacts(_Model):
 
 
 class Authority(_Model):
-    name: Text
+    name: Text  # written so that it reads after «в» / "to" (accusative, lower case)
     contacts: Contacts
     court: Text | None = None  # the judicial remedy, named in every refusal
+    # The sentence on going to court (Law 99-Z art. 15: the authority's decision is appealed
+    # to a court; GDPR arts. 78-79). None: "You may also go to {court}".
+    appeal: Text | None = None
+
+
+class Terms(_Model):
+    """The law's words for the authority and for processors (99-Z: «уполномоченный орган»,
+    «уполномоченные лица»; GDPR: «надзорный орган», «обработчики»), nominative case."""
+
+    authority: Text = Text(ru="уполномоченный орган", en="authority")
+    processors: Text = Text(ru="уполномоченные лица", en="authorised persons (processors)")
 
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -100,7 +113,7 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 class Operator(_Model):
     legal_name: Text
     registration_number: str | None = None
-    address: Text
+    address: Text | None = None  # None only when listed in the pack's `not_given`
     country: CountryCode
     contacts: Contacts
     authority: Authority | None = None  # a single-law pack's authority (with `law`)
@@ -149,14 +162,16 @@ Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
 
 class PreviousPolicy(_Model):
     version: NonEmpty
-    effective_date: date
-    url: Url
+    effective_date: date | None = None
+    url: Url | None = None
 
 
 class PolicyInfo(_Model):
+    # When the policy gives no version (`not_given`), the pack's identifier plus a hash of the
+    # pack's content: what every consent and notice record carries.
     version: NonEmpty
-    effective_date: date
-    url: Url
+    effective_date: date | None = None  # None only when listed in `not_given`
+    url: Url | None = None  # None only when listed in `not_given`
     changes: Text | None = None  # what changed since the previous version, told to every user
     history: list[PreviousPolicy] = Field(default_factory=list)  # oldest first, stays viewable
 
@@ -194,6 +209,32 @@ class Country(_Model):
         return self
 
 
+class Processor(_Model):
+    """An authorised person (processor) or recipient by name, country and role (Law 99-Z arts.
+    5, 11; GDPR arts. 13(1)(e), 15(1)(c)). A name or country the policy does not give is left
+    out and listed in `not_given`; the role is always given. A plain `{ ru, en }` text is read
+    as a role whose name and country are not given."""
+
+    name: Text | None = None
+    country: Text | None = None
+    role: Text
+    not_given: list[Literal["name", "country"]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _category(cls, raw: object) -> object:
+        if isinstance(raw, dict) and set(raw) == {"ru", "en"}:
+            return {"role": raw, "not_given": ["name", "country"]}
+        return raw
+
+    @model_validator(mode="after")
+    def _marked(self) -> Processor:
+        for field in ("name", "country"):
+            if (getattr(self, field) is None) != (field in self.not_given):
+                raise ValueError(f"'{field}' must be given or listed in not_given, not both")
+        return self
+
+
 class Purpose(_Model):
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
     title: Text
@@ -202,7 +243,7 @@ class Purpose(_Model):
     requires_consent: bool
     data_categories: Annotated[list[Text], Field(min_length=1)]
     retention: Text
-    processors: list[Text] = Field(default_factory=list)
+    processors: list[Processor] = Field(default_factory=list)
     recipients: list[Text] = Field(default_factory=list)  # third parties, e.g. state bodies
     interest: Text | None = None  # the legitimate interest pursued (GDPR art. 13(1)(d))
     actions: Text | None = None  # the list of actions with the data for this purpose
@@ -213,6 +254,8 @@ class Purpose(_Model):
     # and delete or anonymise what it produced (model training, transfer abroad).
     withdrawal_task: bool = False
     source: Text | None = None  # where the data comes from; default: from the user, here
+    # What refusing (or withdrawing) this consent means for the person (Law 99-Z art. 5(1)).
+    if_refused: Text | None = None
     # The policy version whose consent terms for this purpose are current: consents given under
     # an older version must be confirmed again (a material change). None: any version counts.
     terms_version: str | None = None
@@ -281,6 +324,10 @@ class PolicyPack(_Model):
     laws: list[Law] = Field(default_factory=list)
     law: Text | None = None
     calendars: list[Transfers] = Field(default_factory=list)
+    not_given: list[NotGivenField] = Field(default_factory=list)
+    terms: Terms = Terms()
+    # The policy says its Russian text prevails (seed 002, 8.5): translations say so.
+    russian_prevails: bool = False
     timezone: str
     operator: Operator
     policy: PolicyInfo
@@ -296,6 +343,17 @@ class PolicyPack(_Model):
     retention: RetentionRules
     automated_decisions: Text | None = None  # the statement the access answer repeats
     next_policy: NextPolicy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version(cls, raw: object) -> object:
+        """A policy without a version gets the pack's content version (see content_version)."""
+        if not isinstance(raw, dict) or "policy.version" not in raw.get("not_given", []):
+            return raw
+        policy = raw.get("policy")
+        if not isinstance(policy, dict) or "version" in policy:
+            return raw  # the check below reports a version both given and not given
+        return {**raw, "policy": {**policy, "version": content_version(raw)}}
 
     @field_validator("timezone")
     @classmethod
@@ -342,9 +400,40 @@ class PolicyPack(_Model):
                     raise ValueError(f"refusal_grounds: '{ground.id}' names '{kind}', not filed")
         if self.marketing and self.marketing.purpose not in {p.id for p in self.consent_purposes}:
             raise ValueError("marketing.purpose must name a purpose that requires consent")
-        if self.next_policy and self.next_policy.effective_date <= self.policy.effective_date:
+        current = self.policy.effective_date
+        if self.next_policy and current and self.next_policy.effective_date <= current:
             raise ValueError("next_policy.effective_date must be after policy.effective_date")
+        self._check_not_given()
         return self
+
+    def _check_not_given(self) -> None:
+        for dotted in NOT_GIVEN_FIELDS:
+            listed = dotted in self.not_given
+            if dotted == "policy.version":
+                if listed and not self.policy.version.startswith(f"{self.id}-"):
+                    raise ValueError("not_given: 'policy.version' is listed but a version is given")
+                continue
+            missing = field_value(self, dotted) is None
+            if listed and not missing:
+                raise ValueError(f"not_given: '{dotted}' is listed but given")
+            if missing and not listed and dotted != "operator.registration_number":
+                raise ValueError(f"{dotted}: give it or list it in not_given")
+
+    @property
+    def version_given(self) -> bool:
+        return "policy.version" not in self.not_given
+
+    def missing_fields(self) -> list[str]:
+        """What an operator must still fill in: the fields listed as not given, and every
+        processor's name or country the policy does not give."""
+        missing: list[str] = list(self.not_given)
+        for purpose in self.purposes:
+            for index, processor in enumerate(purpose.processors):
+                if processor.not_given:
+                    fields = ", ".join(processor.not_given)
+                    where = f"purposes.{purpose.id}.processors[{index}]"
+                    missing.append(f"{where}: {fields} ({processor.role.en})")
+        return missing
 
     @property
     def under(self) -> list[Law]:
@@ -405,7 +494,12 @@ class PolicyPack(_Model):
             changes=upcoming.changes,
             history=[*self.policy.history, old],
         )
-        return self.model_copy(update={"policy": policy, "next_policy": None})
+        # The announced version gives its number, date and address: none of them is missing now.
+        given = {"policy.version", "policy.effective_date", "policy.url"}
+        not_given = [f for f in self.not_given if f not in given]
+        return self.model_copy(
+            update={"policy": policy, "next_policy": None, "not_given": not_given}
+        )
 
     def advance(self, now: datetime) -> bool:
         """On the announced next version's day, become it in place, so a running process
@@ -416,7 +510,7 @@ class PolicyPack(_Model):
         if upcoming is None or now.astimezone(self.zone).date() < upcoming.effective_date:
             return False
         current = self.in_force(upcoming.effective_date)
-        for name in ("policy", "next_policy"):
+        for name in ("policy", "next_policy", "not_given"):
             object.__setattr__(self, name, getattr(current, name))  # frozen for everyone else
         return True
 

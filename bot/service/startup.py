@@ -4,6 +4,7 @@ profile texts in every language, the admin group check (and its staff menu), the
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramMigrateToChat
@@ -13,6 +14,7 @@ from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
 from bot.domain.staff_reach import missing, reason_of
 from bot.service.app import App
+from storage.enums import OutboxKind
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,22 @@ async def _reached(app: App, reason: str | None) -> None:
         await repo.commit()  # at start-up, outside any update: this check owns its session
 
 
+async def tell_missing_fields(app: App) -> bool:
+    """Once per start: staff are told which fields the pack marks as not given (the policy
+    does not give them; users see none of them), through the outbox to the admin group."""
+    missing = app.pack.missing_fields()
+    if not missing:
+        return False
+    t = translator(app.settings.staff_locale)
+    fields = "\n".join(f"• <code>{escape(field)}</code>" for field in missing)
+    text = t("staff.pack_not_given", pack=escape(app.pack.id), fields=fields)
+    async with app.sessions() as session:
+        repo = Repositories(session)
+        await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=app.clock.now())
+        await repo.commit()
+    return True
+
+
 async def prepare(app: App) -> None:
     """Start-up talk with Telegram (who am I, command menus, profile texts, the admin group
     check), then the workers."""
@@ -148,6 +166,7 @@ async def prepare(app: App) -> None:
     except TelegramAPIError as error:
         log.warning("Could not set the bot's description: %s", error.message)
     await check_admin_chat(app)
+    await tell_missing_fields(app)
     await app.campaigns.resume(app.bot)
     await app.outbox.start(app.bot)
     await app.reminders.start(app.bot)

@@ -51,8 +51,11 @@ class Buttons:
         self._buttons: list[InlineKeyboardButton] = []
         self._sizes: tuple[int, ...] = (self.WIDTH,)
 
-    def button(self, *, text: str, callback_data: CallbackData) -> None:
-        self._buttons.append(InlineKeyboardButton(text=text, callback_data=callback_data.pack()))
+    def button(
+        self, *, text: str, callback_data: CallbackData | None = None, url: str | None = None
+    ) -> None:
+        data = callback_data.pack() if callback_data is not None else None
+        self._buttons.append(InlineKeyboardButton(text=text, callback_data=data, url=url))
 
     def adjust(self, *sizes: int) -> None:
         """Rows of `sizes` buttons, the last size repeated for the rest."""
@@ -68,8 +71,11 @@ class Buttons:
         return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboardMarkup:
+def age_gate(t: Translator, answers: list[AgeGroup], pack: PolicyPack) -> InlineKeyboardMarkup:
     builder = Buttons()
+    if pack.policy.url:  # the full policy before the first answer (Law 99-Z art. 17)
+        builder.button(text=t("notice.full_text"), url=pack.policy.url)
+    age = pack.age.consent_age
     for answer in answers:
         builder.button(text=t(f"age.{answer}", age=age), callback_data=AgeCb(answer=answer))
     other = "en" if t.locale == "ru" else "ru"
@@ -78,17 +84,18 @@ def age_gate(t: Translator, answers: list[AgeGroup], age: int) -> InlineKeyboard
     return builder.as_markup()
 
 
-def notice(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup:
+def notice(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup | None:
     """The full text, and every earlier version (they stay viewable)."""
-    rows = [[InlineKeyboardButton(text=t("notice.full_text"), url=pack.policy.url)]]
+    rows = []
+    if pack.policy.url:  # not published at an address: no button (the notice says so)
+        rows.append([InlineKeyboardButton(text=t("notice.full_text"), url=pack.policy.url)])
     for old in reversed(pack.policy.history):
-        label = t(
-            "policy_update.previous",
-            version=old.version,
-            date=old.effective_date.strftime(t("common.date_format")),
-        )
+        if old.url is None:
+            continue
+        date = old.effective_date.strftime(t("common.date_format")) if old.effective_date else "—"
+        label = t("policy_update.previous", version=old.version, date=date)
         rows.append([InlineKeyboardButton(text=label, url=old.url)])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def next_policy(t: Translator, pack: PolicyPack) -> InlineKeyboardMarkup | None:

@@ -56,11 +56,14 @@ async def followup(
     if len(message.text) > MAX_TEXT:
         await message.answer(t("flow.too_long", length=len(message.text), limit=MAX_TEXT))
         return
-    was_waiting = request.status == RequestStatus.WAITING
+    was_waiting, due_before = request.status == RequestStatus.WAITING, request.due_at
     await desk.user_message(request, message.text)
     if was_waiting:
         due = fmt_date(request.due_at, t, pack.zone)
-        await message.answer(t("requests.answer_sent", id=request.id, due=due))
+        # "New due date" only when the answer moved it (a clarification), not after a question.
+        moved = request.due_at != due_before
+        key = "requests.answer_sent" if moved else "requests.answer_sent_same"
+        await message.answer(t(key, id=request.id, due=due))
     else:
         await message.answer(t("requests.followup_sent", id=request.id))
 

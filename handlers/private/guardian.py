@@ -11,7 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
-from bot.core.formatting import fmt_datetime, operator_name
+from bot.core.formatting import fmt_datetime, operator_name, policy_edition, policy_link
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.onboarding import GUARDIAN_PAYLOAD_PREFIX, LinkCheck, Onboarding
@@ -89,8 +89,8 @@ async def representative_adult(
         t(
             "guardian.ask_confirm",
             minor=minor,
-            version=escape(pack.policy.version),
-            url=escape(pack.policy.url),
+            edition=policy_edition(pack, t),
+            link=policy_link(pack, t),
         ),
         keyboards.guardian_confirm(t),
     )

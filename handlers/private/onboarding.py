@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.core.formatting import fmt_datetime, operator_name
+from bot.core.formatting import contact_line, fmt_datetime, operator_name
 from bot.core.i18n import LOCALES, Translator, translator
 from bot.core.policy import PolicyPack
 from bot.domain.onboarding import Onboarding, age_answers, needs_guardian
@@ -26,7 +28,15 @@ from storage.models import User
 
 
 def _age_question(t: Translator, pack: PolicyPack) -> str:
-    return t("age.question", operator=operator_name(pack, t.locale))
+    """The first message: the age question with the full policy's link (Law 99-Z art. 17:
+    the policy is available before processing starts; the age answer is the first)."""
+    url = pack.policy.url
+    policy = (
+        t("age.policy", url=escape(url))
+        if url
+        else t("age.policy_none", contact=contact_line(pack.operator.contacts, t.locale))
+    )
+    return t("age.question", operator=operator_name(pack, t.locale), policy=policy)
 
 
 async def continue_onboarding(
@@ -38,7 +48,7 @@ async def continue_onboarding(
         await bot.send_message(
             user.id,
             _age_question(t, pack),
-            reply_markup=keyboards.age_gate(t, answers, pack.age.consent_age),
+            reply_markup=keyboards.age_gate(t, answers, pack),
         )
         return
     if onboarding.notice_due(user):
@@ -113,7 +123,7 @@ async def language_chosen(
         await edit(
             query,
             _age_question(t, pack),
-            keyboards.age_gate(t, age_answers(pack), pack.age.consent_age),
+            keyboards.age_gate(t, age_answers(pack), pack),
         )
         return
     text, markup = await menu_screen(user, t, pack, onboarding)

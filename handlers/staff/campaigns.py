@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.core.clock import Clock
-from bot.core.formatting import fmt_date
+from bot.core.formatting import policy_edition
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.core.roles import Need
@@ -73,7 +73,7 @@ async def notify_policy_command(
     draft = await Broadcasts(repo, clock, pack).policy_notice(message.from_user.id)
     version = pack.policy.version
     preview = t("staff.notify_preview", id=draft.campaign.id, count=draft.audience, version=version)
-    preview += "\n\n" + fmt_date(pack.policy.effective_date, t, pack.zone)
+    preview += "\n\n" + policy_edition(pack, t)
     await message.reply(preview, reply_markup=keyboards.campaign_preview(t, draft.campaign.id))
 
 

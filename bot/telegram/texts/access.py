@@ -8,7 +8,15 @@ from html import escape
 from typing import Any
 
 from bot.core.deadlines import add_months
-from bot.core.formatting import complaint_text, contact_line, fmt_date, fmt_datetime, operator_name
+from bot.core.formatting import (
+    complaint_text,
+    contact_line,
+    fmt_date,
+    fmt_datetime,
+    operator_address,
+    operator_name,
+    processors_text,
+)
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, Purpose
 from bot.telegram.texts.notice import right_names
@@ -30,7 +38,7 @@ def access_report(
         t(
             "access.operator",
             name=operator_name(pack, loc),
-            address=escape(op.address.get(loc)),
+            address=operator_address(pack, t),
             contact=contact_line(op.contacts, loc),
         ),
         t("access.confirmation"),
@@ -58,7 +66,7 @@ def access_report(
         info += ["", t("access.automated", text=escape(pack.automated_decisions.get(loc)))]
     info += [
         "",
-        t("access.rights", rights=right_names(pack.rights, t)),
+        t("access.rights", rights=right_names(pack, t)),
         complaint_text(pack, t),
     ]
 
@@ -136,8 +144,9 @@ def purpose_lines(
     if purpose.interest is not None:
         lines.append(t("access.interest", text=escape(purpose.interest.get(loc))))
     if purpose.processors:
-        processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
-        lines.append(t("access.processors", text=processors))
+        term = escape(pack.terms.processors.get(loc).capitalize())
+        text = processors_text(purpose.processors, t)
+        lines.append(t("access.processors", term=term, text=text))
     if purpose.recipients:
         recipients = "; ".join(escape(p.get(loc)) for p in purpose.recipients)
         lines.append(t("access.recipients", text=recipients))

@@ -7,7 +7,13 @@ from datetime import datetime
 from html import escape
 
 from bot.core.deadlines import breach_terms
-from bot.core.formatting import complaint_text, contact_line, fmt_datetime, operator_name
+from bot.core.formatting import (
+    complaint_text,
+    contact_line,
+    fmt_datetime,
+    operator_address,
+    operator_name,
+)
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from storage.models import Breach
@@ -45,6 +51,7 @@ def _deadlines(breach: Breach, pack: PolicyPack, t: Translator, now: datetime) -
         lines.append(
             t(
                 "breach.deadline",
+                term=escape(pack.terms.authority.get(t.locale)),
                 due=fmt_datetime(due, t, pack.zone),
                 authority=escape(law.authority.name.get(t.locale)),
                 days=rule.days,
@@ -80,8 +87,12 @@ def breach_staff_text(
         t(
             "breach.draft_operator",
             name=operator_name(pack, loc),
-            registration=escape(op.registration_number or ""),
-            address=escape(op.address.get(loc)),
+            registration=(
+                t("notice.registration", number=escape(op.registration_number))
+                if op.registration_number
+                else ""
+            ),
+            address=operator_address(pack, t),
             contact=contact_line(op.contacts, loc),
         ),
         *breach_facts(breach, pack, t),

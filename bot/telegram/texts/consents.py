@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.core.formatting import contact_line, fmt_datetime, operator_name
+from bot.core.deadlines import shown_term
+from bot.core.formatting import (
+    fmt_datetime,
+    operator_address,
+    operator_name,
+    policy_edition,
+    processors_text,
+    term_text,
+    write_to,
+)
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, Purpose
 from bot.domain.consents import ConsentView
-from bot.telegram.texts.notice import right_names
+from bot.telegram.texts.notice import right_name
 from storage.models import ConsentEvent
 
 
@@ -24,21 +33,21 @@ def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reco
     methods = purpose.methods.get(loc) if purpose.methods else t("consents.info_methods_default")
     actions = purpose.actions.get(loc) if purpose.actions else methods
     data = "; ".join(escape(c.get(loc)) for c in purpose.data_categories)
-    processors = "; ".join(escape(p.get(loc)) for p in purpose.processors)
+    term = escape(pack.terms.processors.get(loc).capitalize())
     lines += [
         "",
         t(
             "consents.info_operator",
             name=operator_name(pack, loc),
-            address=escape(op.address.get(loc)),
+            address=operator_address(pack, t),
         ),
         t("consents.info_purpose", text=escape(purpose.description.get(loc))),
         t("consents.info_data", text=data),
         t("consents.info_duration", text=escape(purpose.retention.get(loc))),
         t("consents.info_actions", actions=escape(actions), methods=escape(methods)),
-        t("consents.info_processors", text=processors)
+        t("consents.info_processors", term=term, text=processors_text(purpose.processors, t))
         if purpose.processors
-        else t("consents.info_no_processors"),
+        else t("consents.info_no_processors", term=term),
     ]
     if purpose.cross_border or purpose.countries:
         text = purpose.cross_border.get(loc) if purpose.cross_border else ""
@@ -53,17 +62,42 @@ def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reco
     else:
         lines.append(t("consents.info_no_cross_border"))
     marketing = pack.marketing is not None and pack.marketing.purpose == purpose.id
+    refused = (
+        escape(purpose.if_refused.get(loc))
+        if purpose.if_refused
+        else t("consents.info_refused_default")
+    )
     lines += [
-        t("consents.info_rights", rights=right_names(pack.rights, t)),
-        t("consents.info_consequences"),
+        *rights_lines(pack, t),
+        t("consents.info_consequences", refused=refused),
         t(
             "consents.info_withdraw_marketing" if marketing else "consents.info_withdraw",
-            contact=contact_line(op.contacts, loc),
+            contact=write_to(op.contacts, loc),
         ),
         "",
-        t("consents.info_version", version=escape(pack.policy.version)),
+        t("consents.info_version", edition=policy_edition(pack, t)),
     ]
+    if not pack.version_given:
+        lines.append(t("consents.info_record", version=escape(pack.policy.version)))
+    if pack.russian_prevails and loc != "ru":
+        lines.append(t("consents.info_prevails"))
     return "\n".join(lines)
+
+
+def rights_lines(pack: PolicyPack, t: Translator) -> list[str]:
+    """Each right with a sentence of what it is and its term (Law 99-Z art. 5(1))."""
+    authority = escape(pack.terms.authority.get(t.locale))
+    lines = [t("consents.info_rights")]
+    for right in pack.rights:
+        name = right_name(right, pack, t)
+        about = t(f"rights.about_{right}", authority=authority)
+        deadline = shown_term(pack, right)  # the strictest of the laws' terms
+        if deadline is None:
+            lines.append(t("consents.info_right_line_no_term", name=name, about=about))
+        else:
+            term = term_text(deadline, t)
+            lines.append(t("consents.info_right_line", name=name, about=about, term=term))
+    return lines
 
 
 def consent_list_text(

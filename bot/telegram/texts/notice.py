@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.core.formatting import complaint_text, contact_line, fmt_date, operator_name
+from bot.core.formatting import (
+    complaint_text,
+    contact_line,
+    fmt_date,
+    operator_address,
+    operator_name,
+    policy_edition,
+    policy_link,
+    processor_text,
+    write_to,
+)
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, RequestType
 
@@ -25,7 +35,7 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
             "notice.operator",
             name=operator_name(pack, loc),
             registration=registration,
-            address=escape(op.address.get(loc)),
+            address=operator_address(pack, t),
             contact=contact_line(op.contacts, loc),
         ),
         "",
@@ -44,8 +54,9 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
         if purpose.requires_consent:
             line += " " + t("notice.optional")
         lines.append(line)
-        for processor in [*purpose.processors, *purpose.recipients]:
-            if (name := escape(processor.get(loc))) not in recipients:
+        named = [processor_text(p, loc, t) for p in purpose.processors]
+        for name in [*named, *(escape(r.get(loc)) for r in purpose.recipients)]:
+            if name not in recipients:  # the same recipient of several purposes: once
                 recipients.append(name)
         if purpose.cross_border is not None:
             transfers.append(escape(purpose.cross_border.get(loc)))
@@ -59,8 +70,8 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
     lines += [
         t(
             "notice.rights",
-            rights=right_names(pack.rights, t),
-            contact=contact_line(op.contacts, loc),
+            rights=right_names(pack, t),
+            contact=write_to(op.contacts, loc),
         ),
         complaint_text(pack, t),
     ]
@@ -77,29 +88,41 @@ def notice_text(pack: PolicyPack, t: Translator) -> str:
         "",
         t(
             "notice.version",
-            version=escape(pack.policy.version),
-            date=fmt_date(pack.policy.effective_date, t, pack.zone),
+            edition=policy_edition(pack, t),
             law=escape(pack.law_names(loc)),
-            url=escape(pack.policy.url),
+            link=policy_link(pack, t),
         ),
     ]
     return "\n".join(lines)
 
 
 def help_text(pack: PolicyPack, t: Translator) -> str:
-    return t("help.text", contact=contact_line(pack.operator.contacts, t.locale))
+    """What the bot can do; /rights lists the requests this pack offers (no «выгрузка» where
+    the pack has no portability)."""
+    filed = [r for r in pack.rights if r not in (RequestType.WITHDRAWAL, RequestType.COMPLAINT)]
+    return t(
+        "help.text",
+        contact=contact_line(pack.operator.contacts, t.locale),
+        rights=", ".join(t(f"rights.{r}") for r in filed),
+    )
 
 
-def right_names(rights: list[RequestType], t: Translator) -> str:
-    return ", ".join(t(f"rights.{r}") for r in rights)
+def right_name(right: RequestType, pack: PolicyPack, t: Translator) -> str:
+    """A right's name; the complaint names the law's authority (pack `terms`)."""
+    if right is RequestType.COMPLAINT:
+        return t("rights.complaint_to", authority=escape(pack.terms.authority.get(t.locale)))
+    return t(f"rights.{right}")
+
+
+def right_names(pack: PolicyPack, t: Translator) -> str:
+    return ", ".join(right_name(r, pack, t) for r in pack.rights)
 
 
 def policy_update_text(pack: PolicyPack, t: Translator, *, reconfirm: bool) -> str:
     lines = [
         t(
             "policy_update.title",
-            version=escape(pack.policy.version),
-            date=fmt_date(pack.policy.effective_date, t, pack.zone),
+            edition=policy_edition(pack, t),
         )
     ]
     if pack.policy.changes is not None:
