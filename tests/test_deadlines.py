@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.deadlines import add_months, due_at, due_date, is_working_day
+from bot.core.law import DayKind
 from bot.core.packs import load_law, load_pack
-from bot.core.policy import DayKind, Deadline, RequestType
+from bot.core.policy import Deadline, RequestType
 
 CALENDAR_15 = Deadline(days=15, kind=DayKind.CALENDAR)
 WORKING_15 = Deadline(days=15, kind=DayKind.WORKING)

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
+from bot.core.law import DayKind
 from bot.core.packs import load_pack
-from bot.core.policy import DayKind, Deadline, RequestType
+from bot.core.policy import Deadline, RequestType
 from bot.core.roles import Need, need_for
 from bot.domain.requests.desk import Desk
 from bot.domain.requests.rules import DeskRule, NoExtension, extended_due

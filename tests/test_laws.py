@@ -19,8 +19,9 @@ from bot.core.deadlines import (
     strictest,
 )
 from bot.core.errors import ConfigError
+from bot.core.law import DayKind
 from bot.core.packs import PACKS_DIR, load_pack
-from bot.core.policy import DayKind, Deadline, PolicyPack, RequestType
+from bot.core.policy import Deadline, PolicyPack, RequestType
 from tests.conftest import gdpr_only_pack
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
@@ -61,9 +62,9 @@ def test_the_hosting_operator_is_under_99z_and_the_gdpr_and_the_stricter_term_ap
     assert extension_months(pack, RequestType.PORTABILITY) == 2
     # Both authorities are named, each once; both laws in the notice.
     assert [a.name.en for a in pack.authorities] == [
-        "National Personal Data Protection Center of the Republic of Belarus",
-        "The supervisory authority of the EU member state where you live, work or where the "
-        "infringement took place (GDPR Art. 77)",
+        "the National Personal Data Protection Center of the Republic of Belarus",
+        "the supervisory authority of the EU member state where you live, work or where the "
+        "alleged infringement took place (GDPR Art. 77)",
     ]
     assert "99-Z" in pack.law_names("en") and "GDPR" in pack.law_names("en")
     assert pack.age.marriage_lowers
@@ -92,7 +93,7 @@ def test_a_single_law_pack_of_its_own_still_loads_and_a_pack_without_a_law_does_
     [own] = pack.under
     assert own.deadlines == pack.deadlines and own.breach == pack.breach.authority
     assert [a.name.en for a in pack.authorities] == [
-        "National Personal Data Protection Center of the Republic of Belarus"
+        "the National Personal Data Protection Center of the Republic of Belarus"
     ]
     source = (PACKS_DIR / "by_99z_sports.toml").read_text("utf-8")
     start = source.index("law = {")
@@ -189,14 +190,17 @@ async def test_the_hosting_operator_names_both_authorities_and_takes_99z_terms(
     ann = await onboarded(hosting_bot, "Ann")
     await ann.send("/privacy")
     notice = ann.expect("Privacy notice of Active Technologies LLC")
-    assert "Where to complain:</b> National Personal Data Protection Center" in notice.raw["text"]
-    assert "The supervisory authority of the EU member state" in notice.text
+    assert (
+        "Where to complain:</b> to the National Personal Data Protection Center"
+        in notice.raw["text"]
+    )
+    assert "the supervisory authority of the EU member state" in notice.text
     assert "Law of the Republic of Belarus No. 99-Z" in notice.text and "GDPR" in notice.text
     await ann.send("/rights")
-    await ann.tap("⚖️ Complain to the authority")
+    await ann.tap("⚖️ Where to complain")
     screen = ann.expect("Complaint to the supervisory authority").text
     assert "National Personal Data Protection Center" in screen and "https://cpd.by" in screen
-    assert "The supervisory authority of the EU member state" in screen and "GDPR Art. 79" in screen
+    assert "the supervisory authority of the EU member state" in screen and "GDPR Art. 79" in screen
     await ann.send("/rights")
     await ann.tap("🔎 What do you hold about me?")
     confirm = ann.expect("Please check your request")

@@ -7,14 +7,9 @@ import pytest
 
 from bot.core.errors import ConfigError
 from bot.core.i18n import LOCALES, Translator, catalog
+from bot.core.law import DayKind
 from bot.core.packs import load_pack, shipped_packs
-from bot.core.policy import (
-    ClarifyRule,
-    DayKind,
-    Deadline,
-    LegalBasis,
-    RequestType,
-)
+from bot.core.policy import ClarifyRule, Deadline, LegalBasis, RequestType
 from bot.telegram.texts.notice import notice_text
 from tests.packs import filled_99z
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.core.policy import DayKind, Deadline, Law, PolicyPack, RequestType, Transfers
+from bot.core.law import DayKind
+from bot.core.policy import Deadline, Law, PolicyPack, RequestType, Transfers
 
 if TYPE_CHECKING:
     from holidays import HolidayBase
