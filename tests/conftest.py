@@ -74,6 +74,7 @@ def gdpr_only_pack(tmp_path: Path) -> Path:
     for old, new in (
         ('laws = ["by_99z", "gdpr"]', 'laws = ["gdpr"]'),
         ("marriage_lowers = true", "marriage_lowers = false"),
+        ('rights = ["access", "disclosures", ', 'rights = ["access", '),  # 99-Z art. 12
     ):
         assert old in source
         source = source.replace(old, new)

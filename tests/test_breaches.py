@@ -67,7 +67,9 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     await dpo.send(FACTS.format(who="согласие marketing"))
     # Known on Friday 27 Nov: Mon 30 (1), Tue 1 Dec (2), Wed 2 Dec (3) — Law 99-Z art. 16.
     record = dpo.expect("Нарушение №1 записано")
-    assert "Уведомить орган незамедлительно, не позднее 02.12.2026 23:59" in record.text
+    assert (
+        "Уведомить уполномоченный орган незамедлительно, не позднее 02.12.2026 23:59" in record.text
+    )
     assert "Национальный центр защиты персональных данных Республики Беларусь (3 рабочих дня" in (
         record.text
     )
@@ -174,13 +176,13 @@ async def test_a_belarusian_gdpr_operator_gets_both_deadlines_and_the_peoples_te
     record = dpo.expect("Нарушение №1 записано")
     lines = record.text.splitlines()
     # Known 16:00 Friday: 72 hours end Monday 16:00; 3 working days end Wednesday.
-    assert "Уведомить орган незамедлительно, не позднее 30.11.2026 16:00" in lines[1]
-    assert "Надзорный орган государства — члена ЕС" in lines[1] and "72 часа" in lines[1]
-    assert "Уведомить орган незамедлительно, не позднее 02.12.2026 23:59" in lines[2]
+    assert "Уведомить надзорный орган незамедлительно, не позднее 30.11.2026 16:00" in lines[1]
+    assert "надзорный орган государства — члена ЕС" in lines[1] and "72 часа" in lines[1]
+    assert "Уведомить уполномоченный орган незамедлительно, не позднее 02.12.2026 23:59" in lines[2]
     assert "Национальный центр защиты персональных данных" in lines[2]
     assert "Уведомить затронутых незамедлительно, не позднее 30.11.2026 16:00" in lines[3]
     assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
-    assert "; Надзорный орган государства — члена ЕС" in record.text  # both receive the draft
+    assert "; надзорный орган государства — члена ЕС" in record.text  # both receive the draft
     breach = await stored_breach(hosting_bot)
     assert breach.authority_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # the earliest
     assert breach.users_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)

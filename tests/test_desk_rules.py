@@ -97,7 +97,7 @@ async def test_a_99z_desk_offers_only_the_grounds_of_law_99z(bot: Harness) -> No
         told
     )
     assert "Explanation: The data is published in the state register" in told
-    assert "Where to complain: National Personal Data Protection Center" in told
+    assert "Where to complain: to the National Personal Data Protection Center" in told
     request = await stored(bot, access)
     assert (request.status, request.refusal_ground) == ("refused", "exempt_by_law")
     card = card_of(bot, access)["text"]
@@ -186,7 +186,7 @@ async def test_the_hosting_pack_lists_only_grounds_valid_under_both_laws(
     await gdpr_bot.settle()
     told = ann.inbox[-1].text
     assert "(GDPR Art. 17(3)(b); Law No. 99-Z, art. 13(4))" in told
-    assert "or a court (GDPR Art. 79)" in told
+    assert "You may also go to a court (GDPR Art. 79)" in told
 
 
 async def test_unfounded_keeps_its_stored_id_in_a_gdpr_only_pack(
@@ -218,7 +218,7 @@ async def test_unfounded_keeps_its_stored_id_in_a_gdpr_only_pack(
         assert "В удовлетворении заявления №1" in told
         assert "явно необоснованное или чрезмерное (п. 5 ст. 12 GDPR)" in told
         assert "Пояснение: Пятый одинаковый запрос за неделю" in told
-        assert "Куда жаловаться: Надзорный орган" in told
+        assert "Куда жаловаться: в надзорный орган" in told
         assert await kinds(bot, number) == ["refusal_unfounded"]
         assert (await stored(bot, number)).refusal_ground == "unfounded"
     finally:

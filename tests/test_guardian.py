@@ -215,13 +215,13 @@ async def test_refused_grants_keep_the_link_sent_and_the_parent_confirms_with_it
     mum = bot.user("Mum")
     await mum.send(f"/start {first}")  # the link the parent was sent days ago
     await mum.tap("I am 16 or older")
-    await mum.tap("I am the legal representative and I consent")
-    mum.expect("Your confirmation is recorded")
+    await mum.tap("✅ I am the legal representative")
+    mum.expect("Recorded that you are the legal representative")
     [confirmation] = await confirmations(bot)
     assert (confirmation.minor_id, confirmation.guardian_id) == (kid.id, mum.id)
 
     await kid.tap("🔒 Marketing messages")  # after the confirmation: no link, who to ask
-    kid.expect("Your legal representative confirmed on 25 Nov 2026, 12:00")
+    kid.expect("Your legal representative confirmed their authority on 25 Nov 2026, 12:00")
     assert kid.last.events[-1].buttons() == []
 
 
@@ -276,5 +276,5 @@ async def test_no_forged_button_changes_guardian_links(bot: Harness) -> None:
     mum = bot.user("Mum")
     await mum.send(f"/start {first}")
     await mum.tap("I am 16 or older")
-    await mum.tap("I am the legal representative and I consent")
-    mum.expect("Your confirmation is recorded")
+    await mum.tap("✅ I am the legal representative")
+    mum.expect("Recorded that you are the legal representative")

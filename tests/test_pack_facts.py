@@ -14,7 +14,7 @@ import pytest
 
 from bot.core.errors import ConfigError
 from bot.core.i18n import Translator
-from bot.core.packs import load_pack
+from bot.core.packs import load_pack, resolved
 from bot.core.policy import PolicyPack, RequestType
 from bot.telegram.texts.breaches import breach_staff_text
 from bot.telegram.texts.consents import consent_info_text
@@ -124,7 +124,7 @@ async def test_the_99z_screens_mark_processor_names_as_not_given(bot: Harness) -
 
 def test_a_plain_text_processor_is_a_category_without_name() -> None:
     source = filled_99z()
-    pack = PolicyPack.model_validate(tomllib.loads(source))
+    pack = PolicyPack.model_validate(resolved(tomllib.loads(source)))
     [hosting, support] = pack.purposes[0].processors
     assert hosting.name is None and hosting.not_given == ["name", "country"]
     assert support.role.en == "support services"
@@ -278,12 +278,12 @@ def test_the_hosting_pack_invents_no_address_and_no_policy_url() -> None:
 
 def test_the_content_version_follows_the_pack_and_is_stable() -> None:
     source = (Path(__file__).parent.parent / "bot/packs/by_99z_sports.toml").read_text("utf-8")
-    first = PolicyPack.model_validate(tomllib.loads(source)).policy.version
+    first = PolicyPack.model_validate(resolved(tomllib.loads(source))).policy.version
     again = load_pack("by_99z_sports").policy.version
     changed = source.replace("до отзыва согласия", "до отзыва вашего согласия")
-    other = PolicyPack.model_validate(tomllib.loads(changed)).policy.version
+    other = PolicyPack.model_validate(resolved(tomllib.loads(changed))).policy.version
     commented = source.replace("[age]\n", "# a comment\n[age]\n")
-    same = PolicyPack.model_validate(tomllib.loads(commented)).policy.version
+    same = PolicyPack.model_validate(resolved(tomllib.loads(commented))).policy.version
     assert first == again == same and other != first
 
 
@@ -342,7 +342,7 @@ def test_an_announced_version_fills_in_what_the_policy_did_not_give() -> None:
         'url = "https://gybry.com/privacy/2.0"\nchanges = { ru = "Версия.", en = "Version." }\n\n'
         "[age]\n",
     )
-    pack = PolicyPack.model_validate(tomllib.loads(source))
+    pack = PolicyPack.model_validate(resolved(tomllib.loads(source)))
     current = pack.in_force(date(2026, 12, 15))
     assert current.policy.version == "2.0" and current.version_given
     assert current.not_given == []
@@ -362,8 +362,16 @@ def test_an_announced_version_fills_in_what_the_policy_did_not_give() -> None:
 
 def test_statutory_russian_wording() -> None:
     t = Translator("ru")
-    refused = t("requests.notify_refused", id=7, type="доступ", reason="x", complaint="")
-    assert refused.startswith("В удовлетворении заявления №7 (доступ) отказано.")
+    refused = t(
+        "requests.notify_refused",
+        id=7,
+        type="доступ",
+        ground="г",
+        article="ст. 11",
+        reason="x",
+        complaint="",
+    )
+    assert refused.startswith("В удовлетворении заявления №7 (доступ) отказано на основании")
     assert "не моложе 16 лет" in t("guardian.too_young", age=16)
     assert "в срок, установленный законом" in t("flow.title")
     pack = load_pack("by_99z_sports")
@@ -371,7 +379,7 @@ def test_statutory_russian_wording() -> None:
         "flow.complaint",
         term=pack.terms.authority.ru,
         authority=pack.operator.authority.name.ru,
-        contacts="",
+        contact="",
         appeal=pack.operator.authority.appeal.ru if pack.operator.authority.appeal else "",
     )
     assert "Вы можете обратиться в Национальный центр защиты персональных данных" in complaint
@@ -405,8 +413,8 @@ def test_each_pack_uses_its_laws_terms(
         measures="m",
         affected="all",
     )
-    draft = breach_staff_text(breach, pack, t, affected=1)
-    assert f"Уведомить {authority} до" in draft
+    draft = breach_staff_text(breach, pack, t, affected=1, now=breach.known_at)
+    assert f"Уведомить {authority} незамедлительно, не позднее" in draft
     assert " ," not in draft  # no stray space before a comma (no registration number)
 
 

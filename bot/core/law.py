@@ -107,6 +107,7 @@ class Law(_Model):
     deadlines: dict[RequestType, Deadline]
     breach: Deadline  # notice to the authority
     extension_months: Annotated[int, Field(ge=0, le=2)] = 0
+    words: Terms | None = None  # the law's own words for its authority (None: the pack's)
 
 
 class Shift(_Model):

@@ -62,19 +62,23 @@ def load_pack(name_or_path: str) -> PolicyPack:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"Policy pack error ({path.name}): not valid TOML: {error}") from None
     try:
-        # A law named by id comes from the catalogue; a calendar named by file is read from
-        # beside the pack (calendars/BY.toml), else from the shipped ones.
-        laws = raw.get("laws", [])
-        if isinstance(laws, list):
-            raw["laws"] = [load_law(law) if isinstance(law, str) else law for law in laws]
-        calendars = raw.get("calendars", [])
-        if isinstance(calendars, list):
-            raw["calendars"] = [
-                _calendar_file(path, c) if isinstance(c, str) else c for c in calendars
-            ]
-        return PolicyPack.model_validate(raw)
+        return PolicyPack.model_validate(resolved(raw, path))
     except (ValueError, OSError) as error:
         if not isinstance(error, ValidationError):
             raise ConfigError(f"Policy pack error ({path.name}): {error}") from None
         detail = describe_validation_error(error, env_names=False)
         raise ConfigError(f"Policy pack error ({path.name}): {detail}") from None
+
+
+def resolved(raw: dict[str, object], path: Path | None = None) -> dict[str, object]:
+    """The pack's data with each law named by id taken from the catalogue, and each calendar
+    named by file read from beside the pack at `path` (calendars/BY.toml), else from the
+    shipped ones."""
+    here = path or PACKS_DIR / "pack.toml"
+    out = dict(raw)
+    laws, calendars = raw.get("laws"), raw.get("calendars")
+    if isinstance(laws, list):
+        out["laws"] = [load_law(law) if isinstance(law, str) else law for law in laws]
+    if isinstance(calendars, list):
+        out["calendars"] = [_calendar_file(here, c) if isinstance(c, str) else c for c in calendars]
+    return out

@@ -51,7 +51,7 @@ def _deadlines(breach: Breach, pack: PolicyPack, t: Translator, now: datetime) -
         lines.append(
             t(
                 "breach.deadline",
-                term=escape(pack.terms.authority.get(t.locale)),
+                term=escape((law.words or pack.terms).authority.get(t.locale)),
                 due=fmt_datetime(due, t, pack.zone),
                 authority=escape(law.authority.name.get(t.locale)),
                 days=rule.days,
