@@ -197,7 +197,7 @@ async def test_a_belarusian_gdpr_operator_gets_both_deadlines_and_the_peoples_te
     dpo.expect("Затронутые уведомлены позже срока (30.11.2026 16:00).")
     await hosting_bot.settle()
     told = ann.inbox[-1].text
-    assert "Where to complain: National Personal Data Protection Center" in told
+    assert "Where to complain: to the National Personal Data Protection Center" in told
     assert "The supervisory authority of the EU member state" in told
 
 
