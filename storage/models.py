@@ -455,13 +455,29 @@ class Breach(Base):
     measures: Mapped[str] = mapped_column(Text)
     consequences: Mapped[str] = mapped_column(Text)
     affected: Mapped[str] = mapped_column(Text)  # all | consent:<purpose> | ids:1,2,3
-    authority_due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the earliest law's
+    # The earliest deadline of an authority not yet notified (each law's: BreachNotice).
+    authority_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # GDPR art. 33(3)-(4): approximate numbers of people and records, reasons for a late notice.
     people: Mapped[str | None] = mapped_column(Text)
     records: Mapped[str | None] = mapped_column(Text)
     delay: Mapped[str | None] = mapped_column(Text)
     users_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # art. 34(1)
+    # Every authority notified (the last one's mark); before 0017 the one mark there was.
     authority_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     authority_notified_by: Mapped[int | None] = mapped_column(BigInteger)
     users_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+
+
+class BreachNotice(Base):
+    """The authority of one law (the pack's `laws`) notified of a breach: when and by whom.
+    Under two laws each authority has its own deadline and its own mark."""
+
+    __tablename__ = "breach_notices"
+    __table_args__ = (UniqueConstraint("breach_id", "law"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    breach_id: Mapped[int] = mapped_column(ForeignKey("breaches.id"))
+    law: Mapped[str] = mapped_column(String(32))  # a law id (bot/packs/laws/<id>.toml)
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notified_by: Mapped[int] = mapped_column(BigInteger)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
-from storage.models import Breach, Request, User
+from storage.models import AuditEntry, Breach, BreachNotice, Request, User
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.test_campaigns import subscriber
 from tests.test_consents import onboarded
@@ -116,7 +116,8 @@ async def test_99z_breach_deadline_across_a_weekend_and_the_users_notice(
     await dpo.tap_data("v1breach:1:send")  # once only
     dpo.expect("Уже сделано")
 
-    await dpo.tap("✅ Орган уведомлён")
+    await dpo.tap("✅ Орган уведомлён")  # a single-law pack: one button, as before
+    assert "✅ Уведомлён уполномоченный орган: Национальный центр" in dpo.last.events[-1].text
     await dpo.send("/due")
     dpo.expect_not("Нарушения: уведомить орган")
 
@@ -182,14 +183,22 @@ async def test_a_belarusian_gdpr_operator_gets_both_deadlines_and_the_peoples_te
     assert "Национальный центр защиты персональных данных" in lines[2]
     assert "Уведомить затронутых незамедлительно, не позднее 30.11.2026 16:00" in lines[3]
     assert "Проект уведомления: Национальный центр защиты персональных данных" in record.text
-    assert "; надзорный орган государства — члена ЕС" in record.text  # both receive the draft
+    # One draft per authority, each with its own deadline; the EU one named as staff address it.
+    assert "Проект уведомления: надзорный орган государства — члена ЕС (ведущий" in record.text
+    assert (
+        "(https://edpb.europa.eu/about-edpb/about-edpb/members_en), не позднее 30.11.2026 16:00"
+        in (record.text)
+    )
+    assert "не позднее 02.12.2026 23:59:\nОператор:" in record.text
+    assert record.text.count("Что произошло: a backup copy") == 2
+    assert "вашего" not in record.text  # not the person's «по месту вашего жительства»
     breach = await stored_breach(hosting_bot)
     assert breach.authority_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # the earliest
     assert breach.users_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
     assert (breach.people, breach.records, breach.delay) == ("about 1200", "about 5000", None)
 
     clock.advance(timedelta(days=4))  # the people's term has passed: the screen says so
-    await dpo.tap("✅ Орган уведомлён")
+    await dpo.tap("✅ Уведомлён надзорный орган (72 часа)")
     screen = dpo.last.events[-1].text
     assert "⛔ Затронутых нужно было уведомить до 30.11.2026 16:00: ещё не уведомлены." in screen
     await dpo.tap("📣 Уведомить затронутых (1)")
@@ -213,3 +222,96 @@ async def test_a_breach_recorded_after_its_deadline_needs_the_reasons_for_the_de
     record = dpo.expect("Нарушение №1 записано")
     assert "Причины задержки: the backup host was found only today" in record.text
     assert (await stored_breach(bot)).delay == "the backup host was found only today"
+
+
+async def test_under_two_laws_each_authority_is_marked_notified_on_its_own(
+    hosting_bot: Harness, clock: FrozenClock
+) -> None:
+    """The hosting operator notifies the EU authority (72 hours) and the National Center (3
+    working days): marking one leaves the other's deadline on the card, in /due and in the
+    daily reminder; a forged authority changes nothing; each mark is audited."""
+    bot = hosting_bot
+    await bot.app.reminders.stop()  # the test runs the scheduler's checks itself
+    clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 17:00 in Minsk
+    ann = await onboarded(bot, "Ann")
+    dpo = bot.staff("Dana")
+    await dpo.send(FACTS.format(who=f"id {ann.id}"))
+    dpo.expect("Нарушение №1 записано")
+    card, _ = dpo.button_message("✅ Уведомлён надзорный орган (72 часа)")
+    await dpo.tap_data("v1breachlaw:1:nonsense", card)  # forged: not one of the pack's laws
+    assert dpo.expect("Эта кнопка больше не действует").show_alert
+    await dpo.tap_data("v1breach:1:notified", card)  # an older card's one button: which one?
+    assert dpo.expect("Отметьте каждый орган своей кнопкой").show_alert
+    async with bot.app.sessions() as session:
+        assert await session.scalar(select(BreachNotice)) is None
+
+    await dpo.tap("✅ Уведомлён надзорный орган (72 часа)")  # the EU authority, Saturday
+    screen = dpo.last.events[-1].text
+    assert "✅ Уведомлён надзорный орган: надзорный орган государства — члена ЕС" in screen
+    assert "Уведомить уполномоченный орган незамедлительно, не позднее 02.12.2026 23:59" in screen
+    assert "Уведомить надзорный орган" not in screen
+    buttons = [b["text"] for b in dpo.last.events[-1].buttons()]
+    assert buttons == [
+        "✅ Уведомлён уполномоченный орган (3 рабочих дня)",
+        "📣 Уведомить затронутых (1)",
+    ]
+    await dpo.tap_data("v1breachlaw:1:gdpr")  # a second press changes nothing
+    dpo.expect("Уже сделано")
+    breach = await stored_breach(bot)
+    assert breach.authority_notified_at is None
+    assert breach.authority_due_at == datetime(2026, 12, 2, 20, 59, 59, tzinfo=UTC)
+
+    clock.set(datetime(2026, 12, 1, 6, 0, tzinfo=UTC))  # Tuesday: past 72 h, not 3 working days
+    assert await bot.app.reminders.tick()
+    await bot.settle()
+    reminder = bot.fake.events[-1].text
+    assert "Нарушение №1 — уведомить до 02.12.2026 23:59" in reminder
+    clock.set(datetime(2026, 12, 3, 6, 0, tzinfo=UTC))  # Thursday: the 99-Z deadline passed
+    await dpo.send("/due")
+    dpo.expect("⛔ Нарушение №1 — срок уведомления истёк 02.12.2026 23:59")
+
+    await dpo.tap("✅ Уведомлён уполномоченный орган (3 рабочих дня)")
+    screen = dpo.last.events[-1].text
+    assert "✅ Уведомлён уполномоченный орган: Национальный центр" in screen
+    assert "Уведомить уполномоченный орган" not in screen
+    await dpo.send("/due")
+    dpo.expect_not("Нарушения: уведомить орган")
+    breach = await stored_breach(bot)
+    assert breach.authority_notified_at == datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    async with bot.app.sessions() as session:
+        marks = {n.law: n.notified_at for n in await session.scalars(select(BreachNotice))}
+        audit = [
+            (a.action, a.subject, a.allowed)
+            for a in await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+            if a.action == "breach.notified"
+        ]
+    assert marks == {
+        "gdpr": datetime(2026, 11, 27, 14, 0, tzinfo=UTC),
+        "by_99z": datetime(2026, 12, 3, 6, 0, tzinfo=UTC),
+    }
+    assert ("breach.notified", "1:gdpr", True) in audit
+    assert ("breach.notified", "1:by_99z", True) in audit
+    assert ("breach.notified", "1:nonsense", True) in audit  # the forged press is on record
+
+
+async def test_a_breach_with_long_facts_fits_one_card(
+    hosting_bot: Harness, clock: FrozenClock
+) -> None:
+    """Two drafts of facts of up to 1000 characters each: shortened to fit Telegram's 4096."""
+    clock.set(datetime(2026, 11, 27, 14, 0, tzinfo=UTC))
+    dpo = hosting_bot.staff("Dana")
+    long = FACTS.format(who="все")
+    for field in ("что", "данные", "последствия", "меры", "людей", "записей"):
+        long = "\n".join(
+            f"{field}: " + "<data> & " * 100 if line.startswith(f"{field}:") else line
+            for line in long.splitlines()
+        )
+    await dpo.send(long + "\nзадержка: " + "x" * 1000)
+    record = dpo.expect("Нарушение №1 записано")
+    assert len(record.text) <= 4096
+    assert "Тексты сокращены" in record.text
+    assert "Проект уведомления: надзорный орган государства — члена ЕС (ведущий" in record.text
+    assert "Проект уведомления: Национальный центр" in record.text
+    assert "Что произошло: &lt;data&gt;" not in record.text  # escaped once, shown as written
+    assert "Что произошло: <data> &" in record.text
+    assert (await stored_breach(hosting_bot)).what.startswith("<data> & <data>")

@@ -78,6 +78,9 @@ class Contacts(_Model):
 
 class Authority(_Model):
     name: Text  # written so that it reads after «в» / "to" (accusative, lower case)
+    # The authority as the operator addresses it (a breach notice), where `name` speaks to the
+    # person ("where you live"); None: `name`. Also read after «в» / "to".
+    staff_name: Text | None = None
     contacts: Contacts
     court: Text | None = None  # the judicial remedy, named in every refusal
     # The sentence on going to court (Law 99-Z art. 15: the authority's decision is appealed

@@ -1,6 +1,7 @@
 """Breaches of personal-data protection: the facts staff record with /breach, each authority's
 deadline from the laws of the pack (Law 99-Z art. 16: 3 working days; GDPR art. 33: 72 hours;
-the earliest is tracked), the draft notice to the authorities (with the approximate numbers of
+each authority is marked notified on its own, and the earliest deadline of one not yet notified
+is tracked), the draft notice to the authorities (with the approximate numbers of
 people and records and the reasons for a late notice, art. 33(3)-(4)), and telling the affected
 users (GDPR art. 34) by a term of their own, as a campaign at the broadcast rate, so who was
 told and when is recorded per user.
@@ -18,6 +19,7 @@ from functools import cache
 from bot.core.clock import Clock
 from bot.core.deadlines import breach_terms, breach_users_due
 from bot.core.i18n import LOCALES, translator
+from bot.core.law import Law
 from bot.core.policy import PolicyPack
 from storage.enums import CampaignKind
 from storage.models import Breach
@@ -167,9 +169,47 @@ class Breaches:
     async def get(self, breach_id: int) -> Breach | None:
         return await self._repo.breaches.get(breach_id)
 
-    async def authority_notified(self, breach_id: int, staff_id: int) -> bool:
-        """Staff sent the notice: the deadline leaves /due. False if already marked."""
-        done = await self._repo.breaches.mark_notified(breach_id, staff_id, self._clock.now())
+    def knows(self, law: str) -> bool:
+        """`law` is one of the pack's (callback data can be forged)."""
+        return any(item.id == law for item in self._pack.under)
+
+    async def notified(self, breach: Breach) -> dict[str, datetime]:
+        """When each law's authority was notified (law id -> time). A breach marked before
+        the marks were per law (one mark) counts as notified to every authority."""
+        marks = {
+            law: n.notified_at for law, n in (await self._repo.breaches.notices(breach.id)).items()
+        }
+        if breach.authority_notified_at is not None:
+            for law in self._pack.under:
+                marks.setdefault(law.id, breach.authority_notified_at)
+        return marks
+
+    def pending(self, breach: Breach, notified: dict[str, datetime]) -> list[Law]:
+        """The laws whose authority is still to be notified, earliest deadline first."""
+        terms = breach_terms(self._pack, breach.known_at)
+        return [law for law, _ in terms if law.id not in notified]
+
+    async def authority_notified(self, breach_id: int, staff_id: int, law: str) -> bool:
+        """Staff sent the notice to the authority of `law` (one of the pack's): its deadline
+        leaves the card, /due and the reminder follow the next authority's; when every one is
+        notified, the breach leaves /due. False if already marked or not the pack's law."""
+        repo, now = self._repo.breaches, self._clock.now()
+        if not self.knows(law) or not await repo.lock_open(breach_id):
+            await self._repo.session.rollback()
+            return False
+        done = await repo.add_notice(breach_id, law, staff_id, now)
+        breach = await repo.get(breach_id)
+        if done and breach is not None:
+            notified = await repo.notices(breach_id)
+            pending = [
+                due
+                for item, due in breach_terms(self._pack, breach.known_at)
+                if item.id not in notified
+            ]
+            if pending:
+                await repo.next_due(breach_id, pending[0])
+            else:
+                await repo.mark_notified(breach_id, staff_id, now)
         await self._repo.commit()  # before the button is answered (it can fail): the mark stands
         return done
 

@@ -145,7 +145,14 @@ class BreachAction(StrEnum):
 
 class BreachCb(CallbackData, prefix="v1breach"):
     id: int
-    action: BreachAction
+    action: BreachAction  # NOTIFIED: the only authority of a single-law pack
+
+
+class BreachAuthorityCb(CallbackData, prefix="v1breachlaw"):
+    """Staff sent the notice to the authority of one of the pack's laws (a law id)."""
+
+    id: int
+    law: str
 
 
 def parse_id(text: str) -> int | None:

@@ -13,12 +13,14 @@ from aiogram.types import (
 )
 
 from bot.core.i18n import LOCALES, Translator, translator
+from bot.core.law import Law
 from bot.core.policy import PolicyPack, RefusalGround, RequestType
 from bot.domain.consents import ConsentView
 from bot.domain.onboarding import AgeGroup
 from bot.telegram.callbacks import (
     AgeCb,
     BreachAction,
+    BreachAuthorityCb,
     BreachCb,
     CampaignAction,
     CampaignCb,
@@ -385,15 +387,34 @@ def share_contact(t: Translator) -> ReplyKeyboardMarkup:
 
 
 def breach(
-    breach_id: int, t: Translator, *, notified: bool, told: bool, affected: int
+    breach_id: int,
+    t: Translator,
+    pack: PolicyPack,
+    *,
+    pending: Sequence[Law],
+    told: bool,
+    affected: int,
 ) -> InlineKeyboardMarkup | None:
-    """What is still to do about a breach: notify the authority, tell the affected users."""
+    """What is still to do about a breach: notify each authority not yet notified (one button
+    per law where the pack is under two), tell the affected users."""
     builder = Buttons()
-    if not notified:
+    notified = not pending
+    if len(pack.under) == 1 and pending:
         builder.button(
             text=t("breach.button_notified"),
             callback_data=BreachCb(id=breach_id, action=BreachAction.NOTIFIED),
         )
+    elif pending:
+        for law in pending:
+            builder.button(
+                text=t(
+                    "breach.button_notified_law",
+                    term=(law.words or pack.terms).authority.get(t.locale),
+                    days=law.breach.days,
+                    kind=t(f"card.days_{law.breach.kind}", days=law.breach.days),
+                ),
+                callback_data=BreachAuthorityCb(id=breach_id, law=law.id),
+            )
     if not told and affected:
         builder.button(
             text=t("breach.button_tell", count=affected),

@@ -4,9 +4,17 @@ sends the register as CSV. DPO only (bot.core.roles: `breach.*`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot, Router
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+)
 
 from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
@@ -15,7 +23,7 @@ from bot.core.policy import PolicyPack
 from bot.domain.breaches import Breaches, parse_breach
 from bot.domain.broadcasts import Launcher
 from bot.telegram import keyboards
-from bot.telegram.callbacks import BreachAction, BreachCb
+from bot.telegram.callbacks import BreachAction, BreachAuthorityCb, BreachCb
 from bot.telegram.files import breaches_csv
 from bot.telegram.filters import OnAction
 from bot.telegram.screens import edit
@@ -29,11 +37,13 @@ async def _screen(
     breach: Breach, breaches: Breaches, t: Translator, pack: PolicyPack
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     affected = await breaches.affected(breach)
-    text = breach_staff_text(breach, pack, t, affected, breaches.now())
+    notified = await breaches.notified(breach)
+    text = breach_staff_text(breach, pack, t, affected, breaches.now(), notified)
     markup = keyboards.breach(
         breach.id,
         t,
-        notified=breach.authority_notified_at is not None,
+        pack,
+        pending=breaches.pending(breach, notified),
         told=breach.users_told_at is not None,
         affected=affected,
     )
@@ -81,13 +91,47 @@ async def notified_button(
     clock: Clock,
     repo: Repositories,
 ) -> None:
-    """Staff sent the notice to the authority."""
+    """Staff sent the notice to the authority: the only one of a single-law pack. Under two
+    laws each authority has its own button (`authority_button`); this one (on an older card)
+    marks nothing there and shows them."""
+    if await _breach(query, callback_data.id, t, repo) is None:
+        return
+    law = pack.under[0].id if len(pack.under) == 1 else ""
+    await _mark(query, callback_data.id, law, t, pack, Breaches(repo, clock, pack))
+
+
+async def authority_button(
+    query: CallbackQuery,
+    callback_data: BreachAuthorityCb,
+    t: Translator,
+    pack: PolicyPack,
+    clock: Clock,
+    repo: Repositories,
+) -> None:
+    """Staff sent the notice to the authority of one of the pack's laws."""
     if await _breach(query, callback_data.id, t, repo) is None:
         return
     breaches = Breaches(repo, clock, pack)
-    done = await breaches.authority_notified(callback_data.id, query.from_user.id)
-    await query.answer(None if done else t("breach.already"))
-    await _refresh(query, callback_data.id, breaches, t, pack)
+    if not breaches.knows(callback_data.law):  # forged or from another pack: nothing changes
+        await query.answer(t("common.stale_button"), show_alert=True)
+        return
+    await _mark(query, callback_data.id, callback_data.law, t, pack, breaches)
+
+
+async def _mark(
+    query: CallbackQuery,
+    breach_id: int,
+    law: str,
+    t: Translator,
+    pack: PolicyPack,
+    breaches: Breaches,
+) -> None:
+    if not law:  # an older card's one button under two laws: each has its own now
+        await query.answer(t("breach.notified_choose"), show_alert=True)
+    else:
+        done = await breaches.authority_notified(breach_id, query.from_user.id, law)
+        await query.answer(None if done else t("breach.already"))
+    await _refresh(query, breach_id, breaches, t, pack)
 
 
 async def tell_button(
@@ -183,4 +227,15 @@ def router() -> Router:
             OnAction(BreachCb, action),
             flags=staff_action(f"breach.{action}", subject=callback_id),
         )
+    r.callback_query.register(
+        authority_button,
+        BreachAuthorityCb.filter(),
+        flags=staff_action(f"breach.{BreachAction.NOTIFIED}", subject=_law_subject),
+    )
     return r
+
+
+def _law_subject(_: TelegramObject, data: dict[str, Any]) -> str:
+    """The audit subject of a per-authority mark: the breach and the law ('3:gdpr')."""
+    callback: BreachAuthorityCb = data["callback_data"]
+    return f"{callback.id}:{callback.law}"[:64]  # the audit log's subject column

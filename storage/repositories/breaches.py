@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Breach, ConsentState, User
+from storage.dialect import insert
+from storage.models import Breach, BreachNotice, ConsentState, User
 from storage.repositories.campaigns import Audience
 
 
@@ -40,7 +41,42 @@ class BreachRepository:
         )
         return list(rows)
 
+    async def notices(self, breach_id: int) -> dict[str, BreachNotice]:
+        """The authorities notified of a breach so far: law id -> its mark."""
+        rows = await self._session.scalars(
+            select(BreachNotice).where(BreachNotice.breach_id == breach_id)
+        )
+        return {row.law: row for row in rows}
+
+    async def lock_open(self, breach_id: int) -> bool:
+        """The breach's row held to the end of the transaction, while an authority is still
+        to be notified: two marks (of two laws) made at once see each other's. False when
+        every authority is marked already."""
+        result = await self._session.execute(
+            update(Breach)
+            .where(Breach.id == breach_id, Breach.authority_notified_at.is_(None))
+            .values(authority_due_at=Breach.authority_due_at)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def add_notice(self, breach_id: int, law: str, staff_id: int, now: datetime) -> bool:
+        """The authority of `law` notified; False if it was marked already."""
+        statement = (
+            insert(self._session, BreachNotice)
+            .values(breach_id=breach_id, law=law, notified_at=now, notified_by=staff_id)
+            .on_conflict_do_nothing(index_elements=["breach_id", "law"])
+        )
+        result = await self._session.execute(statement)
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def next_due(self, breach_id: int, due: datetime) -> None:
+        """The earliest deadline of an authority still to be notified."""
+        await self._session.execute(
+            update(Breach).where(Breach.id == breach_id).values(authority_due_at=due)
+        )
+
     async def mark_notified(self, breach_id: int, staff_id: int, now: datetime) -> bool:
+        """Every authority notified: the breach leaves /due."""
         result = await self._session.execute(
             update(Breach)
             .where(Breach.id == breach_id, Breach.authority_notified_at.is_(None))

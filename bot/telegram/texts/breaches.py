@@ -15,17 +15,30 @@ from bot.core.formatting import (
     operator_name,
 )
 from bot.core.i18n import Translator
+from bot.core.law import Law
 from bot.core.policy import PolicyPack
+from bot.telegram.texts.parts import MESSAGE_ROOM, visible_length
 from storage.models import Breach
 
+# Shorter and shorter facts in the staff card until it fits one message (None: as written).
+ROOMS = (None, 700, 500, 350, 250, 160, 100, 60)
 
-def breach_facts(breach: Breach, pack: PolicyPack, t: Translator) -> list[str]:
+
+def _clip(text: str, room: int | None) -> str:
+    if room is not None and len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return escape(text)
+
+
+def breach_facts(
+    breach: Breach, pack: PolicyPack, t: Translator, room: int | None = None
+) -> list[str]:
     return [
         t("breach.fact_known", when=fmt_datetime(breach.known_at, t, pack.zone)),
-        t("breach.fact_what", text=escape(breach.what)),
-        t("breach.fact_data", text=escape(breach.categories)),
-        t("breach.fact_consequences", text=escape(breach.consequences)),
-        t("breach.fact_measures", text=escape(breach.measures)),
+        t("breach.fact_what", text=_clip(breach.what, room)),
+        t("breach.fact_data", text=_clip(breach.categories, room)),
+        t("breach.fact_consequences", text=_clip(breach.consequences, room)),
+        t("breach.fact_measures", text=_clip(breach.measures, room)),
     ]
 
 
@@ -43,17 +56,31 @@ def breach_notice_text(breach: Breach, pack: PolicyPack, t: Translator) -> str:
     return "\n".join(lines)
 
 
-def _deadlines(breach: Breach, pack: PolicyPack, t: Translator, now: datetime) -> list[str]:
-    """Each law's deadline for its authority, earliest first, and the people's own term."""
+def _authority(law: Law, locale: str) -> str:
+    """The authority as the operator addresses it (not the person's «по месту вашего…»)."""
+    return escape((law.authority.staff_name or law.authority.name).get(locale))
+
+
+def _deadlines(
+    breach: Breach, pack: PolicyPack, t: Translator, now: datetime, notified: dict[str, datetime]
+) -> list[str]:
+    """Each law's deadline for its authority, earliest first (or when it was notified), and
+    the people's own term."""
     lines = []
     for law, due in breach_terms(pack, breach.known_at):
-        rule = law.breach
+        rule, term = law.breach, escape((law.words or pack.terms).authority.get(t.locale))
+        if law.id in notified:
+            when = fmt_datetime(notified[law.id], t, pack.zone)
+            lines.append(
+                t("breach.notified", term=term, authority=_authority(law, t.locale), when=when)
+            )
+            continue
         lines.append(
             t(
                 "breach.deadline",
-                term=escape((law.words or pack.terms).authority.get(t.locale)),
+                term=term,
                 due=fmt_datetime(due, t, pack.zone),
-                authority=escape(law.authority.name.get(t.locale)),
+                authority=_authority(law, t.locale),
                 days=rule.days,
                 kind=t(f"card.days_{rule.kind}", days=rule.days),
                 law=escape(law.name.get(t.locale)),
@@ -69,20 +96,23 @@ def _deadlines(breach: Breach, pack: PolicyPack, t: Translator, now: datetime) -
     return lines
 
 
-def breach_staff_text(
-    breach: Breach, pack: PolicyPack, t: Translator, affected: int, now: datetime
-) -> str:
-    """The record, the authorities' deadlines, the people's term and the draft notice."""
+def _draft(
+    breach: Breach,
+    pack: PolicyPack,
+    t: Translator,
+    affected: int,
+    law: Law,
+    due: datetime,
+    room: int | None,
+) -> list[str]:
+    """The notice to one law's authority, with its own deadline (GDPR art. 33(3)-(4))."""
     loc, op = t.locale, pack.operator
     lines = [
-        t("breach.recorded", id=breach.id),
-        *_deadlines(breach, pack, t, now),
-        t("breach.affected", count=affected, who=escape(breach.affected)),
-        "",
         t(
             "breach.draft_title",
-            authority="; ".join(escape(a.name.get(loc)) for a in pack.authorities),
-            contact="; ".join(contact_line(a.contacts, loc) for a in pack.authorities),
+            authority=_authority(law, loc),
+            contact=contact_line(law.authority.contacts, loc),
+            due=fmt_datetime(due, t, pack.zone),
         ),
         t(
             "breach.draft_operator",
@@ -95,24 +125,48 @@ def breach_staff_text(
             address=operator_address(pack, t),
             contact=contact_line(op.contacts, loc),
         ),
-        *breach_facts(breach, pack, t),
+        *breach_facts(breach, pack, t, room),
         t("breach.draft_affected", count=affected),
     ]
     if breach.people or breach.records:
         lines.append(
             t(
                 "breach.draft_numbers",
-                people=escape(breach.people or "—"),
-                records=escape(breach.records or "—"),
+                people=_clip(breach.people or "—", room),
+                records=_clip(breach.records or "—", room),
             )
         )
     if breach.delay:
-        lines.append(t("breach.draft_delay", text=escape(breach.delay)))
-    if breach.authority_notified_at is not None:
-        lines += [
-            "",
-            t("breach.notified", when=fmt_datetime(breach.authority_notified_at, t, pack.zone)),
+        lines.append(t("breach.draft_delay", text=_clip(breach.delay, room)))
+    return lines
+
+
+def breach_staff_text(
+    breach: Breach,
+    pack: PolicyPack,
+    t: Translator,
+    affected: int,
+    now: datetime,
+    notified: dict[str, datetime] | None = None,
+) -> str:
+    """The record, each authority's deadline (or its mark), the people's term and one draft
+    notice per authority; the facts shortened where the whole would not fit one message
+    (the /breaches register has them in full)."""
+    text = ""
+    for room in ROOMS:
+        lines = [
+            t("breach.recorded", id=breach.id),
+            *_deadlines(breach, pack, t, now, notified or {}),
+            t("breach.affected", count=affected, who=escape(breach.affected)),
         ]
-    if breach.users_told_at is not None:
-        lines.append(t("breach.told", when=fmt_datetime(breach.users_told_at, t, pack.zone)))
-    return "\n".join(lines)
+        for law, due in breach_terms(pack, breach.known_at):
+            lines += ["", *_draft(breach, pack, t, affected, law, due, room)]
+        if breach.users_told_at is not None:
+            when = fmt_datetime(breach.users_told_at, t, pack.zone)
+            lines += ["", t("breach.told", when=when)]
+        if room is not None:
+            lines += ["", t("breach.clipped")]
+        text = "\n".join(lines)
+        if visible_length(text) <= MESSAGE_ROOM:
+            break
+    return text
