@@ -1,6 +1,6 @@
 """breach_notices: each authority notified of a breach, per law
 
-Revision ID: 0017_breach_authorities
+Revision ID: 0016_breach_authorities
 Revises: 0015_desk_rules
 Create Date: 2026-12-07
 
@@ -14,7 +14,7 @@ from now on the earliest deadline of an authority not yet notified.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_breach_authorities"
+revision = "0016_breach_authorities"
 down_revision = "0015_desk_rules"
 branch_labels = None
 depends_on = None
