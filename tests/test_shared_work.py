@@ -89,6 +89,9 @@ async def outboxes_stopped(pair: tuple[Harness, Harness]) -> tuple[Harness, date
     first instance and its clock's now."""
     for harness in pair:
         await harness.app.outbox.stop()
+    # What the starts queued for staff (the calendar warning, the pack's fields to fill in) is
+    # sent first: a worker stopped before it got to them would leave them ahead in the lane.
+    await pair[0].app.outbox.drain(pair[0].app.bot)
     return pair[0], pair[0].clock.now()
 
 
