@@ -142,6 +142,8 @@ class FakeTelegram:
         }
         self.chats: dict[int, dict[str, Any]] = {}
         self.members: dict[tuple[int, int], str] = {}
+        # A member's rights that differ from its status's defaults (`_member`), by (chat, user).
+        self.rights: dict[tuple[int, int], dict[str, bool]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.events: list[Event] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -389,7 +391,7 @@ class FakeTelegram:
             if user_id == BOT_ID
             else {"id": user_id, "is_bot": False, "first_name": "U"}
         )
-        return _member(status, user)
+        return _member(status, user) | self.rights.get((chat_id, user_id), {})
 
     def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = _int_or_none(params.get("chat_id"))
@@ -638,6 +640,7 @@ def _member(status: str, user: dict[str, Any]) -> dict[str, Any]:
             "can_delete_messages": True,
             "can_restrict_members": True,
             "can_invite_users": True,
+            "can_manage_topics": True,
         }
     elif status == "restricted":
         member |= _required_flags(ChatMemberRestricted) | {"is_member": True, "until_date": 0}

@@ -146,11 +146,20 @@ class Harness:
             await asyncio.sleep(0.1)
         raise AssertionError("the compaction after the erasure did not run within 30 s")
 
-    async def bot_status(self, status: str, *, was: str, by: Person | None = None) -> Reply:
+    async def bot_status(
+        self,
+        status: str,
+        *,
+        was: str,
+        by: Person | None = None,
+        rights: dict[str, bool] | None = None,
+    ) -> Reply:
         """The bot's own status in the admin group changes to `status` (removed: "kicked",
-        added back or promoted: "administrator", demoted: "restricted"...): the fake answers
-        so from now on, and Telegram's `my_chat_member` update is fed to the bot."""
+        added back or promoted: "administrator", demoted: "restricted"...), with `rights` that
+        differ from the status's defaults: the fake answers so from now on, and Telegram's
+        `my_chat_member` update is fed to the bot."""
         self.fake.members[(ADMIN_CHAT_ID, BOT_ID)] = status
+        self.fake.rights[(ADMIN_CHAT_ID, BOT_ID)] = dict(rights or {})
         chat = self.fake.chats[ADMIN_CHAT_ID]
         actor = by.as_user() if by is not None else {"id": 1, "is_bot": False, "first_name": "O"}
         return await self.feed(
@@ -160,7 +169,7 @@ class Harness:
                     "from": actor,
                     "date": int(time.time()),
                     "old_chat_member": _member(was, self.fake.bot_user),
-                    "new_chat_member": _member(status, self.fake.bot_user),
+                    "new_chat_member": _member(status, self.fake.bot_user) | (rights or {}),
                 }
             }
         )

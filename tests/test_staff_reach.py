@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import delete, select
 
 from bot.core.clock import FrozenClock
+from bot.delivery.outbox.pacing import SLOT
 from bot.domain.staff_reach import KEY
 from storage.enums import STAFF_KINDS, OutboxKind
-from storage.models import OutboxItem, Request
+from storage.models import BotState, OutboxItem, Request
 from storage.repositories import Repositories
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
@@ -56,6 +57,8 @@ async def desk(fake: FakeTelegram, tmp_path: Path, clock: FrozenClock) -> AsyncI
     # a year without transfer data): these tests count only the items to staff they make.
     async with harness.app.sessions() as session:
         await session.execute(delete(OutboxItem))
+        # Nor the group's send slot they took (a worker may have posted before it stopped).
+        await session.execute(delete(BotState).where(BotState.key == SLOT))
         await session.commit()
     yield harness
     await harness.stop()
@@ -350,3 +353,74 @@ async def test_two_instances_share_one_pace(
         assert limit.refused == 0 and card_numbers(desk) == dict.fromkeys(numbers, 1)
     finally:
         await twin.stop()
+
+
+async def test_a_bot_demoted_to_a_plain_member_lacks_the_right_to_delete(
+    desk: Harness, clock: FrozenClock
+) -> None:
+    """A plain member can post but not delete: the state is entered at once (owners told once),
+    not only when a redaction fails; cards keep going out."""
+    ann = await onboarded(desk, "Ann")
+    await desk.bot_status("member", was="administrator")
+    stored = await state(desk)
+    assert stored is not None and '"reason": "right:can_delete_messages"' in stored
+    number = await file_erasure(desk, ann)
+    await drive(desk, clock, 5)
+    assert card_numbers(desk) == {number: 1}
+    await desk.bot_status("member", was="member")  # any later update: still no right
+    await drive(desk, clock, 5)
+    assert await state(desk) == stored
+    for owner in OWNERS:
+        assert len(to_owner(desk, owner, LOST)) == 1 and to_owner(desk, owner, FOUND) == []
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["update", "restart"])
+async def test_the_right_to_delete_still_missing_is_no_false_fixed(
+    desk: Harness, clock: FrozenClock, restart: bool
+) -> None:
+    """An administrator without the right to delete: a membership update (or a restart's check)
+    that leaves it missing keeps the state; the owners hear no "fixed"."""
+    no_delete = {"can_delete_messages": False}
+    await desk.bot_status("administrator", was="administrator", rights=no_delete)
+    stored = await state(desk)
+    assert stored is not None and '"reason": "right:can_delete_messages"' in stored
+    if restart:
+        await desk.restart()
+        await stop_workers(desk)
+    else:  # e.g. another right changed, or the bot's title
+        await desk.bot_status("administrator", was="administrator", rights=no_delete)
+    await drive(desk, clock, 5)
+    assert await state(desk) == stored
+    assert to_owner(desk, OWNERS[0], FOUND) == [] and len(to_owner(desk, OWNERS[0], LOST)) == 1
+    await desk.bot_status("administrator", was="administrator")  # the right given
+    await drive(desk, clock, 2)
+    assert await state(desk) is None and len(to_owner(desk, OWNERS[0], FOUND)) == 1
+
+
+async def test_a_forum_without_the_topic_right_does_not_flap(
+    desk: Harness, clock: FrozenClock
+) -> None:
+    """A forum group where the bot may not open topics: notices that need no topic still go
+    out, and that does not end the state (the card would fail again): owners told once."""
+    desk.fake.chats[ADMIN_CHAT_ID]["is_forum"] = True
+    ann = await onboarded(desk, "Ann")
+    await desk.bot_status("administrator", was="administrator", rights={"can_manage_topics": False})
+    stored = await state(desk)
+    assert stored is not None and '"reason": "right:can_manage_topics"' in stored
+    refusal = "Bad Request: not enough rights to create a topic"
+    desk.fake.fail("createForumTopic", chat_id=ADMIN_CHAT_ID, description=refusal, times=10**9)
+    number = await file_erasure(desk, ann)
+    await drive(desk, clock, 30 * 60)  # the card's backoff reaches its cap
+    for round_ in range(12):  # a notice every 5 minutes, the card tried every 15
+        async with desk.app.sessions() as session:
+            repo = Repositories(session)
+            await repo.outbox.add(kind="to_admin", text=f"notice {round_}", now=clock.now())
+            await repo.commit()
+        await drive(desk, clock, 5 * 60)
+    assert desk.cards() == [] and await state(desk) == stored  # the card waits for its topic
+    for owner in OWNERS:
+        assert len(to_owner(desk, owner, LOST)) == 1 and to_owner(desk, owner, FOUND) == []
+    desk.fake.failures.clear()
+    await desk.bot_status("administrator", was="administrator")  # the right given
+    await until_posted(desk, clock, [number])
+    assert await state(desk) is None and len(to_owner(desk, OWNERS[0], FOUND)) == 1

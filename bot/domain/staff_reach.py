@@ -41,6 +41,8 @@ DEACTIVATED = "deactivated"  # the group was deleted or deactivated
 RIGHT = "right:"  # a right the bot needs is missing: `right:<name>`
 # A right only redactions need: while it is missing, cards and the rest still go out.
 DELETE_RIGHT = "right:can_delete_messages"
+SEND_RIGHT = "right:can_send_messages"
+TOPICS_RIGHT = "right:can_manage_topics"  # a forum group: the bot opens a topic per request type
 
 
 # Telegram's words (lower case) for a right the bot lacks in the admin group, and that right.
@@ -103,17 +105,34 @@ async def current(repo: Repositories) -> Unreachable | None:
     return None if value is None else Unreachable.parse(value)
 
 
-def missing(member: ChatMemberUnion) -> str | None:
-    """What keeps the bot, as this member of the admin group, from posting there; None if it
-    can post."""
+def missing(member: ChatMemberUnion, *, forum: bool = False) -> str | None:
+    """What keeps the bot, as this member of the admin group (a forum or not), from doing its
+    work there, the worst first: not in the group, no right to post, no right to open topics
+    (a forum), no right to delete (redactions); None if nothing is missing. A plain member
+    can post but not delete: that is a missing right too."""
     status = member.status
     if status == ChatMemberStatus.KICKED:
         return KICKED
     if status == ChatMemberStatus.LEFT:
         return NOT_MEMBER
     if status == ChatMemberStatus.RESTRICTED and not getattr(member, "can_send_messages", False):
-        return right_missing("can_send_messages")
+        return SEND_RIGHT
+    if status == ChatMemberStatus.CREATOR:
+        return None
+    admin = status == ChatMemberStatus.ADMINISTRATOR
+    if forum and not (admin and getattr(member, "can_manage_topics", False)):
+        return TOPICS_RIGHT
+    if not (admin and getattr(member, "can_delete_messages", False)):
+        return DELETE_RIGHT
     return None
+
+
+async def probe(bot: Bot, chat_id: int) -> str | None:
+    """Ask Telegram what the bot is in the admin group (and whether it is a forum): what is
+    missing there (`missing`), or None. Telegram's errors are the caller's."""
+    member = await bot.get_chat_member(chat_id, bot.id)
+    chat = await bot.get_chat(chat_id)
+    return missing(member, forum=bool(chat.is_forum))
 
 
 class StaffReach:
@@ -173,6 +192,14 @@ class StaffReach:
         state = Unreachable.parse(stored)
         if kind is not None and not state.holds(kind):
             return False  # e.g. a card went out while only deletions are refused
+        if (
+            kind is not None
+            and state.reason not in (SEND_RIGHT, DELETE_RIGHT)
+            and (state.reason.startswith(RIGHT))
+        ):
+            # A message that needed no topic says nothing of the right to open one: only a
+            # check of the bot's rights (check()) ends this.
+            return False
         if not await repo.state.delete_if(KEY, stored):
             return False  # another instance left it first
         now = self._clock.now()
@@ -188,14 +215,12 @@ class StaffReach:
         reason it cannot post there, or None. An answer that says nothing of the group (the
         network, a 5xx) changes nothing: the outbox's next try decides. The caller commits."""
         try:
-            member = await bot.get_chat_member(self._admin_chat.id, bot.id)
+            reason = await probe(bot, self._admin_chat.id)
         except TelegramAPIError as error:
             reason = reason_of(error)
             if reason is None:
                 log.warning("Admin group check failed (%s); the outbox tries again", error.message)
                 return None
-        else:
-            reason = missing(member)
         if reason is None:
             await self.found(repo)
         else:

@@ -12,7 +12,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommand
 
 from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
-from bot.domain.staff_reach import missing, reason_of
+from bot.domain.staff_reach import DELETE_RIGHT, probe, reason_of
 from bot.service.app import App
 from storage.enums import OutboxKind
 from storage.repositories import Repositories
@@ -90,7 +90,7 @@ async def check_admin_chat(app: App) -> bool:
     unreachable" state accordingly (bot.domain.staff_reach). Users are served either way."""
     bot, chat = app.bot, app.admin_chat
     try:
-        member = await bot.get_chat_member(chat.id, bot.id)
+        reason = await probe(bot, chat.id)
     except TelegramMigrateToChat as migrated:
         async with app.sessions() as session:
             repo = Repositories(session)
@@ -107,20 +107,19 @@ async def check_admin_chat(app: App) -> bool:
         if reason is not None:
             await _reached(app, reason)
         return False
-    reason = missing(member)
     await _reached(app, reason)
-    can_post = reason is None
+    can_post = reason is None or reason == DELETE_RIGHT  # redactions wait, the rest goes out
     if can_post:
         log.info("Admin group %s: the bot can post there", chat.id)
         try:
             await set_staff_commands(bot, chat.id, app.settings.staff_locale)
         except TelegramAPIError as error:
             log.warning("Could not set the staff command menu: %s", error.message)
-    else:
+    if reason is not None:
         log.warning(
-            "Admin group %s: the bot is %s there and cannot post; add it to the group",
+            "Admin group %s: the bot cannot work fully there (%s); what needs it waits",
             chat.id,
-            member.status,
+            reason,
         )
     return can_post
 
