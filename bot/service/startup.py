@@ -116,9 +116,11 @@ async def check_admin_chat(app: App) -> bool:
         except TelegramAPIError as error:
             log.warning("Could not set the staff command menu: %s", error.message)
     if reason is not None:
+        what = "can post but cannot delete" if can_post else "cannot post"
         log.warning(
-            "Admin group %s: the bot cannot work fully there (%s); what needs it waits",
+            "Admin group %s: the bot %s there (%s); what needs it waits until it can",
             chat.id,
+            what,
             reason,
         )
     return can_post
