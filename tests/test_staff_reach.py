@@ -384,6 +384,7 @@ async def test_the_right_to_delete_still_missing_is_no_false_fixed(
     await desk.bot_status("administrator", was="administrator", rights=no_delete)
     stored = await state(desk)
     assert stored is not None and '"reason": "right:can_delete_messages"' in stored
+    await drive(desk, clock, 2)  # the owners are told before the restart
     if restart:
         await desk.restart()
         await stop_workers(desk)
@@ -424,3 +425,25 @@ async def test_a_forum_without_the_topic_right_does_not_flap(
     await desk.bot_status("administrator", was="administrator")  # the right given
     await until_posted(desk, clock, [number])
     assert await state(desk) is None and len(to_owner(desk, OWNERS[0], FOUND)) == 1
+
+
+async def test_the_group_back_without_an_update_posts_the_oldest_card_first(
+    desk: Harness, clock: FrozenClock
+) -> None:
+    """A card filed while the group is away does not overtake an older one waiting at its
+    backoff when the group comes back without a `my_chat_member` update."""
+    ann, bob = await onboarded(desk, "Ann"), await onboarded(desk, "Bob")
+    desk.fake.fail(
+        "sendMessage",
+        chat_id=ADMIN_CHAT_ID,
+        status=400,
+        description="Bad Request: chat not found",
+        times=10**9,
+    )
+    first = await file_erasure(desk, ann)
+    await drive(desk, clock, 120)  # tried a few times: it waits at a growing backoff
+    second = await file_erasure(desk, bob)
+    desk.fake.failures.clear()  # the group is back, and no update says so
+    await until_posted(desk, clock, [first, second])
+    assert list(card_numbers(desk)) == [first, second]
+    assert card_numbers(desk) == {first: 1, second: 1}

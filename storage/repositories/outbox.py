@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -164,6 +164,20 @@ class OutboxRepository:
         """Waiting items of `kinds` due before `until` wait until then (the admin group cannot
         be reached: one try at `until` decides for all of them, in their order)."""
         return await self._reschedule(kinds, until, lambda item: item.next_attempt_at < until)
+
+    async def waiting_before(
+        self, kinds: Collection[str], item_id: int, now: datetime
+    ) -> datetime | None:
+        """When the first of the items of `kinds` queued before `item_id` that wait (pending,
+        not due yet) is tried next; None when none waits."""
+        return await self._session.scalar(
+            select(func.min(OutboxItem.next_attempt_at)).where(
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.kind.in_(list(kinds)),
+                OutboxItem.id < item_id,
+                OutboxItem.next_attempt_at > now,
+            )
+        )
 
     async def hasten(self, kinds: Collection[str], now: datetime) -> int:
         """Waiting items of `kinds` are due now (the admin group is back); the commit wakes the

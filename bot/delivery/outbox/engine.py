@@ -35,7 +35,7 @@ from bot.delivery.outbox.pacing import GroupPace
 from bot.delivery.outbox.senders import SENDERS, SendContext, attachment_of
 from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
-from bot.domain.staff_reach import DELETE_RIGHT, NOT_MEMBER, StaffReach, reason_of
+from bot.domain.staff_reach import DELETE_RIGHT, NOT_MEMBER, StaffReach, current, reason_of
 from storage.enums import STAFF_KINDS, TO_USER_KINDS, AttachmentStatus, OutboxKind, OutboxStatus
 from storage.models import OutboxItem, Request
 from storage.repositories import Repositories
@@ -182,10 +182,29 @@ class Outbox:
             if item is None:
                 await session.rollback()
                 return None
+            if item.kind in STAFF_KINDS and await self._behind_waiting(repo, item, now):
+                return item.lane, None
             if item.kind in STAFF_KINDS and not await self._pace.take(repo, now):
                 await session.rollback()  # the claim is undone: another worker took the slot
                 return item.lane, PACED
             return item.lane, await self._handle(bot, repo, item)
+
+    async def _behind_waiting(self, repo: Repositories, item: OutboxItem, now: datetime) -> bool:
+        """While staff are unreachable, a new item to staff does not overtake the older ones
+        waiting at their backoff (the group may come back without a `my_chat_member` update):
+        it waits with them, and the oldest is tried first. True when it was put back so."""
+        state = await current(repo)
+        if state is None or not state.holds(item.kind):
+            return False
+        held = [kind for kind in STAFF_KINDS if state.holds(kind)]
+        when = await repo.outbox.waiting_before(held, item.id, now)
+        if when is None:
+            return False
+        item.status, item.next_attempt_at = OutboxStatus.PENDING, when
+        item.attempts -= 1  # not tried
+        item.last_error = STAFF_WAIT
+        await repo.commit()
+        return True
 
     async def _handle(self, bot: Bot, repo: Repositories, item: OutboxItem) -> str | None:
         """Deliver a claimed item; its final status, or None when it waits."""
