@@ -601,6 +601,9 @@ class FakeTelegram:
 
     async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
+        if offset < 0:  # as Telegram: the last -offset updates; all before them are forgotten
+            self._updates = self._updates[offset:]
+            return list(self._updates)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates:
             self._new_update.clear()

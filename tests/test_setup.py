@@ -7,6 +7,7 @@ import asyncio
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from bot.service.config import load_settings
 from bot.service.setup import Options, Setup, SetupError, Terminal
 from storage.crypto import parse_master_key
-from tests.fake_telegram import TOKEN, FakeTelegram, _member
+from tests.fake_telegram import BOT_ID, TOKEN, FakeTelegram, _member
 
 ROOT = Path(__file__).parent.parent
 GROUP = -1001234567
@@ -25,11 +26,22 @@ BAD_TOKEN = "123456789:WRONG-token-for-the-fake-bot-api-000"
 class Recorder(Terminal):
     """A terminal with scripted answers; everything said is kept."""
 
-    def __init__(self, answers: list[str] | None = None, secret: str = "") -> None:
+    def __init__(
+        self,
+        answers: list[str] | None = None,
+        secret: str = "",
+        on_wait: Callable[[], object] | None = None,
+    ) -> None:
         self.said: list[str] = []
         self.asked: list[str] = []
         self.answers, self.secret = list(answers or []), secret
-        super().__init__(say=self.said.append, ask=self._ask, ask_secret=self._ask_secret)
+        self.on_wait = on_wait  # what the operator does when asked to add the bot to the group
+        super().__init__(say=self._say, ask=self._ask, ask_secret=self._ask_secret)
+
+    def _say(self, text: str) -> None:
+        self.said.append(text)
+        if text.startswith("Add @") and self.on_wait is not None:
+            self.on_wait()
 
     def _ask(self, prompt: str) -> str:
         self.asked.append(prompt)
@@ -92,16 +104,20 @@ async def test_group_found_from_my_chat_member_and_files_written(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.add_group(GROUP, "Staff")
-    added(fake, 777, kind="private")  # not a group
-    added(fake, -100999, status="left")  # the bot removed from another group
-    added(fake, GROUP)
-    term = Recorder()
+
+    def operator() -> None:
+        added(fake, 777, kind="private")  # not a group
+        added(fake, -100999, status="left")  # the bot removed from another group
+        added(fake, GROUP)
+
+    term = Recorder(on_wait=operator)
     await Setup(options(fake, tmp_path, owner_ids="42, 43"), term).run()
 
     assert "Token accepted: this is @privacy_desk_test_bot." in term.said
     assert f"Found the group 'Staff': ID {GROUP}." in term.said
     assert "The bot has the rights it needs in that group." in term.said
-    [polls, *_] = [p for m, p in fake.calls if m == "getUpdates"]
+    [backlog, polls, *_] = [p for m, p in fake.calls if m == "getUpdates"]
+    assert (int(backlog["offset"]), int(backlog["timeout"])) == (-1, 0)  # older ones dropped
     assert polls["allowed_updates"] == ["my_chat_member"]
 
     env = tmp_path / ".env"
@@ -189,9 +205,9 @@ async def test_secrets_outside_the_data_folder(fake: FakeTelegram, tmp_path: Pat
 
 async def test_missing_rights_are_named(fake: FakeTelegram, tmp_path: Path) -> None:
     fake.add_group(GROUP, "Staff", bot_status="member", forum=True)
-    added(fake, GROUP, status="member")
-    term = Recorder()
-    await Setup(options(fake, tmp_path), term).run()
+    term = Recorder(on_wait=lambda: added(fake, GROUP, status="member"))  # never promoted
+    await Setup(options(fake, tmp_path, wait=2), term).run()
+    assert "The bot was added as a member: make it an administrator there; waiting..." in term.said
     [said] = [line for line in term.said if "the bot is missing" in line]
     assert "administrator status" in said
     assert "the right to delete messages" in said
@@ -211,8 +227,7 @@ async def test_no_group_in_time(fake: FakeTelegram, tmp_path: Path) -> None:
 
 async def test_interactive_answers(fake: FakeTelegram, tmp_path: Path) -> None:
     fake.add_group(GROUP, "Staff")
-    added(fake, GROUP)
-    term = Recorder(answers=["", "ru", "4242"], secret=TOKEN)
+    term = Recorder(answers=["", "ru", "4242"], secret=TOKEN, on_wait=lambda: added(fake, GROUP))
     chosen = options(fake, tmp_path, token=None, pack=None, lang=None, owner_ids=None)
     chosen.interactive = True
     await Setup(chosen, term).run()
@@ -258,3 +273,55 @@ async def test_python_m_bot_setup_with_flags_and_no_terminal(
 
     code, out, err = await setup("--group-id", str(GROUP))
     assert code == 2 and "exists; use --force to overwrite it" in err
+
+
+async def test_an_old_update_in_the_backlog_is_not_taken_for_the_group(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """An "added to a group" update left from an earlier try (or another group) is dropped: the
+    group is the one the operator adds the bot to now."""
+    fake.add_group(-100777, "Old staff")
+    fake.add_group(GROUP, "Staff")
+    added(fake, -100777)  # queued before setup started
+    term = Recorder(on_wait=lambda: added(fake, GROUP))
+    await Setup(options(fake, tmp_path), term).run()
+    assert env_lines(tmp_path / ".env")["ADMIN_CHAT_ID"] == str(GROUP)
+    assert f"Found the group 'Staff': ID {GROUP}." in term.said
+
+
+async def test_added_as_a_member_then_promoted_checks_the_rights_after_the_promotion(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    fake.add_group(GROUP, "Staff", bot_status="member")
+
+    def promote() -> None:
+        fake.members[(GROUP, BOT_ID)] = "administrator"
+        added(fake, GROUP)
+
+    def operator() -> None:
+        added(fake, GROUP, status="member")  # Telegram's first update: added, not promoted
+        asyncio.get_running_loop().call_later(0.3, promote)
+
+    term = Recorder(on_wait=operator)
+    await Setup(options(fake, tmp_path), term).run()
+    assert "The bot has the rights it needs in that group." in term.said
+    assert not [line for line in term.said if "the bot is missing" in line]
+    assert term.said.count(f"Found the group 'Staff': ID {GROUP}.") == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "description"),
+    [
+        ("getMe", 500, "Internal Server Error"),
+        ("getUpdates", 502, "Bad Gateway"),
+        ("getUpdates", 429, "Too Many Requests: retry after 5"),
+    ],
+)
+async def test_other_bot_api_errors_end_in_one_line(
+    fake: FakeTelegram, tmp_path: Path, method: str, status: int, description: str
+) -> None:
+    fake.fail(method, status=status, description=description, times=10)
+    with pytest.raises(SetupError, match="The Bot API refused a call") as error:
+        await Setup(options(fake, tmp_path), Recorder()).run()
+    assert "\n" not in str(error.value) and TOKEN not in str(error.value)
+    assert files(tmp_path) == []

@@ -32,7 +32,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import ChatMemberUpdated, User
+from aiogram.types import ChatMemberUpdated, Update, User
 
 from bot.core.errors import ConfigError
 from bot.core.i18n import LOCALES
@@ -151,6 +151,9 @@ class Setup:
         except TelegramNetworkError as error:
             reason = error.message.replace(self.a.token, "<token>")
             raise SetupError(f"Cannot reach the Bot API at {self.o.api_url}: {reason}") from None
+        except TelegramAPIError as error:  # a 5xx, a 429...: one line, not a traceback
+            reason = error.message.replace(self.a.token, "<token>")
+            raise SetupError(f"The Bot API refused a call ({reason}); try again later") from None
         finally:
             await bot.session.close()
         self.a.owner_ids = self._owner_ids()
@@ -208,29 +211,55 @@ class Setup:
     # --- the staff group ---------------------------------------------------------------------
 
     async def _wait_for_group(self, bot: Bot) -> int:
+        """The group the operator adds the bot to now (not one from an older update still
+        queued): the first one where it is an administrator; one where it was only added as a
+        member when no promotion comes before the wait runs out (its rights are checked next)."""
         assert self.a.me is not None
+        offset = await self._skip_backlog(bot)
         self.term.say(
             f"Add @{self.a.me.username} to your staff group and make it an administrator "
             f"(group settings: Administrators, Add admin). Waiting up to {self.o.wait:.0f} s..."
         )
-        deadline, offset = time.monotonic() + self.o.wait, None
+        deadline, member_of = time.monotonic() + self.o.wait, None
         while (left := deadline - time.monotonic()) > 0:
-            try:
-                updates = await bot.get_updates(
-                    offset=offset,
-                    timeout=max(1, min(int(left), 30)),
-                    allowed_updates=["my_chat_member"],
-                )
-            except TelegramConflictError:
-                raise SetupError(
-                    "Telegram refuses getUpdates: a webhook is set or the bot is running; "
-                    "stop it, or give the group with --group-id"
-                ) from None
+            updates = await self._poll(bot, offset, max(1, min(int(left), 30)))
             for update in updates:
                 offset = update.update_id + 1
-                if (chat_id := self._added_to_group(update.my_chat_member)) is not None:
+                change = update.my_chat_member
+                chat_id = self._added_to_group(change)
+                if chat_id is None or (member_of is not None and chat_id != member_of):
+                    continue
+                assert change is not None
+                if member_of is None:
+                    self.term.say(f"Found the group {change.chat.title!r}: ID {chat_id}.")
+                admin = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.CREATOR)
+                if change.new_chat_member.status in admin:
                     return chat_id
+                if member_of is None:
+                    self.term.say(
+                        "The bot was added as a member: make it an administrator there; waiting..."
+                    )
+                member_of = chat_id
+        if member_of is not None:
+            return member_of  # never promoted: the rights check says what is missing
         raise SetupError("The bot was not added to a group in time; run again or use --group-id")
+
+    async def _skip_backlog(self, bot: Bot) -> int | None:
+        """Forget the updates Telegram still holds (an "added to a group" from an earlier try):
+        the offset after the last of them."""
+        backlog = await self._poll(bot, -1, 0)
+        return backlog[-1].update_id + 1 if backlog else None
+
+    async def _poll(self, bot: Bot, offset: int | None, seconds: int) -> list[Update]:
+        try:
+            return await bot.get_updates(
+                offset=offset, timeout=seconds, allowed_updates=["my_chat_member"]
+            )
+        except TelegramConflictError:
+            raise SetupError(
+                "Telegram refuses getUpdates: a webhook is set or the bot is running; "
+                "stop it, or give the group with --group-id"
+            ) from None
 
     def _added_to_group(self, change: ChatMemberUpdated | None) -> int | None:
         if change is None or change.chat.type not in ("group", "supergroup"):
@@ -238,7 +267,6 @@ class Setup:
         gone = (ChatMemberStatus.LEFT, ChatMemberStatus.KICKED)
         if change.new_chat_member.user.id != self.bot_id or change.new_chat_member.status in gone:
             return None
-        self.term.say(f"Found the group {change.chat.title!r}: ID {change.chat.id}.")
         return change.chat.id
 
     @property
