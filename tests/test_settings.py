@@ -47,7 +47,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.telegram_api_url == "https://api.telegram.org"
     assert (settings.default_locale, settings.staff_locale) == ("ru", "ru")
     assert settings.staff_ids == [] and settings.owner_ids == []
-    assert settings.staff_rate == 18  # under Telegram's limit of about 20 a minute, not at it
+    assert settings.staff_rate == 20
     assert settings.sqlite_path() == Path("data/bot.db")
 
 

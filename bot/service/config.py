@@ -49,9 +49,8 @@ class Settings(BaseSettings):
     admin_locale: Locale | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     broadcast_rate: Annotated[float, Field(gt=0, le=30)] = 25.0
-    # Messages a minute posted to the admin group, all instances together; 0: not paced. Under
-    # Telegram's limit of about 20 a minute in one group, not at it.
-    staff_rate: Annotated[float, Field(ge=0, le=60)] = 18.0
+    # Messages a minute posted to the admin group, all instances together; 0: not paced.
+    staff_rate: Annotated[float, Field(ge=0, le=60)] = 20.0
     reminder_time: time = time(9, 0)
     # The master key that wraps every person's data key: base64 of 32 bytes, given directly or
     # in a file. The previous key is only for a rotation in progress (README, "Encryption").
