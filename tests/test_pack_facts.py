@@ -20,7 +20,7 @@ from bot.telegram.texts.breaches import breach_staff_text
 from bot.telegram.texts.consents import consent_info_text
 from bot.telegram.texts.notice import help_text, notice_text
 from storage.models import Breach, User
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import BOT_USERNAME, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.packs import NOT_GIVEN_99Z, filled_99z, write_filled_99z
 from tests.test_consents import onboarded
@@ -207,9 +207,40 @@ async def first_message_without_policy(bot: Harness) -> None:
     ann = bot.user("Ann")
     await ann.send("/start")
     first = ann.expect("How old are you?")
-    assert "has not published the full privacy policy at an address" in first.text
+    assert "The policy gives no address of its full text" in first.text
+    assert "has not published" not in first.text  # the seeds say nothing of publishing
     assert all("url" not in b for b in first.buttons())
     assert bot.pack.operator.contacts.email in first.text  # where to ask for it
+
+
+@pytest.mark.parametrize("pack", ["by_99z_sports", "gdpr_hosting"])
+async def test_the_first_message_and_guardian_screen_say_whom_to_ask_for_the_policy(
+    fake: FakeTelegram, tmp_path: Path, pack: str
+) -> None:
+    """Neither seed says the operator has not published its policy (ActiveCloud's is on its
+    site): the seed gives no address, and the text is asked from the operator, whose e-mail is
+    on the screen itself (the guardian screen has no contacts «выше»)."""
+    bot = Harness(fake, tmp_path, pack=pack)
+    await bot.start()
+    try:
+        email = bot.pack.operator.contacts.email
+        assert email is not None
+        kid = bot.user("Петя", lang="ru")
+        await kid.send("/start")
+        first = kid.expect("Сколько вам лет?")
+        await kid.tap("Младше 16 лет")
+        intro = kid.expect(f"https://t.me/{BOT_USERNAME}?start=rep_")
+        link = next(w for w in intro.text.split() if w.startswith("https://t.me/"))
+        papa = bot.user("Папа", lang="ru")
+        await papa.send(f"/start {link.split('?start=')[1]}")
+        await papa.tap("Мне 16 лет или больше")
+        confirm = papa.expect("Пожалуйста, подтвердите")
+        for screen in (first, confirm):
+            assert "не опубликовал" not in screen.text and "выше" not in screen.text
+            assert "не указан; текст можно запросить у оператора" in screen.text
+            assert email in screen.text
+    finally:
+        await bot.stop()
 
 
 # Point 11: who is a legal representative; what the confirmation records.

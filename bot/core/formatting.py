@@ -62,9 +62,11 @@ def policy_edition(pack: PolicyPack, t: Translator) -> str:
 
 
 def policy_link(pack: PolicyPack, t: Translator) -> str:
-    """The full policy's address, or that it is not published at an address."""
+    """The full policy's address, or that the policy gives none and whom to ask for the text."""
     url = pack.policy.url
-    return t("policy.link", url=escape(url)) if url else t("policy.no_link")
+    if url:
+        return t("policy.link", url=escape(url))
+    return t("policy.no_link", contact=contact_line(pack.operator.contacts, t.locale))
 
 
 def processor_text(processor: Processor, locale: str, t: Translator) -> str:
