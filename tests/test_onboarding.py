@@ -43,7 +43,7 @@ async def test_first_minutes_in_english(bot: Harness, clock: FrozenClock) -> Non
         "National Personal Data Protection Center",
         # The seed gives no version, date or address of the policy: none is invented.
         "Privacy policy: the policy gives no version number or date.",
-        "The operator has not published the full text at an address",
+        "The policy gives no address of its full text; you can ask the operator for it: admin@",
     ):
         assert part in notice.text, part
     assert "gybry.com/privacy" not in notice.text and notice.buttons() == []
