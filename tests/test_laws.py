@@ -19,9 +19,12 @@ from bot.core.deadlines import (
     strictest,
 )
 from bot.core.errors import ConfigError
+from bot.core.formatting import complaint_screen
+from bot.core.i18n import Translator
 from bot.core.law import DayKind
 from bot.core.packs import PACKS_DIR, load_pack
 from bot.core.policy import Deadline, PolicyPack, RequestType
+from bot.telegram.texts.notice import right_name
 from tests.conftest import gdpr_only_pack
 from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
@@ -68,6 +71,39 @@ def test_the_hosting_operator_is_under_99z_and_the_gdpr_and_the_stricter_term_ap
     ]
     assert "99-Z" in pack.law_names("en") and "GDPR" in pack.law_names("en")
     assert pack.age.marriage_lowers
+
+
+@pytest.mark.parametrize(
+    ("locale", "first", "second", "rights"),
+    [
+        (
+            "ru",
+            "Жалоба в уполномоченный орган",
+            "Жалоба в надзорный орган",
+            "жалоба в уполномоченный орган или надзорный орган",
+        ),
+        (
+            "en",
+            "Complaint to the authority",
+            "Complaint to the supervisory authority",
+            "complaint to the authority or supervisory authority",
+        ),
+    ],
+)
+def test_each_authority_is_called_by_its_own_laws_word(
+    locale: str, first: str, second: str, rights: str
+) -> None:
+    """The National Center is the 99-Z «уполномоченный орган», the EU authority the GDPR's
+    «надзорный орган»: not the pack's one word on both."""
+    pack = load_pack("gdpr_hosting")
+    t = Translator(locale)
+    screen = complaint_screen(pack, t)
+    assert screen.count(first) == 1 and screen.count(second) == 1
+    center = pack.authorities[0].name.get(locale)
+    assert screen.index(first) < screen.index(center) < screen.index(second)
+    assert right_name(RequestType.COMPLAINT, pack, t) == rights
+    single = rights.split(" or ")[0].split(" или ")[0]  # the 99-Z pack: its one authority
+    assert right_name(RequestType.COMPLAINT, load_pack("by_99z_sports"), t) == single
 
 
 def test_each_law_counts_on_its_own_calendar(tmp_path: Path) -> None:

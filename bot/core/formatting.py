@@ -108,10 +108,10 @@ def _authorities(pack: PolicyPack, t: Translator, key: str, sep: str) -> str:
             key,
             authority=escape(authority.name.get(t.locale)),
             contact=contact_line(authority.contacts, t.locale),
-            term=escape(pack.terms.authority.get(t.locale)),
+            term=escape(words.authority.get(t.locale)),
             appeal=appeal_text(authority, t),
         )
-        for authority in pack.authorities
+        for authority, words in pack.authority_words
     )
 
 

@@ -351,6 +351,25 @@ class PolicyPack(_Model):
                 found.append(law.authority)
         return found
 
+    @property
+    def authority_words(self) -> list[tuple[Authority, Terms]]:
+        """Every authority once, with its law's word for it (99-Z «уполномоченный орган», GDPR
+        «надзорный орган»; the pack's `terms` where the law has none)."""
+        found: list[tuple[Authority, Terms]] = []
+        for law in self.under:
+            if all(law.authority != authority for authority, _ in found):
+                found.append((law.authority, law.words or self.terms))
+        return found
+
+    def authority_terms(self, locale: str) -> list[str]:
+        """The laws' words for their authorities, each once («уполномоченный орган», «надзорный
+        орган»): what the rights lists call the complaint."""
+        words: list[str] = []
+        for _, terms in self.authority_words:
+            if terms.authority.get(locale) not in words:
+                words.append(terms.authority.get(locale))
+        return words
+
     def law_names(self, locale: str) -> str:
         return "; ".join(law.name.get(locale) for law in self.under)
 

@@ -86,11 +86,10 @@ def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reco
 
 def rights_lines(pack: PolicyPack, t: Translator) -> list[str]:
     """Each right with a sentence of what it is and its term (Law 99-Z art. 5(1))."""
-    authority = escape(pack.terms.authority.get(t.locale))
     lines = [t("consents.info_rights")]
     for right in pack.rights:
         name = right_name(right, pack, t)
-        about = t(f"rights.about_{right}", authority=authority)
+        about = t(f"rights.about_{right}")
         deadline = shown_term(pack, right)  # the strictest of the laws' terms
         if deadline is None:
             lines.append(t("consents.info_right_line_no_term", name=name, about=about))

@@ -108,9 +108,11 @@ def help_text(pack: PolicyPack, t: Translator) -> str:
 
 
 def right_name(right: RequestType, pack: PolicyPack, t: Translator) -> str:
-    """A right's name; the complaint names the law's authority (pack `terms`)."""
+    """A right's name; the complaint names each law's word for its authority («жалоба в
+    уполномоченный орган или надзорный орган» where two laws apply)."""
     if right is RequestType.COMPLAINT:
-        return t("rights.complaint_to", authority=escape(pack.terms.authority.get(t.locale)))
+        words = t("rights.authority_or").join(pack.authority_terms(t.locale))
+        return t("rights.complaint_to", authority=escape(words))
     return t(f"rights.{right}")
 
 
