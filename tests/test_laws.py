@@ -122,18 +122,57 @@ def load_pack_text(text: str, folder: Path) -> PolicyPack:
     return load_pack(str(path))
 
 
+SINGLE_LAW = """law = { ru = "Закон № 99-З", en = "Law No. 99-Z" }
+"""
+SINGLE_AUTHORITY = """[operator.authority]
+name = { ru = "Национальный центр", en = "the National Center" }
+contacts = { website = "https://cpd.by" }
+
+[policy]
+"""
+SINGLE_TERMS = """[deadlines]
+access = { days = 5, kind = "working" }
+disclosures = { days = 15, kind = "calendar" }
+rectification = { days = 15, kind = "calendar" }
+erasure = { days = 15, kind = "calendar" }
+restriction = { days = 15, kind = "calendar" }
+objection = { days = 15, kind = "calendar" }
+withdrawal = { days = 10, kind = "calendar" }
+
+[breach]
+authority = { days = 3, kind = "working" }
+
+[requests]
+"""
+
+
+def test_the_99z_pack_names_its_law_from_the_catalogue() -> None:
+    """The shipped 99-Z pack repeats nothing of the catalogue's law (issue 20 review)."""
+    pack = load_pack("by_99z_sports")
+    assert [law.id for law in pack.laws] == ["by_99z"] and pack.law is None
+    assert pack.deadlines == {} and pack.breach.authority is None
+    assert pack.operator.authority is None
+    [law] = pack.under
+    assert law.deadlines[RequestType.ACCESS] == FIVE_WORKING and law.breach.days == 3
+    assert law.authority.name.en.startswith("the National Personal Data Protection Center")
+
+
 def test_a_single_law_pack_of_its_own_still_loads_and_a_pack_without_a_law_does_not(
     tmp_path: Path,
 ) -> None:
-    pack = load_pack("by_99z_sports")  # `law`, `operator.authority`, `deadlines`, `breach`
+    source = (PACKS_DIR / "by_99z_sports.toml").read_text("utf-8")
+    source = source.replace('calendars = ["calendars/BY.toml"]\n', "")
+    own_law = (
+        source.replace('laws = ["by_99z"]\n', SINGLE_LAW)
+        .replace("[policy]\n", SINGLE_AUTHORITY)
+        .replace("[requests]\n", SINGLE_TERMS)
+    )
+    pack = load_pack_text(own_law, tmp_path)  # `law`, `operator.authority`, `deadlines`, `breach`
     [own] = pack.under
     assert own.deadlines == pack.deadlines and own.breach == pack.breach.authority
-    assert [a.name.en for a in pack.authorities] == [
-        "the National Personal Data Protection Center of the Republic of Belarus"
-    ]
-    source = (PACKS_DIR / "by_99z_sports.toml").read_text("utf-8")
-    start = source.index("law = {")
-    without = source[:start] + source[source.index("\n", start) + 1 :]
+    assert own.deadlines[RequestType.WITHDRAWAL].days == 10
+    assert [a.name.en for a in pack.authorities] == ["the National Center"]
+    without = own_law.replace(SINGLE_LAW, "")
     with pytest.raises(ConfigError, match="laws: name the laws"):
         load_pack_text(without, tmp_path)
     hosting = (PACKS_DIR / "gdpr_hosting.toml").read_text("utf-8")

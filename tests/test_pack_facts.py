@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import ConfigError
+from bot.core.formatting import complaint_screen
 from bot.core.i18n import Translator
 from bot.core.packs import load_pack, resolved
 from bot.core.policy import PolicyPack, RequestType
@@ -404,14 +405,7 @@ def test_statutory_russian_wording() -> None:
     assert refused.startswith("В удовлетворении заявления №7 (доступ) отказано на основании")
     assert "не моложе 16 лет" in t("guardian.too_young", age=16)
     assert "в срок, установленный законом" in t("flow.title")
-    pack = load_pack("by_99z_sports")
-    complaint = t(
-        "flow.complaint",
-        term=pack.terms.authority.ru,
-        authority=pack.operator.authority.name.ru,
-        contact="",
-        appeal=pack.operator.authority.appeal.ru if pack.operator.authority.appeal else "",
-    )
+    complaint = complaint_screen(load_pack("by_99z_sports"), t)
     assert "Вы можете обратиться в Национальный центр защиты персональных данных" in complaint
     assert "можно обжаловать в суд" in complaint and "ст. 15 Закона № 99-З" in complaint
 

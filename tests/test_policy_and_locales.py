@@ -24,14 +24,16 @@ def test_law_99z_pack() -> None:
     pack = load_pack("by_99z_sports")
     assert [p.id for p in pack.consent_purposes] == ["marketing", "model_training", "cross_border"]
     assert all(p.legal_basis is LegalBasis.CONSENT for p in pack.consent_purposes)
-    assert pack.deadlines[RequestType.ERASURE].days == 15
-    assert pack.deadlines[RequestType.ERASURE].kind == "calendar"
+    # The catalogue's Law 99-Z gives every term; the seed sets none stricter.
+    [law] = pack.under
+    assert law.deadlines[RequestType.ERASURE].days == 15
+    assert law.deadlines[RequestType.ERASURE].kind == "calendar"
     # Law 99-Z art. 11: access in 5 working days; art. 12: disclosures in 15 (calendar) days,
     # shorter than the seed's 15 working days.
-    assert pack.deadlines[RequestType.ACCESS] == Deadline(days=5, kind=DayKind.WORKING)
-    assert pack.deadlines[RequestType.DISCLOSURES] == Deadline(days=15, kind=DayKind.CALENDAR)
-    assert pack.deadlines[RequestType.WITHDRAWAL] == Deadline(days=15, kind=DayKind.CALENDAR)
-    assert pack.breach.authority == Deadline(days=3, kind=DayKind.WORKING)
+    assert law.deadlines[RequestType.ACCESS] == Deadline(days=5, kind=DayKind.WORKING)
+    assert law.deadlines[RequestType.DISCLOSURES] == Deadline(days=15, kind=DayKind.CALENDAR)
+    assert law.deadlines[RequestType.WITHDRAWAL] == Deadline(days=15, kind=DayKind.CALENDAR)
+    assert law.breach == Deadline(days=3, kind=DayKind.WORKING)
     assert pack.requests.clarify is ClarifyRule.RESTART and pack.requests.extension_months == 0
     # State bodies are named among recipients; the EU/EEA is not a region needing safeguards.
     recipients = [r.ru for p in pack.purposes for r in p.recipients]
@@ -102,12 +104,21 @@ def test_an_operator_pack_from_a_file(tmp_path: Path) -> None:
         ({'legal_basis = "contract"': 'legal_basis = "whim"'}, "purposes.0.legal_basis"),
         ({'timezone = "Europe/Minsk"': 'timezone = "Mars/Olympus"'}, "timezone"),
         ({'country = "BY"': 'country = "Belarus"'}, "operator.country"),
-        ({"erasure = { days = 15": "erasure = { days = 0"}, "deadlines.erasure.days"),
+        (
+            {
+                "\n[requests]\n": "\n[deadlines]\nerasure = { days = 0, kind = 'calendar' }\n"
+                "[requests]\n"
+            },
+            "deadlines.erasure.days",
+        ),
         ({'purpose = "marketing"': 'purpose = "account"'}, "marketing.purpose"),
         ({'email = "admin@gybry.com"': 'email = "nobody"'}, "operator.contacts.email"),
         ({"consent_age = 16\n": ""}, None),  # has a default: fine
         ({"marriage_lowers = true": ""}, "age.marriage_lowers"),
-        ({'withdrawal = { days = 15, kind = "calendar" }': ""}, "withdrawal"),
+        (
+            {'"withdrawal", "complaint"]': '"withdrawal", "portability", "complaint"]'},
+            "portability",
+        ),
         ({'actions = { ru = "сбор, хранение, использование для отправки': "#"}, "'actions'"),
         ({'interest = { ru = "безопасность': "#"}, "'interest'"),
         ({'adequate = false, risks = { ru = "в США': "adequate = false }, #"}, "'risks'"),
