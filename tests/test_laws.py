@@ -1,11 +1,11 @@
 """The laws of each operator (issue 20, points 2 and 4): a pack names the laws it is under, each
 term is the strictest of them on its own calendar, every authority is named; a calendar file
 beside the pack adds the working-day transfers the `holidays` package lacks, and staff are
-warned once of a coming year that neither has."""
+warned at every start and once a day of a coming year that neither has."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from bot.core.i18n import Translator
 from bot.core.law import DayKind
 from bot.core.packs import PACKS_DIR, load_pack
 from bot.core.policy import Deadline, PolicyPack, RequestType
+from bot.delivery.scheduler import Reminders
 from bot.telegram.texts.notice import right_name
 from tests.conftest import gdpr_only_pack
 from tests.fake_telegram import FakeTelegram
@@ -232,7 +233,15 @@ def warnings(bot: Harness) -> list[str]:
     return [e.text for e in bot.fake.events if e.chat_id == ADMIN_CHAT_ID and "📅" in e.text]
 
 
-async def test_staff_are_warned_once_of_a_year_without_transfer_data(
+def another_instance(bot: Harness) -> Reminders:
+    """A second instance's scheduler on the same database (not started: driven by hand)."""
+    app = bot.app
+    return Reminders(
+        app.sessions, app.clock, app.pack, app.erasure, "ru", time(9, 0), app.campaigns
+    )
+
+
+async def test_staff_are_warned_at_every_start_and_once_a_day_while_the_gap_lasts(
     bot: Harness, clock: FrozenClock
 ) -> None:
     await bot.settle()
@@ -242,11 +251,20 @@ async def test_staff_are_warned_once_of_a_year_without_transfer_data(
     assert "bot/packs/calendars/BY.toml" in warning
     await bot.app.reminders.stop()
     assert await bot.app.reminders.warn_calendar() == []  # checked today already
+    other = another_instance(bot)
+    assert await other.warn_calendar() == [("BY", 2027)]  # its start: a start always warns
+    await bot.settle()
+    assert len(warnings(bot)) == 2
     clock.advance(datetime(2026, 11, 24, 9, 0, tzinfo=UTC) - clock.now())
-    assert await bot.app.reminders.warn_calendar() == []  # the next day: told already
+    # The next day: the gap lasts, so staff are told again, once for both instances.
+    assert await bot.app.reminders.warn_calendar() == [("BY", 2027)]
+    assert await other.warn_calendar() == []  # the other instance finds the day claimed
+    assert await bot.app.reminders.warn_calendar() == []  # and no second time in a day
+    await bot.settle()
+    assert len(warnings(bot)) == 3
     await bot.restart()
     await bot.settle()
-    assert len(warnings(bot)) == 1  # a restart does not repeat it either
+    assert len(warnings(bot)) == 4  # every start warns while the gap lasts
 
 
 async def test_no_warning_when_the_pack_has_the_year(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Scheduled work. Every morning (REMINDER_TIME, operator's time zone) the admin group gets the
 open requests by due date; the day of the last reminder is stored, so a restart sends no second
 one. Legal holds whose date has come are released, which erases the data; the storage-limitation
-job erases idle accounts once a day before the list, which shows its counts. At start and once a
-day staff are warned, once per year, of a coming year without working-day transfer data."""
+job erases idle accounts once a day before the list, which shows its counts. At every start and
+once a day, while the gap lasts, staff are warned of a coming year without working-day transfer
+data."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from storage.repositories import Repositories
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 30.0
 STATE_KEY = "reminder:last_day"
+CALENDAR_KEY = "calendar_gap:last_day"  # the day the calendar warning was last sent
 
 
 class Reminders:
@@ -53,6 +55,7 @@ class Reminders:
         self._campaigns = campaigns
         self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
         self._calendar_checked: date | None = None  # the day warn_calendar last looked
+        self._calendar_started = False  # this process has warned at its start
 
     def due_now(self) -> bool:
         return self._clock.now().astimezone(self._pack.zone).time() >= self._at
@@ -132,25 +135,31 @@ class Reminders:
             await repo.commit()  # the once-per-version claim and staff's notice, together
 
     async def warn_calendar(self) -> list[tuple[str, int]]:
-        """At start and once a day: staff are told, once per year and country, when the next 60
+        """At every start and once a day while the gap lasts: staff are told when the next 60
         days reach a year whose working-day transfers neither the `holidays` package nor the
-        pack's calendar file has (terms counted in working days could end on a wrong day).
-        Returns what was told now."""
+        pack's calendar file has (terms counted in working days could end on a wrong day). The
+        day is claimed by compare-and-set in bot_state, so several instances send the daily
+        warning once; a start warns even on a day already told. Returns what was told now."""
         now = self._clock.now()
         today = now.astimezone(self._pack.zone).date()
         if self._calendar_checked == today:
             return []
         self._calendar_checked = today
-        told = []
+        at_start, self._calendar_started = not self._calendar_started, True
+        gaps = missing_transfers(self._pack, today)
+        if not gaps:
+            return []
         async with self._sessions() as session:
             repo = Repositories(session)
-            for country, year in missing_transfers(self._pack, today):
-                if await repo.state.put_if_absent(f"calendar_gap:{country}:{year}", "told"):
-                    text = self._t("calendar.missing", country=country, year=year)
-                    await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
-                    told.append((country, year))
-            await repo.commit()  # the once-per-year marks and their warnings, together
-        return told
+            claimed = await repo.state.claim(CALENDAR_KEY, today.isoformat())
+            if not claimed and not at_start:
+                await session.rollback()
+                return []
+            for country, year in gaps:
+                text = self._t("calendar.missing", country=country, year=year)
+                await repo.outbox.add(kind=OutboxKind.TO_ADMIN, text=text, now=now)
+            await repo.commit()  # the day's claim and its warnings, together
+        return gaps
 
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")
