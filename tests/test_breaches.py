@@ -206,8 +206,8 @@ async def test_a_belarusian_gdpr_operator_gets_both_deadlines_and_the_peoples_te
     dpo.expect("Затронутые уведомлены позже срока (30.11.2026 16:00).")
     await hosting_bot.settle()
     told = ann.inbox[-1].text
-    assert "Where to complain: to the National Personal Data Protection Center" in told
-    assert "the supervisory authority of the EU member state" in told
+    assert "Where to complain:\n• to the National Personal Data Protection Center" in told
+    assert "\n• to the supervisory authority of the EU member state" in told
 
 
 async def test_a_breach_recorded_after_its_deadline_needs_the_reasons_for_the_delay(

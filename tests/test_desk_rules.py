@@ -218,7 +218,8 @@ async def test_unfounded_keeps_its_stored_id_in_a_gdpr_only_pack(
         assert "В удовлетворении заявления №1" in told
         assert "явно необоснованное или чрезмерное (п. 5 ст. 12 GDPR)" in told
         assert "Пояснение: Пятый одинаковый запрос за неделю" in told
-        assert "Куда жаловаться: в надзорный орган" in told
+        assert "Куда жаловаться:\n• в Национальный центр" in told
+        assert "\n• в надзорный орган" in told
         assert await kinds(bot, number) == ["refusal_unfounded"]
         assert (await stored(bot, number)).refusal_ground == "unfounded"
     finally:

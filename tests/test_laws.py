@@ -283,15 +283,18 @@ async def test_the_hosting_operator_names_both_authorities_and_takes_99z_terms(
     ann = await onboarded(hosting_bot, "Ann")
     await ann.send("/privacy")
     notice = ann.expect("Privacy notice of Active Technologies LLC")
+    # One heading, both authorities listed under it.
+    assert notice.text.count("Where to complain:") == 1
     assert (
-        "Where to complain:</b> to the National Personal Data Protection Center"
+        "Where to complain:</b>\n• to the National Personal Data Protection Center"
         in notice.raw["text"]
     )
-    assert "the supervisory authority of the EU member state" in notice.text
+    assert "\n• to the supervisory authority of the EU member state" in notice.text
     assert "Law of the Republic of Belarus No. 99-Z" in notice.text and "GDPR" in notice.text
     await ann.send("/rights")
     await ann.tap("⚖️ Where to complain")
     screen = ann.expect("Complaint to the supervisory authority").text
+    assert "Complaint to the authority\nYou may complain to the National" in screen
     assert "National Personal Data Protection Center" in screen and "https://cpd.by" in screen
     assert "the supervisory authority of the EU member state" in screen and "GDPR Art. 79" in screen
     await ann.send("/rights")

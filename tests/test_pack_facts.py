@@ -410,6 +410,45 @@ def test_statutory_russian_wording() -> None:
     assert "можно обжаловать в суд" in complaint and "ст. 15 Закона № 99-З" in complaint
 
 
+def test_the_russian_of_the_second_reading() -> None:
+    """A reviewer's slips (issue 20, wording): each as the catalogue and the packs now say it."""
+    t = Translator("ru")
+    for rule in ("restart", "pause"):
+        prompt = t(f"card.prompt_reclarify_{rule}", staff="S", id=1, due="d")
+        assert "ответьте причиной: пользователю её не отправляют, она записывается и " in prompt
+    assert t("card.extend_unavailable").startswith("Закон, которому подчиняется оператор, не ")
+    assert "закон, которому подчиняется оператор, не даёт такого основания" in t(
+        "card.rule_no_ground", id=1
+    )
+    assert "аккаунту Telegram; оператор ответит в срок" in t("flow.title")
+    assert t("rights.about_complaint") == "если считаете, что ваши права нарушены."
+    assert t("staff.consent_locked", age=18).startswith("Пользователю меньше 18 лет:")
+    hosting, sports = load_pack("gdpr_hosting"), load_pack("by_99z_sports")
+    screen = complaint_screen(sports, t)
+    assert "Вы можете обратиться в Национальный центр защиты персональных данных " in screen
+    assert "Республики Беларусь.\nКонтакты:" in screen
+    notice = notice_text(hosting, t)
+    assert notice.count("Куда жаловаться:") == 1
+    assert "Куда жаловаться:</b>\n• в Национальный центр" in notice
+    assert "\n• в надзорный орган государства — члена ЕС" in notice
+    assert "Срок:" not in notice and "Срок хранения: на время достижения целей" in notice
+    assert "Срок хранения: в течение сроков, установленных законодательством" in notice_text(
+        sports, t
+    )
+    mailings = hosting.purpose("mailings")
+    assert mailings is not None
+    assert "По политике рассылки по e-mail направляются только текущим" in mailings.description.ru
+    assert "США — Google Inc. (ныне Google LLC): Рамочная программа" in notice
+    grounds = [g.article.ru for g in hosting.refusal_grounds]
+    assert "подп. «b» п. 3 ст. 17 GDPR; п. 4 ст. 13 Закона № 99-З" in grounds
+    # No English-style citation (“17(3)(b)”) in any Russian text.
+    for name in PACKS:
+        for ground in load_pack(name).refusal_grounds:
+            assert not re.search(r"\d\([0-9a-z]\)", ground.article.ru), (name, ground.id)
+    catalogue = (Path(__file__).parent.parent / "locales" / "ru.toml").read_text("utf-8")
+    assert not re.search(r"ст\. \d+\(\d", catalogue)
+
+
 @pytest.mark.parametrize(
     ("name", "authority", "complaint", "processors", "other"),
     [

@@ -66,7 +66,7 @@ def policy_link(pack: PolicyPack, t: Translator) -> str:
     url = pack.policy.url
     if url:
         return t("policy.link", url=escape(url))
-    return t("policy.no_link", contact=contact_line(pack.operator.contacts, t.locale))
+    return t("policy.no_link", contact=write_to(pack.operator.contacts, t.locale))
 
 
 def processor_text(processor: Processor, locale: str, t: Translator) -> str:
@@ -101,9 +101,9 @@ def months_cap(deadline: Deadline, t: Translator) -> str:
     return t("common.at_most_months", months=deadline.at_most_months)
 
 
-def _authorities(pack: PolicyPack, t: Translator, key: str, sep: str) -> str:
-    """`key` told of every authority that applies (each law's, where several apply)."""
-    return sep.join(
+def _authorities(pack: PolicyPack, t: Translator, key: str) -> list[str]:
+    """`key` told of every authority that applies (each law's, by that law's word for it)."""
+    return [
         t(
             key,
             authority=escape(authority.name.get(t.locale)),
@@ -112,18 +112,23 @@ def _authorities(pack: PolicyPack, t: Translator, key: str, sep: str) -> str:
             appeal=appeal_text(authority, t),
         )
         for authority, words in pack.authority_words
-    )
+    ]
 
 
 def complaint_text(pack: PolicyPack, t: Translator) -> str:
     """Where to complain: the authority with its contacts, and the court (GDPR arts. 12(4), 77,
-    79; Law 99-Z art. 15). Told in the notice, every refusal and the access answer."""
-    return _authorities(pack, t, "notice.complaint", "\n")
+    79; Law 99-Z art. 15). Told in the notice, every refusal and the access answer: one
+    heading, one authority on its line, several as a list under it."""
+    places = _authorities(pack, t, "notice.complaint_place")
+    if len(places) == 1:
+        return t("notice.complaint", places=places[0])
+    items = "\n".join(t("notice.complaint_item", place=place) for place in places)
+    return t("notice.complaint_list", items=items)
 
 
 def complaint_screen(pack: PolicyPack, t: Translator) -> str:
     """/rights → complaint: every authority that applies, with its contacts and court."""
-    return _authorities(pack, t, "flow.complaint", "\n\n")
+    return "\n\n".join(_authorities(pack, t, "flow.complaint"))
 
 
 def appeal_text(authority: Authority, t: Translator) -> str:

@@ -62,7 +62,8 @@ async def consent_command(
     outcome = await consents.recorded_by_staff(user, purpose.id, granted, staff_id, notice)
     if outcome is not ConsentOutcome.CHANGED:
         locked = outcome is ConsentOutcome.LOCKED
-        await message.reply(t("staff.consent_locked" if locked else "staff.consent_unchanged"))
+        key = "staff.consent_locked" if locked else "staff.consent_unchanged"
+        await message.reply(t(key, age=pack.age.consent_age))
         return
     await message.reply(
         t("staff.consent_recorded", user=user.id, purpose=purpose.id, state=parts[2])
