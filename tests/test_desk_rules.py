@@ -355,6 +355,31 @@ async def test_the_disclosures_right_is_listed_filed_answered_and_repeats_marked
     assert "Повторный" not in card_of(bot, third)["text"]
 
 
+async def test_the_hosting_desk_marks_repeat_disclosures_too(
+    hosting_bot: Harness, clock: FrozenClock
+) -> None:
+    """The hosting operator is under Law 99-Z as well: art. 12's once-a-year mark applies."""
+    ann = await onboarded(hosting_bot, "Ann")
+    staff = hosting_bot.staff("Sam")
+    first = await file_access(hosting_bot, ann, "📤 Who was my data given to?")
+    await hosting_bot.settle()
+    card = card_of(hosting_bot, first)
+    assert "сведения о предоставлении данных" in card["text"] and "Повторный" not in card["text"]
+    await staff.tap_data(f"v1req:{first}:done", card)
+    await hosting_bot.settle()
+    clock.set(datetime(2026, 12, 31, 20, 0, tzinfo=UTC))  # 23:00 in Minsk, still 2026
+    second = await file_access(hosting_bot, ann, "📤 Who was my data given to?")
+    await hosting_bot.settle()
+    card = card_of(hosting_bot, second)
+    assert (
+        "Повторный запрос в этом календарном году (бесплатно — один раз в год): "
+        f"первый — №{first} от 23.11.2026" in card["text"]
+    )
+    await staff.tap_data(f"v1req:{second}:done", card)  # served all the same
+    await hosting_bot.settle()
+    assert f"Request #{second} (information on disclosures) is done" in ann.inbox[-1].text
+
+
 # --- point 9: one clarification by an agent, further ones by a DPO with a reason ---------------
 
 
@@ -420,6 +445,45 @@ async def test_an_agent_clarifies_once_a_dpo_again_with_a_reason(bot: Harness) -
         ("request.clarify_again.reason", True),
         ("request.clarify_again", True),
     ]
+    assert (await stored(bot, number)).status == "waiting_user"
+
+
+async def test_on_the_hosting_desk_a_further_pause_needs_a_dpo_and_a_reason(
+    hosting_bot: Harness,
+) -> None:
+    """The hosting pack pauses the term for a clarification (GDPR practice): the agent's limit
+    and the DPO's recorded reason hold there as on the 99-Z desk."""
+    bot = hosting_bot
+    ann = await onboarded(bot, "Ann")
+    dpo = bot.staff("Dana")
+    agent = bot.staff("Alex", status="member")
+    await dpo.send(f"/role {agent.id} agent")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    await clarify(bot, agent, number, "Which account?")
+    await ann.reply_to(ann.inbox[-1], "The one with legal@example.com")
+    await bot.settle()
+
+    before = await stored(bot, number)
+    await agent.tap_data(f"v1req:{number}:clarify", card_of(bot, number))
+    alert = agent.expect("уточнение уже было: следующее — только DPO и с причиной")
+    assert alert.show_alert and "Нужна роль: DPO. Ваша роль: агент" in alert.text
+    after = await stored(bot, number)
+    assert (after.status, after.due_at) == (before.status, before.due_at)
+
+    await dpo.tap_data(f"v1req:{number}:clarify", card_of(bot, number))
+    prompt = dpo.expect("уже было уточнение, и каждое приостанавливает срок")
+    assert "ответьте причиной: пользователю её не отправляют" in prompt.text
+    await dpo.reply_to(prompt, "Two accounts share that address")
+    prompt = dpo.expect("что пользователь должен уточнить")
+    await dpo.reply_to(prompt, "Send the client number of the account")
+    await bot.settle()
+    assert "Send the client number of the account" in ann.inbox[-1].text
+    assert not any("share that address" in e.text for e in ann.inbox)
+    assert await kinds(bot, number) == ["clarify", "answer", "clarify_beyond", "clarify"]
+    card = card_of(bot, number)["text"]
+    assert f"Уточнение сверх лимита агента: DPO {dpo.id}" in card
+    assert "Причина: Two accounts share that address" in card
     assert (await stored(bot, number)).status == "waiting_user"
 
 
