@@ -1,9 +1,9 @@
 """Scheduled work. Every morning (REMINDER_TIME, operator's time zone) the admin group gets the
 open requests by due date; the day of the last reminder is stored, so a restart sends no second
 one. Legal holds whose date has come are released, which erases the data; the storage-limitation
-job erases idle accounts once a day before the list, which shows its counts. At every start and
-once a day, while the gap lasts, staff are warned of a coming year without working-day transfer
-data."""
+job erases idle accounts once a day before the list, which shows its counts. At start and once a
+day, while the gap lasts, staff are warned (once a day, whichever instance looks first) of a
+coming year without working-day transfer data."""
 
 from __future__ import annotations
 
@@ -55,7 +55,6 @@ class Reminders:
         self._campaigns = campaigns
         self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
         self._calendar_checked: date | None = None  # the day warn_calendar last looked
-        self._calendar_started = False  # this process has warned at its start
 
     def due_now(self) -> bool:
         return self._clock.now().astimezone(self._pack.zone).time() >= self._at
@@ -138,21 +137,19 @@ class Reminders:
         """At every start and once a day while the gap lasts: staff are told when the next 60
         days reach a year whose working-day transfers neither the `holidays` package nor the
         pack's calendar file has (terms counted in working days could end on a wrong day). The
-        day is claimed by compare-and-set in bot_state, so several instances send the daily
-        warning once; a start warns even on a day already told. Returns what was told now."""
+        day is claimed by compare-and-set in bot_state: whichever start or instance looks first
+        on a day warns, no other that day. Returns what was told now."""
         now = self._clock.now()
         today = now.astimezone(self._pack.zone).date()
         if self._calendar_checked == today:
             return []
         self._calendar_checked = today
-        at_start, self._calendar_started = not self._calendar_started, True
         gaps = missing_transfers(self._pack, today)
         if not gaps:
             return []
         async with self._sessions() as session:
             repo = Repositories(session)
-            claimed = await repo.state.claim(CALENDAR_KEY, today.isoformat())
-            if not claimed and not at_start:
+            if not await repo.state.claim(CALENDAR_KEY, today.isoformat()):
                 await session.rollback()
                 return []
             for country, year in gaps:
