@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import Translator
+from bot.core.law import Terms
 from bot.core.policy import Authority, Contacts, Deadline, PolicyPack, Processor
 
 if TYPE_CHECKING:
@@ -101,6 +102,22 @@ def months_cap(deadline: Deadline, t: Translator) -> str:
     return t("common.at_most_months", months=deadline.at_most_months)
 
 
+def authority_word(terms: Terms | None, t: Translator) -> str:
+    """The law's word for its authority («уполномоченный орган», «надзорный орган»)."""
+    return terms.authority.get(t.locale) if terms else t("terms.authority")
+
+
+def processors_word(terms: Terms | None, t: Translator) -> str:
+    """The law's word for processors («уполномоченные лица», «обработчики»)."""
+    return terms.processors.get(t.locale) if terms else t("terms.processors")
+
+
+def authority_terms(pack: PolicyPack, t: Translator) -> list[str]:
+    """The words for every authority that applies, each once: what the rights lists call the
+    complaint («жалоба в уполномоченный орган или надзорный орган»)."""
+    return list(dict.fromkeys(authority_word(words, t) for _, words in pack.authority_words))
+
+
 def _authorities(pack: PolicyPack, t: Translator, key: str) -> list[str]:
     """`key` told of every authority that applies (each law's, by that law's word for it)."""
     return [
@@ -108,7 +125,7 @@ def _authorities(pack: PolicyPack, t: Translator, key: str) -> list[str]:
             key,
             authority=escape(authority.name.get(t.locale)),
             contact=contact_line(authority.contacts, t.locale),
-            term=escape(words.authority.get(t.locale)),
+            term=escape(authority_word(words, t)),
             appeal=appeal_text(authority, t),
         )
         for authority, words in pack.authority_words

@@ -90,10 +90,11 @@ class Authority(_Model):
 
 class Terms(_Model):
     """The law's words for the authority and for processors (99-Z: «уполномоченный орган»,
-    «уполномоченные лица»; GDPR: «надзорный орган», «обработчики»), nominative case."""
+    «уполномоченные лица»; GDPR: «надзорный орган», «обработчики»), nominative case. Where
+    neither the law nor the pack gives them, the catalogue's `terms.*` (locales) are used."""
 
-    authority: Text = Text(ru="уполномоченный орган", en="authority")
-    processors: Text = Text(ru="уполномоченные лица", en="authorised persons (processors)")
+    authority: Text
+    processors: Text
 
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]

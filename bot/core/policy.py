@@ -215,7 +215,7 @@ class PolicyPack(_Model):
     law: Text | None = None
     calendars: list[Transfers] = Field(default_factory=list)
     not_given: list[NotGivenField] = Field(default_factory=list)
-    terms: Terms = Terms()
+    terms: Terms | None = None  # None: the law's words, else locales' `terms.*`
     # The policy says its Russian text prevails (seed 002, 8.5): translations say so.
     russian_prevails: bool = False
     timezone: str
@@ -352,23 +352,14 @@ class PolicyPack(_Model):
         return found
 
     @property
-    def authority_words(self) -> list[tuple[Authority, Terms]]:
-        """Every authority once, with its law's word for it (99-Z «уполномоченный орган», GDPR
-        «надзорный орган»; the pack's `terms` where the law has none)."""
-        found: list[tuple[Authority, Terms]] = []
+    def authority_words(self) -> list[tuple[Authority, Terms | None]]:
+        """Every authority once, with its law's words for it (99-Z «уполномоченный орган», GDPR
+        «надзорный орган»), else the pack's `terms` (None: the locales' default words)."""
+        found: list[tuple[Authority, Terms | None]] = []
         for law in self.under:
             if all(law.authority != authority for authority, _ in found):
                 found.append((law.authority, law.words or self.terms))
         return found
-
-    def authority_terms(self, locale: str) -> list[str]:
-        """The laws' words for their authorities, each once («уполномоченный орган», «надзорный
-        орган»): what the rights lists call the complaint."""
-        words: list[str] = []
-        for _, terms in self.authority_words:
-            if terms.authority.get(locale) not in words:
-                words.append(terms.authority.get(locale))
-        return words
 
     def law_names(self, locale: str) -> str:
         return "; ".join(law.name.get(locale) for law in self.under)

@@ -12,6 +12,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
+from bot.core.formatting import authority_word
 from bot.core.i18n import LOCALES, Translator, translator
 from bot.core.law import Law
 from bot.core.policy import PolicyPack, RefusalGround, RequestType
@@ -409,7 +410,7 @@ def breach(
             builder.button(
                 text=t(
                     "breach.button_notified_law",
-                    term=(law.words or pack.terms).authority.get(t.locale),
+                    term=authority_word(law.words or pack.terms, t),
                     days=law.breach.days,
                     kind=t(f"card.days_{law.breach.kind}", days=law.breach.days),
                 ),

@@ -13,12 +13,6 @@ from storage.models import Request
 from storage.repositories import Repositories
 
 
-def term_due(pack: PolicyPack, kind: str, start: datetime) -> datetime:
-    """The end of the pack's term for a request of this type running from `start` (its
-    receipt, or the answer to a clarification that restarts it)."""
-    return request_due(pack, kind, start)  # the strictest of the laws' terms
-
-
 def needs_phone(pack: PolicyPack, kind: RequestType) -> bool:
     return kind in pack.phone_verified
 
@@ -40,7 +34,7 @@ async def add_request(
         status=RequestStatus.RECEIVED,
         verification=verification,
         received_at=now,
-        due_at=term_due(pack, kind, now),
+        due_at=request_due(pack, kind, now),
     )
     await repo.outbox.add(kind=OutboxKind.CARD, request_id=request.id, now=now)
     return request

@@ -10,9 +10,9 @@ from datetime import datetime
 from html import escape
 
 from bot.core.clock import Clock
+from bot.core.deadlines import request_due
 from bot.core.policy import ClarifyRule, PolicyPack
 from bot.domain.attachments import Attachment
-from bot.domain.requests.filing import term_due
 from bot.domain.requests.notices import staff_file_caption, user_notice
 from bot.domain.templates import REQUIRED, render
 from storage.enums import MessageKind, OutboxKind, RequestStatus
@@ -34,7 +34,7 @@ class Relay:
         return self._clock
 
     def due(self, kind: str, start: datetime) -> datetime:
-        return term_due(self._pack, kind, start)
+        return request_due(self._pack, kind, start)
 
     async def staff_reply(
         self, request: Request, staff_id: int, text: str, *, confirm_message_id: int | None = None

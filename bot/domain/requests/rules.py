@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.core.deadlines import add_months, end_of_day, extension_months
+from bot.core.deadlines import add_months, end_of_day, extension_months, request_due
 from bot.core.policy import PolicyPack, RefusalGround, RequestType
-from bot.domain.requests.filing import term_due
 from storage.enums import OPEN, MessageKind
 from storage.models import Request, RequestMessage
 from storage.repositories import Repositories
@@ -38,7 +37,7 @@ class DeskRule(StrEnum):
 
 def original_due(pack: PolicyPack, request: Request) -> datetime:
     """The term as it ran from receipt, before any pause or extension."""
-    return term_due(pack, request.type, request.received_at)
+    return request_due(pack, request.type, request.received_at)
 
 
 def extend_by(pack: PolicyPack, request: Request) -> datetime:

@@ -16,6 +16,7 @@ from bot.core.formatting import (
     operator_address,
     operator_name,
     processors_text,
+    processors_word,
 )
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack, Purpose
@@ -144,7 +145,7 @@ def purpose_lines(
     if purpose.interest is not None:
         lines.append(t("access.interest", text=escape(purpose.interest.get(loc))))
     if purpose.processors:
-        term = escape(pack.terms.processors.get(loc).capitalize())
+        term = escape(processors_word(pack.terms, t).capitalize())
         text = processors_text(purpose.processors, t)
         lines.append(t("access.processors", term=term, text=text))
     if purpose.recipients:

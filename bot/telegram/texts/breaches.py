@@ -8,6 +8,7 @@ from html import escape
 
 from bot.core.deadlines import breach_terms
 from bot.core.formatting import (
+    authority_word,
     complaint_text,
     contact_line,
     fmt_datetime,
@@ -68,7 +69,7 @@ def _deadlines(
     the people's own term."""
     lines = []
     for law, due in breach_terms(pack, breach.known_at):
-        rule, term = law.breach, escape((law.words or pack.terms).authority.get(t.locale))
+        rule, term = law.breach, escape(authority_word(law.words or pack.terms, t))
         if law.id in notified:
             when = fmt_datetime(notified[law.id], t, pack.zone)
             lines.append(

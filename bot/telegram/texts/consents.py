@@ -12,6 +12,7 @@ from bot.core.formatting import (
     operator_name,
     policy_edition,
     processors_text,
+    processors_word,
     term_text,
     write_to,
 )
@@ -33,7 +34,7 @@ def consent_info_text(purpose: Purpose, pack: PolicyPack, t: Translator, *, reco
     methods = purpose.methods.get(loc) if purpose.methods else t("consents.info_methods_default")
     actions = purpose.actions.get(loc) if purpose.actions else methods
     data = "; ".join(escape(c.get(loc)) for c in purpose.data_categories)
-    term = escape(pack.terms.processors.get(loc).capitalize())
+    term = escape(processors_word(pack.terms, t).capitalize())
     lines += [
         "",
         t(

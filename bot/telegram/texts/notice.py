@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from bot.core.formatting import (
+    authority_terms,
     complaint_text,
     contact_line,
     fmt_date,
@@ -111,7 +112,7 @@ def right_name(right: RequestType, pack: PolicyPack, t: Translator) -> str:
     """A right's name; the complaint names each law's word for its authority («жалоба в
     уполномоченный орган или надзорный орган» where two laws apply)."""
     if right is RequestType.COMPLAINT:
-        words = t("rights.authority_or").join(pack.authority_terms(t.locale))
+        words = t("rights.authority_or").join(authority_terms(pack, t))
         return t("rights.complaint_to", authority=escape(words))
     return t(f"rights.{right}")
 
