@@ -108,10 +108,41 @@ class RequestStatus(StrEnum):
     DONE = "done"
     REFUSED = "refused"
     BLOCKED = "blocked"  # a legal hold until `hold_until`, then erased
+    # Approved; being carried out in the operator's systems (`system_jobs`): done when every
+    # system is done, or when a DPO completes it with the rest explained.
+    CARRYING_OUT = "carrying_out"
 
 
-# The statuses of a request still being worked on.
-OPEN = frozenset({RequestStatus.RECEIVED, RequestStatus.IN_PROGRESS, RequestStatus.WAITING})
+# The statuses of a request still being worked on (its term runs; /due lists it).
+OPEN = frozenset(
+    {
+        RequestStatus.RECEIVED,
+        RequestStatus.IN_PROGRESS,
+        RequestStatus.WAITING,
+        RequestStatus.CARRYING_OUT,
+    }
+)
+# Open requests staff still decide on from the card (a request being carried out takes only
+# its checklist's actions: retry, tick, complete with the rest explained).
+DECIDABLE = OPEN - {RequestStatus.CARRYING_OUT}
+
+
+class JobStatus(StrEnum):
+    """One request carried out in one of the operator's systems (`system_jobs.status`)."""
+
+    PENDING = "pending"  # waiting to be claimed (at `next_attempt_at`)
+    RUNNING = "running"  # claimed: a worker is acting on the system
+    WAITING = "waiting"  # a webhook system accepted it (202) and will call back
+    DONE = "done"
+    FAILED = "failed"  # failed past the retry limit: staff see why and may retry
+    MANUAL = "manual"  # to be done by hand (a manual system, or one not connected): staff tick
+    CANCELLED = "cancelled"  # a DPO completed the request with the rest explained
+
+
+# Jobs whose system still owes its part.
+JOBS_UNFINISHED = frozenset(
+    {JobStatus.PENDING, JobStatus.RUNNING, JobStatus.WAITING, JobStatus.FAILED, JobStatus.MANUAL}
+)
 
 
 class AttachmentStatus(StrEnum):

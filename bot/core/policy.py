@@ -29,6 +29,7 @@ from bot.core.law import (
     _Model,
 )
 from bot.core.not_given import NOT_GIVEN_FIELDS, NotGivenField, content_version, field_value
+from bot.core.systems import System, check_systems
 
 
 class LegalBasis(StrEnum):
@@ -204,6 +205,9 @@ class BreachRules(_Model):
 class RetentionRules(_Model):
     inactive_days: Annotated[int, Field(ge=30)]
     erasure_records_days: Annotated[int, Field(ge=30)]
+    # How long the data collected from the operator's systems for an access answer stays in the
+    # bot's database after it was delivered (then only the counts remain).
+    access_data_days: Annotated[int, Field(ge=1, le=365)] = 30
 
 
 class PolicyPack(_Model):
@@ -233,6 +237,10 @@ class PolicyPack(_Model):
     retention: RetentionRules
     automated_decisions: Text | None = None  # the statement the access answer repeats
     next_policy: NextPolicy | None = None
+    # The data categories the operator's systems hold, by id (`[categories]`), and the systems
+    # themselves (`[[systems]]`, bot/core/systems.py): requests are carried out in each.
+    categories: dict[str, Text] = Field(default_factory=dict)
+    systems: list[System] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -294,6 +302,7 @@ class PolicyPack(_Model):
         if self.next_policy and current and self.next_policy.effective_date <= current:
             raise ValueError("next_policy.effective_date must be after policy.effective_date")
         self._check_not_given()
+        check_systems(self.categories, self.systems)
         return self
 
     def _check_not_given(self) -> None:
@@ -426,6 +435,9 @@ class PolicyPack(_Model):
 
     def purpose(self, purpose_id: str) -> Purpose | None:
         return next((p for p in self.purposes if p.id == purpose_id), None)
+
+    def system(self, system_id: str) -> System | None:
+        return next((s for s in self.systems if s.id == system_id), None)
 
     def grounds_for(self, kind: str) -> list[RefusalGround]:
         """The refusal grounds the pack's law gives for a request of this type."""

@@ -23,8 +23,14 @@ from storage.repositories.requests import RequestRepository
 from storage.repositories.roles import RoleRepository
 from storage.repositories.state import BotStateRepository
 from storage.repositories.stats import StatsRepository
+from storage.repositories.systems import SystemJobRepository
 from storage.repositories.templates import TemplateRepository
-from storage.repositories.unit_of_work import OUTBOX_LISTENERS, Repositories, on_outbox_commit
+from storage.repositories.unit_of_work import (
+    OUTBOX_LISTENERS,
+    Repositories,
+    on_jobs_commit,
+    on_outbox_commit,
+)
 from storage.repositories.users import UserRepository
 
 __all__ = [
@@ -52,8 +58,10 @@ __all__ = [
     "RoleRepository",
     "Snapshot",
     "StatsRepository",
+    "SystemJobRepository",
     "TemplateRepository",
     "UserRepository",
+    "on_jobs_commit",
     "on_outbox_commit",
     "outbox_lane",
 ]

@@ -25,6 +25,7 @@ from storage.models import (
     RelayLink,
     User,
 )
+from storage.models_systems import SystemJob
 from storage.sealing import ring_of
 
 APPEND_ONLY = ("consent_events", "audit_log")
@@ -44,6 +45,7 @@ ERASED_TABLES = (
     "relay_links",
     "outbox",
     "disclosures",
+    "system_jobs",
 )
 
 
@@ -135,6 +137,7 @@ class ErasureRepository:
             )
             await run(delete(RelayLink).where(RelayLink.chat_id == user_id))
             await run(delete(OutboxItem).where(OutboxItem.user_id == user_id))
+            await run(delete(SystemJob).where(SystemJob.user_id == user_id))
             # ON DELETE CASCADE removes requests (with their messages, relay links, outbox
             # items), consent events and state, deliveries, guardian links and confirmations,
             # disclosures.

@@ -23,11 +23,14 @@ from storage.repositories.requests import RequestRepository
 from storage.repositories.roles import RoleRepository
 from storage.repositories.state import BotStateRepository
 from storage.repositories.stats import StatsRepository
+from storage.repositories.systems import SystemJobRepository
 from storage.repositories.templates import TemplateRepository
 from storage.repositories.users import UserRepository
 
 # The session info key of the callables `Repositories.commit` calls after outbox rows.
 OUTBOX_LISTENERS = "outbox_listeners"
+# ... and the callables it calls after rows for the systems' worker (`on_jobs_commit`).
+JOB_LISTENERS = "job_listeners"
 
 
 class Repositories:
@@ -50,6 +53,7 @@ class Repositories:
         self.attachments = AttachmentRepository(session)
         self.templates = TemplateRepository(session)
         self.stats = StatsRepository(session)
+        self.jobs = SystemJobRepository(session)
 
     async def load_sender(self, user_id: int, fsm_key: str) -> tuple[User | None, FsmRow]:
         """The sender and their FSM row at the start of an update, in one statement."""
@@ -69,6 +73,10 @@ class Repositories:
             self.outbox.added = False
             for listener in self.session.info.get(OUTBOX_LISTENERS, ()):
                 listener()
+        if self.jobs.added:
+            self.jobs.added = False
+            for listener in self.session.info.get(JOB_LISTENERS, ()):
+                listener()
 
 
 def on_outbox_commit(
@@ -77,3 +85,11 @@ def on_outbox_commit(
     """Call `listener` after every commit, over a session of `sessions`, that added outbox
     rows: the outbox worker is woken by the commit itself, never by hand."""
     sessions.kw["info"].setdefault(OUTBOX_LISTENERS, []).append(listener)
+
+
+def on_jobs_commit(
+    sessions: async_sessionmaker[AsyncSession], listener: Callable[[], None]
+) -> None:
+    """Call `listener` after every commit, over a session of `sessions`, that added jobs due
+    now for the operator's systems (the systems' worker wakes by the commit)."""
+    sessions.kw["info"].setdefault(JOB_LISTENERS, []).append(listener)
