@@ -26,10 +26,13 @@ class OutboxKind(StrEnum):
     COPY_USER = "copy_user"  # staff's file copied to the user
     COPY_STAFF = "copy_staff"  # the user's file copied under the card
     TO_OWNER = "to_owner"  # a private message to an owner (OWNER_IDS): the desk lost its staff
+    # The answer to an access or portability request carried out in the operator's systems:
+    # rendered at delivery from the request's jobs (their collected data), to its user.
+    SYSTEMS_ANSWER = "systems_answer"
 
 
 # Items delivered into a user's chat (their lane is the chat; /healthz leaves them out).
-TO_USER_KINDS = frozenset({OutboxKind.TO_USER, OutboxKind.COPY_USER})
+TO_USER_KINDS = frozenset({OutboxKind.TO_USER, OutboxKind.COPY_USER, OutboxKind.SYSTEMS_ANSWER})
 # Items threaded under one request's card (their lane is the card).
 CARD_KINDS = frozenset(
     {OutboxKind.CARD, OutboxKind.CARD_EDIT, OutboxKind.TO_STAFF, OutboxKind.COPY_STAFF}

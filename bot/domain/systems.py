@@ -9,6 +9,7 @@ run twice changes nothing the second time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -107,3 +108,22 @@ class Connector(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def done_json(done: Done) -> str | None:
+    """What a job stores of a `Done` (sealed under the person's key): the records found and the
+    tables whose rows the law keeps; None when there is nothing to keep (no access data)."""
+    if not done.found and not done.kept:
+        return None
+    return json.dumps({"found": done.found, "kept": list(done.kept)}, ensure_ascii=False)
+
+
+def stored_done(data: str | None, counts: str | None) -> Done:
+    """A job's stored result back as a `Done` (the data may have been purged: then only the
+    counts remain)."""
+    parsed = json.loads(data) if data else {}
+    return Done(
+        counts=json.loads(counts) if counts else {},
+        found=parsed.get("found", {}),
+        kept=tuple(parsed.get("kept", ())),
+    )
