@@ -4,6 +4,7 @@ and by the tests, so the tests run exactly the production wiring."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from bot.core.policy import PolicyPack
 from bot.delivery.campaigns import CampaignRunner
 from bot.delivery.outbox import GroupPace, Outbox
 from bot.delivery.scheduler import Reminders
+from bot.delivery.systems.callback import WebhookCallbacks, webhook_callbacks
 from bot.domain.admin_chat import AdminChat
 from bot.domain.erasure import ErasureService
 from bot.domain.staff import RedisGeneration, StaffDirectory
@@ -68,6 +70,7 @@ class App:
     metrics: Metrics
     reach: StaffReach
     redis: Redis | None = None
+    systems: WebhookCallbacks | None = None  # the webhook systems' callbacks (bot.service.web)
 
     async def close(self) -> None:
         await self.reminders.stop()
@@ -245,4 +248,5 @@ async def build_app(
         metrics,
         reach,
         redis,
+        webhook_callbacks(sessions, clock, pack.systems, os.environ),
     )

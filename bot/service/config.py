@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str | None = None
     outbox_stuck_after: Annotated[int, Field(gt=0)] = 600
+    # The public https:// base URL of the bot's web server, as the operator's webhook systems
+    # reach it: their callbacks go to <it>/systems/<id>/callback. Empty: they must answer 200.
+    systems_callback_url: str | None = None
 
     def secrets(self) -> list[str]:
         """Values no log line may carry (`RedactSecrets` in bot.service.logs): keys, tokens,
@@ -227,6 +230,13 @@ class Settings(BaseSettings):
     def _webhook_url(cls, value: str | None) -> str | None:
         if value and not value.startswith("https://"):
             raise ValueError("must be a public https:// URL (Telegram sends webhooks over HTTPS)")
+        return value or None
+
+    @field_validator("systems_callback_url")
+    @classmethod
+    def _systems_callback_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be a public https:// URL (the systems call back over HTTPS)")
         return value or None
 
     @field_validator("webhook_secret")

@@ -1,5 +1,6 @@
 """The run loop: long polling, or webhook mode with WEBHOOK_URL (and /healthz, /metrics on
-WEBHOOK_LISTEN), until the process is stopped; then everything closes in order."""
+WEBHOOK_LISTEN, also the webhook systems' callbacks), until the process is stopped; then
+everything closes in order."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ log = logging.getLogger(__name__)
 
 async def run(settings: Settings, pack: PolicyPack) -> None:
     """Long polling by default; webhook mode with WEBHOOK_URL. /healthz and /metrics are served
-    on WEBHOOK_LISTEN in webhook mode, and in polling mode too when it is set."""
+    on WEBHOOK_LISTEN in webhook mode, and in polling mode too when it is set or when a webhook
+    system is connected (its callbacks; WEBHOOK_LISTEN's default then)."""
     bot = create_bot(settings)
     try:
         # Before anything else (migrations, workers): an unreachable API or a rejected token
@@ -34,7 +36,8 @@ async def run(settings: Settings, pack: PolicyPack) -> None:
             await prepare(app)
         else:
             beside = asyncio.create_task(prepare_beside(app), name="prepare")
-        if settings.webhook_listen is not None:
+        # The webhook systems call back on the web server: it runs in polling mode too then.
+        if settings.webhook_listen is not None or app.systems is not None:
             server = await web.start_server(app, *settings.webhook_host_port)
         if settings.webhook_url is not None:
             await web.set_webhook(app)

@@ -1,4 +1,5 @@
-"""The HTTP side: Telegram's webhook (WEBHOOK_URL), GET /healthz and GET /metrics.
+"""The HTTP side: Telegram's webhook (WEBHOOK_URL), GET /healthz and GET /metrics, and the
+webhook systems' callbacks (POST /systems/{system_id}/callback, `bot.delivery.systems.callback`).
 
 In webhook mode Telegram POSTs each update to the path of WEBHOOK_URL with WEBHOOK_SECRET in the
 `X-Telegram-Bot-Api-Secret-Token` header; a request without it gets 401 and is not processed.
@@ -19,6 +20,8 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.delivery.systems.callback import MAX_CALLBACK, WebhookCallbacks
+from bot.delivery.systems.webhook import SIGNATURE_HEADER
 from bot.service.config import Settings
 from bot.service.metrics import Metrics
 
@@ -27,7 +30,8 @@ log = logging.getLogger(__name__)
 
 class Served(Protocol):
     """What the web side serves: the settings (webhook URL and secret), the dispatcher and bot
-    that handle a webhook's updates, and the metrics behind /healthz and /metrics.
+    that handle a webhook's updates, the metrics behind /healthz and /metrics, and `systems`,
+    the connected webhook systems' callbacks (None: there is none, every callback gets 404).
     `bot.service.app.App` is one; this module does not import it (the app imports this one)."""
 
     @property
@@ -42,13 +46,16 @@ class Served(Protocol):
     @property
     def metrics(self) -> Metrics: ...
 
+    @property
+    def systems(self) -> WebhookCallbacks | None: ...
+
 
 def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
 def create_web_app(app: Served) -> web.Application:
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=MAX_CALLBACK)
     settings = app.settings
     if settings.webhook_url is not None:
         assert settings.webhook_secret is not None  # the settings require it
@@ -67,7 +74,19 @@ def create_web_app(app: Served) -> web.Application:
         body = await app.metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def system_callback(request: web.Request) -> web.Response:
+        if app.systems is None:
+            return web.Response(status=404, text="unknown system\n")
+        if (request.content_length or 0) > MAX_CALLBACK:
+            return web.Response(status=413, text="too big\n")
+        body = await request.read()  # over client_max_size: 413
+        answer = await app.systems.receive(
+            request.match_info["system_id"], body, request.headers.get(SIGNATURE_HEADER)
+        )
+        return web.Response(status=answer.status, text=answer.text + "\n")
+
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_post("/systems/{system_id}/callback", system_callback)
     web_app.router.add_get("/metrics", metrics)
     return web_app
 
@@ -76,7 +95,7 @@ async def start_server(app: Served, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(create_web_app(app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    log.info("Serving /healthz and /metrics on %s:%s", host, port)
+    log.info("Serving /healthz, /metrics and the systems' callbacks on %s:%s", host, port)
     return runner
 
 

@@ -90,11 +90,16 @@ class SystemJobRepository:
         return None if job_id is None else await self.get(job_id)
 
     async def _move(
-        self, job: SystemJob, seen: JobStatus, claimed_at: bool, **values: object
+        self,
+        job: SystemJob,
+        seen: JobStatus | tuple[JobStatus, ...],
+        claimed_at: bool,
+        **values: object,
     ) -> bool:
-        """Compare-and-set from the status `seen` (and, for a running job, from this worker's
-        claim): False when another worker or staff moved the job first."""
-        conditions = [SystemJob.id == job.id, SystemJob.status == seen]
+        """Compare-and-set from the status `seen` (or one of them; and, for a running job, from
+        this worker's claim): False when another worker or staff moved the job first."""
+        statuses = seen if isinstance(seen, tuple) else (seen,)
+        conditions = [SystemJob.id == job.id, SystemJob.status.in_(statuses)]
         if claimed_at:
             conditions.append(SystemJob.claimed_at == job.claimed_at)
         result = await self._session.execute(
@@ -154,18 +159,39 @@ class SystemJobRepository:
     async def called_back(
         self, job: SystemJob, now: datetime, counts: dict[str, int] | None, data: str | None
     ) -> bool:
-        """A webhook system's callback completed a waiting job (a second callback is a no-op)."""
+        """A webhook system's callback completed a waiting job (a second callback is a no-op).
+        A job still `running` is taken too: the callback may come before the worker recorded
+        the 202 (its own move then finds the job moved). The commit wakes the worker, whose
+        finishing pass may now complete the request."""
         moved = await self._move(
             job,
-            JobStatus.WAITING,
+            (JobStatus.WAITING, JobStatus.RUNNING),
             False,
             status=JobStatus.DONE,
             done_at=now,
+            last_error=None,
             counts=None if counts is None else json.dumps(counts, sort_keys=True),
         )
         if moved and data is not None:
             job.data = data
             await self._session.flush()
+        self.added = self.added or moved
+        return moved
+
+    async def called_back_failed(
+        self, job: SystemJob, when: datetime, error: str, *, give_up: bool = False
+    ) -> bool:
+        """A webhook system's callback said the job failed: it is sent again at `when`, or
+        (`give_up`) shown to staff as failed. Like `called_back`, a `running` job is taken."""
+        moved = await self._move(
+            job,
+            (JobStatus.WAITING, JobStatus.RUNNING),
+            False,
+            status=JobStatus.FAILED if give_up else JobStatus.PENDING,
+            next_attempt_at=when,
+            last_error=error[:200],
+        )
+        self.added = self.added or (moved and not give_up)
         return moved
 
     async def retry(self, job: SystemJob, now: datetime) -> bool:
