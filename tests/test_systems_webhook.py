@@ -4,11 +4,13 @@ and the signed callback on the bot's web server (the real app's route)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.core.clock import FrozenClock
+from bot.core.errors import ConfigError
 from bot.core.law import RequestType, Text
 from bot.core.systems import System
 from bot.delivery.systems.callback import (
@@ -34,9 +37,13 @@ from bot.delivery.systems.webhook import (
     system_callback_url,
 )
 from bot.domain.systems import Accepted, Correction, Done, Failed, Subject, Work, stored_done
+from bot.service import config
 from bot.service import web as bot_web
+from bot.service.config import load_settings
+from bot.service.run import run
 from storage.enums import JobStatus
 from storage.repositories import Repositories
+from tests.fake_telegram import FakeTelegram
 from tests.kit import Harness
 
 SECRET = "whsec-0123456789abcdef-for-tests"
@@ -544,3 +551,56 @@ async def test_without_webhook_systems_every_callback_is_404(bot: Harness) -> No
         assert response.status == 404
     finally:
         await client.close()
+
+
+def test_systems_callback_url_setting() -> None:
+    base = {
+        "_env_file": None,
+        "bot_token": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef",
+        "admin_chat_id": -1,
+        "pseudonym_secret": "x" * 20,
+    }
+    assert load_settings(**base).systems_callback_url is None
+    assert load_settings(**base, systems_callback_url="").systems_callback_url is None
+    chosen = load_settings(**base, systems_callback_url=CALLBACK_BASE)
+    assert chosen.systems_callback_url == CALLBACK_BASE
+    with pytest.raises(ConfigError, match="SYSTEMS_CALLBACK_URL must be a public https"):
+        load_settings(**base, systems_callback_url="http://bot.example.org")
+
+
+async def test_polling_serves_the_callbacks_when_a_webhook_system_is_connected(
+    fake: FakeTelegram,
+    tmp_path: Path,
+    service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(config, "DEFAULT_LISTEN", f"127.0.0.1:{port}")  # no WEBHOOK_LISTEN set
+    monkeypatch.setenv("SUPPORT_URL", service.url)
+    monkeypatch.setenv("SUPPORT_SECRET", SECRET)
+    harness = Harness(fake, tmp_path)
+    assert harness.settings.webhook_listen is None and harness.settings.webhook_url is None
+    pack = harness.pack.model_copy(
+        update={
+            "systems": [SYSTEM],
+            "categories": {c: Text(ru=c, en=c) for c in SYSTEM.categories},
+        }
+    )
+    running = asyncio.create_task(run(harness.settings, pack))
+    url = f"http://127.0.0.1:{port}/systems/support/callback"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.post(url, data=b"{}") as response:
+                        assert response.status == 401  # served, and the signature is checked
+                        break
+                assert not running.done()
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the web server did not start")
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
