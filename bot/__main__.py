@@ -7,6 +7,7 @@ backups and the master key (README, "Encryption at rest")."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bot.core.errors import ConfigError
 from bot.core.packs import load_pack
 from bot.service import maintenance, setup
 from bot.service.config import Settings, check_writable, load_settings
-from bot.service.logs import setup_logging
+from bot.service.logs import setup_logging, system_secrets
 from bot.service.run import run
 
 EXIT_CONFIG = 2
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets() + system_secrets(pack.systems, os.environ))
     try:
         asyncio.run(run(settings, pack))
     except ConfigError as error:  # e.g. DATA_KEY does not open the stored data keys

@@ -40,6 +40,7 @@ from bot.domain.systems import Accepted, Correction, Done, Failed, Subject, Work
 from bot.service import config
 from bot.service import web as bot_web
 from bot.service.config import load_settings
+from bot.service.logs import RedactSecrets, system_secrets
 from bot.service.run import run
 from storage.enums import JobStatus
 from storage.repositories import Repositories
@@ -604,3 +605,31 @@ async def test_polling_serves_the_callbacks_when_a_webhook_system_is_connected(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+def test_the_systems_urls_and_secrets_are_kept_out_of_logs() -> None:
+    sql = System(
+        id="accounts",
+        name=Text(ru="Accounts", en="Accounts"),
+        kind="sql",  # type: ignore[arg-type]
+        categories=["contacts"],
+        url_env="ACCOUNTS_URL",
+        tables=[
+            {
+                "name": "users",
+                "identity": {"kind": "telegram_id", "column": "tg"},
+                "fields": [{"column": "email", "category": "contacts"}],
+            }
+        ],  # type: ignore[list-item]
+    )
+    env = {
+        "SUPPORT_URL": "https://s.example.org/jobs",
+        "SUPPORT_SECRET": SECRET,
+        "ACCOUNTS_URL": "postgresql+asyncpg://app:p%40ss@db/app",
+    }
+    found = system_secrets([SYSTEM, OTHER, sql], env)
+    assert set(found) == {*env.values(), "p%40ss", "p@ss"}
+    record = logging.LogRecord("x", logging.INFO, "", 0, "posting to %s with %s", None, None)
+    record.args = (env["SUPPORT_URL"], SECRET)
+    RedactSecrets(found).filter(record)
+    assert record.getMessage() == "posting to <redacted> with <redacted>"

@@ -4,6 +4,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
+
+from yarl import URL
+
+from bot.core.systems import System
 
 _FORMAT = logging.Formatter()
 
@@ -30,6 +35,26 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = self._redact(record.stack_info)
         return True
+
+
+def system_secrets(systems: Iterable[System], environ: Mapping[str, str]) -> list[str]:
+    """Values of the operator's systems no log line may carry: each system's URL and secret as
+    set in the environment (`url_env`, `secret_env`), and a URL's password as written and as
+    decoded."""
+    values: list[str] = []
+    for system in systems:
+        for name in (system.url_env, system.secret_env):
+            value = environ.get(name) if name else None
+            if not value or not value.strip():
+                continue
+            values.append(value)
+            if name == system.url_env:
+                try:
+                    parsed = URL(value)
+                except ValueError:
+                    continue
+                values += [p for p in (parsed.raw_password, parsed.password) if p]
+    return values
 
 
 def setup_logging(level: str, secrets: list[str]) -> None:
