@@ -24,6 +24,7 @@ from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator, translator
 from bot.core.policy import PolicyPack
+from bot.delivery.outbox.answer import send_systems_answer
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing, nothing_to_edit
 from bot.delivery.outbox.topics import ForumTopics
 from bot.domain.admin_chat import AdminChat
@@ -345,4 +346,5 @@ SENDERS: dict[OutboxKind, Sender] = {
     OutboxKind.COPY_USER: copy_to_user,
     OutboxKind.COPY_STAFF: copy_to_staff,
     OutboxKind.TO_OWNER: send_to_owner,
+    OutboxKind.SYSTEMS_ANSWER: send_systems_answer,  # bot.delivery.outbox.answer
 }
