@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, Message
@@ -26,6 +26,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from bot.core.i18n import Translator, translator
 from bot.core.law import RequestType
 from bot.core.policy import PolicyPack
+from bot.delivery.outbox.context import SendContext
 from bot.delivery.outbox.errors import ErasedMeanwhile
 from bot.domain.export import build_export, export_bytes
 from bot.domain.requests.notices import user_notice
@@ -33,9 +34,6 @@ from bot.telegram.texts.access import access_report
 from bot.telegram.texts.answer import export_caption, systems_html, systems_messages, systems_text
 from storage.models import OutboxItem, Request, User
 from storage.repositories import Repositories
-
-if TYPE_CHECKING:
-    from bot.delivery.outbox.senders import SendContext
 
 # What a vanished row looks like in the middle of the answer (the person was erased).
 GONE = (ObjectDeletedError, StaleDataError, IntegrityError)

@@ -30,16 +30,14 @@ def systems_text(pack: PolicyPack, systems: list[dict[str, Any]], t: Translator)
 def _system_lines(pack: PolicyPack, system: dict[str, Any], t: Translator) -> list[str]:
     name = escape(system["name"])
     when = system["completed_at"]
-    if when is not None:
-        shown = fmt_datetime(datetime.fromisoformat(when), t, pack.zone)
-        lines = [t("answer.system", name=name, when=shown)]
-    else:
-        lines = [t("answer.system_open", name=name)]
     note = escape(system["note"] or "") or t("answer.no_note")
-    if system["status"] != "done":
-        return [*lines, t("answer.not_carried_out", note=note)]
+    if system["status"] != "done" or when is None:
+        return [t("answer.system_open", name=name), t("answer.not_carried_out", note=note)]
+    shown = fmt_datetime(datetime.fromisoformat(when), t, pack.zone)
     if system["by_hand"]:
-        lines.append(t("answer.by_hand", note=note))
+        lines = [t("answer.system_by_hand", name=name, when=shown), t("answer.by_hand", note=note)]
+    else:
+        lines = [t("answer.system", name=name, when=shown)]
     categories: dict[str, list[dict[str, Any]]] = system["categories"]
     for category, records in categories.items():
         title = pack.categories.get(category)
