@@ -489,3 +489,18 @@ async def test_an_answer_whose_person_was_erased_meanwhile_ends_quietly(
     await bot.settle()
     assert EMAIL not in "\n".join(e.text for e in bot.fake.events[start:])
     assert not any("failed" in text for text in staff_texts(bot, start))
+
+
+async def test_an_answer_without_jobs_says_the_file_follows(sbot: Harness) -> None:
+    """A request whose jobs are all gone (none stored anything): the report and the file."""
+    bot = sbot
+    ann = await onboarded(bot, "Ann")
+    number = await file_request(ann)
+    await bot.settle()
+    start = len(bot.fake.events)
+    await carried_out(bot, ann, number, "access", [])
+    await bot.settle()
+    events = since(bot, ann, start)
+    assert events[-2].text.startswith("The file below holds all of it")
+    assert events[-1].kind == "document"
+    VALIDATOR.validate(last_export(bot, ann))

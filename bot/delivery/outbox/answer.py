@@ -62,6 +62,8 @@ def answer_steps(
     if request.type == RequestType.ACCESS:
         report = access_report(pack, user, export, t, file_line=False)
         steps += [Step(part) for part in report]
+        if not export["systems"]:  # no system held anything for this request
+            return [*steps, Step(t("answer.file")), _json_step(export, t, now)]
         text = systems_text(pack, export["systems"], t) + "\n\n" + t("answer.file")
         parts = systems_messages(text)
         if parts is None:
@@ -70,10 +72,12 @@ def answer_steps(
             steps.append(Step(t("answer.as_file"), page, name))
         else:
             steps += [Step(part) for part in parts]
-    stamp = now.strftime("%Y%m%d")
-    json_file = export_bytes(export)
-    steps.append(Step(export_caption(export, t), json_file, f"my-data-{stamp}.json"))
-    return steps
+    return [*steps, _json_step(export, t, now)]
+
+
+def _json_step(export: dict[str, Any], t: Translator, now: datetime) -> Step:
+    name = f"my-data-{now.strftime('%Y%m%d')}.json"
+    return Step(export_caption(export, t), export_bytes(export), name)
 
 
 def progress(item: OutboxItem) -> int:
