@@ -123,7 +123,7 @@ async def test_portability_and_export_in_russian(gdpr_bot: Harness) -> None:
     await boris.send("/rights")
     await boris.tap("📦 Выгрузить мои данные")
     await boris.tap("✅ Отправить заявление")
-    boris.expect("Всё, что хранит о вас этот бот (JSON, версия схемы 1)")
+    boris.expect("Всё, что хранит о вас этот бот (JSON, версия схемы 2)")
     export = last_export(gdpr_bot, boris)
     VALIDATOR.validate(export)
     assert export["profile"]["language"] == "ru"  # type: ignore[index]

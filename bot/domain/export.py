@@ -1,5 +1,8 @@
-"""The machine-readable export of everything the bot holds about a person (schema version 1,
-bot/export_schema.json). It answers access and portability requests and /export."""
+"""The machine-readable export of everything the bot holds about a person (schema version 2,
+bot/export_schema.json). It answers access and portability requests and /export. Version 2 adds
+`systems`: the data collected from the operator's own systems (the pack's `[[systems]]`), per
+system and category with each record's source, as long as the bot still holds it; a version 1
+file is version 2 without `systems`."""
 
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.policy import PolicyPack
-from storage.models import User
+from bot.domain.systems import COLLECTS, stored_done
+from storage.enums import JobStatus
+from storage.models import Request, User
+from storage.models_systems import SystemJob
 from storage.repositories import Repositories
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "export_schema.json"
-VERSION = 1
+VERSION = 2
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -22,12 +28,22 @@ def _iso(value: datetime | None) -> str | None:
 
 
 async def build_export(
-    repo: Repositories, user: User, pack: PolicyPack, clock: Clock
+    repo: Repositories,
+    user: User,
+    pack: PolicyPack,
+    clock: Clock,
+    *,
+    request_id: int | None = None,
 ) -> dict[str, Any]:
+    """Everything held about `user`. `request_id`: the answer to that access or portability
+    request, whose `systems` are its own jobs (also those done by hand or not carried out);
+    without it (/export), each system's latest collected data the bot still holds."""
     states = await repo.consents.states(user.id)
     ledger = await repo.consents.ledger_of(user.id)
     requests = []
-    for request in reversed(await repo.requests.of_user(user.id)):
+    own = await repo.requests.of_user(user.id)
+    jobs = await repo.jobs.of_user(user.id)
+    for request in reversed(own):
         messages = await repo.requests.messages(request.id)
         requests.append(
             {
@@ -119,7 +135,61 @@ async def build_export(
             }
             for d in await repo.disclosures.of_user(user.id)
         ],
+        "systems": systems_part(pack, user.language, _collected(jobs, request_id), own),
     }
+
+
+def _collected(jobs: list[SystemJob], request_id: int | None) -> list[SystemJob]:
+    """The jobs whose results the export holds: the request's own, or each system's latest
+    access or portability job whose data is not purged yet."""
+    collecting = [j for j in jobs if j.action in COLLECTS]
+    if request_id is not None:
+        return [j for j in collecting if j.request_id == request_id]
+    latest: dict[str, SystemJob] = {}
+    for job in collecting:
+        if job.status != JobStatus.DONE or job.data is None or job.done_at is None:
+            continue
+        seen = latest.get(job.system_id)
+        if seen is None or (job.done_at, job.id) > (seen.done_at, seen.id):  # type: ignore[operator]
+            latest[job.system_id] = job
+    return sorted(latest.values(), key=lambda j: j.id)
+
+
+def systems_part(
+    pack: PolicyPack, language: str, jobs: list[SystemJob], requests: list[Request]
+) -> list[dict[str, Any]]:
+    """Per system: its name (in the person's language), its kind (`source`: how the bot reached
+    it), when it was done, the records found per category, the tables whose rows the law keeps
+    (with the pack's reason), whether staff did it by hand, and their note (for a system not
+    carried out, the DPO's explanation)."""
+    reasons = {r.id: r.reason for r in requests}
+    part = []
+    for job in jobs:
+        system = pack.system(job.system_id)
+        done = stored_done(job.data, None)
+        kept = []
+        for source in done.kept:
+            table = system.table(source) if system is not None else None
+            reason = table.keep.get(language) if table is not None and table.keep else None
+            kept.append({"source": source, "reason": reason})
+        note = job.note
+        if note is None and job.status != JobStatus.DONE and job.request_id is not None:
+            note = reasons.get(job.request_id)
+        part.append(
+            {
+                "system": job.system_id,
+                "name": system.name.get(language) if system is not None else job.system_id,
+                "source": str(system.kind) if system is not None else None,
+                "request": job.request_id,
+                "status": job.status,
+                "completed_at": _iso(job.done_at),
+                "categories": done.found,
+                "kept": kept,
+                "by_hand": job.status == JobStatus.DONE and job.done_by is not None,
+                "note": note,
+            }
+        )
+    return part
 
 
 LEDGER_MARK = "\u0000ledger\u0000"

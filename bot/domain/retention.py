@@ -1,7 +1,9 @@
 """Storage limitation (GDPR art. 5(1)(e); Law 99-Z art. 4; Telegram's bot terms): once a day,
 people with no open request, no legal hold or restriction, no consent on and no interaction for
 the pack's period are erased with the same erasure as a request; pseudonymous erasure records
-older than the pack's period are deleted. The day is claimed atomically (one process runs it)
+older than the pack's period are deleted; the data collected from the operator's systems for an
+access answer is deleted `retention.access_data_days` after its delivery (only the counts
+remain). The day is claimed atomically (one process runs it)
 and the counts go into the daily list."""
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Retention:
             repo = Repositories(session)
             cutoff = now - timedelta(days=rules.erasure_records_days)
             records = await repo.erasure.delete_records_before(cutoff)
+            purged = await repo.jobs.purge_due(now)
             counts = RetentionCounts(day, erased, records)
             if erased or records:  # the daily list reports them; nothing done, nothing written
                 await repo.state.set(COUNTS_KEY, counts.encode())
@@ -91,4 +94,6 @@ class Retention:
         await self._erasure.compact_if_pending()
         if erased or records:
             log.info("Storage limitation: %s erased, %s erasure records deleted", erased, records)
+        if purged:
+            log.info("Storage limitation: collected data of %s system jobs deleted", purged)
         return counts

@@ -24,6 +24,7 @@ from bot.domain.onboarding import Onboarding, Profile, needs_guardian
 from bot.domain.requests.desk import Desk
 from bot.telegram import keyboards
 from bot.telegram.texts.access import access_report
+from bot.telegram.texts.answer import export_caption
 from bot.telegram.texts.consents import consent_list_text
 from bot.telegram.texts.notice import notice_text, policy_update_text
 from bot.telegram.texts.requests import requests_page
@@ -196,13 +197,7 @@ async def send_export(
             await bot.send_message(user.id, part)
     stamp = desk.now().strftime("%Y%m%d")
     document = BufferedInputFile(export_bytes(export), filename=f"my-data-{stamp}.json")
-    summary = t(
-        "export.caption",
-        consents=len(export["consents"]["ledger"]),
-        requests=len(export["requests"]),
-        disclosures=len(export["disclosures"]),
-    )
-    await bot.send_document(user.id, document, caption=summary)
+    await bot.send_document(user.id, document, caption=export_caption(export, t))
 
 
 def profile(sender: TgUser, language: str) -> Profile:

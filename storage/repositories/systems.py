@@ -254,6 +254,16 @@ class SystemJobRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def undelivered(self, request_id: int, purge_at: datetime) -> None:
+        """The access answer could not reach the person (blocked, refused): the collected data
+        is purged all the same (`delivered_at` stays empty)."""
+        await self._session.execute(
+            update(SystemJob)
+            .where(SystemJob.request_id == request_id, SystemJob.purge_at.is_(None))
+            .values(purge_at=purge_at)
+            .execution_options(synchronize_session=False)
+        )
+
     async def purge_due(self, now: datetime) -> int:
         """Collected data whose time after delivery has passed: only the counts remain."""
         result = await self._session.execute(

@@ -20,7 +20,8 @@ Guarantees (README, "Delivery guarantees"):
   possible repeat; a card sent again is the card from then on (its new message ID is recorded).
 
 The package: `engine` (the queue: claim, lease, backoff, lanes, the worker loop and its wake),
-`senders` (one function per `storage.enums.OutboxKind`, looked up in `SENDERS`), `topics` (the
+`senders` (one function per `storage.enums.OutboxKind`, looked up in `SENDERS`; `context`, what
+they share), `answer` (the access answer with the data from the operator's systems), `topics` (the
 admin group's forum topics), `errors` (what Telegram's answers mean for an item), `pacing` (the
 admin group's send slot).
 """

@@ -30,6 +30,7 @@ from bot.core.clock import Clock
 from bot.core.i18n import translator
 from bot.core.policy import PolicyPack
 from bot.core.tasks import cancel_and_wait
+from bot.delivery.outbox.answer import answer_undelivered
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, uncopiable
 from bot.delivery.outbox.pacing import GroupPace
 from bot.delivery.outbox.senders import SENDERS, SendContext, attachment_of
@@ -328,12 +329,16 @@ class Outbox:
         if item.kind in TO_USER_KINDS and request is not None:
             await repo.requests.count_undelivered(request.id)
             await repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
+        if item.kind == OutboxKind.SYSTEMS_ANSWER and request is not None:
+            await answer_undelivered(repo, self._senders.pack, request.id, now)
 
     async def _user_unreachable(
         self, repo: Repositories, item: OutboxItem, request: Request | None
     ) -> None:
         if item.user_id is not None:
             await repo.users.set_blocked(item.user_id, True)
+        if item.kind == OutboxKind.SYSTEMS_ANSWER and request is not None:
+            await answer_undelivered(repo, self._senders.pack, request.id, self._clock.now())
         if request is not None and not request.user_unreachable:
             request.user_unreachable = True
             await repo.outbox.add(

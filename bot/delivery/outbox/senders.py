@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
 
@@ -20,13 +19,11 @@ from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
-from bot.core.clock import Clock
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator, translator
-from bot.core.policy import PolicyPack
+from bot.delivery.outbox.answer import send_systems_answer
+from bot.delivery.outbox.context import SendContext
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing, nothing_to_edit
-from bot.delivery.outbox.topics import ForumTopics
-from bot.domain.admin_chat import AdminChat
 from bot.domain.attachments import fit_caption, megabytes
 from bot.domain.requests.rules import card_notes, extension_refusal
 from bot.domain.staff_reach import reason_of
@@ -43,17 +40,6 @@ MARKED = frozenset({OutboxKind.CARD, OutboxKind.TO_USER, OutboxKind.TO_STAFF, Ou
 # A card posted this long after its request was received says so, with the time received (the
 # admin group could not be reached, or a burst of cards was paced).
 POSTED_LATE = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class SendContext:
-    """What the senders share for the worker's lifetime."""
-
-    clock: Clock
-    pack: PolicyPack
-    admin_chat: AdminChat
-    t: Translator  # staff's language
-    topics: ForumTopics
 
 
 Sender = Callable[[SendContext, Bot, Repositories, OutboxItem, Request | None], Awaitable[None]]
@@ -345,4 +331,5 @@ SENDERS: dict[OutboxKind, Sender] = {
     OutboxKind.COPY_USER: copy_to_user,
     OutboxKind.COPY_STAFF: copy_to_staff,
     OutboxKind.TO_OWNER: send_to_owner,
+    OutboxKind.SYSTEMS_ANSWER: send_systems_answer,  # bot.delivery.outbox.answer
 }

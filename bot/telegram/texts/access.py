@@ -30,8 +30,11 @@ def access_report(
     user: User,
     export: dict[str, Any],
     t: Translator,
+    *,
+    file_line: bool = True,
 ) -> list[str]:
-    """The instant answer to an access request, in messages that each fit Telegram's limit."""
+    """The instant answer to an access request, in messages that each fit Telegram's limit;
+    `file_line`: it ends saying the JSON file follows (the systems' answer says so itself)."""
     loc, op = t.locale, pack.operator
     info = [
         t("access.title"),
@@ -117,7 +120,8 @@ def access_report(
         )
     if not recent:
         held.append(t("access.no_disclosures"))
-    held += ["", t("access.file")]
+    if file_line:
+        held += ["", t("access.file")]
     return [chunk for part in (info, held) for chunk in split_message("\n".join(part))]
 
 
