@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.law import RequestType
@@ -385,3 +387,64 @@ async def test_a_database_down_fails_without_secrets_then_works_when_back(
             assert isinstance(done, Done) and done.counts["services"] == 2
         finally:
             await connector.close()
+
+
+ROLE_GRANTS = {  # README, "The database role to create" (the hosting demo)
+    "postgresql": [
+        "GRANT USAGE ON SCHEMA public TO {who}",
+        "GRANT SELECT ON accounts, services, orders, invoices TO {who}",
+        "GRANT UPDATE (telegram_id, first_name, last_name, email, phone, restricted) "
+        "ON accounts TO {who}",
+        "GRANT UPDATE (payer_name, payer_address) ON invoices TO {who}",
+        "GRANT DELETE ON services, orders TO {who}",
+    ],
+    "mariadb": [
+        *(f"GRANT SELECT ON {{db}}.{t} TO {{who}}" for t in ("accounts", "services", "orders")),
+        "GRANT SELECT ON {db}.invoices TO {who}",
+        "GRANT UPDATE (telegram_id, first_name, last_name, email, phone, restricted) "
+        "ON {db}.accounts TO {who}",
+        "GRANT UPDATE (payer_name, payer_address) ON {db}.invoices TO {who}",
+        "GRANT DELETE ON {db}.services TO {who}",
+        "GRANT DELETE ON {db}.orders TO {who}",
+    ],
+}
+
+
+async def test_the_least_privilege_role_of_the_readme_suffices(url: str) -> None:
+    """Every action through a role holding only the README's grants; writing anything else is
+    refused by the database."""
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite has no roles")
+    kind = "postgresql" if url.startswith("postgresql") else "mariadb"
+    await (await demo(url)).dispose()
+    name = f"sqlsys_desk_{os.getpid()}"
+    who = name if kind == "postgresql" else f"'{name}'@'%'"
+    create = (
+        [f"DROP ROLE IF EXISTS {name}", f"CREATE ROLE {name} LOGIN PASSWORD 'pw'"]
+        if kind == "postgresql"
+        else [f"DROP USER IF EXISTS {who}", f"CREATE USER {who} IDENTIFIED BY 'pw'"]
+    )
+    grants = [g.format(who=who, db=servers.DATABASE) for g in ROLE_GRANTS[kind]]
+    await servers._admin_sql(kind, create + grants, servers.DATABASE)
+    role_url = make_url(url).set(username=name, password="pw").render_as_string(False)
+    connector = SqlConnector(system(), role_url, SECRET)
+    try:
+        assert await connector.check() == []
+        assert isinstance(await connector.run(work(RequestType.ACCESS)), Done)
+        fix = work(RequestType.RECTIFICATION, correction=Correction("first_name", "Anya"))
+        assert await connector.run(fix) == Done(counts={"accounts": 1})
+        assert await connector.run(work(RequestType.RESTRICTION)) == Done(counts={"accounts": 1})
+        erased = await connector.run(work(RequestType.ERASURE))
+        assert isinstance(erased, Done) and erased.counts["services"] == 2
+        engine = open_engine(role_url)
+        try:
+            with pytest.raises(Exception, match=r"(?i)denied|permission"):
+                async with engine.begin() as connection:
+                    await connection.execute(text("DELETE FROM invoices"))
+        finally:
+            await engine.dispose()
+    finally:
+        await connector.close()
+        drop = f"DROP ROLE IF EXISTS {name}" if kind == "postgresql" else f"DROP USER {who}"
+        revoke = [f"DROP OWNED BY {name}"] if kind == "postgresql" else []
+        await servers._admin_sql(kind, [*revoke, drop], servers.DATABASE)
