@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import warnings
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,7 +82,9 @@ async def _admin_sql(kind: str, statements: list[str], database: str | None = No
     try:
         async with connection.cursor() as cursor:
             for statement in statements:
-                await cursor.execute(statement)
+                with warnings.catch_warnings():  # "IF EXISTS" notes from the server
+                    warnings.simplefilter("ignore")
+                    await cursor.execute(statement)
     finally:
         connection.close()
 

@@ -448,3 +448,29 @@ async def test_the_least_privilege_role_of_the_readme_suffices(url: str) -> None
         drop = f"DROP ROLE IF EXISTS {name}" if kind == "postgresql" else f"DROP USER {who}"
         revoke = [f"DROP OWNED BY {name}"] if kind == "postgresql" else []
         await servers._admin_sql(kind, [*revoke, drop], servers.DATABASE)
+
+
+async def test_a_hashed_value_is_not_hashed_again(url: str) -> None:
+    """Where the identity stays (not erased), a second erasure finds the rows again: their
+    hashed fields are recognised and left alone, the NULLs stay NULL, nothing is counted."""
+    engine = await demo(url)
+    accounts = system().tables[0]
+    fields = [f for f in accounts.fields if f.column != "telegram_id"]
+    kept_identity = accounts.model_copy(update={"fields": fields})
+    only = system().model_copy(update={"tables": [kept_identity]})
+    connector = SqlConnector(only, url, SECRET)
+    try:
+        assert await connector.run(work(RequestType.ERASURE)) == Done(
+            counts={"accounts": 1}, kept=("accounts",)
+        )
+        after = await everything(engine)
+        assert await connector.run(work(RequestType.ERASURE)) == Done(
+            counts={"accounts": 0}, kept=("accounts",)
+        )
+        assert await everything(engine) == after
+        assert await rows(engine, "SELECT email FROM accounts WHERE telegram_id = 5550001") == [
+            (keyed("anna@example.com"),)
+        ]
+    finally:
+        await connector.close()
+        await engine.dispose()
