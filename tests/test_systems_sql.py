@@ -474,3 +474,22 @@ async def test_a_hashed_value_is_not_hashed_again(url: str) -> None:
     finally:
         await connector.close()
         await engine.dispose()
+
+
+async def test_a_schema_changed_under_the_bot_is_checked_again(url: str) -> None:
+    engine = await demo(url)
+    connector = SqlConnector(system(), url, SECRET)
+    try:
+        assert isinstance(await connector.run(work(RequestType.ACCESS)), Done)
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE invoices DROP COLUMN payer_address"))
+        failed = await connector.run(work(RequestType.ACCESS))
+        assert isinstance(failed, Failed) and failed.reason.startswith("accounts: ")
+        again = await connector.run(work(RequestType.ACCESS))
+        assert isinstance(again, Failed) and "does not match the pack" in again.reason
+        assert await connector.check() == [
+            "accounts: table invoices has no column payer_address (field)"
+        ]
+    finally:
+        await connector.close()
+        await engine.dispose()

@@ -82,6 +82,11 @@ class ExternalDatabase:
         assert self._tables is not None
         return self._tables
 
+    def forget(self) -> None:
+        """Reflect again before the next statement (after an error: the schema may have
+        changed)."""
+        self._tables = None
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

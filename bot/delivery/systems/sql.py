@@ -47,6 +47,7 @@ class SqlConnector:
                 f"({len(error.problems)} problem(s): python -m bot systems check)"
             )
         except _FAILURES as error:
+            self._database.forget()  # the schema may have changed: checked again next time
             return Failed(f"{self._system.id}: {describe_error(error)}")
 
     async def _run(self, work: Work) -> Outcome:
