@@ -493,3 +493,20 @@ async def test_a_schema_changed_under_the_bot_is_checked_again(url: str) -> None
     finally:
         await connector.close()
         await engine.dispose()
+
+
+async def test_rows_kept_under_parents_that_go_must_let_go_of_them(url: str) -> None:
+    engine = await demo(url, "by_99z_sports")
+    await engine.dispose()
+    shipped = system("by_99z_sports")
+    payments = shipped.tables[2]
+    fields = [f for f in payments.fields if f.column != "profile_id"]
+    tables = [*shipped.tables[:2], payments.model_copy(update={"fields": fields})]
+    connector = SqlConnector(shipped.model_copy(update={"tables": tables}), url, SECRET)
+    try:
+        assert await connector.check() == [
+            "accounts: table payments keeps its rows but erasure deletes the profiles rows they "
+            "refer to: list profile_id among its fields with erase = 'null'"
+        ]
+    finally:
+        await connector.close()

@@ -18,7 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from storage.external.shape import HASH, HASH_LENGTH, NULL, TEXT, UPDATE, TableSpec
+from storage.external.shape import DELETE, HASH, HASH_LENGTH, NULL, TEXT, UPDATE, TableSpec
 
 
 @dataclass
@@ -48,7 +48,7 @@ def reflect(connection: Connection, specs: Sequence[TableSpec]) -> Reflected:
     """Reflect the described tables (run through `AsyncConnection.run_sync`)."""
     inspector = inspect(connection)
     existing = set(inspector.get_table_names())
-    result = Reflected()
+    result = Reflected(problems=_orphans(specs))
     metadata = MetaData()
     for spec in specs:
         if spec.name not in existing:
@@ -87,6 +87,24 @@ def reflect(connection: Connection, specs: Sequence[TableSpec]) -> Reflected:
                 f"table {spec.name}: restriction flag {spec.restrict} is not a boolean"
             )
     return result
+
+
+def _orphans(specs: Sequence[TableSpec]) -> list[str]:
+    """A table whose rows stay while the parent rows they refer to go must let go of them
+    (its parent column erased to NULL), or the erasure breaks the foreign key."""
+    erase = {spec.name: spec.erase for spec in specs}
+    problems = []
+    for spec in specs:
+        if spec.parent is None or spec.erase != UPDATE or erase.get(spec.parent.table) != DELETE:
+            continue
+        column = next((f for f in spec.fields if f.column == spec.parent.column), None)
+        if column is None or column.erase != NULL:
+            problems.append(
+                f"table {spec.name} keeps its rows but erasure deletes the {spec.parent.table} "
+                f"rows they refer to: list {spec.parent.column} among its fields with "
+                "erase = 'null'"
+            )
+    return problems
 
 
 def _indexes(inspector: Any, spec: TableSpec) -> list[str]:
