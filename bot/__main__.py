@@ -2,7 +2,8 @@
 
 `python -m bot setup` writes a first configuration (README, "Quick start"); `python -m bot backup
 PATH`, `python -m bot restore [PATH]` and `python -m bot rotate-key` are the operator's commands for
-backups and the master key (README, "Encryption at rest")."""
+backups and the master key (README, "Encryption at rest"); `python -m bot systems check|demo` checks
+the pack's systems against the databases and services (README, "Your systems")."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot.core.errors import ConfigError
 from bot.core.packs import load_pack
-from bot.service import maintenance, setup
+from bot.service import maintenance, setup, systems_cli
 from bot.service.config import Settings, check_writable, load_settings
 from bot.service.logs import setup_logging, system_secrets
 from bot.service.run import run
 
 EXIT_CONFIG = 2
-USAGE = "Usage: python -m bot [setup [--help] | backup PATH | restore [PATH] | rotate-key]"
+USAGE = (
+    "Usage: python -m bot [setup [--help] | backup PATH | restore [PATH] | rotate-key | "
+    "systems check [--user ID] | systems demo --system ID --url URL]"
+)
 
 
 def _operator_command(settings: Settings, argv: list[str]) -> str:
@@ -40,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = argv or []
     if argv[:1] == ["setup"]:  # before the settings: it is what writes them
         return setup.main(argv[1:])
+    if argv[:1] == ["systems"]:  # reads the settings itself (`demo` may need none)
+        return systems_cli.main(argv[1:])
     try:
         settings = load_settings()
         if argv:

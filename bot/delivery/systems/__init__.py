@@ -1,2 +1,3 @@
-"""The connectors to the operator's systems (sql, webhook, manual) and the worker that runs
-their jobs; what a job asks and what a system answers is `bot.domain.systems`'s."""
+"""Carrying requests out in the operator's own systems (the pack's `[[systems]]`): one
+connector per kind (`sql`, `webhook`; a manual system has none), each implementing
+`bot.domain.systems.Connector`, and the signed callbacks of webhook systems (`callback`)."""
