@@ -88,11 +88,13 @@ NAME = "Annabel Quuxley"
 
 
 def systems_pack(tmp_path: Path) -> Path:
-    """The hosting pack with three systems (sql, webhook, manual) and a purge after 10 days."""
+    """The hosting pack with its own three systems (sql, webhook, manual) and a purge after 10 days."""
     source = (PACKS_DIR / "gdpr_hosting.toml").read_text("utf-8")
     old = "erasure_records_days = 1095\n"
     assert old in source
-    source = source.replace(old, old + f"access_data_days = {PURGE_DAYS}\n") + SYSTEMS
+    source = source.replace(old, old + f"access_data_days = {PURGE_DAYS}\n")
+    # The shipped demo systems give way to this test's own three.
+    source = source[: source.index("\n[categories]\n")] + "\n" + SYSTEMS
     path = tmp_path / "systems.toml"
     path.write_text(source, "utf-8")
     return path
