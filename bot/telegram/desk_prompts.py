@@ -62,6 +62,8 @@ def prompt_text(
         new_due = fmt_date(effect.if_answered_now, t, pack.zone)
     elif action is RequestAction.EXTEND:
         new_due = fmt_date(extended_due(pack, request), t, pack.zone)
+    elif action is RequestAction.TICK:
+        more = {"system": escape(extra.get("system", ""))}
     elif (ground := pack.ground(request.type, extra.get("ground", ""))) is not None:
         more = {"ground": ground.title.get(t.locale), "article": ground.article.get(t.locale)}
     return t(key, staff=who, id=request.id, due=due, new_due=new_due, **more)

@@ -30,7 +30,7 @@ from bot.telegram.desk_prompts import (
     outcome_note,
 )
 from bot.telegram.staff_gate import staff_action
-from storage.enums import OPEN
+from storage.enums import DECIDABLE
 from storage.models import Request
 from storage.repositories import Repositories
 
@@ -44,6 +44,7 @@ class Typed:
     text: str
     ground: str = ""  # a refusal: the pack's ground picked on the card
     beyond: str | None = None  # a clarification beyond the agent's limit: the DPO's reason
+    job: int = 0  # a system done by hand: its job
 
 
 class TypedFor(Filter):
@@ -63,7 +64,8 @@ class TypedFor(Filter):
             data.get("ground") or ("unfounded" if action is RequestAction.UNFOUNDED else "")
         )
         beyond = data.get("beyond")
-        return {"typed": Typed(action, request_id, text, ground, beyond)}
+        job = int(data.get("job") or 0)
+        return {"typed": Typed(action, request_id, text, ground, beyond, job)}
 
 
 async def untyped(message: Message, t: Translator) -> None:
@@ -190,7 +192,7 @@ async def typed_beyond(
     assert message.from_user is not None
     if (request := await _taken(typed, state, repo)) is None:
         return
-    if request.status not in OPEN:
+    if request.status not in DECIDABLE:
         await message.reply(t("card.closed", id=request.id))
         return
     await ask_for_text(
