@@ -18,6 +18,7 @@ from bot.core.clock import FrozenClock
 from bot.core.errors import ConfigError
 from bot.delivery.systems import worker as worker_module
 from bot.delivery.systems.registry import UNCONNECTED_KEY
+from bot.delivery.systems.worker import SystemsWorker
 from bot.domain.erasure import pseudonym
 from bot.domain.systems import Failed
 from storage.enums import JobStatus, OutboxKind, RecordKind, RequestStatus
@@ -33,7 +34,14 @@ from tests.test_shared_work import file_access
 
 
 @pytest.fixture
-def fakes() -> FakeSystems:
+def fakes(monkeypatch: pytest.MonkeyPatch) -> FakeSystems:
+    """The fake systems; the worker's own loop does not start: the tests run its passes (a
+    loop stopped mid-job would leave the job to the lease)."""
+
+    async def not_started(self: SystemsWorker, bot: object) -> None:
+        return None
+
+    monkeypatch.setattr(SystemsWorker, "start", not_started)
     return FakeSystems()
 
 
