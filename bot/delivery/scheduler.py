@@ -22,6 +22,7 @@ from bot.core.policy import PolicyPack
 from bot.core.tasks import cancel_and_wait
 from bot.delivery.campaigns import CampaignRunner
 from bot.domain.erasure import ErasureService
+from bot.domain.requests.carrying import Connected
 from bot.domain.retention import COUNTS_KEY, Retention, RetentionCounts
 from storage.enums import OPEN, CampaignKind, OutboxKind
 from storage.repositories import Repositories
@@ -42,6 +43,7 @@ class Reminders:
         staff_locale: str,
         at: time,
         campaigns: CampaignRunner,
+        connected: Connected | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -51,7 +53,7 @@ class Reminders:
         self._at = at
         self._task: asyncio.Task[None] | None = None
         self.first_pass = asyncio.Event()  # set once the checks at start have run
-        self.retention = Retention(sessions, clock, pack, erasure)
+        self.retention = Retention(sessions, clock, pack, erasure, connected)
         self._campaigns = campaigns
         self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
         self._calendar_checked: date | None = None  # the day warn_calendar last looked

@@ -284,6 +284,7 @@ async def build_app(
             settings.staff_locale,
             settings.reminder_time,
             campaigns,
+            registry.connected,
         ),
         erasure,
         metrics,
