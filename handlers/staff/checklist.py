@@ -17,10 +17,16 @@ from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.requests.desk import Desk, RequestOutcome
 from bot.telegram.callbacks import JobAction, JobCb, RequestAction, RequestCb
-from bot.telegram.desk_prompts import NOT_A_COMMAND, StaffInput, ask_for_text, outcome_note
+from bot.telegram.desk_prompts import (
+    NOT_A_COMMAND,
+    StaffInput,
+    Typed,
+    TypedFor,
+    ask_for_text,
+    outcome_note,
+)
 from bot.telegram.filters import OnAction
 from bot.telegram.staff_gate import callback_id, staff_action
-from handlers.staff.desk_typed import Typed, TypedFor
 from storage.enums import RequestStatus
 from storage.repositories import Repositories
 
@@ -42,12 +48,9 @@ async def job_button(
     """Retry now, or ask for the note of a system done by hand."""
     request_id, job_id = callback_data.request, callback_data.job
     if callback_data.action is JobAction.RETRY:
-        outcome = await desk.retry_job(request_id, job_id)
-        if outcome is not RequestOutcome.OK:
-            await _stale(query, t, request_id)
-            return
-        await query.answer(t("carrying.retrying", id=request_id))
-        return
+        if await desk.retry_job(request_id, job_id) is not RequestOutcome.OK:
+            return await _stale(query, t, request_id)
+        return await query.answer(t("carrying.retrying", id=request_id))
     job = await repo.jobs.get(job_id)
     request = await repo.requests.get(request_id)
     if job is None or request is None or not await desk.may_tick(request_id, job_id):
