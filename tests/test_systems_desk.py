@@ -238,7 +238,9 @@ async def test_forged_checklist_buttons_change_nothing(desk: Harness) -> None:
     assert (await stored(desk, other)).status == RequestStatus.RECEIVED  # type: ignore[union-attr]
 
 
-async def test_a_legal_hold_stops_erasure_jobs(desk: Harness, clock: FrozenClock) -> None:
+async def test_a_legal_hold_stops_erasure_jobs(
+    desk: Harness, clock: FrozenClock, fakes: FakeSystems
+) -> None:
     ann = await onboarded(desk, "Ann")
     sam = desk.staff("Sam")
     first = await file_erasure(desk, ann)
@@ -255,6 +257,22 @@ async def test_a_legal_hold_stops_erasure_jobs(desk: Harness, clock: FrozenClock
     assert jobs["crm"].attempts == 0
     assert "🔒 Клиентская база: отложено до 31.12.2027" in card_text(desk)
     assert (await stored(desk, first)).status == RequestStatus.BLOCKED  # type: ignore[union-attr]
+    assert fakes.ran("crm") == []  # the hold stopped it before the system was touched
+    # The hold ends: the held erasure is carried out in the systems too, then the bot forgets.
+    await desk.app.reminders.stop()
+    clock.advance(timedelta(days=800))
+    assert await desk.app.reminders.release_holds(desk.app.bot) == 1
+    assert (await stored(desk, first)).status == RequestStatus.CARRYING_OUT  # type: ignore[union-attr]
+    await desk.app.systems.drain(desk.app.bot)
+    for number in (first, second):
+        ticks = await jobs_of(desk, number)
+        if ticks:
+            await sam.tap_data(f"v1job:{number}:{ticks['archive'].id}:tick")
+            await sam.reply_to(sam.expect("Бумажный архив"), "Shredded")
+    await work(desk)
+    async with desk.app.sessions() as session:
+        assert await session.get(User, ann.id) is None
+    assert {w.request_id for w in fakes.ran("crm")} <= {first, second}
 
 
 async def test_two_workers_run_each_job_once(

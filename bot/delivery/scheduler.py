@@ -23,6 +23,7 @@ from bot.core.tasks import cancel_and_wait
 from bot.delivery.campaigns import CampaignRunner
 from bot.domain.erasure import ErasureService
 from bot.domain.requests.carrying import Connected
+from bot.domain.requests.finishing import Finisher
 from bot.domain.retention import COUNTS_KEY, Retention, RetentionCounts
 from storage.enums import OPEN, CampaignKind, OutboxKind
 from storage.repositories import Repositories
@@ -44,7 +45,9 @@ class Reminders:
         at: time,
         campaigns: CampaignRunner,
         connected: Connected | None = None,
+        finisher: Finisher | None = None,
     ) -> None:
+        self._finisher = finisher
         self._sessions = sessions
         self._clock = clock
         self._pack = pack
@@ -160,6 +163,13 @@ class Reminders:
             await repo.commit()  # the day's claim and its warnings, together
         return gaps
 
+    async def release_holds(self, bot: Bot) -> int:
+        """Legal holds whose date has come: with the operator's systems, an erasure request
+        is carried out in them first (bot.domain.requests.finishing)."""
+        if self._finisher is not None:
+            return await self._finisher.release_holds(bot)
+        return await self._erasure.release_holds(bot)
+
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")
 
@@ -171,7 +181,7 @@ class Reminders:
                 await self.tick()
                 await self.announce(bot)
                 await self.warn_calendar()
-                await self._erasure.release_holds(bot)
+                await self.release_holds(bot)
                 await self._erasure.compact_if_pending()
             except Exception:
                 log.exception("Scheduled check failed")

@@ -243,7 +243,13 @@ async def build_app(
     await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
     metrics = Metrics(sessions, clock, timedelta(seconds=settings.outbox_stuck_after))
     finisher = Finisher(
-        sessions, clock, pack, erasure, engine, settings.pseudonym_secret.get_secret_value()
+        sessions,
+        clock,
+        pack,
+        erasure,
+        engine,
+        settings.pseudonym_secret.get_secret_value(),
+        registry.connected,
     )
     systems = SystemsWorker(sessions, clock, pack, registry, finisher, settings.staff_locale)
     on_jobs_commit(sessions, systems.wake)  # a commit that added jobs wakes the worker
@@ -285,6 +291,7 @@ async def build_app(
             settings.reminder_time,
             campaigns,
             registry.connected,
+            finisher,
         ),
         erasure,
         metrics,

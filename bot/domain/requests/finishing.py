@@ -10,12 +10,14 @@ so two instances (or a pass run again after a crash) finish a request once.
   approval): the person is told it is done.
 
 Storage-limitation erasures (jobs without a request) end the same way: the bot's own erasure of
-the person once their jobs are done.
+the person once their jobs are done. An erasure request whose legal hold has ended is carried out
+in the systems first too (`release_holds`).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from html import escape
 
 from aiogram import Bot
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.core.clock import Clock
 from bot.core.policy import PolicyPack, RequestType
 from bot.domain.erasure import ErasureService, pseudonym
+from bot.domain.requests.carrying import Connected, add_jobs
 from bot.domain.requests.notices import user_notice
 from bot.domain.systems import COLLECTS
 from storage.dialect import Space, exclusive
@@ -47,6 +50,7 @@ class Finisher:
         erasure: ErasureService,
         engine: AsyncEngine,
         secret: str,
+        connected: Connected | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -54,6 +58,7 @@ class Finisher:
         self._erasure = erasure
         self._engine = engine
         self._secret = secret
+        self._connected = connected or Connected()
 
     async def run(self, bot: Bot) -> int:
         """The finishing pass: every request being carried out that no system owes anything
@@ -97,6 +102,46 @@ class Finisher:
             await repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request_id, now=now)
             await repo.commit()  # the end, its answer or notice and the card, together
         log.info("Request %s carried out in the operator's systems: done", request_id)
+        return True
+
+    async def release_holds(self, bot: Bot) -> int:
+        """Legal holds whose date has come. An erasure request held by law is carried out in
+        the operator's systems now (compare-and-set `blocked` -> `carrying_out`, its jobs in the
+        same transaction), and the bot's own erasure follows when they are done; any other held
+        request is released as before (`ErasureService.release_holds`)."""
+        now = self._clock.now()
+        started = 0
+        if self._pack.systems:
+            async with self._sessions() as session:
+                expired = await Repositories(session).requests.expired_holds(now)
+            for request in expired:
+                if request.type == RequestType.ERASURE:
+                    started += await self._carry_out_held(request.id, request.user_id, now)
+        return started + await self._erasure.release_holds(bot)
+
+    async def _carry_out_held(self, request_id: int, user_id: int, now: datetime) -> bool:
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            due = await repo.requests.get(request_id)
+            if due is None or due.hold_until is None or due.hold_until > now:
+                await session.rollback()
+                return False
+            if not await repo.requests.decide(
+                request_id, RequestStatus.BLOCKED, status=RequestStatus.CARRYING_OUT
+            ):
+                await session.rollback()
+                return False
+            await add_jobs(
+                repo,
+                list(self._pack.systems),
+                self._connected,
+                user_id=user_id,
+                request_id=request_id,
+                action=RequestType.ERASURE,
+                now=now,
+            )
+            await repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request_id, now=now)
+            await repo.commit()  # the move and its jobs together; the commit wakes the worker
         return True
 
     async def _claim(self, repo: Repositories, request_id: int) -> bool:
