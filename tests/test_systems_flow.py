@@ -17,6 +17,7 @@ import pytest
 from bot.core.clock import FrozenClock
 from bot.core.i18n import translator
 from bot.core.packs import load_pack
+from bot.core.systems import SystemKind
 from bot.delivery.systems.worker import SystemsWorker
 from bot.telegram.texts.checklist import checklist_lines
 from bot.telegram.texts.requests import card_text
@@ -215,3 +216,45 @@ async def test_a_pack_without_systems_starts_no_worker(bot: Harness) -> None:
     assert isinstance(bot.app.systems, SystemsWorker)
     assert bot.app.systems._task is None  # nothing to carry out: no loop
     assert bot.app.registry.connectors == {} and bot.app.registry.unconnected() == []
+
+
+def test_a_kind_whose_module_is_missing_is_not_connected(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.delivery.systems.registry import Registry, Wiring
+
+    def missing(system: object, wiring: Wiring) -> object:
+        raise ModuleNotFoundError("bot.delivery.systems.sql")
+
+    pack = load_pack(str(write_systems_pack(tmp_path)))
+    fakes = FakeSystems()
+    factory = {**fakes.factory(), SystemKind.SQL: missing}
+    with caplog.at_level("INFO"):
+        registry = Registry.build(pack, ENV, pseudonym_secret="s" * 32, factory=factory)
+    assert set(registry.connectors) == {"helpdesk"}
+    assert [s.id for s in registry.unconnected()] == ["crm"]
+    assert "System crm is not connected: this build has no sql connector" in caplog.text
+    assert ENV["DESK_HELP_URL"] not in caplog.text and ENV["DESK_HELP_SECRET"] not in caplog.text
+    # Without its variables a system is not connected either; a manual one never is "connected".
+    bare = Registry.build(pack, {}, pseudonym_secret="s" * 32, factory=fakes.factory())
+    assert bare.connectors == {} and [s.id for s in bare.unconnected()] == ["crm", "helpdesk"]
+
+
+async def test_a_worker_stopped_mid_job_puts_the_job_back_at_once(
+    live: Harness, fakes: FakeSystems
+) -> None:
+    fakes.gates["crm"] = asyncio.Event()  # the database hangs
+    _, _, number = await approved_erasure(live)
+
+    async def crm_status() -> str:
+        return str((await jobs_of(live, number))["crm"].status)
+
+    async with asyncio.timeout(20):
+        while await crm_status() != JobStatus.RUNNING:  # noqa: ASYNC110 - another task's effect
+            await asyncio.sleep(0.02)
+    await live.app.systems.stop()
+    crm = (await jobs_of(live, number))["crm"]
+    assert crm.status == JobStatus.PENDING and crm.attempts == 0
+    fakes.gates["crm"].set()
+    await work(live)
+    assert len(fakes.ran("crm")) == 1

@@ -188,6 +188,13 @@ class SystemJobRepository:
         self.added = self.added or moved  # the commit wakes the worker
         return moved
 
+    async def release(self, job: SystemJob) -> bool:
+        """The worker stops mid-job (shutdown): the job is pending again at once, for any
+        instance, rather than after the lease (its action is idempotent)."""
+        return await self._move(
+            job, JobStatus.RUNNING, True, status=JobStatus.PENDING, attempts=SystemJob.attempts - 1
+        )
+
     async def postpone(self, job: SystemJob, until: datetime) -> bool:
         """A legal hold in force on the person stops the running erasure job until it ends:
         back to `pending` at `until`, the attempt not counted."""

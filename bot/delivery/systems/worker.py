@@ -11,7 +11,8 @@ The guarantees, step by step:
 - claim (`pending` -> `running`, one conditional UPDATE): at most once per claim; two
   instances never hold the same job;
 - the system's action: AT LEAST ONCE. A worker that dies between the claim and the record
-  leaves the job `running`; after `LEASE` it is pending again and runs again. Every action is
+  leaves the job `running`; after `LEASE` it is pending again and runs again (a worker that
+  is stopped puts it back at once). Every action is
   idempotent (bot.domain.systems), so the repeat changes nothing more;
 - the record (`finish`, `wait_for_callback`, `retry_later`: compare-and-set on this worker's
   claim): at most once; a worker whose claim was recovered meanwhile records nothing;
@@ -221,11 +222,22 @@ class SystemsWorker:
             try:
                 async with asyncio.timeout(JOB_TIMEOUT):
                     outcome = await connector.run(job.work)
+            except asyncio.CancelledError:  # the worker stops: the job is pending again now
+                await asyncio.shield(self._release(job))
+                raise
             except TimeoutError:
                 outcome = Failed("timed out")
             except Exception as error:  # its text may hold a value or a URL: only its type
                 outcome = Failed(f"error: {type(error).__name__}")
         await self.record(job, outcome)
+
+    async def _release(self, claimed: Claimed) -> None:
+        async with self._sessions() as session:
+            repo = Repositories(session)
+            job = await repo.jobs.get(claimed.job_id)
+            if job is not None and job.claimed_at == claimed.claimed_at:
+                await repo.jobs.release(job)
+            await repo.commit()
 
     async def record(self, claimed: Claimed, outcome: Outcome) -> bool:
         """The outcome, by compare-and-set on this worker's claim (False: the claim was
