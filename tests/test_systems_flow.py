@@ -31,6 +31,7 @@ from tests.systems_kit import ENV, SYSTEMS, FakeSystems, write_systems_pack
 from tests.test_consents import onboarded
 from tests.test_shared_work import wait_until
 from tests.test_systems_desk import approved_erasure, jobs_of, stored, work
+from tests.test_systems_desk import card_text as card_of
 
 
 @pytest.fixture
@@ -107,6 +108,9 @@ async def test_a_correction_is_applied_now_and_told_at_the_end(
     await sam.reply_to(sam.expect("Бумажный архив"), "Corrected in the folder")
     await work(live)
     assert "✅ Request #1 (correction) is done." in ann.inbox[-1].text
+    card = card_of(live)
+    assert f"✅ Бумажный архив: выполнено вручную, сотрудник {sam.id}, 23.11.2026" in card
+    assert card.split("\n")[1] == "Статус: ✅ выполнено"
     assert (await stored(live, 1)).status == RequestStatus.DONE  # type: ignore[union-attr]
 
 
