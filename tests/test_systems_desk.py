@@ -20,7 +20,8 @@ from bot.delivery.systems import worker as worker_module
 from bot.delivery.systems.registry import UNCONNECTED_KEY
 from bot.delivery.systems.worker import SystemsWorker
 from bot.domain.erasure import pseudonym
-from bot.domain.systems import Failed
+from bot.domain.requests.carrying import called_back
+from bot.domain.systems import Accepted, Done, Failed
 from storage.enums import JobStatus, OutboxKind, RecordKind, RequestStatus
 from storage.models import AuditEntry, OutboxItem, Request, User
 from storage.models_systems import SystemJob
@@ -431,3 +432,26 @@ async def test_a_connected_system_that_does_not_validate_stops_the_start(
         "  system crm: tg_id has no index",
     ]
     assert "sqlite" not in str(raised.value) and "secret" not in str(raised.value)
+
+
+async def test_a_system_that_accepts_and_calls_back_later(
+    desk: Harness, fakes: FakeSystems, clock: FrozenClock
+) -> None:
+    fakes.outcomes["helpdesk"] = [Accepted()]
+    ann, sam, number = await approved_erasure(desk)
+    await work(desk)
+    assert "⏳ Служба поддержки: принято, ждём ответа системы" in card_text(desk)
+    helpdesk = (await jobs_of(desk, number))["helpdesk"]
+    assert helpdesk.status == JobStatus.WAITING
+    await sam.tap("☑️ Сделано вручную: Бумажный архив")
+    await sam.reply_to(sam.expect("Бумажный архив"), "Shredded")
+    await work(desk)
+    assert (await stored(desk, number)).status == RequestStatus.CARRYING_OUT  # type: ignore[union-attr]
+    for _ in range(2):  # the system calls back twice: recorded once
+        async with desk.app.sessions() as session:
+            repo = Repositories(session)
+            await called_back(repo, helpdesk.id, clock.now(), Done(counts={"tickets": 3}))
+            await repo.commit()
+    await work(desk)
+    assert sum("erasure request is done" in e.text for e in ann.inbox) == 1
+    assert len(fakes.ran("helpdesk")) == 1

@@ -12,8 +12,8 @@ from datetime import datetime
 from bot.core.policy import PolicyPack, RequestType
 from bot.core.systems import System, SystemKind
 from bot.domain.requests.catalogue import details_of
-from bot.domain.systems import CARRIED_OUT
-from storage.enums import JobStatus
+from bot.domain.systems import CARRIED_OUT, Done, done_json
+from storage.enums import JobStatus, OutboxKind
 from storage.models import Request
 from storage.repositories import Repositories
 from storage.repositories.systems import NOT_CONNECTED
@@ -71,3 +71,19 @@ async def add_jobs(
         if status is JobStatus.MANUAL and system.kind is not SystemKind.MANUAL:
             job.last_error = NOT_CONNECTED
     await repo.session.flush()
+
+
+async def called_back(repo: Repositories, job_id: int, now: datetime, done: Done) -> bool:
+    """A system's callback completed a job it had accepted (a webhook's 202): recorded once
+    (compare-and-set from `waiting`; a second callback changes nothing), the card re-rendered,
+    and the commit wakes the systems' worker, whose finishing pass ends the request when no
+    system owes anything more. In the caller's transaction."""
+    job = await repo.jobs.get(job_id)
+    if job is None or job.status != JobStatus.WAITING:
+        return False
+    if not await repo.jobs.called_back(job, now, done.counts, done_json(done)):
+        return False
+    if job.request_id is not None:
+        await repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=job.request_id, now=now)
+    repo.jobs.added = True  # the commit wakes the worker: the request may end
+    return True
