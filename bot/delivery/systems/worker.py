@@ -2,10 +2,10 @@
 and stopped with the app like the outbox, woken by a commit that added or reopened jobs
 (`on_jobs_commit`) and by a periodic pass.
 
-One pass: the lease recovery, then claims into free slots (at most `PARALLEL` jobs at once, one
-per system, never a system this process has no connector for), each job run in a task of its
-own, then the finishing pass (`bot.domain.requests.finishing`). A slow or failing system holds
-only its own slot: other systems' jobs and other requests go on.
+One pass: the lease recovery (at start, then every half lease), then claims into free slots (at
+most `PARALLEL` jobs at once, one per system, never a system this process has no connector for),
+each job run in a task of its own, then the finishing pass (`bot.domain.requests.finishing`).
+A slow or failing system holds only its own slot: other systems' jobs and other requests go on.
 
 The guarantees, step by step:
 - claim (`pending` -> `running`, one conditional UPDATE): at most once per claim; two
@@ -92,6 +92,7 @@ class SystemsWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}  # by system id: one job each
+        self._recovered_at: datetime | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -121,7 +122,9 @@ class SystemsWorker:
     async def _pass(self, bot: Bot) -> int:
         """Recover, fill the free slots with claimed jobs (not waited for), finish what is
         ready. Returns how many jobs were claimed."""
-        await self.recover()
+        now = self._clock.now()
+        if self._recovered_at is None or now - self._recovered_at >= LEASE / 2:
+            await self.recover()
         claimed = 0
         while len(self._running) < PARALLEL:
             job = await self.claim()
@@ -161,6 +164,7 @@ class SystemsWorker:
             repo = Repositories(session)
             count = await repo.jobs.recover(self._clock.now() - LEASE)
             await repo.commit()
+        self._recovered_at = self._clock.now()
         if count:
             log.warning("%s system jobs were cut by a crash; running them again", count)
         return count
