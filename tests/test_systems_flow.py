@@ -262,3 +262,32 @@ async def test_a_worker_stopped_mid_job_puts_the_job_back_at_once(
     fakes.gates["crm"].set()
     await work(live)
     assert len(fakes.ran("crm")) == 1
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+def test_every_checklist_line_renders_in_both_languages(tmp_path: Path, locale: str) -> None:
+    from storage.repositories.systems import HELD, NOT_CONNECTED
+
+    pack = load_pack(str(write_systems_pack(tmp_path)))
+    t = translator(locale)
+    at = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    cases = [
+        SystemJob(status=JobStatus.PENDING, last_error=None),
+        SystemJob(status=JobStatus.PENDING, last_error="timed out"),
+        SystemJob(status=JobStatus.PENDING, last_error=HELD, next_attempt_at=at),
+        SystemJob(status=JobStatus.RUNNING, last_error=None),
+        SystemJob(status=JobStatus.WAITING, last_error=None),
+        SystemJob(status=JobStatus.DONE, counts='{"accounts": 2, "orders": 3}', done_by=None),
+        SystemJob(status=JobStatus.DONE, done_by=42, done_at=at),
+        SystemJob(status=JobStatus.FAILED, last_error="<b>down</b>"),
+        SystemJob(status=JobStatus.MANUAL, last_error=None),
+        SystemJob(status=JobStatus.MANUAL, last_error=NOT_CONNECTED),
+        SystemJob(status=JobStatus.CANCELLED, done_by=42, done_at=at),
+    ]
+    for job in cases:
+        job.system_id = "crm"
+    lines = checklist_lines(cases, pack, t)
+    assert len(lines) == len(cases) + 1
+    assert all("{" not in line and "carrying." not in line for line in lines)
+    assert any("5" in line for line in lines)  # the rows of both tables
+    assert any("&lt;b&gt;down" in line for line in lines)  # a reason is escaped
