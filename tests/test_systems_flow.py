@@ -19,6 +19,7 @@ from bot.core.i18n import translator
 from bot.core.packs import load_pack
 from bot.core.systems import SystemKind
 from bot.delivery.systems.worker import SystemsWorker
+from bot.domain.systems import Failed
 from bot.telegram.texts.checklist import checklist_lines
 from bot.telegram.texts.requests import card_text
 from storage.enums import JobStatus, RequestStatus
@@ -55,6 +56,13 @@ async def live(
     await harness.start()
     yield harness
     await harness.stop()
+
+
+@pytest.fixture
+async def desk_fakes(live: Harness, fakes: FakeSystems) -> tuple[Harness, FakeSystems]:
+    """The bot whose worker the test runs by hand."""
+    await live.app.systems.stop()
+    return live, fakes
 
 
 async def test_the_approvals_commit_wakes_the_worker(live: Harness, fakes: FakeSystems) -> None:
@@ -291,3 +299,23 @@ def test_every_checklist_line_renders_in_both_languages(tmp_path: Path, locale: 
     assert all("{" not in line and "carrying." not in line for line in lines)
     assert any("5" in line for line in lines)  # the rows of both tables
     assert any("&lt;b&gt;down" in line for line in lines)  # a reason is escaped
+
+
+async def test_a_job_running_when_a_dpo_completes_is_not_retried_if_it_fails(
+    desk_fakes: tuple[Harness, FakeSystems],
+) -> None:
+    bot, fakes = desk_fakes
+    fakes.gates["crm"] = asyncio.Event()
+    fakes.outcomes["crm"] = [Failed("down")]
+    ann, sam, number = await approved_erasure(bot)
+    worker = asyncio.create_task(bot.app.systems.drain(bot.app.bot))
+    await wait_until(lambda: len(fakes.ran("helpdesk")) == 1)
+    assert (await jobs_of(bot, number))["crm"].status == JobStatus.RUNNING
+    await sam.tap("📝 Завершить с пояснением (DPO)")
+    await sam.reply_to(sam.expect("что не сделано в системах"), "The CRM is being retired")
+    assert (await jobs_of(bot, number))["crm"].status == JobStatus.RUNNING  # left to its worker
+    fakes.gates["crm"].set()
+    await worker
+    await work(bot)
+    assert "Your erasure request is done" in ann.inbox[-1].text
+    assert len(fakes.ran("crm")) == 1  # not retried

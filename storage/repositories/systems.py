@@ -188,6 +188,18 @@ class SystemJobRepository:
         self.added = self.added or moved  # the commit wakes the worker
         return moved
 
+    async def abandon(self, job: SystemJob, now: datetime, error: str) -> bool:
+        """The running job failed after a DPO completed its request with the rest explained:
+        it is not retried, but cancelled like the rest."""
+        return await self._move(
+            job,
+            JobStatus.RUNNING,
+            True,
+            status=JobStatus.CANCELLED,
+            done_at=now,
+            last_error=error[:200],
+        )
+
     async def release(self, job: SystemJob) -> bool:
         """The worker stops mid-job (shutdown): the job is pending again at once, for any
         instance, rather than after the lease (its action is idempotent)."""

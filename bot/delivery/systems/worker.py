@@ -41,7 +41,7 @@ from bot.delivery.systems.registry import Registry
 from bot.domain.requests.catalogue import details_of
 from bot.domain.requests.finishing import Finisher
 from bot.domain.systems import Accepted, Correction, Done, Failed, Outcome, Subject, Work, done_json
-from storage.enums import JobStatus, OutboxKind
+from storage.enums import JobStatus, MessageKind, OutboxKind
 from storage.models_systems import SystemJob
 from storage.repositories import Repositories
 
@@ -264,7 +264,7 @@ class SystemsWorker:
                 moved = await repo.jobs.wait_for_callback(job)
             else:
                 moved = await self._failed(repo, job, claimed, outcome, now)
-            if moved and (not isinstance(outcome, Failed) or job.status == JobStatus.FAILED):
+            if moved and (not isinstance(outcome, Failed) or job.status != JobStatus.PENDING):
                 await self._card(repo, claimed.request_id)
             await repo.commit()
         return moved
@@ -280,6 +280,11 @@ class SystemsWorker:
             claimed.attempts,
             reason,
         )
+        explained = claimed.request_id is not None and await repo.requests.said(
+            claimed.request_id, MessageKind.EXPLAINED
+        )
+        if explained:  # a DPO completed the request meanwhile: cancelled like the rest
+            return await repo.jobs.abandon(job, now, reason)
         give_up = claimed.attempts >= MAX_ATTEMPTS
         when = now + backoff(claimed.attempts)
         moved = await repo.jobs.retry_later(job, when, reason, give_up=give_up)
