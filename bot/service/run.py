@@ -26,7 +26,11 @@ async def run(settings: Settings, pack: PolicyPack) -> None:
     except BaseException:
         await bot.session.close()
         raise
-    app = await build_app(settings, pack, bot=bot)
+    try:
+        app = await build_app(settings, pack, bot=bot)
+    except BaseException:  # a configuration error (a key, a system that does not validate)
+        await bot.session.close()
+        raise
     server = None
     beside: asyncio.Task[None] | None = None
     try:
