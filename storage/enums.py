@@ -170,6 +170,8 @@ class MessageKind(StrEnum):
     HOLD = "hold"  # a legal hold, with its reason
     ANSWER = "answer"  # the user's answer while staff waited for it
     FOLLOWUP = "followup"  # the user wrote again otherwise
+    # A DPO completed a request being carried out with the rest explained (staff only).
+    EXPLAINED = "explained"
 
 
 # What staff asked the user, to be answered (the latest one decides how the term goes on).

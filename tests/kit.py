@@ -80,6 +80,9 @@ class Harness:
             **settings,
         )
         self.pack = load_pack(pack)
+        # How the pack's systems are connected (bot.delivery.systems.registry): tests of the
+        # systems set fakes here before start().
+        self.factory: Any = None
         self._app: App | None = None
         if ADMIN_CHAT_ID not in fake.chats:
             fake.add_group(ADMIN_CHAT_ID, "Privacy staff")
@@ -90,7 +93,7 @@ class Harness:
         return self._app
 
     async def start(self) -> Harness:
-        self._app = await build_app(self.settings, self.pack, self.clock)
+        self._app = await build_app(self.settings, self.pack, self.clock, factory=self.factory)
         try:
             await prepare(self._app)
             # The scheduler's checks at start (holds, reminders, announcements) are over before

@@ -88,7 +88,7 @@ NAME = "Annabel Quuxley"
 
 
 def systems_pack(tmp_path: Path) -> Path:
-    """The hosting pack with its own three systems (sql, webhook, manual) and a purge after 10 days."""
+    """The hosting pack with its own three systems (sql, webhook, manual), purged after 10 days."""
     source = (PACKS_DIR / "gdpr_hosting.toml").read_text("utf-8")
     old = "erasure_records_days = 1095\n"
     assert old in source

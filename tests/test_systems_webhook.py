@@ -389,7 +389,7 @@ class Desk:
 @pytest.fixture
 async def desk(bot: Harness) -> AsyncIterator[Desk]:
     endpoints = {"support": Endpoint(SYSTEM, SECRET), "crm": Endpoint(OTHER, OTHER_SECRET)}
-    bot.app.systems = WebhookCallbacks(bot.app.sessions, bot.app.clock, endpoints)
+    bot.app.callbacks = WebhookCallbacks(bot.app.sessions, bot.app.clock, endpoints)
     client = TestClient(TestServer(bot_web.create_web_app(bot.app), host="127.0.0.1"))
     await client.start_server()
     try:
@@ -531,7 +531,7 @@ async def test_a_failed_callback_sends_the_job_again_later(
 
 async def test_a_job_failing_past_the_limit_waits_for_staff(desk: Desk) -> None:
     job_id = await desk.job()
-    desk.h.app.systems._give_up_after = 1  # type: ignore[union-attr]
+    desk.h.app.callbacks._give_up_after = 1  # type: ignore[union-attr]
     assert (await desk.call({"job": job_id, "status": "failed"}))[0] == 200
     assert (await desk.state(job_id))[0] == JobStatus.FAILED
 
@@ -541,7 +541,7 @@ def test_backoff_is_capped() -> None:
 
 
 async def test_without_webhook_systems_every_callback_is_404(bot: Harness) -> None:
-    assert bot.app.systems is None
+    assert bot.app.callbacks is None
     client = TestClient(TestServer(bot_web.create_web_app(bot.app), host="127.0.0.1"))
     await client.start_server()
     try:

@@ -47,6 +47,9 @@ _BY_PREFIX: tuple[tuple[str, Need], ...] = (
     # A clarification beyond the agent's limit (the pack's `agent_clarifications`) restarts or
     # pauses the term once more: a DPO decides it, with a reason.
     ("request.clarify_again", Need.DPO),
+    # Completing a request being carried out in the operator's systems with what is left
+    # explained (nothing more is done there): a DPO, with a reason.
+    ("request.complete_explained", Need.DPO),
 )
 
 

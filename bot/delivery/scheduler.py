@@ -22,6 +22,8 @@ from bot.core.policy import PolicyPack
 from bot.core.tasks import cancel_and_wait
 from bot.delivery.campaigns import CampaignRunner
 from bot.domain.erasure import ErasureService
+from bot.domain.requests.carrying import Connected
+from bot.domain.requests.finishing import Finisher
 from bot.domain.retention import COUNTS_KEY, Retention, RetentionCounts
 from storage.enums import OPEN, CampaignKind, OutboxKind
 from storage.repositories import Repositories
@@ -42,7 +44,10 @@ class Reminders:
         staff_locale: str,
         at: time,
         campaigns: CampaignRunner,
+        connected: Connected | None = None,
+        finisher: Finisher | None = None,
     ) -> None:
+        self._finisher = finisher
         self._sessions = sessions
         self._clock = clock
         self._pack = pack
@@ -51,7 +56,7 @@ class Reminders:
         self._at = at
         self._task: asyncio.Task[None] | None = None
         self.first_pass = asyncio.Event()  # set once the checks at start have run
-        self.retention = Retention(sessions, clock, pack, erasure)
+        self.retention = Retention(sessions, clock, pack, erasure, connected)
         self._campaigns = campaigns
         self._checked_in_force: str | None = None  # the version _tell_in_force last looked at
         self._calendar_checked: date | None = None  # the day warn_calendar last looked
@@ -158,6 +163,13 @@ class Reminders:
             await repo.commit()  # the day's claim and its warnings, together
         return gaps
 
+    async def release_holds(self, bot: Bot) -> int:
+        """Legal holds whose date has come: with the operator's systems, an erasure request
+        is carried out in them first (bot.domain.requests.finishing)."""
+        if self._finisher is not None:
+            return await self._finisher.release_holds(bot)
+        return await self._erasure.release_holds(bot)
+
     async def start(self, bot: Bot) -> None:
         self._task = asyncio.create_task(self._loop(bot), name="reminders")
 
@@ -169,7 +181,7 @@ class Reminders:
                 await self.tick()
                 await self.announce(bot)
                 await self.warn_calendar()
-                await self._erasure.release_holds(bot)
+                await self.release_holds(bot)
                 await self._erasure.compact_if_pending()
             except Exception:
                 log.exception("Scheduled check failed")

@@ -98,6 +98,16 @@ class Eraser:
         key = pseudonym(self._secret, user_id)
         now = self._clock.now()
         for request in await self._repo.requests.of_user(user_id):
+            # Each of the operator's systems' outcome (GDPR art. 19: every recipient told).
+            systems = [
+                {
+                    "system": job.system_id,
+                    "status": job.status,
+                    "at": _iso(job.done_at),
+                    "by": job.done_by,
+                }
+                for job in await self._repo.jobs.of_request(request.id)
+            ]
             await self._repo.erasure.keep(
                 key,
                 RecordKind.REQUEST,
@@ -109,6 +119,7 @@ class Eraser:
                     "received_at": _iso(request.received_at),
                     "due_at": _iso(request.due_at),
                     "closed_at": _iso(request.closed_at),
+                    **({"systems": systems} if systems else {}),
                 },
             )
         sent = await self._repo.erasure.sent_marketing(user_id)

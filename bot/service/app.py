@@ -26,8 +26,12 @@ from bot.delivery.campaigns import CampaignRunner
 from bot.delivery.outbox import GroupPace, Outbox
 from bot.delivery.scheduler import Reminders
 from bot.delivery.systems.callback import WebhookCallbacks, webhook_callbacks
+from bot.delivery.systems.registry import Factory, Registry
+from bot.delivery.systems.worker import SystemsWorker
 from bot.domain.admin_chat import AdminChat
 from bot.domain.erasure import ErasureService
+from bot.domain.requests.carrying import Connected
+from bot.domain.requests.finishing import Finisher
 from bot.domain.staff import RedisGeneration, StaffDirectory
 from bot.domain.staff_reach import StaffReach
 from bot.service.config import Settings
@@ -44,7 +48,7 @@ from storage import migrate
 from storage.crypto import KeyProblem, MasterKeys, check_master
 from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
-from storage.repositories import Repositories, on_outbox_commit
+from storage.repositories import Repositories, on_jobs_commit, on_outbox_commit
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -69,15 +73,19 @@ class App:
     erasure: ErasureService
     metrics: Metrics
     reach: StaffReach
+    registry: Registry
+    systems: SystemsWorker
     redis: Redis | None = None
-    systems: WebhookCallbacks | None = None  # the webhook systems' callbacks (bot.service.web)
+    callbacks: WebhookCallbacks | None = None  # the webhook systems' callbacks (bot.service.web)
 
     async def close(self) -> None:
         await self.reminders.stop()
+        await self.systems.stop()
         await self.outbox.stop()
         await self.campaigns.stop()
         await self.bot.session.close()
         await self.dispatcher.storage.close()
+        await self.registry.close()
         await self.engine.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -108,6 +116,7 @@ def create_dispatcher(
     metrics: Metrics,
     isolation: BaseEventIsolation,
     reach: StaffReach,
+    connected: Connected | None = None,
 ) -> Dispatcher:
     storage = SqlStorage(engine, master)
     dispatcher = Dispatcher(
@@ -129,7 +138,7 @@ def create_dispatcher(
     # through the update's session (one statement with the sender's profile).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
     dispatcher.update.outer_middleware(
-        DbSessionMiddleware(sessions, clock, pack, dispatcher.fsm, storage)
+        DbSessionMiddleware(sessions, clock, pack, dispatcher.fsm, storage, connected)
     )
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(
@@ -152,11 +161,37 @@ def report_missing_keys() -> None:
         )
 
 
+async def connect_systems(
+    settings: Settings, pack: PolicyPack, factory: Factory | None
+) -> Registry:
+    """The connectors of the pack's systems whose environment variables are set; each one's
+    check runs now, and any problem stops the start (ConfigError, one line per problem)."""
+    registry = Registry.build(
+        pack,
+        os.environ,
+        pseudonym_secret=settings.pseudonym_secret.get_secret_value(),
+        callback_url=getattr(settings, "systems_callback_url", None),
+        factory=factory,
+    )
+    problems = await registry.problems()
+    if problems:
+        await registry.close()
+        lines = "\n".join(f"  {line}" for line in problems)
+        raise ConfigError(f"Configuration error: the operator's systems do not validate:\n{lines}")
+    return registry
+
+
 async def build_app(
-    settings: Settings, pack: PolicyPack, clock: Clock | None = None, bot: Bot | None = None
+    settings: Settings,
+    pack: PolicyPack,
+    clock: Clock | None = None,
+    bot: Bot | None = None,
+    *,
+    factory: Factory | None = None,
 ) -> App:
     """Open (and migrate) the database and wire the dispatcher. Talks to nobody yet. `bot`:
-    one already made (and used) by the caller; closed with the app."""
+    one already made (and used) by the caller; closed with the app. `factory`: how each kind
+    of system is connected (tests pass fakes; by default the sql and webhook connectors)."""
     clock = clock or SystemClock()
     i18n.set_fallback(settings.default_locale)
     report_missing_keys()
@@ -164,12 +199,14 @@ async def build_app(
     # PolicyPack.advance), already current if that day has come.
     pack = pack.in_force(clock.now().astimezone(pack.zone).date()).model_copy()
     master = settings.master_keys()
+    registry = await connect_systems(settings, pack, factory)
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:
         await migrate.upgrade(engine, master)
         await check_master(engine, master)
     except KeyProblem as problem:
         await engine.dispose()
+        await registry.close()
         raise ConfigError(f"Configuration error: {problem}") from None
     sessions = session_factory(engine, master)
     admin_chat = AdminChat(id=settings.admin_chat_id, configured_id=settings.admin_chat_id)
@@ -207,6 +244,17 @@ async def build_app(
     )
     await erasure.compact_if_pending()  # e.g. after 0006 sealed a plaintext database in place
     metrics = Metrics(sessions, clock, timedelta(seconds=settings.outbox_stuck_after))
+    finisher = Finisher(
+        sessions,
+        clock,
+        pack,
+        erasure,
+        engine,
+        settings.pseudonym_secret.get_secret_value(),
+        registry.connected,
+    )
+    systems = SystemsWorker(sessions, clock, pack, registry, finisher, settings.staff_locale)
+    on_jobs_commit(sessions, systems.wake)  # a commit that added jobs wakes the worker
     dispatcher = create_dispatcher(
         engine,
         master,
@@ -222,6 +270,7 @@ async def build_app(
         metrics,
         isolation,
         reach,
+        registry.connected,
     )
     return App(
         settings,
@@ -243,10 +292,14 @@ async def build_app(
             settings.staff_locale,
             settings.reminder_time,
             campaigns,
+            registry.connected,
+            finisher,
         ),
         erasure,
         metrics,
         reach,
+        registry,
+        systems,
         redis,
         webhook_callbacks(sessions, clock, pack.systems, os.environ),
     )

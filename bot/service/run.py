@@ -28,7 +28,11 @@ async def run(settings: Settings, pack: PolicyPack) -> None:
     except BaseException:
         await bot.session.close()
         raise
-    app = await build_app(settings, pack, bot=bot)
+    try:
+        app = await build_app(settings, pack, bot=bot)
+    except BaseException:  # a configuration error (a key, a system that does not validate)
+        await bot.session.close()
+        raise
     server = None
     beside: asyncio.Task[None] | None = None
     try:
@@ -37,7 +41,7 @@ async def run(settings: Settings, pack: PolicyPack) -> None:
         else:
             beside = asyncio.create_task(prepare_beside(app), name="prepare")
         # The webhook systems call back on the web server: it runs in polling mode too then.
-        if settings.webhook_listen is not None or app.systems is not None:
+        if settings.webhook_listen is not None or app.callbacks is not None:
             server = await web.start_server(app, *settings.webhook_host_port)
         if settings.webhook_url is not None:
             await web.set_webhook(app)

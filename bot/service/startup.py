@@ -12,6 +12,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommand
 
 from bot.core.i18n import LOCALES, translator
 from bot.core.policy import PolicyPack
+from bot.delivery.systems.registry import tell_unconnected
 from bot.domain.staff_reach import DELETE_RIGHT, probe, reason_of
 from bot.service.app import App
 from storage.enums import OutboxKind
@@ -168,8 +169,10 @@ async def prepare(app: App) -> None:
         log.warning("Could not set the bot's description: %s", error.message)
     await check_admin_chat(app)
     await tell_missing_fields(app)
+    await tell_unconnected(app.registry, app.sessions, app.clock, app.settings.staff_locale)
     await app.campaigns.resume(app.bot)
     await app.outbox.start(app.bot)
+    await app.systems.start(app.bot)
     await app.reminders.start(app.bot)
 
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class Served(Protocol):
     """What the web side serves: the settings (webhook URL and secret), the dispatcher and bot
-    that handle a webhook's updates, the metrics behind /healthz and /metrics, and `systems`,
+    that handle a webhook's updates, the metrics behind /healthz and /metrics, and `callbacks`,
     the connected webhook systems' callbacks (None: there is none, every callback gets 404).
     `bot.service.app.App` is one; this module does not import it (the app imports this one)."""
 
@@ -47,7 +47,7 @@ class Served(Protocol):
     def metrics(self) -> Metrics: ...
 
     @property
-    def systems(self) -> WebhookCallbacks | None: ...
+    def callbacks(self) -> WebhookCallbacks | None: ...
 
 
 def webhook_path(url: str) -> str:
@@ -75,12 +75,12 @@ def create_web_app(app: Served) -> web.Application:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def system_callback(request: web.Request) -> web.Response:
-        if app.systems is None:
+        if app.callbacks is None:
             return web.Response(status=404, text="unknown system\n")
         if (request.content_length or 0) > MAX_CALLBACK:
             return web.Response(status=413, text="too big\n")
         body = await request.read()  # over client_max_size: 413
-        answer = await app.systems.receive(
+        answer = await app.callbacks.receive(
             request.match_info["system_id"], body, request.headers.get(SIGNATURE_HEADER)
         )
         return web.Response(status=answer.status, text=answer.text + "\n")

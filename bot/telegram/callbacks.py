@@ -97,6 +97,9 @@ class RequestAction(StrEnum):
     TEMPLATE = "tpl"  # pick an answer template
     RESTRICT = "restrict"  # not a button: "Done" on a restriction asks until when
     RECLARIFY = "reclarify"  # not a button: a DPO's reason for a clarification beyond the limit
+    # A DPO completes a request being carried out in the operator's systems, the rest explained.
+    EXPLAIN = "complete_explained"
+    TICK = "tick"  # not a button: the note of a system done by hand (JobCb asks for it)
 
 
 class RequestCb(CallbackData, prefix="v1req"):
@@ -104,6 +107,21 @@ class RequestCb(CallbackData, prefix="v1req"):
 
     id: Id
     action: RequestAction
+
+
+class JobAction(StrEnum):
+    RETRY = "retry"  # a system that failed past the limit: try again now
+    TICK = "tick"  # a system done by hand: a note follows
+
+
+class JobCb(CallbackData, prefix="v1job"):
+    """A button of a card's checklist: one system's job of one request. Both IDs are checked
+    against the database on every press (the job must be the request's, the request being
+    carried out)."""
+
+    request: Id
+    job: Id
+    action: JobAction
 
 
 class GroundCb(CallbackData, prefix="v1ground"):

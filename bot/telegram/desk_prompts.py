@@ -5,17 +5,20 @@ buttons and by what staff type next (`handlers.staff.desk`, `handlers.staff.desk
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
 from aiogram import Bot, F
+from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import ForceReply
+from aiogram.types import ForceReply, Message
 from aiogram.types import User as TgUser
 
 from bot.core.formatting import fmt_date
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
+from bot.domain.requests.catalogue import MAX_REASON
 from bot.domain.requests.desk import Desk, RequestOutcome
 from bot.domain.requests.rules import NoExtension, extend_by, extended_due
 from bot.telegram.callbacks import RequestAction
@@ -27,6 +30,39 @@ NOT_A_COMMAND = Magic(~F.text.startswith("/"))
 
 class StaffInput(StatesGroup):
     text = State()
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A reason, question or hold typed for `action` on request `request_id`."""
+
+    action: RequestAction
+    request_id: int
+    text: str
+    ground: str = ""  # a refusal: the pack's ground picked on the card
+    beyond: str | None = None  # a clarification beyond the agent's limit: the DPO's reason
+    job: int = 0  # a system done by hand: its job
+
+
+class TypedFor(Filter):
+    """The text a staff member was asked for, if it can be taken (not empty, not too long),
+    for one of `actions`: passed on as `typed`. Taken or not, it is checked before the audit."""
+
+    def __init__(self, *actions: RequestAction) -> None:
+        self.actions = actions
+
+    async def __call__(self, message: Message, state: FSMContext) -> dict[str, Typed] | bool:
+        data = await state.get_data()
+        action, request_id = RequestAction(data["action"]), int(data["id"])
+        text = (message.text or "").strip()
+        if not text or len(text) > MAX_REASON or action not in self.actions:
+            return False
+        ground = str(
+            data.get("ground") or ("unfounded" if action is RequestAction.UNFOUNDED else "")
+        )
+        beyond = data.get("beyond")
+        job = int(data.get("job") or 0)
+        return {"typed": Typed(action, request_id, text, ground, beyond, job)}
 
 
 def outcome_note(outcome: RequestOutcome, request: Request, t: Translator) -> str | None:
@@ -62,6 +98,8 @@ def prompt_text(
         new_due = fmt_date(effect.if_answered_now, t, pack.zone)
     elif action is RequestAction.EXTEND:
         new_due = fmt_date(extended_due(pack, request), t, pack.zone)
+    elif action is RequestAction.TICK:
+        more = {"system": escape(extra.get("system", ""))}
     elif (ground := pack.ground(request.type, extra.get("ground", ""))) is not None:
         more = {"ground": ground.title.get(t.locale), "article": ground.article.get(t.locale)}
     return t(key, staff=who, id=request.id, due=due, new_due=new_due, **more)

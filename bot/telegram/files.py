@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot
@@ -139,12 +140,32 @@ REGISTER_COLUMNS = (
 )
 
 
+# With the operator's systems: each system's outcome per request (GDPR art. 19: the record that
+# each recipient was told of an erasure or correction).
+SYSTEMS_COLUMN = "systems"
+Outcomes = dict[int, list[tuple[str, str, datetime | None, int | None]]]
+
+
+def systems_cell(outcomes: list[tuple[str, str, datetime | None, int | None]]) -> str:
+    """`system:status[:when][:by staff]`, one per system, `; ` between them."""
+    cells = []
+    for system_id, status, at, by in outcomes:
+        parts = [system_id, status]
+        if at is not None:
+            parts.append(at.isoformat())
+        if by is not None:
+            parts.append(f"by {by}")
+        cells.append(":".join(parts))
+    return "; ".join(cells)
+
+
 async def register_rows(
-    rows: AsyncIterable[tuple[Any, ...]],
+    rows: AsyncIterable[tuple[Any, ...]], outcomes: Outcomes | None = None
 ) -> AsyncGenerator[list[Any], None]:
-    """The register of all requests, for the operator's accountability (UTC times)."""
+    """The register of all requests, for the operator's accountability (UTC times); with
+    `outcomes` (a pack with systems), the systems' column last."""
     async for number, kind, user_id, received, due, status, closed, handled_by in rows:
-        yield [
+        row = [
             number,
             kind,
             user_id,
@@ -154,6 +175,9 @@ async def register_rows(
             closed.isoformat() if closed else "",
             handled_by or "",
         ]
+        if outcomes is not None:
+            row.append(systems_cell(outcomes.get(number, [])))
+        yield row
 
 
 LEDGER_COLUMNS = (

@@ -30,6 +30,8 @@ from bot.telegram.callbacks import (
     GroundCb,
     GuardianAction,
     GuardianCb,
+    JobAction,
+    JobCb,
     LangCb,
     MenuAction,
     MenuCb,
@@ -40,8 +42,13 @@ from bot.telegram.callbacks import (
     TemplateCb,
     UnsubCb,
 )
-from storage.enums import OPEN, RequestStatus
+from storage.enums import JOBS_UNFINISHED, OPEN, JobStatus, RequestStatus
 from storage.models import AnswerTemplate, Request
+from storage.models_systems import SystemJob
+
+# The checklist's buttons on one card at most (Telegram allows 100 buttons; the card's text
+# says how many systems there are).
+MAX_JOB_BUTTONS = 40
 
 
 class Buttons:
@@ -279,9 +286,15 @@ def card(
     *,
     extend: bool = False,
     grounds: Sequence[RefusalGround] = (),
+    jobs: Sequence[SystemJob] = (),
+    names: dict[str, str] | None = None,
 ) -> InlineKeyboardMarkup | None:
     """Buttons for what can still be done with the request; none once it is closed. A refusal
-    is a button per ground the pack's law gives for the request's type (`grounds`)."""
+    is a button per ground the pack's law gives for the request's type (`grounds`). While the
+    operator's systems carry it out, only the checklist's: retry a failed system, tick one done
+    by hand (`names`: each system's name), a DPO's completion with the rest explained."""
+    if request.status == RequestStatus.CARRYING_OUT:
+        return _checklist(request, t, jobs, names or {})
     if (
         request.type == "restriction"
         and request.status == RequestStatus.DONE
@@ -316,6 +329,36 @@ def card(
         callback_data=RequestCb(id=request.id, action=RequestAction.TEMPLATE),
     )
     builder.adjust(3)
+    return builder.as_markup()
+
+
+def _checklist(
+    request: Request, t: Translator, jobs: Sequence[SystemJob], names: dict[str, str]
+) -> InlineKeyboardMarkup:
+    builder = Buttons()
+    shown = 0
+    for job in jobs:
+        if shown >= MAX_JOB_BUTTONS:
+            break
+        if job.status == JobStatus.FAILED:
+            key, action = "carrying.button_retry", JobAction.RETRY
+        elif job.status == JobStatus.MANUAL:
+            key, action = "carrying.button_tick", JobAction.TICK
+        else:
+            continue
+        name = names.get(job.system_id, job.system_id)
+        builder.button(
+            text=t(key, system=name[:40]),
+            callback_data=JobCb(request=request.id, job=job.id, action=action),
+        )
+        shown += 1
+    if any(job.status in JOBS_UNFINISHED for job in jobs):
+        _card_action(builder, request, RequestAction.EXPLAIN, t)
+    builder.button(
+        text=t("templates.button"),
+        callback_data=RequestCb(id=request.id, action=RequestAction.TEMPLATE),
+    )
+    builder.adjust(1)
     return builder.as_markup()
 
 

@@ -20,6 +20,7 @@ from bot.core.policy import PolicyPack
 from bot.domain.admin_chat import AdminChat
 from bot.domain.consents import Consents
 from bot.domain.onboarding import Onboarding
+from bot.domain.requests.carrying import Connected
 from bot.domain.requests.desk import Desk
 from storage.crypto import reset_ring, use_ring
 from storage.fsm import FsmScope, SqlStorage
@@ -75,8 +76,10 @@ class DbSessionMiddleware(BaseMiddleware):
         pack: PolicyPack,
         fsm: FSMContextMiddleware,
         storage: SqlStorage,
+        connected: Connected | None = None,
     ) -> None:
         self._sessions = sessions
+        self._connected = connected or Connected()
         self._clock = clock
         self._pack = pack
         self._fsm = fsm
@@ -102,7 +105,7 @@ class DbSessionMiddleware(BaseMiddleware):
             data["repo"] = repo
             data["onboarding"] = Onboarding(repo, self._clock, self._pack)
             data["consents"] = Consents(repo, self._clock, self._pack)
-            data["desk"] = Desk(repo, self._clock, self._pack)
+            data["desk"] = Desk(repo, self._clock, self._pack, self._connected)
             with scope.bind():
                 try:
                     result = await handler(event, data)

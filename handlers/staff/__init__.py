@@ -13,6 +13,7 @@ from handlers.staff import (
     admin,
     breaches,
     campaigns,
+    checklist,
     consents,
     desk,
     desk_typed,
@@ -34,6 +35,7 @@ def router() -> Router:
     staff.callback_query.middleware(gate)
     staff.include_routers(
         admin.router(),
+        checklist.router(),  # before desk_typed: its typed note and reason
         desk_typed.router(),  # before desk: a typed text replies to the bot's prompt
         desk.router(),
         registers.router(),

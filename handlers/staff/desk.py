@@ -29,7 +29,7 @@ from bot.telegram.desk_prompts import (
 from bot.telegram.filters import Magic, OnAction
 from bot.telegram.screens import show_picker
 from bot.telegram.staff_gate import callback_id, staff_action
-from storage.enums import OPEN
+from storage.enums import DECIDABLE, OPEN, RequestStatus
 from storage.models import Request
 from storage.repositories import Repositories
 
@@ -55,14 +55,20 @@ async def _answer(
 
 
 async def _open_card(
-    query: CallbackQuery, callback_data: RequestCb | GroundCb, t: Translator, repo: Repositories
+    query: CallbackQuery,
+    callback_data: RequestCb | GroundCb,
+    t: Translator,
+    repo: Repositories,
+    allowed: frozenset[RequestStatus] = DECIDABLE,
 ) -> Request | None:
-    """The request a card button is for, while it is open; otherwise the button is answered."""
+    """The request a card button is for, while staff may still decide it (a request being
+    carried out in the operator's systems takes only its checklist's buttons); otherwise the
+    button is answered."""
     request = await repo.requests.get(callback_data.id)
     if request is None:
         await query.answer(t("common.stale_button"), show_alert=True)
         return None
-    if request.status not in OPEN:
+    if request.status not in allowed:
         await _answer(query, RequestOutcome.CLOSED, request, t)
         return None
     return request
@@ -104,10 +110,13 @@ async def done_button(
     erasure: ErasureService,
     repo: Repositories,
 ) -> None:
-    """Done: an erasure erases now, a restriction asks until when, the rest are decided."""
+    """Done: an erasure erases now (with systems: once they are done), a restriction asks
+    until when, the rest are decided (with systems: carried out in them)."""
     if (request := await _open_card(query, callback_data, t, repo)) is None:
         return
-    if request.type == RequestType.ERASURE:
+    if request.type == RequestType.ERASURE and desk.carried_out(request):
+        await _answer(query, await desk.carry_out(request, query.from_user.id), request, t)
+    elif request.type == RequestType.ERASURE:
         await _erase(query, request, bot, t, desk, erasure, repo)
     elif request.type == RequestType.RESTRICTION:
         await _ask_for_text(query, RequestAction.RESTRICT, request, bot, state, t, pack, desk)
@@ -206,7 +215,7 @@ async def _refuse_on(
 async def template_button(
     query: CallbackQuery, callback_data: RequestCb, bot: Bot, t: Translator, repo: Repositories
 ) -> None:
-    if (request := await _open_card(query, callback_data, t, repo)) is not None:
+    if (request := await _open_card(query, callback_data, t, repo, OPEN)) is not None:
         await show_picker(query, bot, request, t, repo)
 
 

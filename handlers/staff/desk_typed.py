@@ -6,11 +6,10 @@ bot's prompt, which no request is linked to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Router
-from aiogram.filters import Filter, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import ForceReply, Message, TelegramObject
 
@@ -25,45 +24,16 @@ from bot.telegram.callbacks import RequestAction
 from bot.telegram.desk_prompts import (
     NOT_A_COMMAND,
     StaffInput,
+    Typed,
+    TypedFor,
     ask_for_text,
     extension_note,
     outcome_note,
 )
 from bot.telegram.staff_gate import staff_action
-from storage.enums import OPEN
+from storage.enums import DECIDABLE
 from storage.models import Request
 from storage.repositories import Repositories
-
-
-@dataclass(frozen=True)
-class Typed:
-    """A reason, question or hold typed for `action` on request `request_id`."""
-
-    action: RequestAction
-    request_id: int
-    text: str
-    ground: str = ""  # a refusal: the pack's ground picked on the card
-    beyond: str | None = None  # a clarification beyond the agent's limit: the DPO's reason
-
-
-class TypedFor(Filter):
-    """The text a staff member was asked for, if it can be taken (not empty, not too long),
-    for one of `actions`: passed on as `typed`. Taken or not, it is checked before the audit."""
-
-    def __init__(self, *actions: RequestAction) -> None:
-        self.actions = actions
-
-    async def __call__(self, message: Message, state: FSMContext) -> dict[str, Typed] | bool:
-        data = await state.get_data()
-        action, request_id = RequestAction(data["action"]), int(data["id"])
-        text = (message.text or "").strip()
-        if not text or len(text) > MAX_REASON or action not in self.actions:
-            return False
-        ground = str(
-            data.get("ground") or ("unfounded" if action is RequestAction.UNFOUNDED else "")
-        )
-        beyond = data.get("beyond")
-        return {"typed": Typed(action, request_id, text, ground, beyond)}
 
 
 async def untyped(message: Message, t: Translator) -> None:
@@ -190,7 +160,7 @@ async def typed_beyond(
     assert message.from_user is not None
     if (request := await _taken(typed, state, repo)) is None:
         return
-    if request.status not in OPEN:
+    if request.status not in DECIDABLE:
         await message.reply(t("card.closed", id=request.id))
         return
     await ask_for_text(

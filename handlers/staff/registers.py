@@ -18,7 +18,7 @@ from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
 from bot.domain.disclosures import record_disclosure
 from bot.telegram.callbacks import parse_id
-from bot.telegram.files import REGISTER_COLUMNS, CsvStream, register_rows
+from bot.telegram.files import REGISTER_COLUMNS, SYSTEMS_COLUMN, CsvStream, register_rows
 from bot.telegram.paging import PageCb, PagedList
 from bot.telegram.screens import edit
 from bot.telegram.staff_gate import staff_action
@@ -56,10 +56,13 @@ async def register_command(
 ) -> None:
     count = await repo.requests.count()
     now = clock.now()
-    # Streamed from the database in chunks while it is uploaded: a register of any size.
+    # Streamed from the database in chunks while it is uploaded: a register of any size. With
+    # the operator's systems, each one's outcome per request (no personal column) comes last.
+    outcomes = await repo.jobs.outcomes() if pack.systems else None
+    columns = REGISTER_COLUMNS if outcomes is None else (*REGISTER_COLUMNS, SYSTEMS_COLUMN)
     document = CsvStream(
-        REGISTER_COLUMNS,
-        register_rows(repo.requests.register()),
+        columns,
+        register_rows(repo.requests.register(), outcomes),
         filename=f"requests-{now.strftime('%Y%m%d-%H%M')}.csv",
     )
     caption = t("card.register_caption", count=count, when=fmt_datetime(now, t, pack.zone))

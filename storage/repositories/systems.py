@@ -9,13 +9,19 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.dialect import claimable
-from storage.enums import JOBS_UNFINISHED, JobStatus
+from storage.enums import JOBS_UNFINISHED, JobStatus, RequestStatus
+from storage.models import Request
 from storage.models_systems import SystemJob
+
+# What a job pending behind a legal hold says in `last_error` (the card shows "held until").
+HELD = "held"
+# What a manual job created for a system not connected in the approving process says.
+NOT_CONNECTED = "not connected"
 
 
 class SystemJobRepository:
@@ -196,9 +202,110 @@ class SystemJobRepository:
 
     async def retry(self, job: SystemJob, now: datetime) -> bool:
         """Staff retry a failed job now, with a fresh count of attempts."""
-        return await self._move(
-            job, JobStatus.FAILED, False, status=JobStatus.PENDING, next_attempt_at=now, attempts=0
+        moved = await self._move(
+            job,
+            JobStatus.FAILED,
+            False,
+            status=JobStatus.PENDING,
+            next_attempt_at=now,
+            attempts=0,
+            last_error=None,
         )
+        self.added = self.added or moved  # the commit wakes the worker
+        return moved
+
+    async def abandon(self, job: SystemJob, now: datetime, error: str) -> bool:
+        """The running job failed after a DPO completed its request with the rest explained:
+        it is not retried, but cancelled like the rest."""
+        return await self._move(
+            job,
+            JobStatus.RUNNING,
+            True,
+            status=JobStatus.CANCELLED,
+            done_at=now,
+            last_error=error[:200],
+        )
+
+    async def release(self, job: SystemJob) -> bool:
+        """The worker stops mid-job (shutdown): the job is pending again at once, for any
+        instance, rather than after the lease (its action is idempotent)."""
+        return await self._move(
+            job, JobStatus.RUNNING, True, status=JobStatus.PENDING, attempts=SystemJob.attempts - 1
+        )
+
+    async def postpone(self, job: SystemJob, until: datetime) -> bool:
+        """A legal hold in force on the person stops the running erasure job until it ends:
+        back to `pending` at `until`, the attempt not counted."""
+        return await self._move(
+            job,
+            JobStatus.RUNNING,
+            True,
+            status=JobStatus.PENDING,
+            next_attempt_at=until,
+            attempts=SystemJob.attempts - 1,
+            last_error=HELD,
+        )
+
+    async def ready_requests(self) -> list[int]:
+        """Requests being carried out whose every system is done (or cancelled): to finish."""
+        unfinished = exists().where(
+            SystemJob.request_id == Request.id, SystemJob.status.in_(list(JOBS_UNFINISHED))
+        )
+        rows = await self._session.scalars(
+            select(Request.id)
+            .where(Request.status == RequestStatus.CARRYING_OUT, ~unfinished)
+            .order_by(Request.id)
+        )
+        return list(rows)
+
+    async def ready_people(self) -> list[int]:
+        """People whose storage-limitation erasure jobs (no request) are all done: the bot's
+        own erasure of them follows."""
+        other = aliased(SystemJob)
+        unfinished = exists().where(
+            other.user_id == SystemJob.user_id,
+            other.request_id.is_(None),
+            other.status.in_(list(JOBS_UNFINISHED)),
+        )
+        rows = await self._session.scalars(
+            select(SystemJob.user_id)
+            .where(SystemJob.request_id.is_(None), ~unfinished)
+            .distinct()
+            .order_by(SystemJob.user_id)
+        )
+        return list(rows)
+
+    async def retention_pending(self, user_id: int) -> bool:
+        """Whether the person has storage-limitation erasure jobs (no request) not yet done."""
+        found = await self._session.scalar(
+            select(SystemJob.id)
+            .where(
+                SystemJob.user_id == user_id,
+                SystemJob.request_id.is_(None),
+                SystemJob.status.in_(list(JOBS_UNFINISHED)),
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    async def outcomes(self) -> dict[int, list[tuple[str, str, datetime | None, int | None]]]:
+        """Every request's systems (no personal column, nothing decrypted): per request, each
+        system's id, status, when it ended and the staff member who ticked or explained it."""
+        rows = await self._session.execute(
+            select(
+                SystemJob.request_id,
+                SystemJob.system_id,
+                SystemJob.status,
+                SystemJob.done_at,
+                SystemJob.done_by,
+            )
+            .where(SystemJob.request_id.is_not(None))
+            .order_by(SystemJob.request_id, SystemJob.id)
+        )
+        found: dict[int, list[tuple[str, str, datetime | None, int | None]]] = {}
+        for request_id, system_id, status, done_at, done_by in rows.all():
+            found.setdefault(request_id, []).append((system_id, status, done_at, done_by))
+        return found
 
     async def tick(self, job: SystemJob, now: datetime, staff_id: int, note: str) -> bool:
         """Staff did a manual job by hand."""
@@ -208,6 +315,7 @@ class SystemJobRepository:
         if moved:
             job.note = note  # sealed at flush
             await self._session.flush()
+        self.added = self.added or moved  # the commit wakes the worker: the request may end
         return moved
 
     async def cancel_unfinished(self, request_id: int, now: datetime, staff_id: int) -> int:
@@ -221,6 +329,7 @@ class SystemJobRepository:
             .values(status=JobStatus.CANCELLED, done_at=now, done_by=staff_id)
             .execution_options(synchronize_session=False)
         )
+        self.added = True  # the commit wakes the worker: the request ends
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def recover(self, before: datetime) -> int:

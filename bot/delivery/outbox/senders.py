@@ -28,8 +28,9 @@ from bot.domain.attachments import fit_caption, megabytes
 from bot.domain.requests.rules import card_notes, extension_refusal
 from bot.domain.staff_reach import reason_of
 from bot.telegram import keyboards
+from bot.telegram.texts.checklist import checklist_lines, names_of
 from bot.telegram.texts.requests import card_text, due_page
-from storage.enums import OPEN, AttachmentStatus, OutboxKind
+from storage.enums import OPEN, AttachmentStatus, MessageKind, OutboxKind
 from storage.models import OutboxItem, Request, RequestAttachment
 from storage.repositories import Repositories
 
@@ -95,10 +96,15 @@ async def _card(
         disclosed = await repo.disclosures.of_user(user.id)
         recipients = list(dict.fromkeys(d.recipient for d in disclosed))
     notes = await card_notes(repo, ctx.pack, request)
-    text = card_text(request, user, ctx.pack, ctx.t, recipients, notes)
+    jobs = await repo.jobs.of_request(request.id) if ctx.pack.systems else []
+    explained = await repo.requests.said_all(request.id, MessageKind.EXPLAINED) if jobs else []
+    checklist = checklist_lines(jobs, ctx.pack, ctx.t, explained)
+    text = card_text(request, user, ctx.pack, ctx.t, recipients, notes, checklist)
     extend = await extension_refusal(repo, ctx.pack, request, ctx.clock.now()) is None
     grounds = ctx.pack.grounds_for(request.type)
-    return text, keyboards.card(request, ctx.t, extend=extend, grounds=grounds)
+    names = names_of(ctx.pack, ctx.t)
+    markup = keyboards.card(request, ctx.t, extend=extend, grounds=grounds, jobs=jobs, names=names)
+    return text, markup
 
 
 # --- one sender per kind ---------------------------------------------------------------------

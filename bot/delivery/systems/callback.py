@@ -29,7 +29,7 @@ from bot.core.clock import Clock
 from bot.core.systems import System, SystemKind
 from bot.delivery.systems.webhook import parse_result, signed
 from bot.domain.systems import done_json
-from storage.enums import JobStatus
+from storage.enums import JobStatus, OutboxKind
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Answer:
 
 
 class WebhookCallbacks:
-    """What the web server needs of the webhook systems (`Served.systems`): `receive` checks
+    """What the web server needs of the webhook systems (`Served.callbacks`): `receive` checks
     one callback and records it in one transaction."""
 
     def __init__(
@@ -126,7 +126,11 @@ class WebhookCallbacks:
             give_up = job.attempts >= self._give_up_after
             when = now + backoff(job.attempts)
             moved = await repo.jobs.called_back_failed(job, when, error, give_up=give_up)
-        return Answer(200, "recorded") if moved else Answer(409, "the job moved meanwhile")
+        if not moved:
+            return Answer(409, "the job moved meanwhile")
+        if job.request_id is not None:  # the card's checklist shows the system's line anew
+            await repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=job.request_id, now=now)
+        return Answer(200, "recorded")
 
 
 def webhook_callbacks(

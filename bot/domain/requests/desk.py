@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from html import escape
 from typing import Any
 
 from bot.core.policy import ClarifyRule, RequestType
 from bot.domain.requests.catalogue import CORRECTABLE, details_of, file_of, normalize_phone
+from bot.domain.requests.checklist import Checklist, Effect, RequestOutcome
 from bot.domain.requests.filing import add_request
-from bot.domain.requests.relay import Relay
 from bot.domain.requests.rules import (
     DeskRule,
     NoExtension,
@@ -29,20 +28,9 @@ from bot.domain.requests.rules import (
     extension_refusal,
     refusal_kind,
 )
-from storage.enums import OPEN, MessageKind, OutboxKind, RequestStatus
+from storage.enums import DECIDABLE, OPEN, MessageKind, OutboxKind, RequestStatus
 from storage.models import Request, User
 from storage.repositories import Repositories
-
-
-class RequestOutcome(StrEnum):
-    """What became of a staff action on a request."""
-
-    OK = "ok"
-    CLOSED = "closed"  # the request no longer accepts this action
-    DECIDED = "decided"  # another staff member decided it a moment earlier
-
-
-Effect = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -54,9 +42,10 @@ class ClarifyEffect:
     if_answered_now: datetime  # the due date if the user answered at once
 
 
-class Desk(Relay):
+class Desk(Checklist):
     """The lifecycle of requests: filing, and what staff decide on the card (what is said
-    about a request afterwards, both ways, is `Relay`'s)."""
+    about a request afterwards, both ways, is `Relay`'s; a request carried out in the operator's
+    systems, `Checklist`'s)."""
 
     async def verify_phone(self, user: User, phone: str) -> None:
         user.phone = normalize_phone(phone)
@@ -115,7 +104,7 @@ class Desk(Relay):
         staff_id: int,
         status: RequestStatus,
         *,
-        allowed_from: frozenset[RequestStatus] = OPEN,
+        allowed_from: frozenset[RequestStatus] = DECIDABLE,
         say: str | None = None,
         kind: str | None = None,
         notify: str,
@@ -154,12 +143,6 @@ class Desk(Relay):
         await self._decided()
         return RequestOutcome.OK
 
-    async def _decided(self) -> None:
-        """A staff decision is committed before staff are answered: the answer to a button can
-        fail (a press older than Telegram allows, 'query is too old'), and the decision must
-        stand all the same, as the user is told of it through the outbox."""
-        await self._repo.commit()
-
     def erasure_claim(
         self, request: Request, staff_id: int
     ) -> Callable[[Repositories], Awaitable[bool]]:
@@ -193,10 +176,13 @@ class Desk(Relay):
         return await self._staff_change(request, staff_id, RequestStatus.DONE, notify=event)
 
     async def done(self, request: Request, staff_id: int) -> RequestOutcome:
-        """ "Done" on the card: a correction is applied, anything else completed. (An erasure
-        is done by the erasure, a restriction asks until when first.)"""
+        """ "Done" on the card: a correction is applied, a request the operator's systems carry
+        out is handed to them, anything else completed. (An erasure without systems is done by
+        the erasure, a restriction asks until when first.)"""
         if request.type == RequestType.RECTIFICATION:
             return await self.correct(request, staff_id)
+        if self.carried_out(request):
+            return await self.carry_out(request, staff_id)
         return await self.complete(request, staff_id)
 
     async def correct(self, request: Request, staff_id: int) -> RequestOutcome:
@@ -218,6 +204,8 @@ class Desk(Relay):
                     allowed=True,
                 )
 
+        if self.carried_out(request):
+            return await self.carry_out(request, staff_id, effect=apply)
         return await self._staff_change(
             request, staff_id, RequestStatus.DONE, notify="done", effect=apply
         )
@@ -230,6 +218,8 @@ class Desk(Relay):
             if user is not None:
                 user.restricted_until = until
 
+        if self.carried_out(request):
+            return await self.carry_out(request, staff_id, effect=apply, hold_until=until)
         return await self._staff_change(
             request,
             staff_id,

@@ -34,11 +34,12 @@ def card_text(
     t: Translator,
     recipients: list[str] | None = None,
     notes: CardNotes | None = None,
+    checklist: list[str] | None = None,
 ) -> str:
     """The staff card of a request, always rendered from the current state. `recipients`: whom
     the user's data was disclosed to, to be told of an erasure, correction or restriction;
     `notes`: what the desk's rules add (a refusal's ground, a repeat, clarifications beyond the
-    agent's limit)."""
+    agent's limit); `checklist`: the lines of the operator's systems carrying it out."""
     zone = pack.zone
     deadline = strictest(pack, RequestType(request.type), request.received_at)[0].deadline
     lines = [
@@ -90,6 +91,8 @@ def card_text(
     if request.hold_until is not None:
         key = "card.restricted_until" if request.type == "restriction" else "card.hold_until"
         lines.append(t(key, when=fmt_date(request.hold_until, t, zone)))
+    if checklist:
+        lines += checklist
     if recipients:
         lines.append(t("card.tell_recipients", recipients=_recipients(recipients, t)))
     if request.user_unreachable:
