@@ -60,6 +60,7 @@ class Harness:
         *,
         pack: str = "by_99z_sports",
         clock: Clock | None = None,
+        systems: bool = False,
         **settings: Any,
     ) -> None:
         self.fake = fake
@@ -80,6 +81,11 @@ class Harness:
             **settings,
         )
         self.pack = load_pack(pack)
+        if not systems:
+            # The desk's own mechanics, as with a pack that lists no systems of the operator's
+            # (the shipped packs' demo systems, not connected, would wait for a tick by hand):
+            # a test of the systems asks for them.
+            self.pack = self.pack.model_copy(update={"systems": []})
         # How the pack's systems are connected (bot.delivery.systems.registry): tests of the
         # systems set fakes here before start().
         self.factory: Any = None

@@ -12,6 +12,16 @@ FILLED_POLICY = (
 )
 
 
+SYSTEMS_MARK = "# --- The operator's systems"
+
+
+def without_systems(source: str) -> str:
+    """A shipped pack's text without its demo systems and their categories (the pack's last
+    part), for a test that lists systems of its own."""
+    assert source.count(SYSTEMS_MARK) == 1
+    return source[: source.index(SYSTEMS_MARK)]
+
+
 def filled_99z() -> str:
     """The 99-Z pack's text with version 1.0 of 01.01.2025 at https://gybry.com/privacy."""
     source = (PACKS / "by_99z_sports.toml").read_text("utf-8")

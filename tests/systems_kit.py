@@ -14,7 +14,7 @@ from typing import Any
 from bot.core.systems import System, SystemKind
 from bot.delivery.systems.registry import Wiring
 from bot.domain.systems import Done, Outcome, Subject, Work
-from tests.packs import PACKS
+from tests.packs import PACKS, without_systems
 
 SYSTEMS = """
 [categories]
@@ -60,7 +60,7 @@ ENV = {
 def write_systems_pack(tmp_path: Path, name: str = "systems.toml") -> Path:
     source = (PACKS / "by_99z_sports.toml").read_text("utf-8")
     path = tmp_path / name
-    path.write_text(source + SYSTEMS, "utf-8")
+    path.write_text(without_systems(source) + SYSTEMS, "utf-8")
     return path
 
 

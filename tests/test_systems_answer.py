@@ -29,6 +29,7 @@ from storage.models_systems import SystemJob
 from storage.repositories import Repositories
 from tests.fake_telegram import Event, FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
+from tests.packs import without_systems
 from tests.test_consents import onboarded
 from tests.test_encryption import MASTER, sealed_values
 from tests.test_execution import VALIDATOR, last_export, scan_database
@@ -93,8 +94,7 @@ def systems_pack(tmp_path: Path) -> Path:
     old = "erasure_records_days = 1095\n"
     assert old in source
     source = source.replace(old, old + f"access_data_days = {PURGE_DAYS}\n")
-    # The shipped demo systems give way to this test's own three.
-    source = source[: source.index("\n[categories]\n")] + "\n" + SYSTEMS
+    source = without_systems(source) + SYSTEMS  # the shipped demo systems give way
     path = tmp_path / "systems.toml"
     path.write_text(source, "utf-8")
     return path
@@ -102,7 +102,7 @@ def systems_pack(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def sbot(fake: FakeTelegram, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Harness]:
-    harness = Harness(fake, tmp_path, pack=str(systems_pack(tmp_path)), clock=clock)
+    harness = Harness(fake, tmp_path, pack=str(systems_pack(tmp_path)), clock=clock, systems=True)
     await harness.start()
     await harness.app.reminders.stop()  # the tests run the daily pass themselves
     yield harness

@@ -50,7 +50,9 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> FakeSystems:
 def systems_bot(
     fake: FakeTelegram, tmp_path: Path, clock: FrozenClock, fakes: FakeSystems
 ) -> Harness:
-    harness = Harness(fake, tmp_path, pack=str(write_systems_pack(tmp_path)), clock=clock)
+    harness = Harness(
+        fake, tmp_path, pack=str(write_systems_pack(tmp_path)), clock=clock, systems=True
+    )
     harness.factory = fakes.factory()
     return harness
 
@@ -451,7 +453,7 @@ async def test_a_system_that_accepts_and_calls_back_later(
     system = desk.app.pack.system("helpdesk")
     assert system is not None
     callbacks = WebhookCallbacks(desk.app.sessions, clock, {"helpdesk": Endpoint(system, "s3")})
-    body = json.dumps({"job": helpdesk.id, "status": "done", "counts": {"tickets": 3}}).encode()
+    body = json.dumps({"job": helpdesk.id, "status": "done", "counts": {"contact": 3}}).encode()
     forged = await callbacks.receive("helpdesk", body, sign("wrong", body))
     assert forged.status == 401
     for _ in range(2):  # the system calls back twice: recorded once

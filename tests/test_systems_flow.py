@@ -51,7 +51,9 @@ async def live(
     """The bot with its systems' worker running on its own (loop and wake)."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    harness = Harness(fake, tmp_path, pack=str(write_systems_pack(tmp_path)), clock=clock)
+    harness = Harness(
+        fake, tmp_path, pack=str(write_systems_pack(tmp_path)), clock=clock, systems=True
+    )
     harness.factory = fakes.factory()
     await harness.start()
     yield harness
