@@ -24,6 +24,7 @@ from bot.core.clock import FrozenClock
 from bot.core.errors import ConfigError
 from bot.delivery.systems.webhook import SIGNATURE_HEADER, sign, signed
 from bot.delivery.systems.worker import SystemsWorker
+from bot.domain.erasure import pseudonym
 from bot.service.web import create_web_app
 from storage.enums import JobStatus, RequestStatus
 from storage.external.demo import DEMO_PEOPLE, create_demo
@@ -285,3 +286,40 @@ async def test_a_pack_naming_a_missing_column_stops_the_start_with_one_line(
     problems = str(raised.value).splitlines()[1:]
     assert len(problems) == 1 and "orders" in problems[0] and "item" in problems[0]
     assert "sqlite" not in str(raised.value) and str(tmp_path) not in str(raised.value)
+
+
+async def test_an_erasure_is_passed_on_to_each_recipient_and_the_register_says_so(
+    desk: Harness,
+) -> None:
+    """GDPR art. 19: each recipient the data was disclosed to (once per recipient) is an item
+    staff tick when told; the request ends only then, and the erasure record keeps who was told."""
+    anna = await onboarded(desk, "Anna", user_id=ANNA.telegram_id)
+    sam = desk.staff("Sam")
+    await sam.send(f'/disclose {anna.id} "Tax office" "name" "legal obligation"')
+    await sam.send(f'/disclose {anna.id} "tax office " "phone" "legal obligation"')
+    await sam.send(f'/disclose {anna.id} "Court" "correspondence" "court order"')
+    number = await file_erasure(desk, anna)
+    await desk.settle()
+    await sam.tap("✅ Выполнено")
+    await work(desk)
+    checklist = card_text(desk)
+    assert checklist.count("Сообщить получателю: ") == 2  # the tax office once, the court
+    assert "✋ Сообщить получателю: Tax office: выполнить вручную" in checklist
+    await tick_billing(sam, "Deleted in ActivePlatform")
+    await work(desk)
+    assert (await status_of(desk, number))["request"] == RequestStatus.CARRYING_OUT
+    for who, note in (("Tax office", "Letter 12/7 sent"), ("Court", "Told by e-mail")):
+        await sam.tap(f"☑️ Сделано вручную: Сообщить получателю: {who}")
+        await sam.reply_to(sam.expect(who), note)
+    await work(desk)
+    assert (await status_of(desk, number))["request"] == "gone"
+    async with desk.app.sessions() as session:
+        key = pseudonym(desk.settings.pseudonym_secret.get_secret_value(), anna.id)
+        records = await Repositories(session).erasure.records(key)
+    told = [
+        s
+        for r in records
+        for s in json.loads(r.detail).get("systems", [])
+        if str(s.get("system", "")).startswith("recipient:")
+    ]
+    assert len(told) == 2 and all(s["status"] == JobStatus.DONE and s["by"] for s in told)

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.core.i18n import Translator
 from bot.core.policy import PolicyPack
+from bot.domain.requests.carrying import recipient_names
 from bot.domain.requests.desk import Desk, RequestOutcome
 from bot.telegram.callbacks import JobAction, JobCb, RequestAction, RequestCb
 from bot.telegram.desk_prompts import (
@@ -27,6 +28,7 @@ from bot.telegram.desk_prompts import (
 )
 from bot.telegram.filters import OnAction
 from bot.telegram.staff_gate import callback_id, staff_action
+from bot.telegram.texts.checklist import names_of
 from storage.enums import RequestStatus
 from storage.repositories import Repositories
 
@@ -56,8 +58,7 @@ async def job_button(
     if job is None or request is None or not await desk.may_tick(request_id, job_id):
         await _stale(query, t, request_id)
         return
-    system = pack.system(job.system_id)
-    name = system.name.get(t.locale) if system is not None else job.system_id
+    name = names_of(pack, t, await recipient_names(repo, job.user_id)).get(job.system_id, "")
     await query.answer()
     chat_id = query.message.chat.id if query.message else 0
     await ask_for_text(

@@ -25,6 +25,7 @@ from bot.delivery.outbox.answer import send_systems_answer
 from bot.delivery.outbox.context import SendContext
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing, nothing_to_edit
 from bot.domain.attachments import fit_caption, megabytes
+from bot.domain.requests.carrying import recipient_names
 from bot.domain.requests.rules import card_notes, extension_refusal
 from bot.domain.staff_reach import reason_of
 from bot.telegram import keyboards
@@ -98,11 +99,12 @@ async def _card(
     notes = await card_notes(repo, ctx.pack, request)
     jobs = await repo.jobs.of_request(request.id) if ctx.pack.systems else []
     explained = await repo.requests.said_all(request.id, MessageKind.EXPLAINED) if jobs else []
-    checklist = checklist_lines(jobs, ctx.pack, ctx.t, explained)
+    told = await recipient_names(repo, request.user_id) if jobs else {}
+    names = names_of(ctx.pack, ctx.t, told)
+    checklist = checklist_lines(jobs, ctx.pack, ctx.t, explained, names)
     text = card_text(request, user, ctx.pack, ctx.t, recipients, notes, checklist)
     extend = await extension_refusal(repo, ctx.pack, request, ctx.clock.now()) is None
     grounds = ctx.pack.grounds_for(request.type)
-    names = names_of(ctx.pack, ctx.t)
     markup = keyboards.card(request, ctx.t, extend=extend, grounds=grounds, jobs=jobs, names=names)
     return text, markup
 

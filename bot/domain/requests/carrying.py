@@ -18,6 +18,11 @@ from storage.models import Request
 from storage.repositories import Repositories
 from storage.repositories.systems import NOT_CONNECTED
 
+# A recipient the person's data was disclosed to (a /disclose record), told of an erasure or a
+# correction (GDPR art. 19): an item staff tick, its job named after the disclosure's row.
+RECIPIENT = "recipient:"
+TELLS_RECIPIENTS = frozenset({RequestType.ERASURE, RequestType.RECTIFICATION})
+
 
 @dataclass(frozen=True)
 class Connected:
@@ -71,3 +76,36 @@ async def add_jobs(
         if status is JobStatus.MANUAL and system.kind is not SystemKind.MANUAL:
             job.last_error = NOT_CONNECTED
     await repo.session.flush()
+
+
+async def add_recipients(
+    repo: Repositories, *, user_id: int, request_id: int, action: str, now: datetime
+) -> int:
+    """GDPR art. 19: an erasure or a correction is passed on to each recipient the person's
+    data was disclosed to (`/disclose`), once per recipient; staff tick each when told, with a
+    note (who and when are recorded, and the register shows it). A webhook system is told by
+    its own job. The number of recipients added."""
+    if action not in TELLS_RECIPIENTS:
+        return 0
+    seen: set[str] = set()
+    added = 0
+    for disclosure in await repo.disclosures.of_user(user_id):
+        key = disclosure.recipient.strip().casefold()
+        if key in seen:
+            continue
+        seen.add(key)
+        await repo.jobs.add(
+            user_id=user_id,
+            request_id=request_id,
+            system_id=f"{RECIPIENT}{disclosure.id}",
+            action=action,
+            now=now,
+            status=JobStatus.MANUAL,
+        )
+        added += 1
+    return added
+
+
+async def recipient_names(repo: Repositories, user_id: int) -> dict[str, str]:
+    """The recipients' jobs' names: `recipient:<disclosure id>` -> the recipient as recorded."""
+    return {f"{RECIPIENT}{d.id}": d.recipient for d in await repo.disclosures.of_user(user_id)}

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from bot.core.clock import Clock
 from bot.core.policy import PolicyPack
-from bot.domain.requests.carrying import Connected, add_jobs, systems_for
+from bot.domain.requests.carrying import Connected, add_jobs, add_recipients, systems_for
 from bot.domain.requests.relay import Relay
 from storage.enums import DECIDABLE, JobStatus, MessageKind, OutboxKind, RequestStatus
 from storage.models import Request
@@ -91,6 +91,9 @@ class Checklist(Relay):
             request_id=request.id,
             action=request.type,
             now=now,
+        )
+        await add_recipients(
+            self._repo, user_id=request.user_id, request_id=request.id, action=request.type, now=now
         )
         await self._repo.outbox.add(kind=OutboxKind.CARD_EDIT, request_id=request.id, now=now)
         await self._decided()

@@ -22,8 +22,15 @@ NAME_ROOM = 60  # a system's name on one line
 REASON_ROOM = 120  # a failure's reason on one line
 
 
-def names_of(pack: PolicyPack, t: Translator) -> dict[str, str]:
-    return {s.id: s.name.get(t.locale) for s in pack.systems}
+def names_of(
+    pack: PolicyPack, t: Translator, recipients: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Each job's name: the pack's systems, and the recipients to tell of an erasure or a
+    correction (`recipient:<id>` -> who, as /disclose recorded it)."""
+    names = {s.id: s.name.get(t.locale) for s in pack.systems}
+    for job_id, recipient in (recipients or {}).items():
+        names[job_id] = t("carrying.recipient", name=recipient)
+    return names
 
 
 def _rows(job: SystemJob) -> int:
@@ -65,10 +72,12 @@ def checklist_lines(
     pack: PolicyPack,
     t: Translator,
     explained: Sequence[RequestMessage] = (),
+    names: dict[str, str] | None = None,
 ) -> list[str]:
+    """`names`: each job's name (`names_of`, with the recipients to tell)."""
     if not jobs:
         return []
-    names = names_of(pack, t)
+    names = names if names is not None else names_of(pack, t)
     lines = [t("carrying.title")]
     used = 0
     for shown, job in enumerate(jobs):
