@@ -21,13 +21,13 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.systems import System, SystemKind
 from bot.delivery.systems.webhook import parse_result, signed
+from bot.delivery.systems.worker import MAX_ATTEMPTS, backoff
 from bot.domain.systems import done_json
 from storage.enums import JobStatus, OutboxKind
 from storage.repositories import Repositories
@@ -35,13 +35,7 @@ from storage.repositories import Repositories
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK = 1024 * 1024  # bytes: a bigger callback is refused (413)
-GIVE_UP_AFTER = 8  # attempts (sendings of the job) before a failed job waits for staff
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def backoff(attempts: int) -> timedelta:
-    """When a job the service reported failed is sent again: 1 min, doubling, at most 1 h."""
-    return min(timedelta(minutes=1) * 2 ** max(attempts - 1, 0), timedelta(hours=1))
 
 
 @dataclass(frozen=True)
@@ -68,7 +62,7 @@ class WebhookCallbacks:
         clock: Clock,
         endpoints: Mapping[str, Endpoint],
         *,
-        give_up_after: int = GIVE_UP_AFTER,
+        give_up_after: int = MAX_ATTEMPTS,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
