@@ -25,7 +25,7 @@ from bot.core.policy import RequestType
 from bot.service.web import create_web_app
 from storage.models import AuditEntry, Request
 from storage.repositories import Repositories
-from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
+from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram, _member
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
 from tests.test_consents import onboarded
 from tests.test_requests import file_erasure, stored
@@ -414,5 +414,29 @@ async def test_menu_buttons_follow_the_role(
         dora.expect("выдана роль")  # the role holds; the button failed, logged
         assert fake.menu_buttons[tim.id] is None
         assert "desk menu button" in caplog.text and str(tim.id) not in caplog.text
+
+        # An administrator of the admin group is a DPO; leaving it, no longer staff.
+        nina = harness.user("Nina")
+        fake.members[(ADMIN_CHAT_ID, nina.id)] = "administrator"
+        await member_update(harness, nina, "member", "administrator")
+        assert fake.menu_buttons[nina.id] == web_app
+        fake.members[(ADMIN_CHAT_ID, nina.id)] = "left"
+        await member_update(harness, nina, "administrator", "left")
+        assert fake.menu_buttons[nina.id] is None
     finally:
         await harness.stop()
+
+
+async def member_update(harness: Harness, person: Person, was: str, now: str) -> None:
+    user = person.as_user()
+    await harness.feed(
+        {
+            "chat_member": {
+                "chat": harness.fake.chats[ADMIN_CHAT_ID],
+                "from": user,
+                "date": 0,
+                "old_chat_member": _member(was, user),
+                "new_chat_member": _member(now, user),
+            }
+        }
+    )
