@@ -261,6 +261,7 @@ async def test_a_request_its_timeline_and_done_from_the_app(
     offered = {a["action"] for a in detail["actions"]}
     assert {"take", "done", "question", "clarify", "block", "refuse"} <= offered
     assert all(a["ground"] for a in detail["actions"] if a["action"] == "refuse")
+    assert all(a["allowed"] for a in detail["actions"])
     assert detail["checklist"] == []
     asked = await desk.act(number, sam.id, action="question", text="Which account, the app?")
     assert asked["outcome"] == "ok"
