@@ -27,8 +27,10 @@ from storage.models import AuditEntry, Request
 from storage.repositories import Repositories
 from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram, _member
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
+from tests.systems_kit import ENV, FakeSystems, write_systems_pack
 from tests.test_consents import onboarded
 from tests.test_requests import file_erasure, stored
+from tests.test_systems_desk import approved_erasure, fakes, work  # noqa: F401 (a fixture)
 from tests.webapp import HEADER, forged, signed_init_data
 
 WEBAPP = "https://desk.example.org"
@@ -441,3 +443,54 @@ async def member_update(harness: Harness, person: Person, was: str, now: str) ->
             }
         }
     )
+
+
+async def test_the_systems_checklist_in_the_app(
+    fake: FakeTelegram,
+    tmp_path: Path,
+    clock: FrozenClock,
+    fakes: FakeSystems,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request carried out in the operator's systems: its checklist and its lines in the
+    timeline, the checklist's actions (a DPO's completion not an agent's), a system ticked
+    from the app finishes the erasure."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    harness = Harness(
+        fake,
+        tmp_path,
+        pack=str(write_systems_pack(tmp_path)),
+        clock=clock,
+        systems=True,
+        webapp_url=WEBAPP,
+        staff_roles={AGENT_ID: "agent"},
+    )
+    harness.factory = fakes.factory()
+    await harness.start()
+    await harness.app.systems.stop()  # the test runs the worker's passes itself
+    client = TestClient(TestServer(create_web_app(harness.app)))
+    await client.start_server()
+    try:
+        desk = Desk(client, clock)
+        ann, sam, number = await approved_erasure(harness)
+        await work(harness)
+        detail = await desk.get(f"/desk/api/requests/{number}", sam.id)
+        statuses = {item["system"]: item["status"] for item in detail["checklist"]}
+        assert statuses == {"crm": "done", "helpdesk": "done", "archive": "manual"}
+        assert all(item["line"] for item in detail["checklist"])
+        assert sum(1 for e in detail["timeline"] if e["kind"] == "system") == 3
+        [tick] = [a for a in detail["actions"] if a["action"] == "tick"]
+        [explain] = [a for a in detail["actions"] if a["action"] == "explain"]
+        assert explain["allowed"] and explain["needs_text"]
+        agents = await desk.get(f"/desk/api/requests/{number}", AGENT_ID)
+        assert not next(a for a in agents["actions"] if a["action"] == "explain")["allowed"]
+        ticked = await desk.act(
+            number, AGENT_ID, action="tick", job_id=tick["job_id"], text="Folder shredded"
+        )
+        assert ticked["outcome"] == "ok"
+        await work(harness)
+        assert said(ann, "Your erasure request is done") == 1
+    finally:
+        await client.close()
+        await harness.stop()
