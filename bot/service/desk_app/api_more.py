@@ -165,7 +165,7 @@ async def _post_scan(app: DeskApp, staff_id: int, number: int, suffix: str, data
         return "failed"
     async with app.sessions() as session:
         repo = Repositories(session)
-        await repo.attachments.add(
+        attachment = await repo.attachments.add(
             request_id=number,
             at=app.clock.now(),
             author="staff",
@@ -176,8 +176,8 @@ async def _post_scan(app: DeskApp, staff_id: int, number: int, suffix: str, data
             source_message_id=sent.message_id,
             copy_chat_id=sent.chat.id,
             copy_message_id=sent.message_id,
-            status=AttachmentStatus.RELAYED,
         )
+        attachment.status = AttachmentStatus.RELAYED  # already where staff see it
         await repo.requests.link(sent.chat.id, sent.message_id, number)
         await repo.commit()
     return "ok"
