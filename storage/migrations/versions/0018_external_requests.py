@@ -15,6 +15,8 @@ off, see storage.migrate), keeping AUTOINCREMENT: numbers are never reused.
 import sqlalchemy as sa
 from alembic import op
 
+from storage import dialect
+
 revision = "0018_external_requests"
 down_revision = "0017_system_jobs"
 branch_labels = None
@@ -22,10 +24,18 @@ depends_on = None
 
 
 def _nullable(nullable: bool) -> None:
+    bind = op.get_bind()
+    floor = 0
+    if dialect.is_sqlite(bind):
+        # The rebuilt table's counter starts from its rows: the numbers handed out before
+        # (erased requests' too) stay taken.
+        seq = bind.execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'requests'"))
+        floor = int(seq.scalar() or 0)
     with op.batch_alter_table(
         "requests", schema=None, table_kwargs={"sqlite_autoincrement": True}
     ) as batch_op:
         batch_op.alter_column("user_id", existing_type=sa.BigInteger(), nullable=nullable)
+    dialect.keep_ids_above(bind, "requests", floor)
 
 
 def upgrade() -> None:
