@@ -381,3 +381,23 @@ def test_the_stats_legend_hides_no_bar_or_point() -> None:
             assert not box.overlaps(tick.get_window_extent(renderer))
     finally:
         plt.close(figure)
+
+
+async def test_a_hold_on_a_request_without_a_bot_user_ends(
+    bot: Harness, clock: FrozenClock
+) -> None:
+    """A legal hold ends by erasing the person's data in the bot: someone who does not use it
+    has none, and the hold just ends (the request is closed), with no error."""
+    await bot.app.reminders.stop()
+    staff = bot.staff("Sam")
+    number = (await api_more.register_external(bot.app, staff.id, form(type="erasure")))["id"]
+    async with bot.app.sessions() as session:
+        repo = Repositories(session)
+        request = await repo.requests.get(number)
+        assert request is not None
+        request.status, request.hold_until = RequestStatus.BLOCKED, clock.now() + timedelta(days=1)
+        await repo.commit()
+    clock.advance(timedelta(days=2))
+    assert await bot.app.erasure.release_holds(bot.app.bot) == 1
+    request = await request_row(bot, number)
+    assert request.status == RequestStatus.DONE and request.closed_at == clock.now()
