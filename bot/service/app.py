@@ -131,6 +131,7 @@ def create_dispatcher(
         outbox=outbox,
         erasure=erasure,
         reach=reach,
+        webapp_url=settings.webapp_url,  # the desk app's menu buttons (bot.telegram.desk_menu)
     )
     dispatcher.update.outer_middleware(metrics.middleware())
     dispatcher.update.outer_middleware(IsolationMiddleware(isolation, dispatcher.fsm))
@@ -231,7 +232,16 @@ async def build_app(
     t_staff = i18n.translator(settings.staff_locale)
     reach = StaffReach(clock, settings.owner_ids, t_staff, pack.zone, admin_chat)
     pace = GroupPace(settings.staff_rate)
-    outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale, reach, pace)
+    outbox = Outbox(
+        sessions,
+        clock,
+        pack,
+        admin_chat,
+        settings.staff_locale,
+        reach,
+        pace,
+        settings.webapp_short_name,
+    )
     on_outbox_commit(sessions, outbox.wake)  # a commit that added outbox rows wakes the worker
     erasure = ErasureService(
         sessions,
