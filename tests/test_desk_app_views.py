@@ -7,28 +7,32 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from bot.core.deadlines import request_due
-from bot.core.roles import Need
 from bot.domain import desk_more
 from bot.domain.breaches import Breaches, BreachInput
 from bot.domain.stats import Stats
 from bot.service.desk_app import api_more
+from bot.service.web import create_web_app
 from bot.telegram.charts import draw_chart
 from storage.enums import RequestStatus
 from storage.models import AuditEntry, Request, RequestAttachment
 from storage.repositories import Repositories
+from tests.fake_telegram import FakeTelegram
 from tests.kit import ADMIN_CHAT_ID, Harness
 from tests.test_campaigns import subscriber
+from tests.test_desk_app_api import AGENT_ID, WEBAPP, Desk
 from tests.test_stats import at, done, file_access
+from tests.webapp import forged
 
 
 async def audit_rows(bot: Harness, action: str) -> list[AuditEntry]:
@@ -288,61 +292,74 @@ async def test_external_request_is_checked(bot: Harness, clock: FrozenClock) -> 
 # --- through HTTP -----------------------------------------------------------------------------
 
 
-def stand_in_check(bot: Harness) -> api_more.Authorised:
-    """The server's check in miniature: the header names the user (the real one verifies
-    Telegram's signature); the role check and its audit row are StaffDirectory.check's."""
+@pytest.fixture
+async def desk(fake: FakeTelegram, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Desk]:
+    """The real bot's web app with the desk (WEBAPP_URL set), an agent besides the group's
+    administrators (DPOs)."""
+    bot = Harness(fake, tmp_path, clock=clock, webapp_url=WEBAPP, staff_roles={AGENT_ID: "agent"})
+    await bot.start()
+    client = TestClient(TestServer(create_web_app(bot.app), host="127.0.0.1"))
+    await client.start_server()
+    desk = Desk(client, clock)
+    desk.bot = bot  # type: ignore[attr-defined]
+    try:
+        yield desk
+    finally:
+        await client.close()
+        await bot.stop()
 
-    async def authorised(request: web.Request, action: str, subject: str | None, need: Need) -> int:
-        who = request.headers.get("X-Telegram-Init-Data", "")
-        if not who.isdigit():
-            raise web.HTTPUnauthorized()
-        async with bot.app.sessions() as session:
-            repo = Repositories(session)
-            decision = await bot.app.staff.check(bot.app.bot, int(who), action, subject, repo, need)
-        if not decision:
-            raise web.HTTPForbidden()
-        return int(who)
 
-    return authorised
-
-
-async def test_the_routes(bot: Harness, clock: FrozenClock) -> None:
+async def test_the_routes_with_telegrams_init_data(desk: Desk) -> None:
+    bot: Harness = desk.bot  # type: ignore[attr-defined]
     staff = bot.staff("Sam")
     ann = await subscriber(bot, "Ann")
-    web_app = web.Application()
-    api_more.register_more_routes(web_app, bot.app, stand_in_check(bot))
-    async with TestClient(TestServer(web_app, host="127.0.0.1")) as client:
-        me = {"X-Telegram-Init-Data": str(staff.id)}
-        response = await client.get(f"/desk/api/people/{ann.id}", headers=me)
-        assert response.status == 200
-        assert (await response.json())["user"]["id"] == ann.id
-        [row] = await audit_rows(bot, "desk.person")
-        assert row.subject == str(ann.id) and row.actor_id == staff.id and row.allowed
-        assert (await client.get("/desk/api/people/1", headers=me)).status == 404
-        assert (await client.get("/desk/api/people/x1", headers=me)).status == 400
-        # Not staff: refused, and the refusal is audited too.
-        stranger = {"X-Telegram-Init-Data": str(ann.id)}
-        assert (await client.get(f"/desk/api/people/{ann.id}", headers=stranger)).status == 403
-        allowed = [r.allowed for r in await audit_rows(bot, "desk.person")]
-        assert allowed == [True, True, False]  # Ann's, ID 1's (not found), the stranger's
-        assert (await client.get("/desk/api/breaches")).status == 401
-        assert (await client.get("/desk/api/breaches", headers=me)).status == 200
-        figures = await client.get("/desk/api/figures?period=12m", headers=me)
-        assert figures.status == 200 and len((await figures.json())["months"]) == 12
-        bad = await client.get("/desk/api/figures?period=soon", headers=me)
-        assert bad.status == 400 and (await bad.json())["error"] == "period"
+    me = desk.signed(staff.id)
+    status, data, headers = await desk.call("GET", f"/desk/api/people/{ann.id}", me)
+    assert status == 200 and data["user"]["id"] == ann.id
+    assert headers["Cache-Control"] == "no-store" and "Content-Security-Policy" in headers
+    [row] = await audit_rows(bot, "desk.person")
+    assert row.subject == str(ann.id) and row.actor_id == staff.id and row.allowed
+    status, data, _ = await desk.call("GET", "/desk/api/people/1", me)
+    assert status == 404 and data["error"] == "not_found"
+    assert (await desk.call("GET", "/desk/api/people/x1", me))[0] == 404  # no such route
+    # An agent: a person and the breach register are a DPO's (refused, audited); figures and
+    # registering a request are desk work.
+    agent = desk.signed(AGENT_ID)
+    assert (await desk.call("GET", f"/desk/api/people/{ann.id}", agent))[0] == 403
+    assert (await desk.call("GET", "/desk/api/breaches", agent))[0] == 403
+    allowed = [r.allowed for r in await audit_rows(bot, "desk.person")]
+    assert allowed == [True, True, False]  # Ann's, ID 1's (not found), the agent's
+    assert (await desk.call("GET", "/desk/api/figures?period=12m", agent))[0] == 200
+    # Not staff, forged, expired, missing: nothing.
+    stranger = desk.signed(ann.id, name="Ann")
+    assert (await desk.call("GET", f"/desk/api/people/{ann.id}", stranger))[0] == 403
+    assert (await desk.call("GET", f"/desk/api/people/{ann.id}", forged(me)))[0] == 401
+    old = desk.signed(staff.id, age=timedelta(days=2))
+    assert (await desk.call("GET", "/desk/api/breaches", old))[0] == 401
+    assert (await desk.call("GET", "/desk/api/breaches", None))[0] == 401
+    status, data, _ = await desk.call("GET", "/desk/api/breaches", me)
+    assert status == 200 and data == {"items": []}
+    status, data, _ = await desk.call("GET", "/desk/api/figures?period=12m", me)
+    assert status == 200 and len(data["months"]) == 12
+    status, data, _ = await desk.call("GET", "/desk/api/figures?period=soon", me)
+    assert status == 400 and data["error"] == "period" and "12m" in data["message"]
 
-        posted = await client.post("/desk/api/external", headers=me, json=form())
-        assert posted.status == 200
-        number = (await posted.json())["id"]
-        assert (await request_row(bot, number)).user_id is None
-        wrong = await client.post("/desk/api/external", headers=me, json=form(channel="x"))
-        assert wrong.status == 400 and (await wrong.json())["error"] == "invalid_channel"
-        assert "Выберите" in (await wrong.json())["message"]
-        huge = b'{"a": "' + b"x" * (api_more.MAX_BODY + 10) + b'"}'
-        too_big = await client.post("/desk/api/external", headers=me, data=huge)
-        assert too_big.status == 413
-        assert (await client.post("/desk/api/external", json=form())).status == 401
+    status, data, _ = await desk.call("POST", "/desk/api/external", agent, form())
+    assert status == 200, data
+    assert (await request_row(bot, data["id"])).user_id is None
+    [row] = await audit_rows(bot, "request.register_external")
+    assert row.actor_id == AGENT_ID and row.subject == f"request:{data['id']}"
+    status, data, _ = await desk.call("POST", "/desk/api/external", me, form(channel="x"))
+    assert status == 400 and data["error"] == "invalid_channel"
+    assert "Выберите" in data["message"]
+    # A scan near the limit passes (the webhook's small body limit is not the form's).
+    scan = {"name": "scan.png", "base64": base64.b64encode(b"x" * 3_000_000).decode()}
+    status, data, _ = await desk.call("POST", "/desk/api/external", me, form(attachment=scan))
+    assert status == 200 and data["attachment"] == "ok", data
+    huge = {"name": "scan.png", "base64": "A" * (api_more.MAX_BODY + 10)}
+    status, data, _ = await desk.call("POST", "/desk/api/external", me, form(attachment=huge))
+    assert status == 400 and data["error"] == "too_big"
+    assert (await desk.call("POST", "/desk/api/external", None, form()))[0] == 401
 
 
 # --- the /stats chart -------------------------------------------------------------------------

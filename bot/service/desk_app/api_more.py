@@ -1,9 +1,9 @@
 """The desk app's person, breach register, figures and external-request handlers.
 
 Each view is a plain async function of (the app, the checked staff member's ID, parameters)
-returning a dict, so it is testable without HTTP; `register_more_routes` puts them under
-/desk/api/ behind the server's `authorised` check (the init data and the staff role, the
-audit row written by StaffDirectory.check). Needs: a person and the breach register are a
+returning a dict, so it is testable without HTTP; `add_routes` puts them under /desk/api/
+behind the server's check (`call.api`: the init data; `Call.check`: the card's staff role
+check, its audit row written by StaffDirectory.check). Needs: a person and the breach register are a
 DPO's (the consent ledger and breaches are, as in the group); figures and registering a
 request are desk work (DPO or agent)."""
 
@@ -13,12 +13,10 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BufferedInputFile
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,16 +29,19 @@ from bot.domain import desk_more
 from bot.domain.admin_chat import AdminChat
 from bot.domain.attachments import AttachmentKind
 from bot.domain.stats import parse_period
+from bot.service.desk_app import call as call_errors
+from bot.service.desk_app.call import Call, api
 from storage.enums import AttachmentStatus
 from storage.repositories import Repositories
+
+if TYPE_CHECKING:
+    from bot.service.app import App
 
 log = logging.getLogger(__name__)
 
 MAX_SCAN = 5 * 1024 * 1024  # bytes of the decoded scan
 MAX_BODY = MAX_SCAN * 4 // 3 + 64 * 1024  # its base64 and the form's fields
 SCAN_SUFFIXES = frozenset({".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic"})
-
-Authorised = Callable[[web.Request, str, str | None, Need], Awaitable[int]]
 
 
 class DeskApp(Protocol):
@@ -160,7 +161,7 @@ async def _post_scan(app: DeskApp, staff_id: int, number: int, suffix: str, data
     upload = BufferedInputFile(data, filename=f"request-{number}{suffix}")
     try:
         sent = await app.bot.send_document(app.admin_chat.id, upload, caption=caption)
-    except TelegramAPIError as error:
+    except Exception as error:  # the request stands: staff are told to post the scan
         log.warning("The scan of request %s was not posted: %s", number, type(error).__name__)
         return "failed"
     async with app.sessions() as session:
@@ -186,81 +187,70 @@ async def _post_scan(app: DeskApp, staff_id: int, number: int, suffix: str, data
 # --- HTTP -------------------------------------------------------------------------------------
 
 
-def _error(status: type[web.HTTPException], code: str, t: Translator) -> web.HTTPException:
-    body = {"error": code, "message": t(f"desk_views.error_{code}")}
-    return status(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
-
-
-def _too_large(t: Translator, size: int) -> web.HTTPException:
-    body = {"error": "too_large", "message": t("desk_views.error_too_large")}
-    return web.HTTPRequestEntityTooLarge(
-        max_size=MAX_BODY,
-        actual_size=size,
-        text=json.dumps(body, ensure_ascii=False),
-        content_type="application/json",
-    )
-
-
-def _json(data: dict[str, Any]) -> web.Response:
-    return web.json_response(data, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-async def _read_body(request: web.Request, t: Translator) -> dict[str, Any]:
-    """The JSON body, read here with the scan's own limit (whatever the server's default)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _too_large(t, request.content_length)
+async def _read_body(call: Call) -> dict[str, Any]:
+    """The JSON body, read here in chunks with the scan's own limit (the web app's
+    `client_max_size` is the webhook's, far smaller)."""
+    request = call.request
+    if (request.content_length or 0) > MAX_BODY:
+        raise call_errors.BadInput("too_big", call.t("desk_views.error_too_large"))
     chunks, size = [], 0
     while chunk := await request.content.read(64 * 1024):
         size += len(chunk)
         if size > MAX_BODY:
-            raise _too_large(t, size)
+            raise call_errors.BadInput("too_big", call.t("desk_views.error_too_large"))
         chunks.append(chunk)
-    raw = b"".join(chunks)
     try:
-        body = json.loads(raw)
+        body = json.loads(b"".join(chunks) or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise _error(web.HTTPBadRequest, "json", t) from None
+        body = None
     if not isinstance(body, dict):
-        raise _error(web.HTTPBadRequest, "json", t)
+        raise call_errors.BadInput("not_json", call.t("desk_views.error_json"))
     return body
 
 
-def register_more_routes(web_app: web.Application, app: DeskApp, authorised: Authorised) -> None:
+def _bad(call: Call, code: str) -> call_errors.BadInput:
+    return call_errors.BadInput(code, call.t(f"desk_views.error_{code}"))
+
+
+async def people(call: Call) -> dict[str, Any]:
+    """A person's data: a DPO's view, audited as `desk.person` with the user ID as subject."""
+    word = call.request.match_info["user_id"]
+    await call.check("desk.person", word, Need.DPO)
+    try:
+        return await person_view(call.app, call.user_id, int(word))
+    except NotFound:
+        body = json.dumps({"error": "not_found", "message": call.t("desk_views.error_not_found")})
+        raise web.HTTPNotFound(text=body, content_type="application/json") from None
+
+
+async def breaches(call: Call) -> dict[str, Any]:
+    await call.check("desk.breaches", None, Need.DPO)
+    return await breaches_view(call.app, call.user_id)
+
+
+async def figures(call: Call) -> dict[str, Any]:
+    await call.check("desk.figures", None, Need.DESK)
+    try:
+        return await figures_view(call.app, call.user_id, call.request.query.get("period", ""))
+    except BadInput:
+        raise _bad(call, "period") from None
+
+
+async def external(call: Call) -> dict[str, Any]:
+    """Register a request that came outside the bot (DPO or agent); the check is audited as
+    `desk.external`, the request itself as `request.register_external` with its number."""
+    await call.check("desk.external", None, Need.DESK)
+    body = await _read_body(call)
+    try:
+        return await register_external(call.app, call.user_id, body)
+    except BadInput as problem:
+        raise _bad(call, f"invalid_{problem.field}") from None
+
+
+def add_routes(router: web.UrlDispatcher, app: App) -> None:
     """GET /desk/api/people/{user_id}, /desk/api/breaches, /desk/api/figures and
-    POST /desk/api/external, each after `authorised` (401/403 raised there)."""
-
-    async def people(request: web.Request) -> web.Response:
-        t = staff_t(app)
-        word = request.match_info["user_id"]
-        if not word.isdigit() or len(word) > 19:
-            raise _error(web.HTTPBadRequest, "user_id", t)
-        staff_id = await authorised(request, "desk.person", word, Need.DPO)
-        try:
-            return _json(await person_view(app, staff_id, int(word)))
-        except NotFound:
-            raise _error(web.HTTPNotFound, "not_found", t) from None
-
-    async def breaches(request: web.Request) -> web.Response:
-        staff_id = await authorised(request, "desk.breaches", None, Need.DPO)
-        return _json(await breaches_view(app, staff_id))
-
-    async def figures(request: web.Request) -> web.Response:
-        staff_id = await authorised(request, "desk.figures", None, Need.DESK)
-        try:
-            return _json(await figures_view(app, staff_id, request.query.get("period", "")))
-        except BadInput:
-            raise _error(web.HTTPBadRequest, "period", staff_t(app)) from None
-
-    async def external(request: web.Request) -> web.Response:
-        t = staff_t(app)
-        staff_id = await authorised(request, "desk.external", None, Need.DESK)
-        body = await _read_body(request, t)
-        try:
-            return _json(await register_external(app, staff_id, body))
-        except BadInput as problem:
-            raise _error(web.HTTPBadRequest, f"invalid_{problem.field}", t) from None
-
-    web_app.router.add_get("/desk/api/people/{user_id}", people)
-    web_app.router.add_get("/desk/api/breaches", breaches)
-    web_app.router.add_get("/desk/api/figures", figures)
-    web_app.router.add_post("/desk/api/external", external)
+    POST /desk/api/external, each behind the init-data check (`call.api`)."""
+    router.add_get(r"/desk/api/people/{user_id:\d{1,19}}", api(app, people))
+    router.add_get("/desk/api/breaches", api(app, breaches))
+    router.add_get("/desk/api/figures", api(app, figures))
+    router.add_post("/desk/api/external", api(app, external))
