@@ -418,3 +418,25 @@ async def test_a_hold_on_a_request_without_a_bot_user_ends(
     assert await bot.app.erasure.release_holds(bot.app.bot) == 1
     request = await request_row(bot, number)
     assert request.status == RequestStatus.DONE and request.closed_at == clock.now()
+
+
+@pytest.mark.parametrize("systems", [False, True])
+async def test_an_erasure_without_a_bot_user_is_completed_on_its_card(
+    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock, systems: bool
+) -> None:
+    """Nothing of theirs is in the bot, and the systems find people by their Telegram account:
+    Done completes it (staff erase by hand), with the pack's systems too."""
+    bot = Harness(fake, tmp_path, pack="gdpr_hosting", clock=clock, systems=systems)
+    await bot.start()
+    try:
+        staff = bot.staff("Sam")
+        body = form(type="erasure", identity_check="a signed letter")
+        number = (await api_more.register_external(bot.app, staff.id, body))["id"]
+        await bot.settle()
+        await done(bot, staff, len(bot.cards()))
+        request = await request_row(bot, number)
+        assert request.status == RequestStatus.DONE and request.closed_at is not None
+        async with bot.app.sessions() as session:
+            assert await Repositories(session).jobs.of_request(number) == []
+    finally:
+        await bot.stop()
