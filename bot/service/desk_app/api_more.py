@@ -3,9 +3,9 @@
 Each view is a plain async function of (the app, the checked staff member's ID, parameters)
 returning a dict, so it is testable without HTTP; `add_routes` puts them under /desk/api/
 behind the server's check (`call.api`: the init data; `Call.check`: the card's staff role
-check, its audit row written by StaffDirectory.check). Needs: a person and the breach register are a
-DPO's (the consent ledger and breaches are, as in the group); figures and registering a
-request are desk work (DPO or agent)."""
+check, its audit row written by StaffDirectory.check). Needs: a person and the breach
+register are a DPO's (the consent ledger and breaches are, as in the group); figures and
+registering a request are desk work (DPO or agent)."""
 
 from __future__ import annotations
 
