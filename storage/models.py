@@ -263,7 +263,9 @@ class Delivery(Base):
 
 
 class Request(Base):
-    """A data-subject request, bound to the Telegram user who filed it."""
+    """A data-subject request, bound to the Telegram user who filed it; `user_id` is empty for
+    a request staff registered that came outside the bot from someone who does not use it
+    (its personal fields are then sealed under the operator's key)."""
 
     __tablename__ = "requests"
     __owner__: ClassVar[tuple[str, ...]] = ("user_id",)
@@ -272,7 +274,9 @@ class Request(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     type: Mapped[str] = mapped_column(String(16))
     details: Mapped[str] = mapped_column(Personal)  # JSON: the answers given
     status: Mapped[str] = mapped_column(String(16), index=True)  # storage.enums.RequestStatus

@@ -48,7 +48,9 @@ def owner_of(target: Any, connection: Connection) -> int:
         if value is None:
             continue
         if name == "request_id":
-            return int(connection.scalar(select(Request.user_id).where(Request.id == value)))
+            owner = connection.scalar(select(Request.user_id).where(Request.id == value))
+            # A request with no bot user (registered by staff): the operator's key.
+            return OPERATOR if owner is None else int(owner)
         return int(value)
     return OPERATOR
 

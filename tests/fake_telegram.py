@@ -169,7 +169,7 @@ class FakeTelegram:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(client_max_size=50 * 1024 * 1024)  # Telegram's upload limit
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

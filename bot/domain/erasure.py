@@ -270,8 +270,17 @@ class ErasureService:
         hold is claimed in the erasure's own transaction, so two workers never both act."""
         async with self._sessions() as session:
             expired = await Repositories(session).requests.expired_holds(self._clock.now())
-            people = sorted({(r.user_id, r.id) for r in expired})
+            people = sorted({(r.user_id, r.id) for r in expired if r.user_id is not None})
+            # A request registered by staff for someone who does not use the bot: the bot holds
+            # no data of theirs to erase; the hold just ends (the claim closes the request).
+            outsiders = [r.id for r in expired if r.user_id is None]
         done = 0
+        for request_id in outsiders:
+            async with self._sessions() as session:
+                repo = Repositories(session)
+                if await repo.requests.claim_release(request_id, self._clock.now()):
+                    await repo.commit()
+                    done += 1
         for user_id, request_id in people:
             now = self._clock.now()
             # Every instance runs this check: the lock keeps the others from waiting on the same

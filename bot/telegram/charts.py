@@ -8,49 +8,71 @@ loading it."""
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from bot.core.i18n import Translator
 from bot.domain.stats import Stats
 from bot.telegram.texts.stats import month_label
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def render_chart(
+
+def draw_chart(
     stats: Stats, labels: dict[str, str], x_labels: list[str], type_names: dict[str, str]
-) -> bytes:
-    """Bars of requests received per month (stacked by type) and a line of the on-time share."""
+) -> Figure:
+    """The figure: bars of requests received per month (stacked by type) and a line of the
+    on-time share; the legend below the axes, in a band of its own, so it hides no bar or
+    point however high the first month's bar is. The caller closes it (`plt.close`)."""
     import matplotlib  # heavy: loaded only when statistics are asked for
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     positions = list(range(len(stats.months)))
-    figure, bars = plt.subplots(figsize=(8, 4.5), dpi=100)
-    try:
-        bottom = [0] * len(stats.months)
-        for kind in sorted(stats.received_by_type):
-            heights = [stats.received[m][kind] for m in stats.months]
-            bars.bar(positions, heights, bottom=bottom, label=type_names.get(kind, kind))
-            bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
-        bars.set_xticks(positions, x_labels)
-        bars.set_ylabel(labels["received"])
-        bars.yaxis.get_major_locator().set_params(integer=True)
-        share = bars.twinx()
-        values = [stats.on_time_by_month.get(m) for m in stats.months]
-        share.plot(
-            [p for p, v in zip(positions, values, strict=True) if v is not None],
-            [v * 100 for v in values if v is not None],
-            color="black",
-            marker="o",
-            label=labels["on_time"],
+    figure, bars = plt.subplots(figsize=(8, 5), dpi=100, layout="constrained")
+    bottom = [0] * len(stats.months)
+    for kind in sorted(stats.received_by_type):
+        heights = [stats.received[m][kind] for m in stats.months]
+        bars.bar(positions, heights, bottom=bottom, label=type_names.get(kind, kind))
+        bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
+    bars.set_xticks(positions, x_labels)
+    bars.set_ylabel(labels["received"])
+    bars.yaxis.get_major_locator().set_params(integer=True)
+    share = bars.twinx()
+    values = [stats.on_time_by_month.get(m) for m in stats.months]
+    share.plot(
+        [p for p, v in zip(positions, values, strict=True) if v is not None],
+        [v * 100 for v in values if v is not None],
+        color="black",
+        marker="o",
+        label=labels["on_time"],
+    )
+    share.set_ylim(0, 105)
+    share.set_ylabel(labels["on_time"])
+    bars.set_title(labels["title"])
+    handles, names = bars.get_legend_handles_labels()
+    more, more_names = share.get_legend_handles_labels()
+    if handles or more:
+        # "outside": constrained layout gives the legend its own band under the axes.
+        figure.legend(
+            handles + more,
+            names + more_names,
+            loc="outside lower center",
+            ncols=min(4, len(handles) + len(more)),
+            fontsize="small",
         )
-        share.set_ylim(0, 105)
-        share.set_ylabel(labels["on_time"])
-        bars.set_title(labels["title"])
-        handles, names = bars.get_legend_handles_labels()
-        more, more_names = share.get_legend_handles_labels()
-        if handles or more:
-            bars.legend(handles + more, names + more_names, loc="upper left", fontsize="small")
-        figure.tight_layout()
+    return figure
+
+
+def render_chart(
+    stats: Stats, labels: dict[str, str], x_labels: list[str], type_names: dict[str, str]
+) -> bytes:
+    """The chart as a PNG."""
+    figure = draw_chart(stats, labels, x_labels, type_names)
+    from matplotlib import pyplot as plt  # loaded (with the Agg backend) by draw_chart
+
+    try:
         output = io.BytesIO()
         figure.savefig(output, format="png")
         return output.getvalue()

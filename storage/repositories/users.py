@@ -49,7 +49,10 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, user_id: int) -> User | None:
+    async def get(self, user_id: int | None) -> User | None:
+        """The user, or None (also for a request's empty `user_id`: no bot user)."""
+        if user_id is None:
+            return None
         return await self._session.get(User, user_id)
 
     async def load(self, user_id: int, fsm_key: str) -> tuple[User | None, FsmRow, bool]:

@@ -49,8 +49,10 @@ class Checklist(Relay):
         await self._repo.commit()
 
     def carried_out(self, request: Request) -> bool:
-        """Whether approving `request` creates jobs in the operator's systems."""
-        return bool(systems_for(self._pack, request))
+        """Whether approving `request` creates jobs in the operator's systems. Not for a
+        request without a bot user (registered by staff): the systems find a person by their
+        Telegram account, and staff carry it out by hand."""
+        return request.user_id is not None and bool(systems_for(self._pack, request))
 
     async def carry_out(
         self,

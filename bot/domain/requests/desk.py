@@ -171,7 +171,10 @@ class Desk(Checklist):
         """Done on an erasure the operator's systems do not carry out (the card's button, the
         desk app): the person's data is erased now, in the erasure's own transaction, with the
         decision a compare-and-set inside it. DECIDED when someone decided first (the request,
-        read again, shows who)."""
+        read again, shows who). A request without a bot user (registered by staff): the bot
+        holds no data of theirs, the request is completed."""
+        if request.user_id is None:
+            return await self.complete(request, staff_id)
         key = await erasure.execute(
             bot,
             request.user_id,

@@ -20,13 +20,20 @@ def needs_phone(pack: PolicyPack, kind: RequestType) -> bool:
 async def add_request(
     repo: Repositories,
     pack: PolicyPack,
-    user_id: int,
+    user_id: int | None,
     kind: RequestType,
     answers: dict[str, str],
     now: datetime,
+    *,
+    verification: str | None = None,
+    queued_at: datetime | None = None,
 ) -> Request:
-    """A new request with the pack's due date and its card queued; the caller commits."""
-    verification = "telegram_id+phone" if needs_phone(pack, kind) else "telegram_id"
+    """A new request with the pack's due date (its term runs from `now`, when it was received)
+    and its card queued (at `queued_at`, by default `now`); the caller commits. `user_id` None
+    and a `verification` of its own: a request staff registered that came outside the bot
+    from someone who does not use it (bot.domain.desk_more)."""
+    if verification is None:
+        verification = "telegram_id+phone" if needs_phone(pack, kind) else "telegram_id"
     request = await repo.requests.add(
         user_id=user_id,
         type=kind,
@@ -36,5 +43,5 @@ async def add_request(
         received_at=now,
         due_at=request_due(pack, kind, now),
     )
-    await repo.outbox.add(kind=OutboxKind.CARD, request_id=request.id, now=now)
+    await repo.outbox.add(kind=OutboxKind.CARD, request_id=request.id, now=queued_at or now)
     return request

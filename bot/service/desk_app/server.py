@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.service.desk_app import api_requests
+from bot.service.desk_app import api_more, api_requests
 from bot.service.desk_app.call import json_error
 
 if TYPE_CHECKING:
@@ -76,13 +76,14 @@ async def _secure(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def add_desk_routes(web_app: web.Application, app: App) -> None:
-    """Everything under /desk/ (the API's handlers: `api_requests`)."""
+    """Everything under /desk/ (the API's handlers: `api_requests`, `api_more`)."""
     web_app.on_response_prepare.append(_secure)
     router = web_app.router
     router.add_get(PREFIX, _to_index)
     router.add_get(f"{PREFIX}/", _index)
     router.add_get(PREFIX + "/static/{name}", _static)
     api_requests.add_routes(router, app)
+    api_more.add_routes(router, app)
     router.add_route("*", PREFIX + "/api/{tail:.*}", _unknown)
 
 

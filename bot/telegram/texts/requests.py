@@ -79,10 +79,14 @@ def card_text(
             kind=t(f"card.days_{deadline.kind}", days=deadline.days) + months_cap(deadline, t),
         ),
     ]
+    if user is None and request.verification == "external":
+        lines.append(t("card.no_bot_user"))
     for key, value in json.loads(request.details).items():
         label = t(f"card.detail_{key}")
         if key in ("processing", "purpose") and (purpose := pack.purpose(value)) is not None:
             value = purpose.title.get(t.locale)
+        elif key == "channel":
+            value = t(f"card.channel_{value}")
         lines.append(f"{label}: {escape(str(value))}")
     if notes is not None:
         lines += _rule_lines(notes, t, zone)
