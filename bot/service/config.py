@@ -26,6 +26,7 @@ PLACEHOLDER_SECRET = "replace-with-a-long-random-string"  # the value in .env.ex
 MAX_CHAT_ID = 2**52  # Telegram: chat IDs have at most 52 significant bits
 DEFAULT_LISTEN = "0.0.0.0:8080"
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_SHORT_NAME_RE = re.compile(r"^[A-Za-z0-9_]{3,64}$")
 
 
 class Settings(BaseSettings):
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     # The public https:// base URL of the bot's web server, as the operator's webhook systems
     # reach it: their callbacks go to <it>/systems/<id>/callback. Empty: they must answer 200.
     systems_callback_url: str | None = None
+    # The desk Mini App (bot.service.desk_app): the public https:// base URL of the bot's web
+    # server (the app is at <it>/desk/; empty: no app), the app's short name registered with
+    # BotFather (the cards' "Open in the app" link; empty: no link), and how old Telegram's
+    # signed init data may be, in seconds.
+    webapp_url: str | None = None
+    webapp_short_name: str = ""
+    webapp_max_age: Annotated[int, Field(gt=0, le=86400)] = 3600
 
     def secrets(self) -> list[str]:
         """Values no log line may carry (`RedactSecrets` in bot.service.logs): keys, tokens,
@@ -238,6 +246,20 @@ class Settings(BaseSettings):
         if value and not value.startswith("https://"):
             raise ValueError("must be a public https:// URL (the systems call back over HTTPS)")
         return value or None
+
+    @field_validator("webapp_url")
+    @classmethod
+    def _webapp_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be a public https:// URL (Telegram opens Mini Apps over HTTPS)")
+        return value.rstrip("/") or None if value else None
+
+    @field_validator("webapp_short_name")
+    @classmethod
+    def _webapp_short_name(cls, value: str) -> str:
+        if value and not _SHORT_NAME_RE.match(value):
+            raise ValueError("must be the Mini App's short name: 3-64 characters A-Z, a-z, 0-9, _")
+        return value
 
     @field_validator("webhook_secret")
     @classmethod
