@@ -231,7 +231,16 @@ async def build_app(
     t_staff = i18n.translator(settings.staff_locale)
     reach = StaffReach(clock, settings.owner_ids, t_staff, pack.zone, admin_chat)
     pace = GroupPace(settings.staff_rate)
-    outbox = Outbox(sessions, clock, pack, admin_chat, settings.staff_locale, reach, pace)
+    outbox = Outbox(
+        sessions,
+        clock,
+        pack,
+        admin_chat,
+        settings.staff_locale,
+        reach,
+        pace,
+        settings.webapp_short_name,
+    )
     on_outbox_commit(sessions, outbox.wake)  # a commit that added outbox rows wakes the worker
     erasure = ErasureService(
         sessions,

@@ -40,8 +40,10 @@ async def run(settings: Settings, pack: PolicyPack) -> None:
             await prepare(app)
         else:
             beside = asyncio.create_task(prepare_beside(app), name="prepare")
-        # The webhook systems call back on the web server: it runs in polling mode too then.
-        if settings.webhook_listen is not None or app.callbacks is not None:
+        # The webhook systems call back on the web server, and the desk app is served there:
+        # it runs in polling mode too then.
+        serving = settings.webhook_listen is not None or settings.webapp_url is not None
+        if serving or app.callbacks is not None:
             server = await web.start_server(app, *settings.webhook_host_port)
         if settings.webhook_url is not None:
             await web.set_webhook(app)

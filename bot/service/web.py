@@ -88,6 +88,10 @@ def create_web_app(app: Served) -> web.Application:
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_post("/systems/{system_id}/callback", system_callback)
     web_app.router.add_get("/metrics", metrics)
+    if settings.webapp_url is not None:
+        from bot.service.desk_app.server import add_desk_routes
+
+        add_desk_routes(web_app, app)  # type: ignore[arg-type]  # the App itself serves it
     return web_app
 
 
@@ -95,7 +99,8 @@ async def start_server(app: Served, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(create_web_app(app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    log.info("Serving /healthz, /metrics and the systems' callbacks on %s:%s", host, port)
+    desk = " and the desk app" if app.settings.webapp_url else ""
+    log.info("Serving /healthz, /metrics, the systems' callbacks%s on %s:%s", desk, host, port)
     return runner
 
 

@@ -288,11 +288,29 @@ def card(
     grounds: Sequence[RefusalGround] = (),
     jobs: Sequence[SystemJob] = (),
     names: dict[str, str] | None = None,
+    app: str | None = None,
 ) -> InlineKeyboardMarkup | None:
-    """Buttons for what can still be done with the request; none once it is closed. A refusal
+    """Buttons for what can still be done with the request, and `app`, the desk app's link for
+    it (a URL button: Web App buttons are not allowed in groups); none once it is closed. A refusal
     is a button per ground the pack's law gives for the request's type (`grounds`). While the
     operator's systems carry it out, only the checklist's: retry a failed system, tick one done
     by hand (`names`: each system's name), a DPO's completion with the rest explained."""
+    markup = _card(request, t, extend, grounds, jobs, names)
+    if app is None:
+        return markup
+    rows = [] if markup is None else list(markup.inline_keyboard)
+    rows.append([InlineKeyboardButton(text=t("desk_server.open_in_app"), url=app)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _card(
+    request: Request,
+    t: Translator,
+    extend: bool,
+    grounds: Sequence[RefusalGround],
+    jobs: Sequence[SystemJob],
+    names: dict[str, str] | None,
+) -> InlineKeyboardMarkup | None:
     if request.status == RequestStatus.CARRYING_OUT:
         return _checklist(request, t, jobs, names or {})
     if (

@@ -21,3 +21,4 @@ class SendContext:
     admin_chat: AdminChat
     t: Translator  # staff's language
     topics: ForumTopics
+    app_short_name: str = ""  # WEBAPP_SHORT_NAME: the cards' "Open in the app" link

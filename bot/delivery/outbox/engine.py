@@ -82,6 +82,7 @@ class Outbox:
         staff_locale: str,
         reach: StaffReach,
         pace: GroupPace,
+        app_short_name: str = "",
     ) -> None:
         self._sessions = sessions
         self._reach = reach
@@ -94,7 +95,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._recovered_at: datetime | None = None
         topics = ForumTopics(admin_chat, self._t)
-        self._senders = SendContext(clock, pack, admin_chat, self._t, topics)
+        self._senders = SendContext(clock, pack, admin_chat, self._t, topics, app_short_name)
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -22,21 +22,16 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from bot.core.formatting import fmt_datetime
 from bot.core.i18n import Translator, translator
 from bot.delivery.outbox.answer import send_systems_answer
+from bot.delivery.outbox.card import app_link, render_card
 from bot.delivery.outbox.context import SendContext
 from bot.delivery.outbox.errors import ErasedMeanwhile, Permanent, group_missing, nothing_to_edit
 from bot.domain.attachments import fit_caption, megabytes
-from bot.domain.requests.carrying import recipient_names
-from bot.domain.requests.rules import card_notes, extension_refusal
 from bot.domain.staff_reach import reason_of
-from bot.telegram import keyboards
-from bot.telegram.texts.checklist import checklist_lines, names_of
-from bot.telegram.texts.requests import card_text, due_page
-from storage.enums import OPEN, AttachmentStatus, MessageKind, OutboxKind
+from bot.telegram.texts.requests import due_page
+from storage.enums import OPEN, AttachmentStatus, OutboxKind
 from storage.models import OutboxItem, Request, RequestAttachment
 from storage.repositories import Repositories
 
-# Requests whose outcome each recipient of a disclosure must be told of (GDPR art. 19).
-TELL_RECIPIENTS = frozenset({"erasure", "rectification", "restriction"})
 # Kinds whose text says, when sent again after a crash, that it may be a repeat.
 MARKED = frozenset({OutboxKind.CARD, OutboxKind.TO_USER, OutboxKind.TO_STAFF, OutboxKind.TO_ADMIN})
 # A card posted this long after its request was received says so, with the time received (the
@@ -89,24 +84,10 @@ async def attachment_of(repo: Repositories, item: OutboxItem) -> RequestAttachme
 
 
 async def _card(
-    ctx: SendContext, repo: Repositories, request: Request
+    ctx: SendContext, bot: Bot, repo: Repositories, request: Request
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    user = await repo.users.get(request.user_id)
-    recipients: list[str] = []
-    if user is not None and request.type in TELL_RECIPIENTS:
-        disclosed = await repo.disclosures.of_user(user.id)
-        recipients = list(dict.fromkeys(d.recipient for d in disclosed))
-    notes = await card_notes(repo, ctx.pack, request)
-    jobs = await repo.jobs.of_request(request.id) if ctx.pack.systems else []
-    explained = await repo.requests.said_all(request.id, MessageKind.EXPLAINED) if jobs else []
-    told = await recipient_names(repo, request.user_id) if jobs else {}
-    names = names_of(ctx.pack, ctx.t, told)
-    checklist = checklist_lines(jobs, ctx.pack, ctx.t, explained, names)
-    text = card_text(request, user, ctx.pack, ctx.t, recipients, notes, checklist)
-    extend = await extension_refusal(repo, ctx.pack, request, ctx.clock.now()) is None
-    grounds = ctx.pack.grounds_for(request.type)
-    markup = keyboards.card(request, ctx.t, extend=extend, grounds=grounds, jobs=jobs, names=names)
-    return text, markup
+    link = await app_link(bot, ctx.app_short_name, request.id)
+    return await render_card(repo, ctx.pack, ctx.clock, ctx.t, request, link)
 
 
 # --- one sender per kind ---------------------------------------------------------------------
@@ -262,7 +243,7 @@ async def send_card(
     request = _the(request)
     admin = ctx.admin_chat.id
     thread = await ctx.topics.thread(bot, repo, request.type)
-    text, markup = await _card(ctx, repo, request)
+    text, markup = await _card(ctx, bot, repo, request)
     await repo.commit()  # the reads end here: no transaction stays open during the call
     if ctx.clock.now() - request.received_at >= POSTED_LATE:
         when = fmt_datetime(request.received_at, ctx.t, ctx.pack.zone)
@@ -281,7 +262,7 @@ async def edit_card(
     request = _the(request)
     if request.card_message_id is None:
         return  # the card is not posted (or failed): nothing to bring up to date
-    text, markup = await _card(ctx, repo, request)
+    text, markup = await _card(ctx, bot, repo, request)
     await repo.commit()  # the reads end here: no transaction stays open during the call
     try:
         await bot.edit_message_text(

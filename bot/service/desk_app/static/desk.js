@@ -163,9 +163,7 @@
   }
 
   function errorText(error) {
-    if (error && error.data && (error.data.message || error.data.error)) {
-      return error.data.message || error.data.error;
-    }
+    if (error && error.data && error.data.message) return error.data.message;
     if (error && error.status === 401) return t("refused_auth");
     if (error && error.status === 403) return t("refused_role");
     if (error && error.status === 404) return t("not_found");
@@ -264,7 +262,7 @@
         VIEWS.requests();
       };
     }
-    const statusPick = select("filter-status", [["", t("any_status")]].concat(STATUSES.map(function (s) {
+    const statusPick = select("filter-status", [["", t("any_status")], ["all", t("all_statuses")]].concat(STATUSES.map(function (s) {
       return [s, t("status_" + s)];
     })), f.status || "", refine("status"));
     const typePick = select("filter-type", [["", t("any_type")]].concat(TYPES.map(function (s) {
@@ -411,14 +409,19 @@
     }
     const text = el("textarea", { test: "action-text", rows: "4", maxlength: "4000", placeholder: t("reason") });
     const until = needsDate ? el("input", { type: "date", test: "action-until" }) : null;
+    // A clarification beyond the agent's limit: the DPO's reason for it as well.
+    const beyond = action.needs_beyond
+      ? el("textarea", { test: "action-beyond", rows: "2", maxlength: "1000", placeholder: t("beyond") })
+      : null;
     const submit = el("button", { type: "submit", test: "action-submit", text: action.label });
     form.replaceChildren(el("form", { on: { submit: function (event) {
       event.preventDefault();
       const body = { action: action.action, ground: action.ground, job_id: action.job_id };
       if (action.needs_text) body.text = text.value;
       if (until && until.value) body.until = until.value;
+      if (beyond) body.beyond = beyond.value;
       send(view, id, body);
-    } } }, [el("label", { text: action.label }), action.needs_text ? text : null, until, submit]));
+    } } }, [el("label", { text: action.label }), action.needs_text ? text : null, beyond, until, submit]));
     (action.needs_text ? text : until).focus();
   }
 
