@@ -429,17 +429,22 @@
     const clean = {};
     Object.keys(body).forEach(function (k) { if (body[k] !== undefined && body[k] !== null) clean[k] = body[k]; });
     view.querySelectorAll('[data-test="actions"] button').forEach(function (b) { b.disabled = true; });
-    api("requests/" + id + "/action", { method: "POST", body: clean }).then(function (result) {
+    function settle(outcome) {
+      // The request as it is now; an erased one is gone: the outcome alone then.
       return api("requests/" + id).then(function (data) {
-        renderRequest(view, id, data, outcomeNode(result.outcome, result.message));
-      });
-    }).catch(function (error) {
-      if (error.status === 401) return refuse(error);
-      return api("requests/" + id).then(function (data) {
-        renderRequest(view, id, data, outcomeNode("error", errorText(error)));
+        renderRequest(view, id, data, outcome);
       }).catch(function () {
-        view.replaceChildren(outcomeNode("error", errorText(error)));
+        view.replaceChildren(el("button", { type: "button", class: "link", test: "back",
+          text: "← " + t("nav_requests"), on: { click: function () { go("requests"); } } }), outcome);
       });
+    }
+    api("requests/" + id + "/action", { method: "POST", body: clean }).then(function (result) {
+      return settle(outcomeNode(result.outcome, result.message));
+    }, function (error) {
+      if (error.status === 401) return refuse(error);
+      // 404: decided and erased meanwhile (from the card, say): closed, nothing more to do.
+      if (error.status === 404) return settle(outcomeNode("closed", t("outcome_closed")));
+      return settle(outcomeNode("error", errorText(error)));
     });
   }
 
