@@ -214,29 +214,94 @@ class FakeDesk:
     async def person(self, request: web.Request) -> web.Response:
         self.who(request)
         user = int(request.match_info["user_id"])
+        rows = [i for i in self.items if i["user_id"] == user][:3]
         return web.json_response(
             {
-                "user_id": user,
-                "requests": [i for i in self.items if i["user_id"] == user][:3],
-                "consents": [
-                    {"purpose": "marketing", "state": "granted", "at": "2026-10-01T08:00:00+00:00"}
+                "user": {
+                    "id": user,
+                    "name": "Ann",
+                    "username": "",
+                    "language": "en",
+                    "joined_at": "2026-10-01T08:00:00+00:00",
+                    "blocked_bot": False,
+                },
+                "requests": [
+                    {
+                        k: r[k]
+                        for k in (
+                            "id",
+                            "type",
+                            "type_label",
+                            "status",
+                            "status_label",
+                            "received_at",
+                            "due_at",
+                            "overdue",
+                        )
+                    }
+                    | {"closed_at": None, "external": False}
+                    for r in rows
                 ],
-                "disclosures": [{"recipient": "Courier Ltd", "at": "2026-10-05T08:00:00+00:00"}],
+                "consents": [
+                    {
+                        "purpose": "marketing",
+                        "label": "News and offers",
+                        "granted": True,
+                        "policy_version": "2026-10",
+                        "updated_at": "2026-10-01T08:00:00+00:00",
+                    }
+                ],
+                "ledger": [
+                    {
+                        "purpose": "marketing",
+                        "label": "News and offers",
+                        "granted": True,
+                        "at": "2026-10-01T08:00:00+00:00",
+                        "policy_version": "2026-10",
+                        "source": "bot",
+                    }
+                ],
+                "disclosures": [
+                    {
+                        "at": "2026-10-05T08:00:00+00:00",
+                        "recipient": "Courier Ltd",
+                        "data": "name, address",
+                        "legal_basis": "contract",
+                        "staff_id": STAFF,
+                    }
+                ],
                 "holds": [],
             }
         )
 
     async def breaches(self, request: web.Request) -> web.Response:
         self.who(request)
+        authorities = [
+            {
+                "law": "99-z",
+                "name": "OAPD",
+                "due_at": "2026-12-03T10:00:00+00:00",
+                "notified_at": None,
+                "state": "pending",
+            }
+        ]
+        users = {"due_at": None, "started_at": None, "state": "pending", "recipients": 0, "told": 0}
         return web.json_response(
             {
                 "items": [
                     {
                         "id": 1,
-                        "title": "Lost laptop",
-                        "authority_due": "2026-12-03T10:00:00",
-                        "state": "reported",
-                        "overdue": False,
+                        "known_at": "2026-12-01T10:00:00+00:00",
+                        "created_at": "2026-12-01T11:00:00+00:00",
+                        "what": "Lost laptop",
+                        "categories": ["contact"],
+                        "affected": "some",
+                        "people": "120",
+                        "records": "",
+                        "authority_due_at": "2026-12-03T10:00:00+00:00",
+                        "authorities": authorities,
+                        "state": "pending",
+                        "users": users,
                     }
                 ]
             }
@@ -244,14 +309,49 @@ class FakeDesk:
 
     async def figures(self, request: web.Request) -> web.Response:
         self.who(request)
+        months = ["2026-10", "2026-11"]
         return web.json_response(
             {
-                "on_time": [
-                    {"month": "2026-10", "type": "access", "rate": 0.9, "median_days": 6.5},
-                    {"month": "2026-11", "type": "access", "rate": 0.75, "median_days": 9},
+                "months": months,
+                "types": [
+                    {"type": "access", "label": "Access"},
+                    {"type": "erasure", "label": "Erasure"},
                 ],
-                "open_by_age": {"0-7": 12, "8-14": 5, "15-30": 3, "30+": 1},
-                "consents": [{"month": "2026-11", "purpose": "marketing", "granted": 40}],
+                "on_time": [
+                    {
+                        "type": "access",
+                        "month": "2026-10",
+                        "closed": 10,
+                        "on_time": 9,
+                        "rate": 0.9,
+                        "median_days": 6.5,
+                    },
+                    {
+                        "type": "access",
+                        "month": "2026-11",
+                        "closed": 8,
+                        "on_time": 6,
+                        "rate": 0.75,
+                        "median_days": 9.0,
+                    },
+                    {
+                        "type": "erasure",
+                        "month": "2026-11",
+                        "closed": 4,
+                        "on_time": 4,
+                        "rate": 1.0,
+                        "median_days": 3.0,
+                    },
+                ],
+                "open_by_age": [
+                    {"bucket": b, "count": n}
+                    for b, n in (("0-7", 12), ("8-14", 5), ("15-30", 3), ("30+", 1))
+                ],
+                "purposes": [{"purpose": "marketing", "label": "News and offers"}],
+                "consents": [
+                    {"purpose": "marketing", "month": m, "granted": g}
+                    for m, g in zip(months, (40, 55), strict=True)
+                ],
             }
         )
 
@@ -259,4 +359,4 @@ class FakeDesk:
         self.who(request)
         body = await request.json()
         self.posted.append(body)
-        return web.json_response({"id": 61})
+        return web.json_response({"id": 61, "linked": True, "attachment": "ok"})

@@ -78,12 +78,21 @@ async def test_every_view_in_both_themes(
                 await page.fill(sel("person-id"), "5003")
                 await page.click(sel("person-go"))
                 await page.wait_for_selector(sel("person-requests"))
+                await page.click(sel("person-requests-row"))  # a request of theirs opens
+                await page.wait_for_selector(sel("view-request"))
+                await page.click(sel("nav-person"))
+                await page.fill(sel("person-id"), "5003")
+                await page.click(sel("person-go"))
+                await page.wait_for_selector(sel("person-disclosures-row"))
             if view == "breaches":
-                await page.wait_for_selector(sel("breaches-table-row"))
+                await page.wait_for_selector(sel("breach-authorities-row"))
+                assert "pending" in await page.inner_text(sel("breach"))
             if view == "figures":
-                await page.wait_for_selector("svg" + sel("chart-on_time-rate"))
-                assert await page.locator(sel("bar")).count() >= 9
-                assert await page.locator(sel("figures-table-open_by_age-row")).count() == 4
+                await page.wait_for_selector("svg" + sel("chart-rate"))
+                # 3 bars of rate, 3 of median days, 4 of open by age, 2 of consents
+                assert await page.locator(sel("bar")).count() == 12
+                assert await page.locator(sel("figures-age-row")).count() == 4
+                assert "Erasure" in await page.inner_text(sel("figures-on-time"))
             await shoot(page, shots, f"{view}-{theme}")
         assert not page.problems  # no CSP violation, no script error
     assert ("GET", "/desk/api/people/5003") in fake.calls

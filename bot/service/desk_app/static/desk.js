@@ -64,6 +64,9 @@
     let text = texts[key];
     if (text === undefined) text = texts["desk_front." + key];
     if (text === undefined && texts.desk_front) text = texts.desk_front[key];
+    // The server's and the views' own keys (state_pending, registered, ...) where the page has none.
+    if (text === undefined) text = texts["desk_views." + key];
+    if (text === undefined) text = texts["desk_server." + key];
     if (text === undefined) text = key;
     if (values) {
       Object.keys(values).forEach(function (name) {
@@ -467,16 +470,25 @@
     return String(value);
   }
 
-  function table(rows, test) {
+  function table(rows, test, onRow) {
     if (!rows.length) return el("p", { class: "hint", test: test + "-empty", text: t("empty") });
     const keys = [];
     rows.forEach(function (row) {
-      Object.keys(row).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); });
+      Object.keys(row).forEach(function (k) {
+        // A code with its label beside it: the label only.
+        if (keys.indexOf(k) < 0 && !(k + "_label" in row) && !(k === "purpose" && "label" in row)) keys.push(k);
+      });
     });
     return el("div", { class: "scroll" }, [el("table", { class: "grid", test: test }, [
       el("thead", {}, [el("tr", {}, keys.map(function (k) { return el("th", { text: label(k) }); }))]),
       el("tbody", {}, rows.map(function (row) {
-        return el("tr", { test: test + "-row" }, keys.map(function (k) { return el("td", { text: cell(row[k]) }); }));
+        const attrs = { test: test + "-row" };
+        if (onRow) {
+          attrs.tabindex = "0";
+          attrs.class = "link-row";
+          attrs.on = { click: function () { onRow(row); } };
+        }
+        return el("tr", attrs, keys.map(function (k) { return el("td", { text: stateText(k, row[k]) }); }));
       })),
     ])]);
   }
@@ -488,7 +500,7 @@
     if (value && typeof value === "object") {
       return Object.keys(value).map(function (k) {
         const v = value[k];
-        return v !== null && typeof v === "object" && !Array.isArray(v) ? Object.assign({ key: k }, v) : { key: k, value: v };
+        return v !== null && typeof v === "object" && !Array.isArray(v) ? Object.assign({ key: k }, v) : { key: label(k), value: v };
       });
     }
     return [];
@@ -500,7 +512,8 @@
       const value = data[key];
       if (value !== null && typeof value === "object") {
         out.push(el("h3", { text: label(key) }));
-        out.push(table(asRows(value), prefix + "-" + key));
+        const open = key === "requests" ? function (row) { go("request", row.id); } : null;
+        out.push(table(asRows(value), prefix + "-" + key, open));
       } else {
         out.push(el("p", { class: "kv" }, [el("b", { text: label(key) + ": " }), cell(value)]));
       }
@@ -536,13 +549,47 @@
     show(el("section", { test: "view-breaches", class: "view" }, [el("h2", { text: t("nav_breaches") }), body]));
     api("breaches").then(function (data) {
       const list = Array.isArray(data) ? data : (data.items || data.breaches);
-      if (Array.isArray(list)) body.replaceChildren(table(list, "breaches-table"));
-      else body.replaceChildren.apply(body, sections(data, "breaches"));
+      if (!Array.isArray(list)) return body.replaceChildren.apply(body, sections(data, "breaches"));
+      if (!list.length) return body.replaceChildren(el("p", { class: "hint", test: "breaches-empty", text: t("empty") }));
+      body.replaceChildren.apply(body, list.map(breachCard));
     }).catch(function (error) {
       if (error.status === 401) return refuse(error);
       body.replaceChildren(el("p", { class: "error", test: "error", text: errorText(error) }));
     });
   };
+
+  function breachCard(breach) {
+    const plain = {};
+    const nested = [];
+    Object.keys(breach).forEach(function (k) {
+      const v = breach[k];
+      if (v !== null && typeof v === "object") nested.push(k);
+      else plain[k] = v;
+    });
+    const parts = [el("h3", { text: "#" + breach.id + (breach.what ? " · " + breach.what : "") })];
+    Object.keys(plain).forEach(function (k) {
+      if (k === "id" || k === "what" || plain[k] === "" || plain[k] === null) return;
+      const attrs = { class: "kv" };
+      if (k === "state") attrs["data-state"] = String(plain[k]);
+      parts.push(el("p", attrs, [el("b", { text: label(k) + ": " }), stateText(k, plain[k])]));
+    });
+    nested.forEach(function (k) {
+      const v = breach[k];
+      if (Array.isArray(v) && v.length && typeof v[0] !== "object") {
+        parts.push(el("p", { class: "kv" }, [el("b", { text: label(k) + ": " }), v.join(", ")]));
+        return;
+      }
+      parts.push(el("h4", { text: label(k) }));
+      parts.push(table(Array.isArray(v) ? asRows(v) : [v], "breach-" + k));
+    });
+    return el("article", { class: "breach", test: "breach", "data-id": String(breach.id) }, parts);
+  }
+
+  function stateText(key, value) {
+    if (key !== "state") return cell(value);
+    const text = t("state_" + value);
+    return text === "state_" + value ? cell(value) : text;
+  }
 
   // ---- Figures: each series as an SVG bar chart drawn here, and the same numbers as a table ----
   const SVG = "http://www.w3.org/2000/svg";
@@ -560,8 +607,10 @@
     }).join(" · ");
   }
 
-  function chart(rows, field, test) {
-    const numeric = Object.keys(rows[0] || {}).filter(function (k) { return typeof rows[0][k] === "number"; });
+  function chart(rows, field, test, labelKeys) {
+    const numeric = labelKeys
+      ? Object.keys(rows[0] || {}).filter(function (k) { return labelKeys.indexOf(k) < 0; })
+      : Object.keys(rows[0] || {}).filter(function (k) { return typeof rows[0][k] === "number"; });
     const values = rows.map(function (r) { return typeof r[field] === "number" ? r[field] : 0; });
     const max = Math.max.apply(null, values.concat([0])) || 1;
     const barH = 18, gap = 6, labelW = 130, width = 340;
@@ -585,6 +634,9 @@
     const body = el("div", { test: "figures-body" }, [el("p", { class: "hint", text: "…" })]);
     show(el("section", { test: "view-figures", class: "view" }, [el("h2", { text: t("nav_figures") }), body]));
     api("figures").then(function (data) {
+      if (data && Array.isArray(data.on_time) && Array.isArray(data.open_by_age)) {
+        return body.replaceChildren.apply(body, figureParts(data));
+      }
       const parts = [];
       Object.keys(data || {}).forEach(function (key) {
         const rows = asRows(data[key]);
@@ -604,6 +656,46 @@
       body.replaceChildren(el("p", { class: "error", test: "error", text: errorText(error) }));
     });
   };
+
+  function lookup(list, key) {
+    const out = {};
+    (list || []).forEach(function (item) { out[item[key]] = item.label; });
+    return out;
+  }
+
+  // On-time rate and median days per type and month, open requests by age, consents per
+  // purpose and month: a chart of each, and the same numbers as a table.
+  function figureParts(data) {
+    const types = lookup(data.types, "type");
+    const purposes = lookup(data.purposes, "purpose");
+    const parts = [];
+    const onTime = data.on_time.map(function (r) {
+      return { month: r.month, type: types[r.type] || r.type, closed: r.closed, on_time: r.on_time,
+        rate: Math.round(r.rate * 1000) / 10, median_days: r.median_days };
+    });
+    parts.push(el("h3", { text: label("on_time") }));
+    if (onTime.length) {
+      parts.push(el("h4", { text: label("rate") }));
+      parts.push(chart(onTime, "rate", "chart-rate", ["month", "type"]));
+      parts.push(el("h4", { text: label("median_days") }));
+      parts.push(chart(onTime, "median_days", "chart-median", ["month", "type"]));
+    }
+    parts.push(table(onTime, "figures-on-time"));
+    const ages = data.open_by_age.map(function (r) {
+      const text = t("age_bucket", { bucket: r.bucket });
+      return { bucket: text === "age_bucket" ? r.bucket : text, count: r.count };
+    });
+    parts.push(el("h3", { text: label("open_by_age") }));
+    parts.push(chart(ages, "count", "chart-age", ["bucket"]));
+    parts.push(table(ages, "figures-age"));
+    const consents = (data.consents || []).map(function (r) {
+      return { month: r.month, label: purposes[r.purpose] || r.purpose, granted: r.granted };
+    });
+    parts.push(el("h3", { text: label("consents") }));
+    if (consents.length) parts.push(chart(consents, "granted", "chart-consents", ["month", "label"]));
+    parts.push(table(consents, "figures-consents"));
+    return parts;
+  }
 
   // ---- Register a request that did not come through the bot ----
   const CHANNELS = ["email", "post", "in_person", "other"];
@@ -647,7 +739,10 @@
         if (attachment) body.attachment = attachment;
         return api("external", { method: "POST", body: body });
       }).then(function (data) {
-        result.replaceChildren(outcomeNode("ok", t("reg_done", { id: data.id })), el("button", {
+        let note = t(data.linked ? "registered_linked" : "registered", { id: data.id });
+        if (note === "registered" || note === "registered_linked") note = t("reg_done", { id: data.id });
+        if (data.attachment === "failed") note = t("scan_failed");
+        result.replaceChildren(outcomeNode("ok", note), el("button", {
           type: "button", test: "reg-open", text: t("open_request"),
           on: { click: function () { go("request", data.id); } } }));
         form.reset();
