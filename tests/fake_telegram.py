@@ -151,6 +151,8 @@ class FakeTelegram:
         self.failures: list[Failure] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.descriptions: dict[str, dict[str, str]] = {}
+        # The menu button of each private chat set with setChatMenuButton (None: the default).
+        self.menu_buttons: dict[int, dict[str, Any] | None] = {}
         self.holds: dict[int, asyncio.Event] = {}
         self.topics: dict[tuple[int, int], str] = {}
         self.held: set[int] = set()
@@ -357,6 +359,16 @@ class FakeTelegram:
     def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
         scope = (params.get("scope") or {}).get("type", "default")
         self.commands[(scope, params.get("language_code", ""))] = params["commands"]
+        return True
+
+    def _m_setChatMenuButton(self, params: dict[str, Any]) -> bool:
+        chat_id = _int_or_none(params.get("chat_id"))
+        if chat_id is None:
+            raise ApiError(400, "Bad Request: the default menu button is not changed in tests")
+        if chat_id not in self.chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        button = params.get("menu_button") or {"type": "default"}
+        self.menu_buttons[chat_id] = None if button.get("type") == "default" else button
         return True
 
     def _m_setMyDescription(self, params: dict[str, Any]) -> bool:

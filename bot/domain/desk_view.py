@@ -142,7 +142,8 @@ class DeskView:
         for audit in await self._queries.staff_actions(request.id):
             text = t("desk_server.timeline_staff", action=audit.action)
             entries.append(Entry(audit.at, "staff_action", "staff", audit.actor_id, text))
-        entries.sort(key=lambda e: e.at)
+        # At the same moment, a staff action's audit row comes before what it said.
+        entries.sort(key=lambda e: (e.at, e.kind not in ("filed", "verified", "staff_action")))
         return entries
 
 

@@ -128,6 +128,24 @@ class StaffDirectory:
             return self._admin_role
         return None
 
+    async def known(self, bot: Bot, repo: Repositories) -> dict[int, Role | None]:
+        """Everyone the directory knows of (STAFF_IDS, STAFF_ROLES, roles given with /role, the
+        admin group's administrators) with their role now (the desk app's menu buttons). The
+        administrators are asked afresh, outside the cache."""
+        admins: set[int] = set()
+        try:
+            members = await bot.get_chat_administrators(self._admin_chat.id)
+            admins = {m.user.id for m in members if not m.user.is_bot}
+        except TelegramAPIError as error:
+            log.warning("Could not fetch the admin group's administrators: %s", error.message)
+        stored = {row.user_id: Role(row.role) for row in await repo.roles.every()}
+        ids = set(self._extra) | set(self._configured) | admins | set(stored)
+        known: dict[int, Role | None] = {}
+        for user_id in sorted(ids):
+            by_group = self._admin_role if user_id in self._extra | admins else None
+            known[user_id] = stored.get(user_id) or self._configured.get(user_id) or by_group
+        return known
+
     async def is_staff(self, bot: Bot, user_id: int, repo: Repositories) -> bool:
         return await self.role(bot, user_id, repo) is not None
 

@@ -131,6 +131,7 @@ def create_dispatcher(
         outbox=outbox,
         erasure=erasure,
         reach=reach,
+        webapp_url=settings.webapp_url,  # the desk app's menu buttons (bot.telegram.desk_menu)
     )
     dispatcher.update.outer_middleware(metrics.middleware())
     dispatcher.update.outer_middleware(IsolationMiddleware(isolation, dispatcher.fsm))

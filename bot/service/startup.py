@@ -15,6 +15,7 @@ from bot.core.policy import PolicyPack
 from bot.delivery.systems.registry import tell_unconnected
 from bot.domain.staff_reach import DELETE_RIGHT, probe, reason_of
 from bot.service.app import App
+from bot.telegram.desk_menu import set_desk_menus
 from storage.enums import OutboxKind
 from storage.repositories import Repositories
 
@@ -154,6 +155,17 @@ async def tell_missing_fields(app: App) -> bool:
     return True
 
 
+async def set_staff_menus(app: App) -> int:
+    """With the desk app (WEBAPP_URL): each staff member's menu button opens it (the default
+    for those whose role is not desk work); how many Telegram took. Errors are logged."""
+    if not app.settings.webapp_url:
+        return 0
+    async with app.sessions() as session:
+        known = await app.staff.known(app.bot, Repositories(session))
+    t = translator(app.settings.staff_locale)
+    return await set_desk_menus(app.bot, known.items(), app.settings.webapp_url, t)
+
+
 async def prepare(app: App) -> None:
     """Start-up talk with Telegram (who am I, command menus, profile texts, the admin group
     check), then the workers."""
@@ -168,6 +180,7 @@ async def prepare(app: App) -> None:
     except TelegramAPIError as error:
         log.warning("Could not set the bot's description: %s", error.message)
     await check_admin_chat(app)
+    await set_staff_menus(app)
     await tell_missing_fields(app)
     await tell_unconnected(app.registry, app.sessions, app.clock, app.settings.staff_locale)
     await app.campaigns.resume(app.bot)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import ChatMemberUpdated, Message
 
+from bot.core.i18n import Translator
 from bot.domain.admin_chat import AdminChat
 from bot.domain.staff import StaffDirectory
 from bot.domain.staff_reach import StaffReach
+from bot.telegram.desk_menu import set_desk_menu
 from bot.telegram.filters import Magic
 from storage.repositories import Repositories
 
@@ -20,9 +22,22 @@ async def group_upgraded(message: Message, admin_chat: AdminChat, repo: Reposito
     await admin_chat.migrate(repo, message.migrate_to_chat_id)
 
 
-async def membership_changed(_: ChatMemberUpdated, staff: StaffDirectory) -> None:
-    """Someone was promoted, demoted, joined or left: fetch the administrators afresh."""
+async def membership_changed(
+    event: ChatMemberUpdated,
+    bot: Bot,
+    t: Translator,
+    staff: StaffDirectory,
+    repo: Repositories,
+    webapp_url: str | None,
+) -> None:
+    """Someone was promoted, demoted, joined or left: fetch the administrators afresh; their
+    menu button follows their role now (the desk app for desk work, else the default)."""
     await staff.invalidate()
+    person = event.new_chat_member.user
+    if webapp_url and not person.is_bot:
+        await repo.commit()  # nothing stays open while Telegram answers
+        role = await staff.role(bot, person.id, repo)
+        await set_desk_menu(bot, person.id, role, webapp_url, t)
 
 
 async def bot_membership_changed(

@@ -26,6 +26,15 @@ class RoleRepository:
             row.role, row.set_by, row.set_at = role, set_by, now
         await self._session.flush()
 
+    async def remove(self, user_id: int) -> bool:
+        """The role given with /role taken back; False when there was none."""
+        row = await self._session.get(StaffRole, user_id)
+        if row is None:
+            return False
+        await self._session.delete(row)
+        await self._session.flush()
+        return True
+
     async def every(self) -> list[StaffRole]:
         rows = await self._session.scalars(select(StaffRole).order_by(StaffRole.user_id))
         return list(rows)

@@ -180,5 +180,7 @@ def _answer(call: Call, outcome: Outcome, request: Request) -> dict[str, Any]:
         }
     if isinstance(outcome, DeskRule):
         return {"outcome": str(outcome), "message": t(f"card.rule_{outcome}", id=request.id)}
+    if outcome is RequestOutcome.CLOSED and request.handled_by not in (None, call.user_id):
+        outcome = RequestOutcome.DECIDED  # someone decided it a moment before (the card's note)
     note = outcome_note(outcome, request, t)
     return {"outcome": str(outcome), "message": note or t("desk_server.done", id=request.id)}

@@ -114,7 +114,7 @@ async def detail(call: Call) -> dict[str, Any]:
                 "text": item["line"],
             }
         )
-    entries.sort(key=lambda e: e["at"])
+    entries.sort(key=lambda e: (e["at"], e["kind"] == "system"))
     beyond = beyond_agents(app.pack, await clarifications(call.repo, request))
     return {
         "request": request_json(request, t, app.clock.now()),
