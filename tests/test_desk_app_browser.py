@@ -95,6 +95,7 @@ async def test_the_table_filters_search_and_a_request_page(served: Served, tmp_p
 
     async with chromium() as page:
         for theme in ("light", "dark"):
+            await page.goto("about:blank")  # a new fragment alone would not reload the page
             await page.goto(served.url(sam, theme))
             await expect(page.locator(sel("request-row"))).to_have_count(3)
             await shoot(page, shots, f"bot-requests-{theme}")
@@ -129,6 +130,10 @@ async def test_the_table_filters_search_and_a_request_page(served: Served, tmp_p
             '[data-test="timeline-item"][data-kind="staff_action"]'
         ).count()
         await shoot(page, shots, "bot-request-light")
+        await page.goto("about:blank")
+        await page.goto(served.url(sam, "dark", start=f"req_{first}"))
+        await page.wait_for_selector(sel("timeline-item"))
+        await shoot(page, shots, "bot-request-dark")
         assert not page.problems
     assert (await stored(bot, first)).status == "in_progress"
 
