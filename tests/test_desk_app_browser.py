@@ -211,3 +211,62 @@ async def test_refused_init_data_shows_no_data(served: Served, kind: str) -> Non
         body = await page.inner_text("body")
         assert "Ann" not in body and "erasure" not in body
         assert all("Ann" not in text and "erasure" not in text for text in responses)
+
+
+async def views_served(served: Served, staff: Person) -> bool:
+    """Whether this build serves the views' API (person, breaches, figures, external)."""
+    from aiohttp import ClientSession
+
+    from tests.webapp import HEADER
+
+    async with (
+        ClientSession() as http,
+        http.get(f"{served.base}/desk/api/breaches", headers={HEADER: served.init(staff)}) as got,
+    ):
+        return got.status == 200
+
+
+async def test_person_breaches_figures_and_a_request_registered_in_the_app(
+    served: Served, tmp_path: Path
+) -> None:
+    bot = served.h
+    ann = await onboarded(bot, "Ann")
+    sam = bot.staff("Sam")
+    number = await file_erasure(bot, ann)
+    await bot.settle()
+    if not await views_served(served, sam):
+        pytest.skip("this build does not serve the person, breaches and figures API yet")
+    shots = screenshots_dir(tmp_path / "shots")
+    async with chromium() as page:
+        await page.goto(served.url(sam))
+        await page.wait_for_selector(sel("request-row"))
+        await page.click(sel("nav-person"))
+        await page.fill(sel("person-id"), str(ann.id))
+        await page.click(sel("person-go"))
+        await expect(page.locator(sel("person-requests-row"))).to_have_count(1)
+        await shoot(page, shots, "bot-person-light")
+        await page.click(sel("person-requests-row"))
+        await page.wait_for_selector(f'[data-test="view-request"][data-id="{number}"]')
+
+        await page.click(sel("nav-breaches"))
+        await page.wait_for_selector(f"{sel('breaches-empty')}, {sel('breach')}")
+        await page.click(sel("nav-figures"))
+        await page.wait_for_selector("svg" + sel("chart-age"))
+        await shoot(page, shots, "bot-figures-light")
+
+        await page.click(sel("nav-register"))
+        await page.select_option(sel("reg-type"), "access")
+        await page.select_option(sel("reg-channel"), "email")
+        await page.fill(sel("reg-received"), "2026-11-20")
+        await page.fill(sel("reg-identity"), "From the address verified in the account")
+        await page.fill(sel("reg-user"), str(ann.id))
+        await page.fill(sel("reg-text"), "What data do you hold about me?")
+        await page.click(sel("reg-submit"))
+        await page.wait_for_selector(sel("reg-open"))
+        await page.click(sel("nav-requests"))
+        await expect(page.locator(sel("request-row"))).to_have_count(2)
+        assert not page.problems
+    viewed = await audit_rows(bot, "desk.person")
+    assert [e.allowed for e in viewed] == [True]
+    assert str(ann.id) in (viewed[0].subject or "")
+    assert len(await audit_rows(bot, "request.register_external")) == 1
