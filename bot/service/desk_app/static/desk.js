@@ -621,7 +621,7 @@
       const w = Math.max(1, Math.round((width - labelW - 50) * values[i] / max));
       const text = rowLabel(row, numeric);
       bars.push(svg("text", { x: labelW - 6, y: y + barH - 5, "text-anchor": "end", class: "axis" }, [
-        document.createTextNode(text.length > 22 ? text.slice(0, 21) + "…" : text)]));
+        document.createTextNode(text.length > 19 ? text.slice(0, 18) + "…" : text)]));
       bars.push(svg("rect", { x: labelW, y: y, width: w, height: barH, rx: 3, class: "bar", "data-test": "bar" }));
       bars.push(svg("text", { x: labelW + w + 4, y: y + barH - 5, class: "value" }, [
         document.createTextNode(cell(Math.round(values[i] * 100) / 100))]));
@@ -688,12 +688,20 @@
     parts.push(el("h3", { text: label("open_by_age") }));
     parts.push(chart(ages, "count", "chart-age", ["bucket"]));
     parts.push(table(ages, "figures-age"));
-    const consents = (data.consents || []).map(function (r) {
-      return { month: r.month, label: purposes[r.purpose] || r.purpose, granted: r.granted };
-    });
+    // Consents granted: a chart per purpose (months down), one table (a column per purpose).
     parts.push(el("h3", { text: label("consents") }));
-    if (consents.length) parts.push(chart(consents, "granted", "chart-consents", ["month", "label"]));
-    parts.push(table(consents, "figures-consents"));
+    const byPurpose = {};
+    const byMonth = {};
+    (data.consents || []).forEach(function (r) {
+      const name = purposes[r.purpose] || r.purpose;
+      (byPurpose[name] = byPurpose[name] || []).push({ month: r.month, granted: r.granted });
+      (byMonth[r.month] = byMonth[r.month] || { month: r.month })[name] = r.granted;
+    });
+    Object.keys(byPurpose).forEach(function (name, i) {
+      parts.push(el("h4", { text: name }));
+      parts.push(chart(byPurpose[name], "granted", "chart-consents-" + i, ["month"]));
+    });
+    parts.push(table(Object.keys(byMonth).sort().map(function (m) { return byMonth[m]; }), "figures-consents"));
     return parts;
   }
 
