@@ -117,7 +117,7 @@ async def done_button(
     if request.type == RequestType.ERASURE and desk.carried_out(request):
         await _answer(query, await desk.carry_out(request, query.from_user.id), request, t)
     elif request.type == RequestType.ERASURE:
-        await _erase(query, request, bot, t, desk, erasure, repo)
+        await _erase(query, request, bot, t, desk, erasure)
     elif request.type == RequestType.RESTRICTION:
         await _ask_for_text(query, RequestAction.RESTRICT, request, bot, state, t, pack, desk)
     else:
@@ -131,20 +131,12 @@ async def _erase(
     t: Translator,
     desk: Desk,
     erasure: ErasureService,
-    repo: Repositories,
 ) -> None:
-    key = await erasure.execute(
-        bot,
-        request.user_id,
-        cause=f"request {request.id}",
-        notice="requests.erased",
-        claim=desk.erasure_claim(request, query.from_user.id),
-    )
-    if key is None:
-        request = await repo.requests.get(request.id) or request
-        await _answer(query, RequestOutcome.DECIDED, request, t)
-    else:
+    outcome = await desk.erase(request, query.from_user.id, erasure, bot)
+    if outcome is RequestOutcome.OK:
         await query.answer()
+    else:
+        await _answer(query, outcome, request, t)
 
 
 async def text_button(

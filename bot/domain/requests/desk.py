@@ -15,7 +15,10 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from aiogram import Bot
+
 from bot.core.policy import ClarifyRule, RequestType
+from bot.domain.erasure import ErasureService
 from bot.domain.requests.catalogue import CORRECTABLE, details_of, file_of, normalize_phone
 from bot.domain.requests.checklist import Checklist, Effect, RequestOutcome
 from bot.domain.requests.filing import add_request
@@ -161,6 +164,25 @@ class Desk(Checklist):
             )
 
         return claim
+
+    async def erase(
+        self, request: Request, staff_id: int, erasure: ErasureService, bot: Bot
+    ) -> RequestOutcome:
+        """Done on an erasure the operator's systems do not carry out (the card's button, the
+        desk app): the person's data is erased now, in the erasure's own transaction, with the
+        decision a compare-and-set inside it. DECIDED when someone decided first (the request,
+        read again, shows who)."""
+        key = await erasure.execute(
+            bot,
+            request.user_id,
+            cause=f"request {request.id}",
+            notice="requests.erased",
+            claim=self.erasure_claim(request, staff_id),
+        )
+        if key is not None:
+            return RequestOutcome.OK
+        await self._repo.requests.get(request.id)  # refreshed in place, if still there
+        return RequestOutcome.DECIDED
 
     async def take(self, request: Request, staff_id: int) -> RequestOutcome:
         return await self._staff_change(

@@ -156,19 +156,7 @@ async def _done(call: Call, desk: Desk, request: Request) -> RequestOutcome:
     if request.type != RequestType.ERASURE or desk.carried_out(request):
         return await desk.done(request, call.user_id)
     await call.repo.commit()  # the erasure runs in a transaction of its own
-    key = await call.app.erasure.execute(
-        call.app.bot,
-        request.user_id,
-        cause=f"request {request.id}",
-        notice="requests.erased",
-        claim=desk.erasure_claim(request, call.user_id),
-    )
-    if key is None:
-        fresh = await call.repo.requests.get(request.id)
-        if fresh is not None:
-            await call.repo.session.refresh(fresh)  # who decided it, for the answer
-        return RequestOutcome.DECIDED
-    return RequestOutcome.OK
+    return await desk.erase(request, call.user_id, call.app.erasure, call.app.bot)
 
 
 def _answer(call: Call, outcome: Outcome, request: Request) -> dict[str, Any]:
