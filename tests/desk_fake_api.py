@@ -77,7 +77,7 @@ class FakeDesk:
         return app
 
     def who(self, request: web.Request) -> int:
-        self.calls.append((request.method, request.path))
+        self.calls.append((request.method, request.path_qs))
         user = self.init_data.get(request.headers.get("X-Telegram-Init-Data", ""))
         if user is None:
             raise web.HTTPUnauthorized(text='{"error": "unauthorised"}')
