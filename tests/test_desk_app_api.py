@@ -25,10 +25,12 @@ from bot.core.policy import RequestType
 from bot.service.web import create_web_app
 from storage.models import AuditEntry, Request
 from storage.repositories import Repositories
-from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
+from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram, _member
 from tests.kit import ADMIN_CHAT_ID, Harness, Person
+from tests.systems_kit import ENV, FakeSystems, write_systems_pack
 from tests.test_consents import onboarded
 from tests.test_requests import file_erasure, stored
+from tests.test_systems_desk import approved_erasure, fakes, work  # noqa: F401 (a fixture)
 from tests.webapp import HEADER, forged, signed_init_data
 
 WEBAPP = "https://desk.example.org"
@@ -261,6 +263,7 @@ async def test_a_request_its_timeline_and_done_from_the_app(
     offered = {a["action"] for a in detail["actions"]}
     assert {"take", "done", "question", "clarify", "block", "refuse"} <= offered
     assert all(a["ground"] for a in detail["actions"] if a["action"] == "refuse")
+    assert all(a["allowed"] for a in detail["actions"])
     assert detail["checklist"] == []
     asked = await desk.act(number, sam.id, action="question", text="Which account, the app?")
     assert asked["outcome"] == "ok"
@@ -414,5 +417,80 @@ async def test_menu_buttons_follow_the_role(
         dora.expect("выдана роль")  # the role holds; the button failed, logged
         assert fake.menu_buttons[tim.id] is None
         assert "desk menu button" in caplog.text and str(tim.id) not in caplog.text
+
+        # An administrator of the admin group is a DPO; leaving it, no longer staff.
+        nina = harness.user("Nina")
+        fake.members[(ADMIN_CHAT_ID, nina.id)] = "administrator"
+        await member_update(harness, nina, "member", "administrator")
+        assert fake.menu_buttons[nina.id] == web_app
+        fake.members[(ADMIN_CHAT_ID, nina.id)] = "left"
+        await member_update(harness, nina, "administrator", "left")
+        assert fake.menu_buttons[nina.id] is None
     finally:
+        await harness.stop()
+
+
+async def member_update(harness: Harness, person: Person, was: str, now: str) -> None:
+    user = person.as_user()
+    await harness.feed(
+        {
+            "chat_member": {
+                "chat": harness.fake.chats[ADMIN_CHAT_ID],
+                "from": user,
+                "date": 0,
+                "old_chat_member": _member(was, user),
+                "new_chat_member": _member(now, user),
+            }
+        }
+    )
+
+
+async def test_the_systems_checklist_in_the_app(
+    fake: FakeTelegram,
+    tmp_path: Path,
+    clock: FrozenClock,
+    fakes: FakeSystems,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request carried out in the operator's systems: its checklist and its lines in the
+    timeline, the checklist's actions (a DPO's completion not an agent's), a system ticked
+    from the app finishes the erasure."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    harness = Harness(
+        fake,
+        tmp_path,
+        pack=str(write_systems_pack(tmp_path)),
+        clock=clock,
+        systems=True,
+        webapp_url=WEBAPP,
+        staff_roles={AGENT_ID: "agent"},
+    )
+    harness.factory = fakes.factory()
+    await harness.start()
+    await harness.app.systems.stop()  # the test runs the worker's passes itself
+    client = TestClient(TestServer(create_web_app(harness.app)))
+    await client.start_server()
+    try:
+        desk = Desk(client, clock)
+        ann, sam, number = await approved_erasure(harness)
+        await work(harness)
+        detail = await desk.get(f"/desk/api/requests/{number}", sam.id)
+        statuses = {item["system"]: item["status"] for item in detail["checklist"]}
+        assert statuses == {"crm": "done", "helpdesk": "done", "archive": "manual"}
+        assert all(item["line"] for item in detail["checklist"])
+        assert sum(1 for e in detail["timeline"] if e["kind"] == "system") == 3
+        [tick] = [a for a in detail["actions"] if a["action"] == "tick"]
+        [explain] = [a for a in detail["actions"] if a["action"] == "explain"]
+        assert explain["allowed"] and explain["needs_text"]
+        agents = await desk.get(f"/desk/api/requests/{number}", AGENT_ID)
+        assert not next(a for a in agents["actions"] if a["action"] == "explain")["allowed"]
+        ticked = await desk.act(
+            number, AGENT_ID, action="tick", job_id=tick["job_id"], text="Folder shredded"
+        )
+        assert ticked["outcome"] == "ok"
+        await work(harness)
+        assert said(ann, "Your erasure request is done") == 1
+    finally:
+        await client.close()
         await harness.stop()

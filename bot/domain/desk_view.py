@@ -126,10 +126,7 @@ class DeskView:
                 "verified",
                 "system",
                 None,
-                t(
-                    "desk_server.timeline_verified",
-                    how=t(f"card.verified_{request.verification.replace('+', '_')}"),
-                ),
+                t("desk_server.timeline_verified", how=_verified(request, t)),
             ),
         ]
         for message in await self._repo.requests.messages(request.id):
@@ -145,6 +142,15 @@ class DeskView:
         # At the same moment, a staff action's audit row comes before what it said.
         entries.sort(key=lambda e: (e.at, e.kind not in ("filed", "verified", "staff_action")))
         return entries
+
+
+def _verified(request: Request, t: Translator) -> str:
+    """How the person's identity was checked, as the card says it (the raw value for a way
+    the card has no words for, a request registered by staff, say)."""
+    try:
+        return t(f"card.verified_{request.verification.replace('+', '_')}")
+    except KeyError:
+        return request.verification
 
 
 def row_json(row: Row, t: Translator, now: datetime) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from aiohttp import web
 
 from bot.core.i18n import Translator
 from bot.core.policy import RequestType
-from bot.core.roles import Role
+from bot.core.roles import Role, may, need_for
 from bot.delivery.outbox.card import render_card
 from bot.domain.desk_view import DeskView, parse_query, row_json
 from bot.domain.requests.carrying import recipient_names
 from bot.domain.requests.rules import beyond_agents, clarifications
-from bot.service.desk_app.actions import perform
+from bot.service.desk_app.actions import AUDIT, perform
 from bot.service.desk_app.call import Call, api, app_texts
 from bot.telegram.callbacks import GroundCb, JobAction, JobCb, RequestAction, RequestCb
 from bot.telegram.texts.checklist import job_line, names_of
@@ -153,20 +153,23 @@ def actions_of(
     markup: InlineKeyboardMarkup | None, request: Request, role: Role, beyond: bool
 ) -> list[dict[str, Any]]:
     """Exactly what the card's keyboard offers now, as API actions (a template is picked in
-    the group; a link is not an action). A clarification beyond the agent's limit is a DPO's,
-    with a reason (`beyond`)."""
+    the group; a link is not an action), each `allowed` or not for `role` as the card's check
+    would decide. A clarification beyond the agent's limit is a DPO's, with a reason
+    (`needs_beyond`)."""
     found: list[dict[str, Any]] = []
     for row in markup.inline_keyboard if markup is not None else []:
         for button in row:
             if button.callback_data is None:
                 continue
-            action = _action(button.callback_data, request, role, beyond)
+            action = _action(button.callback_data, request, beyond)
             if action is not None:
-                found.append({"label": button.text} | action)
+                audited = "clarify_again" if action.get("needs_beyond") else AUDIT[action["action"]]
+                allowed = may(role, need_for(f"request.{audited}"))
+                found.append({"label": button.text} | action | {"allowed": allowed})
     return found
 
 
-def _action(data: str, request: Request, role: Role, beyond: bool) -> dict[str, Any] | None:
+def _action(data: str, request: Request, beyond: bool) -> dict[str, Any] | None:
     prefix = data.split(":", 1)[0]
     if prefix == GroundCb.__prefix__:
         ground = GroundCb.unpack(data)
@@ -194,7 +197,6 @@ async def action(call: Call) -> dict[str, Any]:
 
 
 def add_routes(router: web.UrlDispatcher, app: App) -> None:
-
     router.add_get("/desk/api/me", api(app, me))
     router.add_get("/desk/api/requests", api(app, requests))
     router.add_get(r"/desk/api/requests/{id:\d{1,15}}", api(app, detail))

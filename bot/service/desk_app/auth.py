@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEADER = "X-Telegram-Init-Data"
-MAX_INIT_DATA = 4096
+MAX_INIT_DATA = 8192  # aiohttp's own limit for a header line is about this
 # Signed a little ahead of our clock (clocks differ): accepted within this.
 CLOCK_SKEW = timedelta(minutes=5)
 

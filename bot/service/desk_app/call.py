@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -135,12 +136,15 @@ def api(app: App, handler: Handler) -> Callable[[web.Request], Awaitable[web.Str
                 raise
             except Exception as error:
                 await session.rollback()
-                # The type only: a message could carry what was read or typed.
+                # The type and where only: a message could carry what was read or typed.
+                where = traceback.extract_tb(error.__traceback__)[-1]
                 log.error(
-                    "Desk app: %s %s failed (%s)",
+                    "Desk app: %s %s failed (%s at %s:%s)",
                     request.method,
                     request.match_info.route.resource,
                     type(error).__name__,
+                    where.filename.rsplit("/", 1)[-1],
+                    where.lineno,
                 )
                 return _json(500, {"error": "internal"})
             finally:
