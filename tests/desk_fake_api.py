@@ -157,6 +157,12 @@ class FakeDesk:
                     "ground": "excessive",
                 },
                 {"action": "tick", "label": "Done by hand", "needs_text": True, "job_id": 3},
+                {
+                    "action": "explain",
+                    "label": "Complete, explained",
+                    "needs_text": True,
+                    "allowed": False,
+                },
             ]
         )
         return web.json_response(

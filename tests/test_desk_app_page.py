@@ -143,6 +143,8 @@ async def test_actions_forms_and_register(desk: tuple[FakeDesk, str]) -> None:
         await view.wait_for()
         assert await view.get_attribute("data-id") == "12"
 
+        assert await page.locator(sel("action-explain")).is_disabled()  # not for this role
+        assert await page.locator(sel("role-hint")).count() == 1
         await page.click(sel("action-ask"))
         await page.fill(sel("action-text"), "Which account?")
         await page.click(sel("action-submit"))

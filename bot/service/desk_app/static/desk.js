@@ -373,6 +373,7 @@
   function jobButtons(view, id, data, job) {
     return (data.actions || []).filter(function (a) { return a.job_id === job.job_id; }).map(function (a) {
       return el("button", { type: "button", class: "small", test: "job-" + a.action, text: a.label,
+        disabled: a.allowed === false,
         on: { click: function () { ask(view, id, a); } } });
     });
   }
@@ -387,18 +388,22 @@
         return;
       }
       box.appendChild(el("button", { type: "button", test: "action-" + a.action, text: a.label,
+        disabled: a.allowed === false, title: a.allowed === false ? t("role_limited") : null,
         on: { click: function () { ask(view, id, a); } } }));
     });
     Object.keys(groups).forEach(function (name) {
       const options = groups[name];
       const picker = el("select", { test: "ground-picker", "data-action": name }, options.map(function (a, i) {
-        return el("option", { value: String(i), text: a.label });
+        return el("option", { value: String(i), text: a.label, disabled: a.allowed === false });
       }));
       box.appendChild(el("div", { class: "ground" }, [picker, el("button", {
         type: "button", test: "action-" + name, text: t("action_pick"),
         on: { click: function () { ask(view, id, options[Number(picker.value)]); } },
       })]));
     });
+    if ((data.actions || []).some(function (a) { return a.allowed === false; })) {
+      box.appendChild(el("p", { class: "hint", test: "role-hint", text: t("role_limited") }));
+    }
     box.appendChild(el("div", { test: "action-form", class: "action-form" }));
     return box;
   }
