@@ -73,6 +73,7 @@ async def test_the_approvals_commit_wakes_the_worker(live: Harness, fakes: FakeS
     await wait_until(lambda: len(fakes.runs) == 2, seconds=20)
     jobs = await jobs_of(live, number)
     assert {jobs["crm"].status, jobs["helpdesk"].status} <= {JobStatus.DONE, JobStatus.RUNNING}
+    await live.settle()  # the card's checklist (its edit queued by the approval) is out
     await sam.tap("☑️ Сделано вручную: Бумажный архив")
     await sam.reply_to(sam.expect("Бумажный архив"), "Shredded")
 
