@@ -51,6 +51,7 @@ async def me(call: Call) -> dict[str, Any]:
         "user": {"id": caller.id, "name": caller.name},
         "role": str(caller.role),
         "locale": locale,
+        "zone": call.app.pack.timezone,  # times are shown in the operator's zone, as on cards
         "texts": app_texts(locale),
         "start_param": caller.start_param,
     }

@@ -102,9 +102,19 @@
     window.scrollTo(0, 0);
   }
 
+  // "YYYY-MM-DD HH:MM" in the operator's time zone (`zone` of /desk/api/me), as the cards
+  // in the group show times; the API's times are UTC.
   function fmtDate(value) {
     if (!value) return "";
-    return String(value).replace("T", " ").slice(0, 16);
+    const moment = new Date(value);
+    const zone = state.me && state.me.zone;
+    if (isNaN(moment.getTime()) || !zone) return String(value).replace("T", " ").slice(0, 16);
+    const parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(moment).forEach(function (part) { parts[part.type] = part.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
   }
 
   // The card text is Telegram's HTML subset; only that subset survives, as text and links.
