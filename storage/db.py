@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import dialect
+from storage.chain import CHAIN_KEY
 from storage.crypto import MasterKeys
 from storage.dialect import BUSY_TIMEOUT_MS
 from storage.repositories import ERASED_TABLES, OUTBOX_LISTENERS
@@ -40,9 +41,14 @@ def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine, master: MasterKeys) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose personal fields are sealed and opened with keys unwrapped by `master`."""
-    info = {MASTER: master, OUTBOX_LISTENERS: []}
+def session_factory(
+    engine: AsyncEngine, master: MasterKeys, chain_key: bytes | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose personal fields are sealed and opened with keys unwrapped by `master`;
+    `chain_key` keys the evidence chain (storage.chain; needed to write evidence rows)."""
+    info: dict[str, object] = {MASTER: master, OUTBOX_LISTENERS: []}
+    if chain_key is not None:
+        info[CHAIN_KEY] = chain_key
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 

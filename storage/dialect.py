@@ -95,6 +95,7 @@ class Space(IntEnum):
     ERASURE = 3
     COMPACTION = 4
     STATE = 5  # the first claim of a bot_state key (storage.repositories.BotStateRepository)
+    CHAIN = 6  # appending to the evidence chain (storage.chain)
 
 
 async def lock_for_transaction(session: AsyncSession, space: Space, key: str) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest revision (tests/test_storage.py checks that it is Alembic's head).
-HEAD = "0018_external_requests"
+HEAD = "0019_evidence_chain"
 
 
 MASTER_KEYS = "master_keys"

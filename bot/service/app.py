@@ -44,7 +44,7 @@ from bot.telegram.middlewares import (
     LocaleMiddleware,
 )
 from handlers import get_routers
-from storage import migrate
+from storage import chain, migrate
 from storage.crypto import KeyProblem, MasterKeys, check_master
 from storage.db import create_engine, session_factory
 from storage.fsm import SqlStorage
@@ -209,9 +209,11 @@ async def build_app(
         await engine.dispose()
         await registry.close()
         raise ConfigError(f"Configuration error: {problem}") from None
-    sessions = session_factory(engine, master)
+    sessions = session_factory(engine, master, settings.chain_key())
     admin_chat = AdminChat(id=settings.admin_chat_id, configured_id=settings.admin_chat_id)
     async with sessions() as session:
+        if await chain.backfill(session):  # rows written before the chain existed
+            await session.commit()
         await admin_chat.load(Repositories(session))
     campaigns = CampaignRunner(
         sessions, pack, clock, admin_chat, settings.staff_locale, settings.broadcast_rate

@@ -17,6 +17,7 @@ from yarl import URL
 from bot.core.errors import ConfigError, describe_validation_error
 from bot.core.i18n import LOCALES
 from bot.core.roles import Role
+from storage.chain import chain_key as evidence_chain_key
 from storage.crypto import KeyProblem, MasterKeys, parse_master_key
 
 Locale = str  # a language with a catalog in locales/ (see bot.core.i18n.LOCALES)
@@ -208,6 +209,10 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "sqlite" and "mode=memory" in str(url.query):
             raise ValueError("is an in-memory database: everything would be lost at exit")
         return value
+
+    def chain_key(self) -> bytes:
+        """The evidence chain's key, derived from the pseudonym secret (storage.chain)."""
+        return evidence_chain_key(self.pseudonym_secret.get_secret_value())
 
     def master_keys(self) -> MasterKeys:
         """The master keys, read and checked; ConfigError (one line, no key material) if the

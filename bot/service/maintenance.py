@@ -59,7 +59,7 @@ async def restore(settings: Settings, source: Path | None) -> str:
     engine = create_engine(settings.database_url, settings.sqlite_path())
     try:
         await migrate.upgrade(engine, master)
-        async with session_factory(engine, master)() as session:
+        async with session_factory(engine, master, settings.chain_key())() as session:
             repo = Repositories(session)
             erased = await repo.erasure.keyless()
             secret = settings.pseudonym_secret.get_secret_value()

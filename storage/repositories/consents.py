@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage import chain
 from storage.dialect import PerEngine
 from storage.dialect import insert as upsert
 from storage.models import ConsentEvent, ConsentState, ConsentText, User, UTCDateTime
@@ -160,6 +161,7 @@ class ConsentRepository:
             event_id = await self._session.scalar(_NEXT_EVENT, params)
         if event_id is None:
             return False  # someone else changed it first; nothing was written
+        await chain.append(self._session, chain.CONSENTS, [event_id])  # same transaction
         values = {"granted": granted, "policy_version": policy_version, "event_id": event_id}
         moved = {f"p_{name}": value for name, value in values.items()}
         moved.update(p_user_id=user_id, p_purpose=purpose, p_at=at)

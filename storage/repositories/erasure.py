@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import chain
 from storage.dialect import AppendOnlyLifted
 from storage.enums import DeliveryStatus
 from storage.models import (
@@ -111,6 +112,8 @@ class ErasureRepository:
         run = self._session.execute
         await run(delete(DataKey).where(DataKey.owner_id == user_id))
         ring_of(self._session.sync_session).destroyed(user_id)
+        rewritten = await self._chained_rows(user_id)
+        await self._mark_erased(user_id)
         async with AppendOnlyLifted(self._session, APPEND_ONLY):
             # Where they acted for others (as a legal representative): the act stays, anonymised.
             await run(
@@ -130,6 +133,8 @@ class ErasureRepository:
                 .values(subject=pseudonym)
             )
             await run(delete(AuditEntry).where(AuditEntry.actor_id == user_id))
+            for source, ids in rewritten.items():  # the chain keeps them, marked rewritten
+                await chain.mark_rewritten(self._session, source, ids)
             await run(
                 delete(FsmRecord).where(
                     (FsmRecord.user_id == user_id) | (FsmRecord.chat_id == user_id)
@@ -142,3 +147,28 @@ class ErasureRepository:
             # items), consent events and state, deliveries, guardian links and confirmations,
             # disclosures.
             await run(delete(User).where(User.id == user_id))
+
+    async def _chained_rows(self, user_id: int) -> dict[str, list[int]]:
+        """The evidence rows an erasure rewrites and keeps (storage.chain)."""
+        events = await self._session.scalars(
+            select(ConsentEvent.id).where(
+                ConsentEvent.actor_id == user_id, ConsentEvent.user_id != user_id
+            )
+        )
+        audit = await self._session.scalars(
+            select(AuditEntry.id).where(
+                AuditEntry.subject == str(user_id), AuditEntry.actor_id != user_id
+            )
+        )
+        return {chain.CONSENTS: list(events), chain.AUDIT: list(audit)}
+
+    async def _mark_erased(self, user_id: int) -> None:
+        """The evidence rows an erasure deletes: their chain entries are marked erased."""
+        events = await self._session.scalars(
+            select(ConsentEvent.id).where(ConsentEvent.user_id == user_id)
+        )
+        await chain.mark_erased(self._session, chain.CONSENTS, list(events))
+        audit = await self._session.scalars(
+            select(AuditEntry.id).where(AuditEntry.actor_id == user_id)
+        )
+        await chain.mark_erased(self._session, chain.AUDIT, list(audit))
