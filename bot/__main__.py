@@ -3,7 +3,8 @@
 `python -m bot setup` writes a first configuration (README, "Quick start"); `python -m bot backup
 PATH`, `python -m bot restore [PATH]` and `python -m bot rotate-key` are the operator's commands for
 backups and the master key (README, "Encryption at rest"); `python -m bot systems check|demo` checks
-the pack's systems against the databases and services (README, "Your systems")."""
+the pack's systems against the databases and services (README, "Your systems"); `python -m bot
+verify` walks the evidence chain (README, "Proof")."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot.core.errors import ConfigError
 from bot.core.packs import load_pack
-from bot.service import maintenance, setup, systems_cli
+from bot.service import maintenance, setup, systems_cli, verify
 from bot.service.config import Settings, check_writable, load_settings
 from bot.service.logs import setup_logging, system_secrets
 from bot.service.run import run
@@ -24,7 +25,8 @@ from bot.service.run import run
 EXIT_CONFIG = 2
 USAGE = (
     "Usage: python -m bot [setup [--help] | backup PATH | restore [PATH] | rotate-key | "
-    "systems check [--user ID] | systems demo --system ID --url URL]"
+    "systems check [--user ID] | systems demo --system ID --url URL | "
+    "verify [--database-url URL]]"
 )
 
 
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return setup.main(argv[1:])
     if argv[:1] == ["systems"]:  # reads the settings itself (`demo` may need none)
         return systems_cli.main(argv[1:])
+    if argv[:1] == ["verify"]:  # reads the settings itself; exit 1 when the chain is broken
+        return verify.main(argv[1:])
     try:
         settings = load_settings()
         if argv:
