@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.service import verify
-from storage import chain, migrate
+from storage import backup, chain, migrate
 from storage.chain_verify import CHANGED, INSERTED, REMOVED, REORDERED, walk
 from storage.crypto import MasterKeys
 from storage.db import create_engine, session_factory
@@ -286,3 +288,42 @@ async def test_verify_command_exit_codes_and_lines(
         "Chain broken at entry 4: audit_log row 2 removed (6 entries)\n"
     )
     assert await asyncio.to_thread(verify.main, ["--database-url", "/no/such.db"]) == 2
+
+
+async def test_verify_runs_on_a_backup_file(
+    sessions: async_sessionmaker[AsyncSession],
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A backup made by `python -m bot backup` (no data keys) verifies, erasure marks and all;
+    a row changed in the copy is found there."""
+    if not url.startswith("sqlite"):
+        pytest.skip("backup files are SQLite's (PostgreSQL: pg_dump)")
+    await populate(sessions)
+    async with sessions() as session:
+        await Repositories(session).erasure.erase(8, "q" * 64)
+        await session.commit()
+    copy = tmp_path / "copy.db"
+    await asyncio.to_thread(backup.backup, Path(url.removeprefix("sqlite+aiosqlite:///")), copy)
+
+    class Settings:
+        database_url = "sqlite+aiosqlite:////nowhere/live.db"
+
+        def chain_key(self) -> bytes:
+            return KEY
+
+    monkeypatch.setattr(verify, "load_settings", Settings)
+    assert await asyncio.to_thread(verify.main, ["--database-url", str(copy)]) == 0
+    assert capsys.readouterr().out == (
+        "Chain whole: 6 entries, 2 erased entries, last anchor: none\n"
+    )
+    with closing(sqlite3.connect(copy)) as connection:
+        connection.execute("DROP TRIGGER audit_log_append_only")
+        connection.execute("UPDATE audit_log SET allowed = 0 WHERE id = 1")
+        connection.commit()
+    assert await asyncio.to_thread(verify.main, ["--database-url", str(copy)]) == 1
+    assert capsys.readouterr().out == (
+        "Chain broken at entry 2: audit_log row 1 changed (6 entries)\n"
+    )
