@@ -41,6 +41,14 @@ def create_engine(url: str, sqlite_file: Path | None = None) -> AsyncEngine:
     return engine
 
 
+def read_only_engine(path: Path) -> AsyncEngine:
+    """A SQLite file opened read-only, as it is (a backup being checked: not even its journal
+    mode is changed)."""
+    return create_async_engine(
+        f"sqlite+aiosqlite:///file:{path.resolve()}?mode=ro&uri=true", hide_parameters=True
+    )
+
+
 def session_factory(
     engine: AsyncEngine, master: MasterKeys, chain_key: bytes | None = None
 ) -> async_sessionmaker[AsyncSession]:

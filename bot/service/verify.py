@@ -9,28 +9,28 @@ import asyncio
 import sys
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.core.errors import ConfigError
 from bot.service.config import load_settings
 from storage.chain_verify import Walk, walk
-from storage.db import create_engine
+from storage.db import create_engine, read_only_engine
 
 EXIT_BROKEN = 1
 EXIT_CONFIG = 2
 
 
-def _url(given: str | None, default: str) -> str:
-    if not given:
-        return default
-    if "://" in given:
-        return given
-    path = Path(given)
-    if not path.is_file():
-        raise ConfigError(f"No database file at {path}")
-    return f"sqlite+aiosqlite:///{path.resolve()}"
+def _engine(given: str | None, default: str) -> AsyncEngine:
+    """The database to check: the configured one, a URL, or a file opened read-only."""
+    if given and "://" not in given:
+        path = Path(given)
+        if not path.is_file():
+            raise ConfigError(f"No database file at {path}")
+        return read_only_engine(path)
+    return create_engine(given or default)
 
 
-async def run_walk(url: str, key: bytes) -> Walk:
-    engine = create_engine(url)
+async def run_walk(engine: AsyncEngine, key: bytes) -> Walk:
     try:
         async with engine.connect() as connection:
             return await walk(connection, key)
@@ -57,8 +57,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        url = _url(args.database_url, settings.database_url)
-        result = asyncio.run(run_walk(url, settings.chain_key()))
+        engine = _engine(args.database_url, settings.database_url)
+        result = asyncio.run(run_walk(engine, settings.chain_key()))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
