@@ -27,6 +27,8 @@ from storage.dialect import AppendOnlyLifted
 from storage.models import User
 from storage.repositories import Repositories
 from tests.engines import TEST_DATABASE_URL
+from tests.kit import Harness
+from tests.test_campaigns import subscriber
 
 MASTER = MasterKeys(b"m" * 32)
 SECRET = "chain-test-pseudonym-secret"
@@ -327,3 +329,20 @@ async def test_verify_runs_on_a_backup_file(
     assert capsys.readouterr().out == (
         "Chain broken at entry 2: audit_log row 1 changed (6 entries)\n"
     )
+
+
+async def test_the_bots_own_writes_are_chained(bot: Harness) -> None:
+    """Consents given and withdrawn in the chat and a staff action: every row has its entry,
+    under the key the settings derive from the pseudonym secret."""
+    ann = await subscriber(bot, "Ann")
+    await ann.send("/consents")
+    await ann.tap("✅ Marketing messages")  # withdrawn
+    dpo = bot.staff("Dana")
+    await dpo.send(f"/role {bot.staff('Alex', status='member').id} agent")
+    async with bot.app.sessions() as session:
+        connection = await session.connection()
+        result = await walk(connection, bot.settings.chain_key())  # type: ignore[arg-type]
+        rows = await session.scalar(
+            text("SELECT (SELECT count(*) FROM consent_events) + (SELECT count(*) FROM audit_log)")
+        )
+    assert result.broken is None and result.entries == rows >= 3
