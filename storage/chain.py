@@ -16,6 +16,7 @@ content); the hashes are never touched, so the chain stays whole."""
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import json
 from collections.abc import Iterable, Sequence
@@ -152,19 +153,19 @@ async def append(session: AsyncSession, source: str, row_ids: Sequence[int]) -> 
 
 
 async def backfill(session: AsyncSession) -> int:
-    """Chain the rows that have no entry (those written before the chain existed), in time
-    order (then table, then ID). Returns how many were chained; the caller commits."""
-    pending: list[tuple[datetime, str, int]] = []
+    """Chain the rows that have no entry (those written before the chain existed): each table
+    in ID order, the two merged by time. Returns how many were chained; the caller commits."""
+    pending: list[list[tuple[datetime, str, int]]] = []
     for source, table in TABLES.items():
         chained = select(ChainEntry.row_id).where(ChainEntry.source == source)
         rows = await session.execute(
-            select(table.c.at, table.c.id).where(table.c.id.not_in(chained))
+            select(table.c.at, table.c.id).where(table.c.id.not_in(chained)).order_by(table.c.id)
         )
-        pending.extend((at, source, row_id) for at, row_id in rows.all())
-    pending.sort()
-    for _, source, row_id in pending:
+        pending.append([(at, source, row_id) for at, row_id in rows.all()])
+    merged = list(heapq.merge(*pending, key=lambda item: item[0]))
+    for _, source, row_id in merged:
         await append(session, source, [row_id])
-    return len(pending)
+    return len(merged)
 
 
 async def entries_of(session: AsyncSession, source: str, ids: Iterable[int]) -> list[ChainEntry]:
